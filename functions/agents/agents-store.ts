@@ -1,0 +1,290 @@
+import {
+  BatchGetCommand,
+  GetCommand,
+  PutCommand,
+  QueryCommand,
+  ScanCommand,
+  UpdateCommand,
+  DeleteCommand,
+  type DynamoDBDocumentClient,
+} from '@aws-sdk/lib-dynamodb';
+import { conditionFailedItem } from './dynamo.js';
+import { type AgentItem, type AgentStatus, type StopInfo, NEVER } from './model.js';
+import { BY_STATUS_INDEX } from './tables.js';
+
+export type Key = Record<string, unknown>;
+export interface Page<T> {
+  items: T[];
+  lastKey?: Key;
+}
+
+/** Thrown when a conditional write on an agent failed; `current` is the item as it was (null: none). */
+export class AgentConditionFailed extends Error {
+  constructor(readonly current: AgentItem | null) {
+    super('agent condition failed');
+  }
+}
+
+/** Where an active agent sits in the byStatus index: its next idle check, or never. */
+export const idleDueAt = (from: number, idleTimeoutMs: number | null) =>
+  idleTimeoutMs === null ? NEVER : from + idleTimeoutMs;
+
+/**
+ * The Agents table. Every write that depends on state carries its condition; a failed condition
+ * comes back as AgentConditionFailed with the item as it was, so callers classify it without a
+ * second read.
+ */
+export class AgentsStore {
+  constructor(
+    private readonly db: DynamoDBDocumentClient,
+    readonly tableName: string,
+  ) {}
+
+  async get(agentId: string): Promise<AgentItem | undefined> {
+    const out = await this.db.send(new GetCommand({ TableName: this.tableName, Key: { agentId }, ConsistentRead: true }));
+    return out.Item as AgentItem | undefined;
+  }
+
+  async create(item: AgentItem): Promise<void> {
+    await this.conditional(
+      new PutCommand({
+        TableName: this.tableName,
+        Item: item,
+        ConditionExpression: 'attribute_not_exists(agentId)',
+        ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+      }),
+    );
+  }
+
+  /** One page of agents: by status through the index (cost grows with the page), or all by Scan. */
+  async list(status: AgentStatus | undefined, limit: number, startKey?: Key): Promise<Page<AgentItem>> {
+    if (!status) {
+      const out = await this.db.send(new ScanCommand({ TableName: this.tableName, Limit: limit, ExclusiveStartKey: startKey }));
+      return { items: (out.Items ?? []) as AgentItem[], lastKey: out.LastEvaluatedKey };
+    }
+    const keys = await this.queryByStatus(status, { limit, startKey });
+    const items = (await this.getMany(keys.items.map((k) => k.agentId))).filter((a) => a.status === status);
+    return { items, lastKey: keys.lastKey };
+  }
+
+  /** Keys from the byStatus index, optionally only those due at or before `dueBy`. */
+  async queryByStatus(
+    status: AgentStatus,
+    opts: { limit: number; startKey?: Key; dueBy?: number },
+  ): Promise<Page<{ agentId: string; dueAt: number }>> {
+    const due = opts.dueBy !== undefined;
+    const out = await this.db.send(
+      new QueryCommand({
+        TableName: this.tableName,
+        IndexName: BY_STATUS_INDEX,
+        KeyConditionExpression: due ? '#status = :status AND dueAt <= :dueBy' : '#status = :status',
+        ExpressionAttributeNames: { '#status': 'status' },
+        ExpressionAttributeValues: due ? { ':status': status, ':dueBy': opts.dueBy } : { ':status': status },
+        Limit: opts.limit,
+        ExclusiveStartKey: opts.startKey,
+      }),
+    );
+    return { items: (out.Items ?? []) as { agentId: string; dueAt: number }[], lastKey: out.LastEvaluatedKey };
+  }
+
+  /** Full items for ids, in the order given (BatchGet answers in any order and may leave keys unprocessed). */
+  async getMany(ids: string[]): Promise<AgentItem[]> {
+    const found = new Map<string, AgentItem>();
+    let pending: Key[] = ids.map((agentId) => ({ agentId }));
+    for (let attempt = 0; pending.length > 0 && attempt < 8; attempt++) {
+      const out = await this.db.send(
+        new BatchGetCommand({ RequestItems: { [this.tableName]: { Keys: pending, ConsistentRead: true } } }),
+      );
+      for (const item of (out.Responses?.[this.tableName] ?? []) as AgentItem[]) found.set(item.agentId, item);
+      pending = (out.UnprocessedKeys?.[this.tableName]?.Keys ?? []) as Key[];
+      if (pending.length > 0) await new Promise((r) => setTimeout(r, 20 * 2 ** attempt));
+    }
+    return ids.flatMap((id) => found.get(id) ?? []);
+  }
+
+  /**
+   * Update allowed fields. `ifVersion` enforces If-Match; `requireInactive` guards runtime/settings.
+   * Names come from the caller's allow-list (the update schema), never from raw client keys.
+   */
+  async update(
+    agentId: string,
+    set: Record<string, unknown>,
+    remove: string[],
+    opts: { ifVersion?: number; requireInactive: boolean; now: number },
+  ): Promise<AgentItem> {
+    const names: Record<string, string> = { '#status': 'status' };
+    const values: Record<string, unknown> = { ':one': 1, ':now': opts.now };
+    const sets = ['version = version + :one', 'updatedAt = :now'];
+    Object.entries(set).forEach(([field, value], i) => {
+      names[`#f${i}`] = field;
+      values[`:v${i}`] = value;
+      sets.push(`#f${i} = :v${i}`);
+    });
+    const removes = remove.map((field, i) => {
+      names[`#r${i}`] = field;
+      return `#r${i}`;
+    });
+    const conditions = ['attribute_exists(agentId)'];
+    if (opts.ifVersion !== undefined) {
+      conditions.push('version = :expected');
+      values[':expected'] = opts.ifVersion;
+    }
+    if (opts.requireInactive) {
+      conditions.push('#status = :inactive');
+      values[':inactive'] = 'inactive';
+    }
+    const out = await this.conditional(
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: { agentId },
+        UpdateExpression: `SET ${sets.join(', ')}${removes.length ? ` REMOVE ${removes.join(', ')}` : ''}`,
+        ConditionExpression: conditions.join(' AND '),
+        ExpressionAttributeNames: names,
+        ExpressionAttributeValues: values,
+        ReturnValues: 'ALL_NEW',
+        ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+      }),
+    );
+    return out.Attributes as AgentItem;
+  }
+
+  /** Delete, only while inactive (a running agent must be stopped first). */
+  async delete(agentId: string): Promise<void> {
+    await this.conditional(
+      new DeleteCommand({
+        TableName: this.tableName,
+        Key: { agentId },
+        ConditionExpression: 'attribute_exists(agentId) AND #status = :inactive',
+        ExpressionAttributeNames: { '#status': 'status' },
+        ExpressionAttributeValues: { ':inactive': 'inactive' },
+        ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+      }),
+    );
+  }
+
+  /**
+   * inactive -> active, in one conditional write. Conditioned on the version the caller read, so the
+   * idle deadline it computed from that item's idleTimeoutMs is the one stored (a concurrent PATCH
+   * makes this fail and the caller retries).
+   */
+  async start(agentId: string, now: number, expectedVersion: number, dueAt: number): Promise<AgentItem> {
+    const out = await this.conditional(
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: { agentId },
+        UpdateExpression:
+          'SET #status = :active, startedAt = :now, lastActivityAt = :now, updatedAt = :now, #leases = :empty, ' +
+          'version = version + :one, dueAt = :dueAt REMOVE #stop',
+        ConditionExpression: 'attribute_exists(agentId) AND #status = :inactive AND version = :expected',
+        ExpressionAttributeNames: { '#status': 'status', '#leases': 'leases', '#stop': 'stop' },
+        ExpressionAttributeValues: {
+          ':active': 'active',
+          ':inactive': 'inactive',
+          ':now': now,
+          ':empty': {},
+          ':one': 1,
+          ':dueAt': dueAt,
+          ':expected': expectedVersion,
+        },
+        ReturnValues: 'ALL_NEW',
+        ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+      }),
+    );
+    return out.Attributes as AgentItem;
+  }
+
+  /** Move an agent's place in the byStatus index, only if it is still in `status` (and matches `match`). */
+  async moveDueAt(agentId: string, status: AgentStatus, dueAt: number, match: Record<string, number> = {}): Promise<void> {
+    const names: Record<string, string> = { '#status': 'status' };
+    const values: Record<string, unknown> = { ':status': status, ':dueAt': dueAt };
+    const conditions = ['#status = :status'];
+    Object.entries(match).forEach(([field, value], i) => {
+      names[`#c${i}`] = field;
+      values[`:c${i}`] = value;
+      conditions.push(`#c${i} = :c${i}`);
+    });
+    await this.conditional(
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: { agentId },
+        UpdateExpression: 'SET dueAt = :dueAt',
+        ConditionExpression: conditions.join(' AND '),
+        ExpressionAttributeNames: names,
+        ExpressionAttributeValues: values,
+        ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+      }),
+    );
+  }
+
+  /** active -> stopping with a new stop, returning the new item; no admission succeeds after it. */
+  async beginStop(agentId: string, stop: StopInfo, now: number): Promise<AgentItem> {
+    const out = await this.conditional(
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: { agentId },
+        UpdateExpression: 'SET #status = :stopping, #stop = :stop, updatedAt = :now, dueAt = :deadline, version = version + :one',
+        ConditionExpression: 'attribute_exists(agentId) AND #status = :active',
+        ExpressionAttributeNames: { '#status': 'status', '#stop': 'stop' },
+        ExpressionAttributeValues: {
+          ':stopping': 'stopping',
+          ':active': 'active',
+          ':stop': stop,
+          ':now': now,
+          ':deadline': stop.deadline,
+          ':one': 1,
+        },
+        ReturnValues: 'ALL_NEW',
+        ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+      }),
+    );
+    return out.Attributes as AgentItem;
+  }
+
+  /** stopping -> active, only for this stop: its workflow could not be started. */
+  async rollbackStop(agentId: string, stopId: string, now: number, idleTimeoutMs: number | null): Promise<void> {
+    await this.conditional(
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: { agentId },
+        UpdateExpression: 'SET #status = :active, updatedAt = :now, dueAt = :dueAt, version = version + :one REMOVE #stop',
+        ConditionExpression: '#status = :stopping AND #stop.stopId = :stopId',
+        ExpressionAttributeNames: { '#status': 'status', '#stop': 'stop' },
+        ExpressionAttributeValues: {
+          ':active': 'active',
+          ':stopping': 'stopping',
+          ':stopId': stopId,
+          ':now': now,
+          ':dueAt': idleDueAt(now, idleTimeoutMs),
+          ':one': 1,
+        },
+        ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+      }),
+    );
+  }
+
+  /** Record that this stop's workflow failed past its retries (the agent stays recoverable). */
+  async recordStopFailure(agentId: string, stopId: string, failure: NonNullable<StopInfo['failure']>): Promise<void> {
+    await this.conditional(
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: { agentId },
+        UpdateExpression: 'SET #stop.failure = :failure, updatedAt = :now',
+        ConditionExpression: '#status = :stopping AND #stop.stopId = :stopId',
+        ExpressionAttributeNames: { '#status': 'status', '#stop': 'stop' },
+        ExpressionAttributeValues: { ':stopping': 'stopping', ':stopId': stopId, ':failure': failure, ':now': failure.at },
+        ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+      }),
+    );
+  }
+
+  private async conditional(command: PutCommand | UpdateCommand | DeleteCommand): Promise<{ Attributes?: unknown }> {
+    try {
+      // One union-typed send: the three commands share the document client's middleware stack.
+      return await this.db.send(command as UpdateCommand);
+    } catch (err) {
+      const current = conditionFailedItem<AgentItem>(err);
+      if (current !== undefined) throw new AgentConditionFailed(current);
+      throw err;
+    }
+  }
+}

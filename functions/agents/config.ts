@@ -1,0 +1,47 @@
+/** Configuration, read once from the environment; a missing required variable fails fast. */
+export interface Config {
+  agentsTable: string;
+  recordsTable: string;
+  /** A lease outlives the message function's timeout, so a live worker's lease never expires under it. */
+  leaseTtlMs: number;
+  /** Per-agent cap on messages in flight; a stop commits all of them in one transaction (<= 100 items). */
+  maxInFlight: number;
+  /** How long POST /stop waits for the outcome before answering 202 (API Gateway's limit is 30 s). */
+  stopWaitWindowMs: number;
+  /** How often a waiting stop request re-reads the agent. */
+  stopPollMs: number;
+  recordRetentionDays: number;
+  /** The reaper heals a `stopping` agent this long after its deadline (its workflow is gone). */
+  stuckStopGraceMs: number;
+}
+
+export class ConfigError extends Error {}
+
+export function requiredEnv(env: NodeJS.ProcessEnv, name: string): string {
+  const value = env[name];
+  if (!value) throw new ConfigError(`Environment variable ${name} is required`);
+  return value;
+}
+
+function intEnv(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number, max: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new ConfigError(`Environment variable ${name} must be an integer from ${min} to ${max}, got ${JSON.stringify(raw)}`);
+  }
+  return value;
+}
+
+export function configFromEnv(env: NodeJS.ProcessEnv = process.env): Config {
+  return {
+    agentsTable: requiredEnv(env, 'AGENTS_TABLE'),
+    recordsTable: requiredEnv(env, 'RECORDS_TABLE'),
+    leaseTtlMs: intEnv(env, 'LEASE_TTL_MS', 60_000, 1_000, 900_000),
+    maxInFlight: intEnv(env, 'MAX_IN_FLIGHT', 50, 1, 98),
+    stopWaitWindowMs: intEnv(env, 'STOP_WAIT_WINDOW_MS', 25_000, 0, 28_000),
+    stopPollMs: intEnv(env, 'STOP_POLL_MS', 100, 10, 5_000),
+    recordRetentionDays: intEnv(env, 'RECORD_RETENTION_DAYS', 30, 1, 3650),
+    stuckStopGraceMs: intEnv(env, 'STUCK_STOP_GRACE_MS', 300_000, 0, 86_400_000),
+  };
+}

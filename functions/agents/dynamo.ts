@@ -1,0 +1,41 @@
+import { DynamoDBClient, TransactionCanceledException, ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { unmarshall } from '@aws-sdk/util-dynamodb';
+
+export function createDocumentClient(endpoint?: string): DynamoDBDocumentClient {
+  const client = new DynamoDBClient(
+    endpoint
+      ? {
+          endpoint,
+          region: process.env.AWS_REGION ?? 'local',
+          // DynamoDB Local accepts any credentials; these keep the SDK from looking for real ones.
+          credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+        }
+      : {},
+  );
+  return DynamoDBDocumentClient.from(client, {
+    marshallOptions: { removeUndefinedValues: true, convertClassInstanceToMap: false },
+  });
+}
+
+export type CancellationCode = 'ConditionalCheckFailed' | 'TransactionConflict' | 'None' | string;
+
+/** Reasons of a cancelled transaction, one per item, with ALL_OLD items unmarshalled. */
+export function cancellationReasons(err: unknown): { code: CancellationCode; item?: Record<string, unknown> }[] | undefined {
+  if (!(err instanceof TransactionCanceledException)) return undefined;
+  return (err.CancellationReasons ?? []).map((r) => ({
+    code: r.Code ?? 'None',
+    item: r.Item ? unmarshall(r.Item as Parameters<typeof unmarshall>[0]) : undefined,
+  }));
+}
+
+/** The ALL_OLD item of a failed conditional write (DynamoDB returns it raw: unmarshall it). */
+export function conditionFailedItem<T>(err: unknown): T | null | undefined {
+  if (!(err instanceof ConditionalCheckFailedException)) return undefined;
+  return err.Item ? (unmarshall(err.Item) as T) : null;
+}
+
+/** Name placeholders for map keys that come from clients (message ids). */
+export function leaseNames(ids: string[]): Record<string, string> {
+  return Object.fromEntries(ids.map((id, i) => [`#m${i}`, id]));
+}

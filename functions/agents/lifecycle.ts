@@ -1,0 +1,120 @@
+import { randomUUID } from 'node:crypto';
+import { AgentConditionFailed, idleDueAt } from './agents-store.js';
+import { decodeCursor, encodeCursor } from './cursor.js';
+import { publish, type Deps } from './deps.js';
+import {
+  AgentConflict,
+  AgentNotFound,
+  PreconditionFailed,
+  agentAlreadyRunning,
+  agentStopping,
+} from './errors.js';
+import {
+  type AgentItem,
+  type AgentStatus,
+  type CreateAgentInput,
+  type UpdateAgentInput,
+  DEFAULT_IDLE_TIMEOUT_MS,
+} from './model.js';
+
+export async function createAgent(d: Deps, input: CreateAgentInput): Promise<AgentItem> {
+  const now = d.now();
+  const item: AgentItem = {
+    agentId: input.agentId ?? randomUUID(),
+    name: input.name,
+    ...(input.description !== undefined && { description: input.description }),
+    status: 'inactive',
+    settings: input.settings ?? {},
+    runtime: input.runtime ?? { type: 'echo' },
+    idleTimeoutMs: input.idleTimeoutMs === undefined ? DEFAULT_IDLE_TIMEOUT_MS : input.idleTimeoutMs,
+    leases: {},
+    version: 1,
+    createdAt: now,
+    updatedAt: now,
+    dueAt: now,
+  };
+  try {
+    await d.agents.create(item);
+  } catch (err) {
+    if (err instanceof AgentConditionFailed) {
+      throw new AgentConflict('AGENT_EXISTS', `An agent with agentId ${item.agentId} already exists`);
+    }
+    throw err;
+  }
+  return item;
+}
+
+export async function getAgent(d: Deps, agentId: string): Promise<AgentItem> {
+  const item = await d.agents.get(agentId);
+  if (!item) throw new AgentNotFound();
+  return item;
+}
+
+export async function listAgents(d: Deps, q: { status?: AgentStatus; limit: number; cursor?: string }) {
+  const page = await d.agents.list(q.status, q.limit, decodeCursor(q.cursor));
+  return { items: page.items, nextCursor: encodeCursor(page.lastKey) };
+}
+
+/** PATCH: runtime and settings only while inactive; If-Match pins the version. */
+export async function updateAgent(d: Deps, agentId: string, input: UpdateAgentInput, ifVersion?: number): Promise<AgentItem> {
+  const set: Record<string, unknown> = {};
+  const remove: string[] = [];
+  if (input.name !== undefined) set.name = input.name;
+  if (input.description === null) remove.push('description');
+  else if (input.description !== undefined) set.description = input.description;
+  if (input.settings !== undefined) set.settings = input.settings;
+  if (input.runtime !== undefined) set.runtime = input.runtime;
+  if (input.idleTimeoutMs !== undefined) set.idleTimeoutMs = input.idleTimeoutMs;
+  const requireInactive = input.settings !== undefined || input.runtime !== undefined;
+  try {
+    return await d.agents.update(agentId, set, remove, { ifVersion, requireInactive, now: d.now() });
+  } catch (err) {
+    if (!(err instanceof AgentConditionFailed)) throw err;
+    const current = err.current;
+    if (!current) throw new AgentNotFound();
+    if (ifVersion !== undefined && current.version !== ifVersion) throw new PreconditionFailed(current.version);
+    throw new AgentConflict(
+      'AGENT_NOT_INACTIVE',
+      `Agent is ${current.status}: runtime and settings can only be changed while it is inactive; stop it first`,
+    );
+  }
+}
+
+/** Delete the agent (only while inactive), then its records. */
+export async function deleteAgent(d: Deps, agentId: string): Promise<void> {
+  try {
+    await d.agents.delete(agentId);
+  } catch (err) {
+    if (!(err instanceof AgentConditionFailed)) throw err;
+    if (!err.current) throw new AgentNotFound();
+    throw new AgentConflict('AGENT_NOT_INACTIVE', `Agent is ${err.current.status}: stop it before deleting it`);
+  }
+  // The agent is gone (the commit point); its records follow. Should this be cut short, the
+  // records' TTL removes what is left.
+  await d.records.deleteAll(agentId);
+}
+
+/** inactive -> active. */
+export async function startAgent(d: Deps, agentId: string): Promise<AgentItem> {
+  for (let attempt = 0; ; attempt++) {
+    const current = await getAgent(d, agentId);
+    assertStartable(current);
+    const now = d.now();
+    try {
+      const item = await d.agents.start(agentId, now, current.version, idleDueAt(now, current.idleTimeoutMs));
+      await publish(d, { type: 'Agent Started', detail: { agentId } });
+      return item;
+    } catch (err) {
+      if (!(err instanceof AgentConditionFailed)) throw err;
+      if (!err.current) throw new AgentNotFound();
+      assertStartable(err.current);
+      // Still inactive: a concurrent PATCH moved the version; read again (bounded).
+      if (attempt >= 5) throw err;
+    }
+  }
+}
+
+function assertStartable(agent: AgentItem): void {
+  if (agent.status === 'active') throw agentAlreadyRunning();
+  if (agent.status === 'stopping') throw agentStopping();
+}

@@ -1,0 +1,172 @@
+import { z } from 'zod';
+
+export const AGENT_STATUSES = ['inactive', 'active', 'stopping'] as const;
+export type AgentStatus = (typeof AGENT_STATUSES)[number];
+export type StopOutcome = 'drained' | 'timed_out' | 'forced';
+export type StopReason = 'api' | 'idle';
+export type MessageStatus = 'processing' | 'completed' | 'failed' | 'interrupted';
+
+/** dueAt for agents the reaper must never pick (idle timeout disabled). */
+export const NEVER = Number.MAX_SAFE_INTEGER;
+
+export const MAX_STOP_TIMEOUT_MS = 86_400_000;
+export const DEFAULT_STOP_TIMEOUT_MS = 30_000;
+export const DEFAULT_IDLE_TIMEOUT_MS = 3_600_000;
+/** Echo's simulated work stays under the 29 s API Gateway integration limit. */
+export const MAX_ECHO_DELAY_MS = 25_000;
+
+export const uuidSchema = z.uuid({ message: 'must be a UUID' });
+
+export const echoRuntimeSchema = z.strictObject({
+  type: z.literal('echo'),
+  delayMs: z.int().min(0).max(MAX_ECHO_DELAY_MS).optional(),
+});
+export const runtimeSchema = z.discriminatedUnion('type', [echoRuntimeSchema]);
+export type Runtime = z.infer<typeof runtimeSchema>;
+
+const settingsSchema = z
+  .record(z.string(), z.unknown())
+  .refine((s) => JSON.stringify(s).length <= 16_384, { message: 'must be at most 16384 bytes of JSON' });
+
+const nameSchema = z.string().trim().min(1, { message: 'must not be empty' }).max(128);
+const descriptionSchema = z.string().max(1024);
+const idleTimeoutSchema = z.int().min(1000).max(7 * 86_400_000).nullable();
+
+export const createAgentSchema = z.strictObject({
+  agentId: uuidSchema.optional(),
+  name: nameSchema,
+  description: descriptionSchema.optional(),
+  settings: settingsSchema.optional(),
+  runtime: runtimeSchema.optional(),
+  idleTimeoutMs: idleTimeoutSchema.optional(),
+});
+export type CreateAgentInput = z.infer<typeof createAgentSchema>;
+
+export const updateAgentSchema = z
+  .strictObject({
+    name: nameSchema.optional(),
+    description: descriptionSchema.nullable().optional(),
+    settings: settingsSchema.optional(),
+    runtime: runtimeSchema.optional(),
+    idleTimeoutMs: idleTimeoutSchema.optional(),
+  })
+  .refine((u) => Object.keys(u).length > 0, { message: 'must name at least one field to change' });
+export type UpdateAgentInput = z.infer<typeof updateAgentSchema>;
+
+export const stopAgentSchema = z.strictObject({
+  graceful: z.boolean().default(true),
+  timeout: z.int().min(0).max(MAX_STOP_TIMEOUT_MS).default(DEFAULT_STOP_TIMEOUT_MS),
+});
+export type StopAgentInput = z.infer<typeof stopAgentSchema>;
+
+export const messageIdSchema = z
+  .string()
+  .regex(/^[A-Za-z0-9_-]{1,64}$/, { message: 'must be 1 to 64 letters, digits, "_" or "-"' });
+
+export const sendMessageSchema = z.strictObject({
+  text: z.string().min(1, { message: 'must not be empty' }).max(65_536),
+  messageId: messageIdSchema.optional(),
+  metadata: z
+    .record(z.string(), z.unknown())
+    .refine((m) => JSON.stringify(m).length <= 8_192, { message: 'must be at most 8192 bytes of JSON' })
+    .optional(),
+});
+export type SendMessageInput = z.infer<typeof sendMessageSchema>;
+
+export const listQuerySchema = z.strictObject({
+  status: z.enum(AGENT_STATUSES).optional(),
+  limit: z.coerce.number().int().min(1).max(100).default(25),
+  cursor: z.string().max(2048).optional(),
+});
+export const pageQuerySchema = z.strictObject({
+  limit: z.coerce.number().int().min(1).max(100).default(25),
+  cursor: z.string().max(2048).optional(),
+});
+
+export interface StopInfo {
+  stopId: string;
+  requestedAt: number;
+  deadline: number;
+  graceful: boolean;
+  timeoutMs: number;
+  reason: StopReason;
+  /** Messages that completed while this stop waited for them. */
+  drained?: number;
+  /** Set when the drain workflow failed past its retries; the API answers 500 for this stop. */
+  failure?: { error: string; cause: string; at: number };
+}
+
+export interface LastStop {
+  stopId: string;
+  outcome: StopOutcome;
+  reason: StopReason;
+  requestedAt: number;
+  stoppedAt: number;
+  interrupted: number;
+}
+
+/** The agent item as stored. */
+export interface AgentItem {
+  agentId: string;
+  name: string;
+  description?: string;
+  status: AgentStatus;
+  settings: Record<string, unknown>;
+  runtime: Runtime;
+  idleTimeoutMs: number | null;
+  /** messageId -> lease expiry (epoch ms). */
+  leases: Record<string, number>;
+  version: number;
+  createdAt: number;
+  updatedAt: number;
+  startedAt?: number;
+  stoppedAt?: number;
+  lastActivityAt?: number;
+  stop?: StopInfo;
+  lastStop?: LastStop;
+  dueAt: number;
+}
+
+/** The agent as the API returns it. */
+export type Agent = Omit<AgentItem, 'leases' | 'dueAt'> & { inFlight: number };
+
+export const liveLeaseIds = (agent: Pick<AgentItem, 'leases'>, now: number): string[] =>
+  Object.entries(agent.leases ?? {})
+    .filter(([, expiresAt]) => expiresAt > now)
+    .map(([id]) => id);
+
+export function toAgent(item: AgentItem, now = Date.now()): Agent {
+  const { leases, dueAt, ...rest } = item;
+  void dueAt;
+  return { ...rest, inFlight: liveLeaseIds({ leases }, now).length };
+}
+
+export interface MessageRecord {
+  agentId: string;
+  messageId: string;
+  status: MessageStatus;
+  text: string;
+  metadata?: Record<string, unknown>;
+  reply?: string;
+  error?: string;
+  /** The stop that interrupted it. */
+  stopId?: string;
+  createdAt: number;
+  completedAt?: number;
+}
+
+export interface StopRecord {
+  agentId: string;
+  stopId: string;
+  outcome: StopOutcome;
+  reason: StopReason;
+  graceful: boolean;
+  timeoutMs: number;
+  requestedAt: number;
+  deadline: number;
+  stoppedAt: number;
+  durationMs: number;
+  drained: number;
+  interrupted: number;
+  interruptedMessageIds: string[];
+}

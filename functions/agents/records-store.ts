@@ -1,0 +1,93 @@
+import { BatchWriteCommand, GetCommand, QueryCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import type { Key, Page } from './agents-store.js';
+import type { MessageRecord, StopRecord } from './model.js';
+
+const MSG = 'MSG#';
+const STOP = 'STOP#';
+export const messageKey = (agentId: string, messageId: string) => ({ agentId, sk: `${MSG}${messageId}` });
+export const stopKey = (agentId: string, stopId: string) => ({ agentId, sk: `${STOP}${stopId}` });
+
+type Stored<T> = T & { sk: string; expiresAt: number };
+const strip = <T>({ sk, expiresAt, ...rest }: Stored<T>): T => {
+  void sk;
+  void expiresAt;
+  return rest as T;
+};
+
+/** The agent-records table: message and stop records under the agent, expired by TTL. */
+export class RecordsStore {
+  constructor(
+    private readonly db: DynamoDBDocumentClient,
+    readonly tableName: string,
+    private readonly retentionDays: number,
+  ) {}
+
+  /** TTL attribute (epoch seconds) for a record written at `now`. */
+  expiresAt(now: number): number {
+    return Math.floor(now / 1000) + this.retentionDays * 86_400;
+  }
+
+  async getMessage(agentId: string, messageId: string): Promise<MessageRecord | undefined> {
+    const out = await this.db.send(
+      new GetCommand({ TableName: this.tableName, Key: messageKey(agentId, messageId), ConsistentRead: true }),
+    );
+    return out.Item ? strip(out.Item as Stored<MessageRecord>) : undefined;
+  }
+
+  async getStop(agentId: string, stopId: string): Promise<StopRecord | undefined> {
+    const out = await this.db.send(new GetCommand({ TableName: this.tableName, Key: stopKey(agentId, stopId), ConsistentRead: true }));
+    return out.Item ? strip(out.Item as Stored<StopRecord>) : undefined;
+  }
+
+  listMessages(agentId: string, limit: number, startKey?: Key): Promise<Page<MessageRecord>> {
+    return this.page<MessageRecord>(agentId, MSG, limit, startKey, true);
+  }
+
+  /** Stop history, newest first (stop ids are ULIDs, so key order is time order). */
+  listStops(agentId: string, limit: number, startKey?: Key): Promise<Page<StopRecord>> {
+    return this.page<StopRecord>(agentId, STOP, limit, startKey, false);
+  }
+
+  /** Delete every record of an agent (after the agent itself is gone). */
+  async deleteAll(agentId: string): Promise<number> {
+    let deleted = 0;
+    let startKey: Key | undefined;
+    do {
+      const out = await this.db.send(
+        new QueryCommand({
+          TableName: this.tableName,
+          KeyConditionExpression: 'agentId = :a',
+          ExpressionAttributeValues: { ':a': agentId },
+          ProjectionExpression: 'agentId, sk',
+          ExclusiveStartKey: startKey,
+        }),
+      );
+      const keys = (out.Items ?? []) as Key[];
+      for (let i = 0; i < keys.length; i += 25) {
+        let requests = keys.slice(i, i + 25).map((Key) => ({ DeleteRequest: { Key } }));
+        for (let attempt = 0; requests.length > 0 && attempt < 8; attempt++) {
+          const res = await this.db.send(new BatchWriteCommand({ RequestItems: { [this.tableName]: requests } }));
+          requests = (res.UnprocessedItems?.[this.tableName] ?? []) as typeof requests;
+          if (requests.length > 0) await new Promise((r) => setTimeout(r, 20 * 2 ** attempt));
+        }
+      }
+      deleted += keys.length;
+      startKey = out.LastEvaluatedKey;
+    } while (startKey);
+    return deleted;
+  }
+
+  private async page<T>(agentId: string, prefix: string, limit: number, startKey: Key | undefined, forward: boolean): Promise<Page<T>> {
+    const out = await this.db.send(
+      new QueryCommand({
+        TableName: this.tableName,
+        KeyConditionExpression: 'agentId = :a AND begins_with(sk, :p)',
+        ExpressionAttributeValues: { ':a': agentId, ':p': prefix },
+        Limit: limit,
+        ExclusiveStartKey: startKey,
+        ScanIndexForward: forward,
+      }),
+    );
+    return { items: ((out.Items ?? []) as Stored<T>[]).map(strip), lastKey: out.LastEvaluatedKey };
+  }
+}

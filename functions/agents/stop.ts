@@ -1,0 +1,288 @@
+import { TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
+import { monotonicFactory } from 'ulid';
+import { AgentConditionFailed } from './agents-store.js';
+import { publish, type Deps } from './deps.js';
+import { cancellationReasons, leaseNames } from './dynamo.js';
+import { AgentNotFound, StopFailed, agentNotRunning } from './errors.js';
+import {
+  type AgentItem,
+  type LastStop,
+  type StopInfo,
+  type StopOutcome,
+  type StopReason,
+  type StopRecord,
+  liveLeaseIds,
+} from './model.js';
+import { stopKey, messageKey } from './records-store.js';
+import { runtimeFor } from './runtimes.js';
+
+export const newId = monotonicFactory();
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Step Functions fails an execution at 25,000 history events; one CheckDrain/Choice/Wait loop
+ * costs about 9 of them. The poll interval therefore grows with the timeout so that no stop takes
+ * more than MAX_POLLS loop iterations (plus one for the tail), whatever its timeout.
+ */
+export const MAX_POLLS = 500;
+
+/** Whole seconds to wait before the next drain check (Wait's SecondsPath takes whole seconds). */
+export function nextPollSeconds(timeoutMs: number, remainingMs: number): number {
+  const interval = Math.max(1, Math.ceil(timeoutMs / 1000 / MAX_POLLS));
+  return Math.max(1, Math.min(interval, Math.ceil(remainingMs / 1000)));
+}
+
+/** What a caller learns about a stop. */
+export type StopView =
+  | { kind: 'stopped'; agentId: string; stopId: string; outcome: StopOutcome; stoppedAt: number; interrupted: number }
+  | { kind: 'stopping'; agentId: string; stopId: string; deadline: number }
+  | { kind: 'failed'; agentId: string; stopId: string; error: string };
+
+/**
+ * Graceful stop, step 1-3 of the design: one conditional write active -> stopping (a repeat joins
+ * the running stop), finalize at once when nothing is in flight, else start the drain workflow
+ * (rolled back to active if it cannot start).
+ */
+export async function beginGracefulStop(
+  d: Deps,
+  agentId: string,
+  opts: { timeoutMs: number; reason: StopReason },
+): Promise<StopInfo> {
+  const now = d.now();
+  const proposed: StopInfo = {
+    stopId: newId(now),
+    requestedAt: now,
+    deadline: now + opts.timeoutMs,
+    graceful: true,
+    timeoutMs: opts.timeoutMs,
+    reason: opts.reason,
+  };
+  let agent: AgentItem;
+  let joined = false;
+  try {
+    agent = await d.agents.beginStop(agentId, proposed, now);
+  } catch (err) {
+    if (!(err instanceof AgentConditionFailed)) throw err;
+    if (!err.current) throw new AgentNotFound();
+    if (err.current.status !== 'stopping') throw agentNotRunning();
+    agent = err.current;
+    joined = true;
+  }
+  const stop = agent.stop as StopInfo;
+  if (!joined) {
+    await publish(d, { type: 'Agent Stopping', detail: { agentId, stopId: stop.stopId, reason: stop.reason } });
+  }
+  if (liveLeaseIds(agent, now).length === 0) {
+    // Fast path: nothing in flight, no workflow.
+    await finalizeStop(d, agentId, stop.stopId);
+    return stop;
+  }
+  try {
+    // Named by stopId: a joined request re-starting it is a no-op, and heals a lost start.
+    await d.workflow.start({ agentId, stopId: stop.stopId });
+  } catch (err) {
+    d.log.error('stop workflow did not start', { agentId, stopId: stop.stopId, error: err as Error });
+    if (!joined) {
+      await d.agents.rollbackStop(agentId, stop.stopId, d.now(), agent.idleTimeoutMs).catch((rollbackErr) => {
+        if (!(rollbackErr instanceof AgentConditionFailed)) throw rollbackErr;
+      });
+    }
+    throw new StopFailed();
+  }
+  return stop;
+}
+
+/** The workflow's CheckDrain: is this stop ready to finalize, still draining, or no longer ours? */
+export async function checkDrain(
+  d: Deps,
+  agentId: string,
+  stopId: string,
+): Promise<{ state: 'gone' | 'ready' | 'draining'; waitSeconds: number; inFlight: number }> {
+  const agent = await d.agents.get(agentId);
+  if (!agent || agent.status !== 'stopping' || agent.stop?.stopId !== stopId) {
+    return { state: 'gone', waitSeconds: 0, inFlight: 0 };
+  }
+  const now = d.now();
+  const inFlight = liveLeaseIds(agent, now).length;
+  const remainingMs = agent.stop.deadline - now;
+  if (inFlight === 0 || remainingMs <= 0) return { state: 'ready', waitSeconds: 0, inFlight };
+  return { state: 'draining', waitSeconds: nextPollSeconds(agent.stop.timeoutMs, remainingMs), inFlight };
+}
+
+/**
+ * Finalize a graceful stop: drained when no unexpired lease is left, timed_out once past the
+ * deadline (remaining leases cleared, their messages interrupted). Idempotent and conditioned on
+ * stopId: a stop that was forced, superseded or already finalized is left alone.
+ */
+export async function finalizeStop(d: Deps, agentId: string, stopId: string): Promise<{ outcome?: StopOutcome }> {
+  for (let attempt = 0; attempt < 25; attempt++) {
+    const agent = await d.agents.get(agentId);
+    if (!agent || agent.status !== 'stopping' || agent.stop?.stopId !== stopId) return {};
+    const now = d.now();
+    const outcome: StopOutcome = liveLeaseIds(agent, now).length === 0 ? 'drained' : 'timed_out';
+    if (outcome === 'timed_out' && now < agent.stop.deadline) return {};
+    // Tell the runtime to close its connections; a failure here fails the task (retried by the workflow).
+    await runtimeFor(d.runtimes, agent).close(agent);
+    if (await commitStop(d, agent, agent.stop, outcome, now)) return { outcome };
+    await sleep(5 + Math.random() * 20 * (attempt + 1));
+  }
+  throw new Error(`Stop ${stopId} of agent ${agentId} could not be committed: the agent kept changing`);
+}
+
+/** Force: active|stopping -> inactive at once, leases cleared (fencing late completions). */
+export async function forceStop(d: Deps, agentId: string, reason: StopReason = 'api'): Promise<StopView> {
+  for (let attempt = 0; attempt < 25; attempt++) {
+    const agent = await d.agents.get(agentId);
+    if (!agent) throw new AgentNotFound();
+    if (agent.status === 'inactive') throw agentNotRunning();
+    const now = d.now();
+    const stop: StopInfo =
+      agent.status === 'stopping' && agent.stop
+        ? agent.stop
+        : { stopId: newId(now), requestedAt: now, deadline: now, graceful: false, timeoutMs: 0, reason };
+    await runtimeFor(d.runtimes, agent)
+      .close(agent)
+      .catch((err) => d.log.warn('runtime did not close on force stop', { agentId, error: err as Error }));
+    if (await commitStop(d, agent, stop, 'forced', now)) {
+      return { kind: 'stopped', agentId, stopId: stop.stopId, outcome: 'forced', stoppedAt: now, interrupted: Object.keys(agent.leases ?? {}).length };
+    }
+    await sleep(5 + Math.random() * 20 * (attempt + 1));
+  }
+  throw new Error(`Force stop of agent ${agentId} could not be committed: the agent kept changing`);
+}
+
+/**
+ * The commit point of every stop: ONE transaction that marks the agent inactive, clears its
+ * leases, writes the stop record and marks every cleared lease's message interrupted. It is
+ * conditioned on the exact state read (status, stopId, and the very lease set: while stopping
+ * leases only shrink, so size + existence pins it), so a completion or admission that slips in
+ * between cancels it and the caller re-reads. Returns false when it must be re-evaluated.
+ */
+async function commitStop(d: Deps, agent: AgentItem, stop: StopInfo, outcome: StopOutcome, now: number): Promise<boolean> {
+  const leaseIds = Object.keys(agent.leases ?? {});
+  const lastStop: LastStop = {
+    stopId: stop.stopId,
+    outcome,
+    reason: stop.reason,
+    requestedAt: stop.requestedAt,
+    stoppedAt: now,
+    interrupted: leaseIds.length,
+  };
+  const record: StopRecord = {
+    agentId: agent.agentId,
+    stopId: stop.stopId,
+    outcome,
+    reason: stop.reason,
+    graceful: stop.graceful,
+    timeoutMs: stop.timeoutMs,
+    requestedAt: stop.requestedAt,
+    deadline: stop.deadline,
+    stoppedAt: now,
+    durationMs: now - stop.requestedAt,
+    drained: stop.drained ?? 0,
+    interrupted: leaseIds.length,
+    interruptedMessageIds: leaseIds,
+  };
+  const stateCondition =
+    agent.status === 'stopping'
+      ? '#status = :observed AND #stop.stopId = :stopId'
+      : '#status = :observed AND attribute_not_exists(#stop)';
+  const leaseConditions = leaseIds.map((_, i) => `attribute_exists(#leases.#m${i})`);
+  try {
+    await d.db.send(
+      new TransactWriteCommand({
+        TransactItems: [
+          {
+            Update: {
+              TableName: d.agents.tableName,
+              Key: { agentId: agent.agentId },
+              UpdateExpression:
+                'SET #status = :inactive, #leases = :empty, stoppedAt = :now, updatedAt = :now, lastStop = :lastStop, ' +
+                'dueAt = :now, version = version + :one REMOVE #stop',
+              ConditionExpression: [stateCondition, 'size(#leases) = :n', ...leaseConditions].join(' AND '),
+              ExpressionAttributeNames: { '#status': 'status', '#leases': 'leases', '#stop': 'stop', ...leaseNames(leaseIds) },
+              ExpressionAttributeValues: {
+                ':inactive': 'inactive',
+                ':observed': agent.status,
+                ':empty': {},
+                ':now': now,
+                ':lastStop': lastStop,
+                ':one': 1,
+                ':n': leaseIds.length,
+                ...(agent.status === 'stopping' && { ':stopId': stop.stopId }),
+              },
+            },
+          },
+          {
+            Put: {
+              TableName: d.records.tableName,
+              Item: { ...stopKey(agent.agentId, stop.stopId), ...record, expiresAt: d.records.expiresAt(now) },
+              ConditionExpression: 'attribute_not_exists(sk)',
+            },
+          },
+          ...leaseIds.map((messageId) => ({
+            Update: {
+              TableName: d.records.tableName,
+              Key: messageKey(agent.agentId, messageId),
+              UpdateExpression: 'SET #status = :interrupted, stopId = :stopId, completedAt = :now',
+              ExpressionAttributeNames: { '#status': 'status' },
+              ExpressionAttributeValues: { ':interrupted': 'interrupted', ':stopId': stop.stopId, ':now': now },
+            },
+          })),
+        ],
+      }),
+    );
+  } catch (err) {
+    if (cancellationReasons(err)) return false;
+    throw err;
+  }
+  d.log.info('agent stopped', { agentId: agent.agentId, stopId: stop.stopId, outcome, interrupted: leaseIds.length });
+  await publish(d, {
+    type: 'Agent Stopped',
+    detail: { agentId: agent.agentId, stopId: stop.stopId, outcome, reason: stop.reason, interrupted: leaseIds.length },
+  });
+  return true;
+}
+
+/** The workflow's failure path: record it on the agent, which stays recoverable (force stop, reaper). */
+export async function recordStopFailure(d: Deps, agentId: string, stopId: string, error: string, cause: string): Promise<void> {
+  try {
+    await d.agents.recordStopFailure(agentId, stopId, { error, cause: cause.slice(0, 1000), at: d.now() });
+  } catch (err) {
+    // Already finalized, forced or superseded: nothing to record.
+    if (!(err instanceof AgentConditionFailed)) throw err;
+  }
+}
+
+/** Where a stop stands, from the agent (and, once the agent moved on, from the stop record). */
+export async function viewStop(d: Deps, agentId: string, stopId: string): Promise<StopView> {
+  const agent = await d.agents.get(agentId);
+  if (agent?.status === 'stopping' && agent.stop?.stopId === stopId) {
+    const { stop } = agent;
+    if (stop.failure) return { kind: 'failed', agentId, stopId, error: stop.failure.error };
+    return { kind: 'stopping', agentId, stopId, deadline: stop.deadline };
+  }
+  if (agent?.lastStop?.stopId === stopId) {
+    const { outcome, stoppedAt, interrupted } = agent.lastStop;
+    return { kind: 'stopped', agentId, stopId, outcome, stoppedAt, interrupted };
+  }
+  const record = await d.records.getStop(agentId, stopId);
+  if (record) {
+    return { kind: 'stopped', agentId, stopId, outcome: record.outcome, stoppedAt: record.stoppedAt, interrupted: record.interrupted };
+  }
+  // The agent is gone, or the stop was rolled back: neither happens to a stop someone waits on
+  // unless the agent was deleted meanwhile, which requires it to have stopped.
+  if (!agent) throw new AgentNotFound();
+  return { kind: 'failed', agentId, stopId, error: 'StopRolledBack' };
+}
+
+/** Wait up to `windowMs` for the stop to end, re-reading the agent every `stopPollMs`. */
+export async function awaitStop(d: Deps, agentId: string, stopId: string, windowMs: number): Promise<StopView> {
+  const until = d.now() + windowMs;
+  for (;;) {
+    const view = await viewStop(d, agentId, stopId);
+    const left = until - d.now();
+    if (view.kind !== 'stopping' || left <= 0) return view;
+    await sleep(Math.min(d.config.stopPollMs, left));
+  }
+}

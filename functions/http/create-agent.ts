@@ -1,0 +1,13 @@
+import { deps } from '../agents/deps.js';
+import { createAgent } from '../agents/lifecycle.js';
+import { createAgentSchema, toAgent } from '../agents/model.js';
+import { httpRoute, ok } from './middleware.js';
+
+export const handler = httpRoute({ body: createAgentSchema }, async ({ body }) => {
+  const agent = await createAgent(deps(), body);
+  return ok(toAgent(agent), {
+    statusCode: 201,
+    message: 'Agent created',
+    headers: { Location: `/agents/${agent.agentId}`, ETag: `"${agent.version}"` },
+  });
+});

@@ -1,0 +1,9 @@
+import { deps } from '../agents/deps.js';
+import { listAgents } from '../agents/lifecycle.js';
+import { listQuerySchema, toAgent } from '../agents/model.js';
+import { httpRoute, ok } from './middleware.js';
+
+export const handler = httpRoute({ query: listQuerySchema }, async ({ query }) => {
+  const page = await listAgents(deps(), query);
+  return ok(page.items.map((item) => toAgent(item)), { nextCursor: page.nextCursor });
+});

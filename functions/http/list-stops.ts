@@ -1,0 +1,9 @@
+import { deps } from '../agents/deps.js';
+import { listStops } from '../agents/messages.js';
+import { pageQuerySchema } from '../agents/model.js';
+import { httpRoute, ok } from './middleware.js';
+
+export const handler = httpRoute({ query: pageQuerySchema }, async ({ params, query }) => {
+  const page = await listStops(deps(), params.agentId!, query);
+  return ok(page.items, { nextCursor: page.nextCursor });
+});

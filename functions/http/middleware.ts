@@ -1,0 +1,152 @@
+import middy, { type MiddlewareObj } from '@middy/core';
+import httpJsonBodyParser from '@middy/http-json-body-parser';
+import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
+import { type ZodType, z } from 'zod';
+import { logger } from '../agents/deps.js';
+import { DomainError, PayloadTooLarge, UnsupportedMediaType, ValidationError } from '../agents/errors.js';
+import { uuidSchema } from '../agents/model.js';
+import { describeIssue } from './validation.js';
+
+/** Request bodies above this are refused with 413 (the largest valid body is well under it). */
+export const MAX_BODY_BYTES = 128 * 1024;
+
+export type Event = APIGatewayProxyEventV2;
+export type Result = APIGatewayProxyStructuredResultV2;
+
+export interface Reply {
+  statusCode?: number;
+  headers?: Record<string, string>;
+  body: Record<string, unknown>;
+}
+
+const JSON_HEADERS = { 'Content-Type': 'application/json; charset=utf-8', 'Cache-Control': 'no-store' };
+
+export const ok = (data: unknown, extra: { statusCode?: number; message?: string; headers?: Record<string, string>; nextCursor?: string } = {}): Reply => ({
+  statusCode: extra.statusCode ?? 200,
+  headers: extra.headers,
+  body: {
+    success: true,
+    ...(extra.message !== undefined && { message: extra.message }),
+    data,
+    ...(extra.nextCursor !== undefined && { nextCursor: extra.nextCursor }),
+  },
+});
+
+export function errorResult(err: DomainError): Result {
+  return {
+    statusCode: err.statusCode,
+    headers: { ...JSON_HEADERS, ...err.headers },
+    body: JSON.stringify({ success: false, error: err.message, code: err.code, ...(err.data !== undefined && { data: err.data }) }),
+  };
+}
+
+/**
+ * The one error mapping of the API: domain errors keep their status and sentence; anything else
+ * (a bug, a dependency down) is logged with its stack and answered 500 with a generic sentence.
+ */
+const errorEnvelope = (): MiddlewareObj<Event, Result> => ({
+  onError: (request) => {
+    const err = request.error;
+    if (err instanceof DomainError) {
+      request.response = errorResult(err);
+      return;
+    }
+    logger.error('unhandled error', { error: err as Error, routeKey: request.event.routeKey });
+    request.response = {
+      statusCode: 500,
+      headers: JSON_HEADERS,
+      body: JSON.stringify({ success: false, error: 'Internal error; the request may be retried', code: 'INTERNAL' }),
+    };
+  },
+});
+
+const jsonParser = httpJsonBodyParser();
+
+/**
+ * Body handling before middy's JSON parser: size (413), no body at all (allowed: `{}` is implied),
+ * Content-Type (415), then middy's parser (prototype-pollution safe), with a bad JSON body as 400.
+ */
+const jsonBody = (): MiddlewareObj<Event, Result> => ({
+  before: async (request) => {
+    const event = request.event;
+    const raw = event.body;
+    if (raw === undefined || raw === null || raw === '') {
+      (event as { body?: unknown }).body = undefined;
+      return;
+    }
+    const bytes = event.isBase64Encoded ? Math.floor((raw.length * 3) / 4) : Buffer.byteLength(raw);
+    if (bytes > MAX_BODY_BYTES) throw new PayloadTooLarge(MAX_BODY_BYTES);
+    const contentType = event.headers?.['content-type'] ?? '';
+    if (!/^application\/(?:[\w.+-]+\+)?json\s*(?:;.*)?$/i.test(contentType)) {
+      throw new UnsupportedMediaType(contentType || '(none)');
+    }
+    try {
+      await jsonParser.before!(request as never);
+    } catch {
+      throw new ValidationError('Request body is not valid JSON');
+    }
+  },
+});
+
+interface RouteSpec<B extends ZodType | undefined, Q extends ZodType | undefined> {
+  body?: B;
+  query?: Q;
+}
+
+type Parsed<T> = T extends ZodType ? z.output<T> : undefined;
+
+export interface RouteInput<B, Q> {
+  event: Event;
+  body: B;
+  query: Q;
+  params: Record<string, string>;
+  header(name: string): string | undefined;
+}
+
+function validate<T extends ZodType>(schema: T, value: unknown, where: 'body' | 'query'): z.output<T> {
+  if (where === 'body' && (value === null || typeof value !== 'object' || Array.isArray(value))) {
+    throw new ValidationError('Request body must be a JSON object');
+  }
+  const result = schema.safeParse(value);
+  if (!result.success) throw new ValidationError(describeIssue(result.error.issues[0], where));
+  return result.data;
+}
+
+/** Path parameters: agentId must be a UUID; messageId follows the message id rules. */
+function validatePathParams(params: Record<string, string | undefined>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [name, value] of Object.entries(params)) {
+    if (value === undefined) continue;
+    if (name === 'agentId' && !uuidSchema.safeParse(value).success) {
+      throw new ValidationError(`Path parameter "agentId" must be a UUID, got ${JSON.stringify(value.slice(0, 64))}`);
+    }
+    if (name === 'messageId' && !/^[A-Za-z0-9_-]{1,64}$/.test(value)) {
+      throw new ValidationError('Path parameter "messageId" must be 1 to 64 letters, digits, "_" or "-"');
+    }
+    out[name] = value;
+  }
+  return out;
+}
+
+/**
+ * One HTTP API (v2) route: JSON body parsing and validation, path and query validation, the
+ * envelope and the error mapping. The handler body only calls the domain and shapes the reply.
+ */
+export function httpRoute<B extends ZodType | undefined = undefined, Q extends ZodType | undefined = undefined>(
+  spec: RouteSpec<B, Q>,
+  fn: (input: RouteInput<Parsed<B>, Parsed<Q>>) => Promise<Reply>,
+) {
+  const handler = middy<Event, Result, Error, Context>().use(errorEnvelope());
+  if (spec.body) handler.use(jsonBody());
+  return handler.handler(async (event) => {
+    const params = validatePathParams(event.pathParameters ?? {});
+    const body = (spec.body ? validate(spec.body, (event.body as unknown) ?? {}, 'body') : undefined) as Parsed<B>;
+    const query = (spec.query ? validate(spec.query, event.queryStringParameters ?? {}, 'query') : undefined) as Parsed<Q>;
+    const reply = await fn({ event, body, query, params, header: (name) => event.headers?.[name.toLowerCase()] });
+    return {
+      statusCode: reply.statusCode ?? 200,
+      headers: { ...JSON_HEADERS, ...reply.headers },
+      body: JSON.stringify(reply.body),
+    };
+  });
+}

@@ -1,0 +1,11 @@
+import { MethodNotAllowed, RouteNotFound } from '../agents/errors.js';
+import { httpRoute } from './middleware.js';
+import { matchRoute } from './routes.js';
+
+/** The `$default` route: anything the route table does not match. */
+export const handler = httpRoute({}, async ({ event }) => {
+  const { method, path } = event.requestContext.http;
+  const { allowed } = matchRoute(method, path);
+  if (allowed.length > 0) throw new MethodNotAllowed(method, path, allowed);
+  throw new RouteNotFound(method, path);
+});

@@ -1,0 +1,72 @@
+/**
+ * The API's routes, declared once: the local server (local/server.ts) dispatches with this table
+ * and the CDK stack (infra/stack.ts) creates one HTTP API route and one function per entry,
+ * granting each exactly the access it declares.
+ */
+export type Access = 'none' | 'read' | 'write';
+
+export interface Route {
+  method: 'GET' | 'POST' | 'PATCH' | 'DELETE';
+  path: string;
+  /** File name under functions/http/ (without .ts), exporting `handler`. */
+  handler: string;
+  agents: Access;
+  records: Access;
+  /** May start the stop workflow. */
+  startsWorkflow?: boolean;
+  /** Publishes lifecycle events. */
+  publishes?: boolean;
+  /** Lambda timeout; the stop route waits up to the stop window, messages up to the runtime. */
+  timeoutSeconds?: number;
+}
+
+export const routes: readonly Route[] = [
+  { method: 'POST', path: '/agents', handler: 'create-agent', agents: 'write', records: 'none' },
+  { method: 'GET', path: '/agents', handler: 'list-agents', agents: 'read', records: 'none' },
+  { method: 'GET', path: '/agents/{agentId}', handler: 'get-agent', agents: 'read', records: 'none' },
+  { method: 'PATCH', path: '/agents/{agentId}', handler: 'update-agent', agents: 'write', records: 'none' },
+  { method: 'DELETE', path: '/agents/{agentId}', handler: 'delete-agent', agents: 'write', records: 'write' },
+  { method: 'POST', path: '/agents/{agentId}/start', handler: 'start-agent', agents: 'write', records: 'none', publishes: true },
+  {
+    method: 'POST',
+    path: '/agents/{agentId}/stop',
+    handler: 'stop-agent',
+    agents: 'write',
+    records: 'write',
+    startsWorkflow: true,
+    publishes: true,
+    timeoutSeconds: 29,
+  },
+  {
+    method: 'POST',
+    path: '/agents/{agentId}/messages',
+    handler: 'send-message',
+    agents: 'write',
+    records: 'write',
+    publishes: true,
+    timeoutSeconds: 29,
+  },
+  { method: 'GET', path: '/agents/{agentId}/messages', handler: 'list-messages', agents: 'read', records: 'read' },
+  { method: 'GET', path: '/agents/{agentId}/messages/{messageId}', handler: 'get-message', agents: 'read', records: 'read' },
+  { method: 'GET', path: '/agents/{agentId}/stops', handler: 'list-stops', agents: 'read', records: 'read' },
+];
+
+/** Everything no route matches: 404, or 405 with Allow when the path exists under another method. */
+export const fallbackRoute = { routeKey: '$default', handler: 'not-found' } as const;
+
+const patterns = routes.map((route) => ({
+  route,
+  regex: new RegExp(`^${route.path.replace(/\{(\w+)\}/g, (_, name: string) => `(?<${name}>[^/]+)`)}$`),
+}));
+
+/** Match a raw path against the table: the route (if the method matches) and the methods the path allows. */
+export function matchRoute(method: string, path: string): { route?: Route; params: Record<string, string>; allowed: string[] } {
+  const allowed: string[] = [];
+  for (const { route, regex } of patterns) {
+    const m = regex.exec(path);
+    if (!m) continue;
+    allowed.push(route.method);
+    if (route.method === method) return { route, params: { ...m.groups }, allowed };
+  }
+  return { params: {}, allowed };
+}

@@ -1,0 +1,9 @@
+import { deps } from '../agents/deps.js';
+import { startAgent } from '../agents/lifecycle.js';
+import { toAgent } from '../agents/model.js';
+import { httpRoute, ok } from './middleware.js';
+
+export const handler = httpRoute({}, async ({ params }) => {
+  const agent = await startAgent(deps(), params.agentId!);
+  return ok(toAgent(agent), { message: 'Agent started', headers: { ETag: `"${agent.version}"` } });
+});

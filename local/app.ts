@@ -1,0 +1,92 @@
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Config } from '../functions/agents/config.js';
+import { buildDeps, useDeps, type Deps } from '../functions/agents/deps.js';
+import { createDocumentClient } from '../functions/agents/dynamo.js';
+import type { EventPublisher } from '../functions/agents/ports.js';
+import type { RuntimeRegistry } from '../functions/agents/runtimes.js';
+import { LocalEventBus } from './events.js';
+import { createLocalServer, loadHandlers } from './server.js';
+import { LocalStopWorkflow, type LocalWorkflowOptions } from './workflow.js';
+
+export interface LocalAppOptions {
+  endpoint: string;
+  config: Config;
+  port?: number;
+  host?: string;
+  log?: (line: string) => void;
+  workflow?: LocalWorkflowOptions;
+  runtimes?: RuntimeRegistry;
+  /** Replace the event bus (tests inject a failing publisher). */
+  events?: EventPublisher;
+}
+
+export interface LocalApp {
+  url: string;
+  deps: Deps;
+  workflow: LocalStopWorkflow;
+  bus: LocalEventBus;
+  server: Server;
+  /** Agents left `stopping` by a previous run whose workflows were resumed. */
+  resumed: number;
+  close(): Promise<void>;
+}
+
+/**
+ * The whole API on one machine: the same handlers behind a local HTTP server, DynamoDB (Local),
+ * the ASL workflow through aws-local-stepfunctions, and an in-process event bus.
+ */
+export async function startLocalApp(opts: LocalAppOptions): Promise<LocalApp> {
+  const log = opts.log ?? (() => {});
+  const bus = new LocalEventBus(log);
+  const workflow = new LocalStopWorkflow({ ...opts.workflow });
+  const deps = buildDeps({
+    config: opts.config,
+    db: createDocumentClient(opts.endpoint),
+    workflow,
+    events: opts.events ?? bus,
+    runtimes: opts.runtimes,
+  });
+  useDeps(deps);
+  const resumed = await resumeStoppingAgents(deps);
+  const server = createLocalServer({ handlers: await loadHandlers(), log });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(opts.port ?? 0, opts.host ?? '127.0.0.1', () => resolve());
+  });
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://${opts.host ?? '127.0.0.1'}:${port}`,
+    deps,
+    workflow,
+    bus,
+    server,
+    resumed,
+    async close() {
+      server.closeIdleConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await workflow.close();
+      deps.db.destroy();
+    },
+  };
+}
+
+/**
+ * Step Functions executions are durable; local ones die with the process. On start, every agent
+ * left `stopping` gets its workflow again (named by the same stopId), so its stop still ends by
+ * its deadline.
+ */
+export async function resumeStoppingAgents(d: Deps): Promise<number> {
+  let resumed = 0;
+  let startKey: Record<string, unknown> | undefined;
+  do {
+    const page = await d.agents.queryByStatus('stopping', { limit: 100, startKey });
+    for (const agent of await d.agents.getMany(page.items.map((k) => k.agentId))) {
+      if (agent.status !== 'stopping' || !agent.stop) continue;
+      await d.workflow.start({ agentId: agent.agentId, stopId: agent.stop.stopId });
+      resumed++;
+    }
+    startKey = page.lastKey;
+  } while (startKey);
+  return resumed;
+}

@@ -1,0 +1,56 @@
+/**
+ * `npm start`: the whole API on http://localhost:3000 over Amazon DynamoDB Local (started here,
+ * data under AGENTS_DATA_DIR) unless DYNAMODB_ENDPOINT points elsewhere.
+ */
+import { configFromEnv } from '../functions/agents/config.js';
+import { startLocalApp } from './app.js';
+import { ensureTables, JavaMissing, startDynamoDbLocal, type LocalDynamo } from './dynamodb.js';
+
+const env = process.env;
+const port = Number(env.PORT ?? 3000);
+const dataDir = env.AGENTS_DATA_DIR ?? '.data';
+const print = (line: string) => process.stdout.write(`${new Date().toISOString()} ${line}\n`);
+
+// Local defaults for what the CDK stack sets in AWS.
+env.AGENTS_TABLE ??= 'agents';
+env.RECORDS_TABLE ??= 'agent-records';
+env.POWERTOOLS_LOG_LEVEL ??= 'WARN';
+
+async function main(): Promise<void> {
+  const config = configFromEnv(env);
+  let dynamo: LocalDynamo | undefined;
+  let endpoint = env.DYNAMODB_ENDPOINT;
+  if (!endpoint) {
+    dynamo = await startDynamoDbLocal({ dataDir: `${dataDir}/dynamodb` });
+    endpoint = dynamo.endpoint;
+    print(`DynamoDB Local on ${endpoint}, data in ${dataDir}/dynamodb`);
+  }
+  await ensureTables(endpoint, { agents: config.agentsTable, records: config.recordsTable });
+  const app = await startLocalApp({ endpoint, config, port, host: env.HOST ?? '127.0.0.1', log: print });
+  if (app.resumed > 0) print(`resumed the stop workflow of ${app.resumed} agent(s) left stopping`);
+  print(`agents API on http://localhost:${port} (stop window ${config.stopWaitWindowMs} ms)`);
+
+  let closing = false;
+  const shutdown = async (signal: string) => {
+    if (closing) return;
+    closing = true;
+    print(`${signal}: shutting down`);
+    await app.close();
+    await dynamo?.stop();
+    print('stopped');
+    process.exit(0);
+  };
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+}
+
+main().catch((err: unknown) => {
+  if (err instanceof JavaMissing) {
+    process.stderr.write(`${err.message}\n`);
+  } else if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') {
+    process.stderr.write(`Port ${port} is in use: stop what runs there or set PORT to another port.\n`);
+  } else {
+    process.stderr.write(`Could not start: ${(err as Error).stack ?? String(err)}\n`);
+  }
+  process.exit(1);
+});

@@ -1,0 +1,150 @@
+import { randomUUID } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Context } from 'aws-lambda';
+import { DomainError, PayloadTooLarge, ValidationError } from '../functions/agents/errors.js';
+import { MAX_BODY_BYTES, errorResult, type Event, type Result } from '../functions/http/middleware.js';
+import { fallbackRoute, matchRoute, routes } from '../functions/http/routes.js';
+
+type Handler = (event: Event, context: Context) => Promise<Result>;
+
+/** Load every route's handler module, as Lambda would (one module per route). */
+export async function loadHandlers(): Promise<Map<string, Handler>> {
+  const names = [...routes.map((r) => r.handler), fallbackRoute.handler];
+  const entries = await Promise.all(
+    names.map(async (name) => [name, ((await import(`../functions/http/${name}.ts`)) as { handler: Handler }).handler] as const),
+  );
+  return new Map(entries);
+}
+
+function lambdaContext(requestId: string, timeoutMs: number): Context {
+  const deadline = Date.now() + timeoutMs;
+  return {
+    callbackWaitsForEmptyEventLoop: false,
+    functionName: 'local',
+    functionVersion: '$LATEST',
+    invokedFunctionArn: 'arn:aws:lambda:local:000000000000:function:local',
+    memoryLimitInMB: '512',
+    awsRequestId: requestId,
+    logGroupName: 'local',
+    logStreamName: 'local',
+    getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now()),
+    done: () => {},
+    fail: () => {},
+    succeed: () => {},
+  };
+}
+
+class BodyTooLarge extends Error {}
+
+/** Read the body, refusing more than `limit` bytes without buffering them. */
+function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) {
+        reject(new BodyTooLarge());
+        req.resume();
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks)));
+    req.on('error', reject);
+  });
+}
+
+/** An HTTP request as API Gateway HTTP API (payload format 2.0) hands it to Lambda. */
+export function toEvent(req: IncomingMessage, body: Buffer, routeKey: string, pathParameters: Record<string, string>): Event {
+  const url = new URL(req.url ?? '/', 'http://localhost');
+  const headers: Record<string, string> = {};
+  for (const [name, value] of Object.entries(req.headers)) {
+    if (value !== undefined) headers[name.toLowerCase()] = Array.isArray(value) ? value.join(',') : value;
+  }
+  const query: Record<string, string> = {};
+  for (const [name, value] of url.searchParams) query[name] = name in query ? `${query[name]},${value}` : value;
+  const now = new Date();
+  const requestId = randomUUID();
+  return {
+    version: '2.0',
+    routeKey,
+    rawPath: url.pathname,
+    rawQueryString: url.search.slice(1),
+    headers,
+    ...(Object.keys(query).length > 0 && { queryStringParameters: query }),
+    ...(Object.keys(pathParameters).length > 0 && { pathParameters }),
+    ...(body.length > 0 && { body: body.toString('utf8') }),
+    isBase64Encoded: false,
+    requestContext: {
+      accountId: '000000000000',
+      apiId: 'local',
+      domainName: headers.host ?? 'localhost',
+      domainPrefix: 'localhost',
+      http: {
+        method: req.method ?? 'GET',
+        path: url.pathname,
+        protocol: `HTTP/${req.httpVersion}`,
+        sourceIp: req.socket.remoteAddress ?? '127.0.0.1',
+        userAgent: headers['user-agent'] ?? '',
+      },
+      requestId,
+      routeKey,
+      stage: '$default',
+      time: now.toISOString(),
+      timeEpoch: now.getTime(),
+    },
+  };
+}
+
+function write(res: ServerResponse, result: Result): void {
+  res.writeHead(result.statusCode ?? 200, result.headers as Record<string, string>);
+  res.end(result.body ?? '');
+}
+
+export interface LocalServerOptions {
+  handlers: Map<string, Handler>;
+  log?: (line: string) => void;
+  /** Extra check before dispatch (local API key check); throws a DomainError to refuse. */
+  authorize?: (event: Event) => Promise<void>;
+}
+
+/** The local API Gateway: route table -> v2 event -> the same handler Lambda runs -> response. */
+export function createLocalServer(opts: LocalServerOptions): Server {
+  const log = opts.log ?? (() => {});
+  return createServer(async (req, res) => {
+    const started = performance.now();
+    const method = req.method ?? 'GET';
+    let result: Result;
+    try {
+      const match = matchRoute(method, new URL(req.url ?? '/', 'http://localhost').pathname);
+      let params: Record<string, string>;
+      try {
+        params = Object.fromEntries(Object.entries(match.params).map(([k, v]) => [k, decodeURIComponent(v)]));
+      } catch {
+        throw new ValidationError('Request path is not valid: it has a malformed percent-encoding');
+      }
+      const body = await readBody(req, MAX_BODY_BYTES).catch((err) => {
+        if (err instanceof BodyTooLarge) throw new PayloadTooLarge(MAX_BODY_BYTES);
+        throw err;
+      });
+      const routeKey = match.route ? `${match.route.method} ${match.route.path}` : fallbackRoute.routeKey;
+      const handlerName = match.route?.handler ?? fallbackRoute.handler;
+      const event = toEvent(req, body, routeKey, params);
+      if (opts.authorize) await opts.authorize(event);
+      const handler = opts.handlers.get(handlerName)!;
+      const timeoutMs = (match.route?.timeoutSeconds ?? 10) * 1000;
+      result = await handler(event, lambdaContext(event.requestContext.requestId, timeoutMs));
+    } catch (err) {
+      if (err instanceof DomainError) {
+        result = errorResult(err);
+      } else {
+        log(`error ${(err as Error).stack ?? String(err)}`);
+        result = { statusCode: 500, headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ success: false, error: 'Internal error; the request may be retried', code: 'INTERNAL' }) };
+      }
+      if (result.statusCode === 413) res.setHeader('Connection', 'close');
+    }
+    write(res, result);
+    log(`${method} ${req.url} ${result.statusCode} ${(performance.now() - started).toFixed(1)}ms`);
+  });
+}
