@@ -112,7 +112,7 @@ export class AgentsStore {
     remove: string[],
     opts: { ifVersion?: number; requireInactive: boolean; now: number },
   ): Promise<AgentItem> {
-    const names: Record<string, string> = { '#status': 'status' };
+    const names: Record<string, string> = {};
     const values: Record<string, unknown> = { ':one': 1, ':now': opts.now };
     const sets = ['version = version + :one', 'updatedAt = :now'];
     Object.entries(set).forEach(([field, value], i) => {
@@ -131,6 +131,7 @@ export class AgentsStore {
     }
     if (opts.requireInactive) {
       conditions.push('#status = :inactive');
+      names['#status'] = 'status';
       values[':inactive'] = 'inactive';
     }
     const out = await this.conditional(

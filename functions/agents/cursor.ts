@@ -3,7 +3,7 @@ import type { Key } from './agents-store.js';
 import { ValidationError } from './errors.js';
 
 /** Opaque page cursors: the store's LastEvaluatedKey, base64url JSON, shape-checked on the way back in. */
-const keySchema = z.record(z.enum(['agentId', 'sk', 'status', 'dueAt']), z.union([z.string().max(512), z.number()]));
+const keySchema = z.partialRecord(z.enum(['agentId', 'sk', 'status', 'dueAt']), z.union([z.string().max(512), z.number()]));
 
 export const encodeCursor = (key: Key | undefined): string | undefined =>
   key ? Buffer.from(JSON.stringify(key)).toString('base64url') : undefined;

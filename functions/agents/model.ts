@@ -135,10 +135,26 @@ export const liveLeaseIds = (agent: Pick<AgentItem, 'leases'>, now: number): str
     .filter(([, expiresAt]) => expiresAt > now)
     .map(([id]) => id);
 
+/** The API view: a stable field order, leases reduced to the count of unexpired ones. */
 export function toAgent(item: AgentItem, now = Date.now()): Agent {
-  const { leases, dueAt, ...rest } = item;
-  void dueAt;
-  return { ...rest, inFlight: liveLeaseIds({ leases }, now).length };
+  return {
+    agentId: item.agentId,
+    name: item.name,
+    ...(item.description !== undefined && { description: item.description }),
+    status: item.status,
+    settings: item.settings,
+    runtime: item.runtime,
+    idleTimeoutMs: item.idleTimeoutMs,
+    inFlight: liveLeaseIds(item, now).length,
+    version: item.version,
+    createdAt: item.createdAt,
+    updatedAt: item.updatedAt,
+    ...(item.startedAt !== undefined && { startedAt: item.startedAt }),
+    ...(item.stoppedAt !== undefined && { stoppedAt: item.stoppedAt }),
+    ...(item.lastActivityAt !== undefined && { lastActivityAt: item.lastActivityAt }),
+    ...(item.stop !== undefined && { stop: item.stop }),
+    ...(item.lastStop !== undefined && { lastStop: item.lastStop }),
+  };
 }
 
 export interface MessageRecord {

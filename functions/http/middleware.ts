@@ -107,7 +107,7 @@ function validate<T extends ZodType>(schema: T, value: unknown, where: 'body' | 
   if (where === 'body' && (value === null || typeof value !== 'object' || Array.isArray(value))) {
     throw new ValidationError('Request body must be a JSON object');
   }
-  const result = schema.safeParse(value);
+  const result = schema.safeParse(value, { reportInput: true });
   if (!result.success) throw new ValidationError(describeIssue(result.error.issues[0], where));
   return result.data;
 }

@@ -1,0 +1,237 @@
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createAgent, startTestApp, type TestApp } from '../support/stack.js';
+
+let app: TestApp;
+beforeAll(async () => {
+  app = await startTestApp();
+});
+afterAll(async () => {
+  await app.close();
+});
+
+describe('agents CRUD', () => {
+  it('creates an inactive agent with defaults and returns 201 with Location', async () => {
+    const res = await app.api('POST', '/agents', { name: 'demo' });
+    expect(res.status).toBe(201);
+    expect(res.body.success).toBe(true);
+    expect(res.body.data).toMatchObject({
+      name: 'demo',
+      status: 'inactive',
+      settings: {},
+      runtime: { type: 'echo' },
+      idleTimeoutMs: 3_600_000,
+      inFlight: 0,
+      version: 1,
+    });
+    expect(res.headers.get('location')).toBe(`/agents/${res.body.data.agentId}`);
+    expect(res.body.data).not.toHaveProperty('leases');
+  });
+
+  it('accepts a client agentId and answers 409 when it exists', async () => {
+    const agentId = randomUUID();
+    expect((await app.api('POST', '/agents', { agentId, name: 'a' })).status).toBe(201);
+    const again = await app.api('POST', '/agents', { agentId, name: 'b' });
+    expect(again.status).toBe(409);
+    expect(again.body).toMatchObject({ success: false, error: `An agent with agentId ${agentId} already exists` });
+  });
+
+  it('gets an agent with its version as ETag, and 404s an unknown one', async () => {
+    const agentId = await createAgent(app.api);
+    const res = await app.api('GET', `/agents/${agentId}`);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('etag')).toBe('"1"');
+    const missing = await app.api('GET', `/agents/${randomUUID()}`);
+    expect(missing.status).toBe(404);
+    expect(missing.body).toEqual({ success: false, error: 'Agent not found', code: 'AGENT_NOT_FOUND' });
+  });
+
+  it('lists agents by status through pages with an opaque cursor', async () => {
+    const ids = new Set<string>();
+    for (let i = 0; i < 5; i++) ids.add(await createAgent(app.api, { name: `page-${i}` }, true));
+    const seen: string[] = [];
+    let cursor: string | undefined;
+    do {
+      const res = await app.api('GET', `/agents?status=active&limit=2${cursor ? `&cursor=${cursor}` : ''}`);
+      expect(res.status).toBe(200);
+      expect(Array.isArray(res.body.data)).toBe(true);
+      expect(res.body.data.length).toBeLessThanOrEqual(2);
+      for (const a of res.body.data) {
+        expect(a.status).toBe('active');
+        seen.push(a.agentId);
+      }
+      cursor = res.body.nextCursor;
+    } while (cursor);
+    expect(seen.filter((id) => ids.has(id)).sort()).toEqual([...ids].sort());
+  });
+
+  it('rejects a forged cursor with 400', async () => {
+    const res = await app.api('GET', '/agents?cursor=bm90LWpzb24');
+    expect(res.status).toBe(400);
+    expect(res.body.error).toMatch(/"cursor" is not valid/);
+  });
+
+  it('updates name any time, but runtime and settings only while inactive', async () => {
+    const agentId = await createAgent(app.api, {}, true);
+    const renamed = await app.api('PATCH', `/agents/${agentId}`, { name: 'renamed' });
+    expect(renamed.status).toBe(200);
+    expect(renamed.body.data.name).toBe('renamed');
+    const runtime = await app.api('PATCH', `/agents/${agentId}`, { runtime: { type: 'echo', delayMs: 10 } });
+    expect(runtime.status).toBe(409);
+    expect(runtime.body.error).toMatch(/only be changed while it is inactive/);
+  });
+
+  it('answers 412 when If-Match names an old version', async () => {
+    const agentId = await createAgent(app.api);
+    const first = await app.api('PATCH', `/agents/${agentId}`, { settings: { a: 1 } }, { 'if-match': '"1"' });
+    expect(first.status).toBe(200);
+    expect(first.headers.get('etag')).toBe('"2"');
+    const stale = await app.api('PATCH', `/agents/${agentId}`, { settings: { a: 2 } }, { 'if-match': '"1"' });
+    expect(stale.status).toBe(412);
+    expect(stale.body.error).toMatch(/current version is 2/);
+    expect((await app.api('GET', `/agents/${agentId}`)).body.data.settings).toEqual({ a: 1 });
+  });
+
+  it('deletes an inactive agent with its records, and refuses a running one', async () => {
+    const agentId = await createAgent(app.api, {}, true);
+    await app.api('POST', `/agents/${agentId}/messages`, { text: 'hi' });
+    const refused = await app.api('DELETE', `/agents/${agentId}`);
+    expect(refused.status).toBe(409);
+    expect(refused.body.error).toBe('Agent is active: stop it before deleting it');
+    await app.api('POST', `/agents/${agentId}/stop`, {});
+    expect((await app.api('DELETE', `/agents/${agentId}`)).status).toBe(200);
+    expect((await app.api('GET', `/agents/${agentId}`)).status).toBe(404);
+    const records = await app.deps.records.listMessages(agentId, 10);
+    expect(records.items).toEqual([]);
+    expect((await app.api('DELETE', `/agents/${agentId}`)).status).toBe(404);
+  });
+});
+
+describe('start and stop', () => {
+  it('starts an inactive agent and refuses to start it twice', async () => {
+    const agentId = await createAgent(app.api);
+    const started = await app.api('POST', `/agents/${agentId}/start`);
+    expect(started.status).toBe(200);
+    expect(started.body.data.status).toBe('active');
+    const again = await app.api('POST', `/agents/${agentId}/start`);
+    expect(again.status).toBe(409);
+    expect(again.body.error).toBe('Agent is already running');
+  });
+
+  it('stops an idle agent at once with exactly the documented body', async () => {
+    const agentId = await createAgent(app.api, {}, true);
+    const res = await app.api('POST', `/agents/${agentId}/stop`, {});
+    expect(res.status).toBe(200);
+    expect(Object.keys(res.body)).toEqual(['success', 'message', 'data']);
+    expect(res.body).toEqual({
+      success: true,
+      message: 'Agent stopped successfully',
+      data: { agentId, status: 'inactive', stoppedAt: expect.any(Number) },
+    });
+    const agent = (await app.api('GET', `/agents/${agentId}`)).body.data;
+    expect(agent.status).toBe('inactive');
+    expect(agent.lastStop).toMatchObject({ outcome: 'drained', reason: 'api', interrupted: 0, stoppedAt: res.body.data.stoppedAt });
+    expect(agent).not.toHaveProperty('stop');
+  });
+
+  it('treats no body like {} and answers 409 "Agent is not running" the second time', async () => {
+    const agentId = await createAgent(app.api, {}, true);
+    expect((await app.api('POST', `/agents/${agentId}/stop`)).status).toBe(200);
+    const again = await app.api('POST', `/agents/${agentId}/stop`, {});
+    expect(again.status).toBe(409);
+    expect(again.body).toMatchObject({ success: false, error: 'Agent is not running' });
+  });
+
+  it('answers 404 "Agent not found" for an unknown agent', async () => {
+    const res = await app.api('POST', `/agents/${randomUUID()}/stop`, {});
+    expect(res.status).toBe(404);
+    expect(res.body).toMatchObject({ success: false, error: 'Agent not found' });
+  });
+
+  it('force-stops an active agent with 200 and records outcome forced', async () => {
+    const agentId = await createAgent(app.api, {}, true);
+    const res = await app.api('POST', `/agents/${agentId}/stop`, { graceful: false });
+    expect(res.status).toBe(200);
+    expect(res.body.data.status).toBe('inactive');
+    const stops = (await app.api('GET', `/agents/${agentId}/stops`)).body.data;
+    expect(stops).toHaveLength(1);
+    expect(stops[0]).toMatchObject({ outcome: 'forced', graceful: false, interrupted: 0 });
+  });
+
+  it('publishes Agent Started, Agent Stopping and Agent Stopped', async () => {
+    const agentId = await createAgent(app.api, {}, true);
+    await app.api('POST', `/agents/${agentId}/stop`, {});
+    const types = app.bus.published.filter((e) => e.detail.agentId === agentId).map((e) => e.type);
+    expect(types).toEqual(['Agent Started', 'Agent Stopping', 'Agent Stopped']);
+  });
+
+  it('can start a stopped agent again, keeping its configuration', async () => {
+    const agentId = await createAgent(app.api, { settings: { model: 'x' } }, true);
+    await app.api('POST', `/agents/${agentId}/stop`, {});
+    const restarted = await app.api('POST', `/agents/${agentId}/start`);
+    expect(restarted.status).toBe(200);
+    expect(restarted.body.data).toMatchObject({ status: 'active', settings: { model: 'x' } });
+    expect(restarted.body.data.lastStop.outcome).toBe('drained');
+  });
+});
+
+describe('bad input', () => {
+  const cases: [string, string, string, unknown, Record<string, string>, number, RegExp][] = [
+    ['malformed JSON', 'POST', '/agents', '{"name":', {}, 400, /not valid JSON/],
+    ['an array body', 'POST', '/agents', '[]', {}, 400, /must be a JSON object/],
+    ['a missing name', 'POST', '/agents', {}, {}, 400, /"name" is required/],
+    ['a wrong type', 'POST', '/agents', { name: 42 }, {}, 400, /"name" must be a string/],
+    ['an unknown field', 'POST', '/agents', { name: 'x', colour: 'red' }, {}, 400, /unknown field "colour"/],
+    ['a bad client agentId', 'POST', '/agents', { name: 'x', agentId: 'nope' }, {}, 400, /"agentId" must be a UUID/],
+    ['an unknown runtime', 'POST', '/agents', { name: 'x', runtime: { type: 'gpt' } }, {}, 400, /"runtime.type"/],
+    ['a bad UUID in the path', 'GET', '/agents/not-a-uuid', undefined, {}, 400, /"agentId" must be a UUID/],
+    ['a non-JSON content type', 'POST', '/agents', 'name=x', { 'content-type': 'application/x-www-form-urlencoded' }, 415, /application\/json/],
+    ['an unknown route', 'GET', '/nothing/here', undefined, {}, 404, /No route for GET \/nothing\/here/],
+    ['a wrong method', 'PUT', '/agents', undefined, {}, 405, /PUT is not allowed on \/agents; use POST, GET/],
+    ['a bad status filter', 'GET', '/agents?status=sleeping', undefined, {}, 400, /"status" must be one of/],
+    ['a limit out of range', 'GET', '/agents?limit=1000', undefined, {}, 400, /"limit" must be at most 100/],
+    ['an empty PATCH', 'PATCH', `/agents/${randomUUID()}`, {}, {}, 400, /must name at least one field/],
+    ['a bad If-Match', 'PATCH', `/agents/${randomUUID()}`, { name: 'x' }, { 'if-match': 'abc' }, 400, /"If-Match"/],
+  ];
+  it.each(cases)('answers %s with the JSON envelope', async (_label, method, path, body, headers, status, error) => {
+    const res = await app.api(method, path, body, headers);
+    expect(res.status).toBe(status);
+    expect(res.headers.get('content-type')).toMatch(/^application\/json/);
+    expect(res.body.success).toBe(false);
+    expect(res.body.error).toMatch(error);
+  });
+
+  it('sends Allow with 405', async () => {
+    const res = await app.api('DELETE', '/agents');
+    expect(res.status).toBe(405);
+    expect(res.headers.get('allow')).toBe('POST, GET');
+  });
+
+  const stopCases: [unknown, RegExp][] = [
+    [{ graceful: 'yes' }, /"graceful" must be a boolean/],
+    [{ timeout: -1 }, /"timeout" must be at least 0/],
+    [{ timeout: 86_400_001 }, /"timeout" must be at most 86400000/],
+    [{ timeout: 1.5 }, /"timeout" must be an integer/],
+    [{ timeout: '100' }, /"timeout" must be a/],
+    [{ force: true }, /unknown field "force"/],
+  ];
+  it.each(stopCases)('rejects the stop body %j with a sentence naming the field', async (body, error) => {
+    const agentId = await createAgent(app.api, {}, true);
+    const res = await app.api('POST', `/agents/${agentId}/stop`, body);
+    expect(res.status).toBe(400);
+    expect(res.body.error).toMatch(error);
+    expect((await app.api('GET', `/agents/${agentId}`)).body.data.status).toBe('active');
+  });
+
+  it('answers 413 for an oversized body', async () => {
+    const res = await app.api('POST', '/agents', { name: 'x', settings: { blob: 'x'.repeat(200_000) } });
+    expect(res.status).toBe(413);
+    expect(res.body.error).toMatch(/too large/);
+  });
+
+  it('answers 415 for a stop body that is not JSON', async () => {
+    const agentId = await createAgent(app.api, {}, true);
+    const res = await app.api('POST', `/agents/${agentId}/stop`, 'graceful=true', { 'content-type': 'text/plain' });
+    expect(res.status).toBe(415);
+  });
+});
