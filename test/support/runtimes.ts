@@ -1,0 +1,48 @@
+import { echoRuntime, type AgentRuntime, type RuntimeRegistry } from '../../functions/agents/runtimes.js';
+import { eventually } from './stack.js';
+
+/**
+ * A stand-in for a user's agent whose work the test controls: agents created with
+ * `settings: { gated: true }` hold each message until the test releases it (or never, to play a
+ * crashed worker); every other agent runs the real echo runtime.
+ */
+export class GatedRuntime {
+  private readonly gates = new Map<string, (outcome: 'reply' | 'fail') => void>();
+  closed: string[] = [];
+
+  readonly registry: RuntimeRegistry = {
+    echo: {
+      process: (agent, message) => {
+        if (!agent.settings.gated) return echoRuntime.process(agent, message);
+        return new Promise((resolve, reject) => {
+          this.gates.set(message.messageId, (outcome) =>
+            outcome === 'reply' ? resolve({ reply: `echo: ${message.text}` }) : reject(new Error('runtime crashed')),
+          );
+        });
+      },
+      close: async (agent) => {
+        this.closed.push(agent.agentId);
+      },
+    } satisfies AgentRuntime,
+  };
+
+  get held(): string[] {
+    return [...this.gates.keys()];
+  }
+
+  /** Wait until `n` messages are held inside the runtime (admitted and processing). */
+  async waitForHeld(n: number): Promise<string[]> {
+    return eventually(async () => this.gates.size >= n && this.held, 10_000, 5);
+  }
+
+  release(messageId: string, outcome: 'reply' | 'fail' = 'reply'): void {
+    const gate = this.gates.get(messageId);
+    if (!gate) throw new Error(`message ${messageId} is not held`);
+    this.gates.delete(messageId);
+    gate(outcome);
+  }
+
+  releaseAll(): void {
+    for (const id of this.held) this.release(id);
+  }
+}
