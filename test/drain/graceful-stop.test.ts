@@ -65,7 +65,7 @@ describe('messages', () => {
   async function startCappedAgent(): Promise<string> {
     const agentId = await createAgent(app.api, { settings: { gated: true } }, true);
     const pending = Array.from({ length: app.deps.config.maxInFlight }, (_, i) => send(agentId, `m${i}`));
-    await gated.waitForHeld(app.deps.config.maxInFlight);
+    await gated.waitForHeld(app.deps.config.maxInFlight, agentId);
     void Promise.all(pending);
     return agentId;
   }
@@ -75,7 +75,7 @@ describe('graceful stop', () => {
   it('answers 200 only after the in-flight message completed, its reply persisted', async () => {
     const agentId = await createAgent(app.api, { settings: { gated: true } }, true);
     const message = send(agentId, 'in flight');
-    const [messageId] = await gated.waitForHeld(1);
+    const [messageId] = await gated.waitForHeld(1, agentId);
     const stopping = stop(agentId, { graceful: true, timeout: 10_000 });
     await eventually(async () => (await agent(agentId)).status === 'stopping');
     let stopAnswered = false;
@@ -99,7 +99,7 @@ describe('graceful stop', () => {
   it('rejects a message sent during the drain with 409 "Agent is stopping"', async () => {
     const agentId = await createAgent(app.api, { settings: { gated: true } }, true);
     const first = send(agentId, 'first');
-    const [messageId] = await gated.waitForHeld(1);
+    const [messageId] = await gated.waitForHeld(1, agentId);
     const stopping = stop(agentId, { timeout: 10_000 });
     await eventually(async () => (await agent(agentId)).status === 'stopping');
     const late = await send(agentId, 'during drain');
@@ -113,7 +113,7 @@ describe('graceful stop', () => {
   it('times out: 408 with the agent inactive, the message interrupted and its late completion fenced', async () => {
     const agentId = await createAgent(app.api, { settings: { gated: true } }, true);
     const message = send(agentId, 'slow');
-    const [messageId] = await gated.waitForHeld(1);
+    const [messageId] = await gated.waitForHeld(1, agentId);
     const res = await stop(agentId, { graceful: true, timeout: 1000 });
     expect(res.status).toBe(408);
     expect(res.body).toMatchObject({
@@ -139,7 +139,7 @@ describe('graceful stop', () => {
   it('force stop during a drain answers 200 at once, ends the workflow and fences the late completion', async () => {
     const agentId = await createAgent(app.api, { settings: { gated: true } }, true);
     const message = send(agentId, 'slow');
-    const [messageId] = await gated.waitForHeld(1);
+    const [messageId] = await gated.waitForHeld(1, agentId);
     const graceful = stop(agentId, { timeout: 60_000 });
     await eventually(async () => (await agent(agentId)).status === 'stopping');
     const { stopId } = (await agent(agentId)).stop;
@@ -162,7 +162,7 @@ describe('graceful stop', () => {
   it('answers 202 with Location at once for Prefer: respond-async, then finishes', async () => {
     const agentId = await createAgent(app.api, { settings: { gated: true } }, true);
     const message = send(agentId, 'slow');
-    const [messageId] = await gated.waitForHeld(1);
+    const [messageId] = await gated.waitForHeld(1, agentId);
     const res = await stop(agentId, { timeout: 30_000 }, { prefer: 'respond-async' });
     expect(res.status).toBe(202);
     expect(res.headers.get('location')).toBe(`/agents/${agentId}`);
@@ -175,7 +175,7 @@ describe('graceful stop', () => {
   it('joins a running stop: two graceful stops at once run one workflow and write one stop record', async () => {
     const agentId = await createAgent(app.api, { settings: { gated: true } }, true);
     const message = send(agentId, 'slow');
-    const [messageId] = await gated.waitForHeld(1);
+    const [messageId] = await gated.waitForHeld(1, agentId);
     const before = started.length;
     const both = Promise.all([stop(agentId, { timeout: 20_000 }), stop(agentId, { timeout: 5_000 })]);
     await eventually(async () => started.length - before >= 2 && true);

@@ -7,7 +7,7 @@ import { eventually } from './stack.js';
  * crashed worker); every other agent runs the real echo runtime.
  */
 export class GatedRuntime {
-  private readonly gates = new Map<string, (outcome: 'reply' | 'fail') => void>();
+  private readonly gates = new Map<string, { agentId: string; open: (outcome: 'reply' | 'fail') => void }>();
   closed: string[] = [];
 
   readonly registry: RuntimeRegistry = {
@@ -15,9 +15,10 @@ export class GatedRuntime {
       process: (agent, message) => {
         if (!agent.settings.gated) return echoRuntime.process(agent, message);
         return new Promise((resolve, reject) => {
-          this.gates.set(message.messageId, (outcome) =>
-            outcome === 'reply' ? resolve({ reply: `echo: ${message.text}` }) : reject(new Error('runtime crashed')),
-          );
+          this.gates.set(message.messageId, {
+            agentId: agent.agentId,
+            open: (outcome) => (outcome === 'reply' ? resolve({ reply: `echo: ${message.text}` }) : reject(new Error('runtime crashed'))),
+          });
         });
       },
       close: async (agent) => {
@@ -26,23 +27,27 @@ export class GatedRuntime {
     } satisfies AgentRuntime,
   };
 
-  get held(): string[] {
-    return [...this.gates.keys()];
+  /** Ids of the messages held now (of one agent, or of all). */
+  held(agentId?: string): string[] {
+    return [...this.gates].filter(([, g]) => !agentId || g.agentId === agentId).map(([id]) => id);
   }
 
-  /** Wait until `n` messages are held inside the runtime (admitted and processing). */
-  async waitForHeld(n: number): Promise<string[]> {
-    return eventually(async () => this.gates.size >= n && this.held, 10_000, 5);
+  /** Wait until `n` messages of the agent are held inside the runtime (admitted and processing). */
+  async waitForHeld(n: number, agentId: string): Promise<string[]> {
+    return eventually(async () => {
+      const held = this.held(agentId);
+      return held.length >= n && held;
+    }, 10_000, 5);
   }
 
   release(messageId: string, outcome: 'reply' | 'fail' = 'reply'): void {
     const gate = this.gates.get(messageId);
     if (!gate) throw new Error(`message ${messageId} is not held`);
     this.gates.delete(messageId);
-    gate(outcome);
+    gate.open(outcome);
   }
 
   releaseAll(): void {
-    for (const id of this.held) this.release(id);
+    for (const id of this.held()) this.release(id);
   }
 }

@@ -1,0 +1,46 @@
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { GatedRuntime } from '../support/runtimes.js';
+import { createAgent, startTestApp, type TestApp } from '../support/stack.js';
+
+/** A worker that never completes (crashed): its lease expires and must not block the drain. */
+const gated = new GatedRuntime();
+let app: TestApp;
+beforeAll(async () => {
+  app = await startTestApp({ runtimes: gated.registry, config: { leaseTtlMs: 1000, maxInFlight: 2 } });
+});
+afterAll(async () => {
+  gated.releaseAll();
+  await app.close();
+});
+
+it('drains past an expired lease: the stop ends before its timeout and the message is interrupted', async () => {
+  const agentId = await createAgent(app.api, { settings: { gated: true } }, true);
+  void app.api('POST', `/agents/${agentId}/messages`, { text: 'never finishes' });
+  const [messageId] = await gated.waitForHeld(1, agentId);
+
+  const res = await app.api('POST', `/agents/${agentId}/stop`, { timeout: 20_000 });
+  expect(res.status).toBe(200);
+  const [record] = (await app.api('GET', `/agents/${agentId}/stops`)).body.data;
+  expect(record).toMatchObject({ outcome: 'drained', interrupted: 1, interruptedMessageIds: [messageId] });
+  expect(record.durationMs).toBeLessThan(20_000);
+  const message = (await app.api('GET', `/agents/${agentId}/messages/${messageId}`)).body.data;
+  expect(message.status).toBe('interrupted');
+});
+
+it('reclaims expired leases at the in-flight cap instead of refusing forever', async () => {
+  const agentId = await createAgent(app.api, { settings: { gated: true } }, true);
+  void app.api('POST', `/agents/${agentId}/messages`, { text: 'crashed 1' });
+  void app.api('POST', `/agents/${agentId}/messages`, { text: 'crashed 2' });
+  const crashed = await gated.waitForHeld(2, agentId);
+  expect((await app.api('POST', `/agents/${agentId}/messages`, { text: 'refused' })).status).toBe(429);
+
+  await new Promise((r) => setTimeout(r, 1100));
+  const admitted = app.api('POST', `/agents/${agentId}/messages`, { text: 'after expiry' });
+  const held = await gated.waitForHeld(3, agentId);
+  gated.release(held.find((id) => !crashed.includes(id))!);
+  expect((await admitted).status).toBe(200);
+  for (const id of crashed) {
+    const m = (await app.api('GET', `/agents/${agentId}/messages/${id}`)).body.data;
+    expect(m).toMatchObject({ status: 'failed', error: expect.stringMatching(/lease expired/) });
+  }
+});
