@@ -56,8 +56,17 @@ function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
 }
 
 /** An HTTP request as API Gateway HTTP API (payload format 2.0) hands it to Lambda. */
+/** Path and query of a raw request target, without URL's host parsing (`//x/y` is a path here). */
+function splitTarget(target: string | undefined): { pathname: string; search: string; searchParams: URLSearchParams } {
+  const raw = target ?? '/';
+  const q = raw.indexOf('?');
+  const pathname = q === -1 ? raw : raw.slice(0, q);
+  const search = q === -1 ? '' : raw.slice(q);
+  return { pathname, search, searchParams: new URLSearchParams(search) };
+}
+
 export function toEvent(req: IncomingMessage, body: Buffer, routeKey: string, pathParameters: Record<string, string>): Event {
-  const url = new URL(req.url ?? '/', 'http://localhost');
+  const url = splitTarget(req.url);
   const headers: Record<string, string> = {};
   for (const [name, value] of Object.entries(req.headers)) {
     if (value !== undefined) headers[name.toLowerCase()] = Array.isArray(value) ? value.join(',') : value;
@@ -117,7 +126,7 @@ export function createLocalServer(opts: LocalServerOptions): Server {
     const method = req.method ?? 'GET';
     let result: Result;
     try {
-      const match = matchRoute(method, new URL(req.url ?? '/', 'http://localhost').pathname);
+      const match = matchRoute(method, splitTarget(req.url).pathname);
       let params: Record<string, string>;
       try {
         params = Object.fromEntries(Object.entries(match.params).map(([k, v]) => [k, decodeURIComponent(v)]));

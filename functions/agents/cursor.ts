@@ -1,18 +1,34 @@
-import { z } from 'zod';
 import type { Key } from './agents-store.js';
 import { ValidationError } from './errors.js';
 
-/** Opaque page cursors: the store's LastEvaluatedKey, base64url JSON, shape-checked on the way back in. */
-const keySchema = z.partialRecord(z.enum(['agentId', 'sk', 'status', 'dueAt']), z.union([z.string().max(512), z.number()]));
-
+/**
+ * Opaque page cursors: the store's LastEvaluatedKey as base64url JSON. On the way back in, a
+ * cursor must have exactly the key attributes of the query it continues (and the values the
+ * query pins, such as the agentId of a history), else DynamoDB would reject it with a 500.
+ */
 export const encodeCursor = (key: Key | undefined): string | undefined =>
   key ? Buffer.from(JSON.stringify(key)).toString('base64url') : undefined;
 
-export function decodeCursor(cursor: string | undefined): Key | undefined {
+export type CursorShape = Record<string, 'string' | 'number'>;
+
+export function decodeCursor(cursor: string | undefined, shape: CursorShape, pinned: Key = {}): Key | undefined {
   if (cursor === undefined) return undefined;
+  let key: unknown;
   try {
-    return keySchema.parse(JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')));
+    key = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
   } catch {
-    throw new ValidationError('Query parameter "cursor" is not valid: pass the nextCursor of a previous page unchanged');
+    key = undefined;
   }
+  const valid =
+    typeof key === 'object' &&
+    key !== null &&
+    !Array.isArray(key) &&
+    Object.keys(key).length === Object.keys(shape).length &&
+    Object.entries(shape).every(([name, type]) => {
+      const value = (key as Key)[name];
+      return typeof value === type && (typeof value !== 'string' || (value.length > 0 && value.length <= 512));
+    }) &&
+    Object.entries(pinned).every(([name, value]) => (key as Key)[name] === value);
+  if (!valid) throw new ValidationError('Query parameter "cursor" is not valid: pass the nextCursor of a previous page unchanged');
+  return key as Key;
 }

@@ -51,7 +51,9 @@ export async function getAgent(d: Deps, agentId: string): Promise<AgentItem> {
 }
 
 export async function listAgents(d: Deps, q: { status?: AgentStatus; limit: number; cursor?: string }) {
-  const page = await d.agents.list(q.status, q.limit, decodeCursor(q.cursor));
+  const shape = q.status ? ({ agentId: 'string', status: 'string', dueAt: 'number' } as const) : ({ agentId: 'string' } as const);
+  const startKey = decodeCursor(q.cursor, shape, q.status ? { status: q.status } : {});
+  const page = await d.agents.list(q.status, q.limit, startKey);
   return { items: page.items, nextCursor: encodeCursor(page.lastKey) };
 }
 

@@ -260,14 +260,14 @@ export async function getMessage(d: Deps, agentId: string, messageId: string): P
 }
 
 export async function listMessages(d: Deps, agentId: string, q: { limit: number; cursor?: string }) {
-  const startKey = decodeCursor(q.cursor);
+  const startKey = decodeCursor(q.cursor, { agentId: 'string', sk: 'string' }, { agentId });
   if (!(await d.agents.get(agentId))) throw new AgentNotFound();
   const page = await d.records.listMessages(agentId, q.limit, startKey);
   return { items: page.items, nextCursor: encodeCursor(page.lastKey) };
 }
 
 export async function listStops(d: Deps, agentId: string, q: { limit: number; cursor?: string }) {
-  const startKey = decodeCursor(q.cursor);
+  const startKey = decodeCursor(q.cursor, { agentId: 'string', sk: 'string' }, { agentId });
   if (!(await d.agents.get(agentId))) throw new AgentNotFound();
   const page = await d.records.listStops(agentId, q.limit, startKey);
   return { items: page.items, nextCursor: encodeCursor(page.lastKey) };
