@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { AgentConditionFailed, idleDueAt } from './agents-store.js';
-import { decodeCursor, encodeCursor } from './cursor.js';
+import { type CursorShape, decodeCursor, encodeCursor } from './cursor.js';
 import { publish, type Deps } from './deps.js';
 import {
   AgentConflict,
@@ -51,7 +51,7 @@ export async function getAgent(d: Deps, agentId: string): Promise<AgentItem> {
 }
 
 export async function listAgents(d: Deps, q: { status?: AgentStatus; limit: number; cursor?: string }) {
-  const shape = q.status ? ({ agentId: 'string', status: 'string', dueAt: 'number' } as const) : ({ agentId: 'string' } as const);
+  const shape: CursorShape = q.status ? { agentId: 'string', status: 'string', dueAt: 'number' } : { agentId: 'string' };
   const startKey = decodeCursor(q.cursor, shape, q.status ? { status: q.status } : {});
   const page = await d.agents.list(q.status, q.limit, startKey);
   return { items: page.items, nextCursor: encodeCursor(page.lastKey) };
