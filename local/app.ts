@@ -5,6 +5,7 @@ import { buildDeps, useDeps, type Deps } from '../functions/agents/deps.js';
 import { createDocumentClient } from '../functions/agents/dynamo.js';
 import type { EventPublisher } from '../functions/agents/ports.js';
 import type { RuntimeRegistry } from '../functions/agents/runtimes.js';
+import { runReaper } from '../functions/agents/reaper.js';
 import { LocalEventBus } from './events.js';
 import { createLocalServer, loadHandlers } from './server.js';
 import { LocalStopWorkflow, type LocalWorkflowOptions } from './workflow.js';
@@ -19,6 +20,8 @@ export interface LocalAppOptions {
   runtimes?: RuntimeRegistry;
   /** Replace the event bus (tests inject a failing publisher). */
   events?: EventPublisher;
+  /** Run the idle reaper every this many ms (the EventBridge schedule's stand-in); off when omitted. */
+  reaperIntervalMs?: number;
 }
 
 export interface LocalApp {
@@ -55,6 +58,7 @@ export async function startLocalApp(opts: LocalAppOptions): Promise<LocalApp> {
     server.listen(opts.port ?? 0, opts.host ?? '127.0.0.1', () => resolve());
   });
   const { port } = server.address() as AddressInfo;
+  const reaper = opts.reaperIntervalMs ? scheduleReaper(deps, opts.reaperIntervalMs, log) : undefined;
   return {
     url: `http://${opts.host ?? '127.0.0.1'}:${port}`,
     deps,
@@ -63,6 +67,7 @@ export async function startLocalApp(opts: LocalAppOptions): Promise<LocalApp> {
     server,
     resumed,
     async close() {
+      await reaper?.stop();
       server.closeIdleConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await workflow.close();
@@ -89,4 +94,25 @@ export async function resumeStoppingAgents(d: Deps): Promise<number> {
     startKey = page.lastKey;
   } while (startKey);
   return resumed;
+}
+
+/** The local EventBridge schedule: the same reaper, on a timer, never two runs at once. */
+function scheduleReaper(d: Deps, intervalMs: number, log: (line: string) => void) {
+  let running: Promise<void> | undefined;
+  const timer = setInterval(() => {
+    if (running) return;
+    running = runReaper(d, { budgetMs: Math.max(1000, intervalMs - 1000) })
+      .then((s) => {
+        if (s.stopped || s.healed || s.errors) log(`reaper ${JSON.stringify(s)}`);
+      })
+      .catch((err: Error) => log(`reaper failed: ${err.message}`))
+      .finally(() => (running = undefined));
+  }, intervalMs);
+  timer.unref();
+  return {
+    async stop() {
+      clearInterval(timer);
+      await running;
+    },
+  };
 }

@@ -26,7 +26,11 @@ async function main(): Promise<void> {
     print(`DynamoDB Local on ${endpoint}, data in ${dataDir}/dynamodb`);
   }
   await ensureTables(endpoint, { agents: config.agentsTable, records: config.recordsTable });
-  const app = await startLocalApp({ endpoint, config, port, host: env.HOST ?? '127.0.0.1', log: print });
+  const reaperIntervalMs = Number(env.AGENTS_REAPER_INTERVAL_MS ?? 60_000);
+  if (!Number.isInteger(reaperIntervalMs) || reaperIntervalMs < 0) {
+    throw new Error(`AGENTS_REAPER_INTERVAL_MS must be a whole number of milliseconds (0 turns the reaper off), got ${env.AGENTS_REAPER_INTERVAL_MS}`);
+  }
+  const app = await startLocalApp({ endpoint, config, port, host: env.HOST ?? '127.0.0.1', log: print, reaperIntervalMs });
   if (app.resumed > 0) print(`resumed the stop workflow of ${app.resumed} agent(s) left stopping`);
   print(`agents API on http://localhost:${port} (stop window ${config.stopWaitWindowMs} ms)`);
 

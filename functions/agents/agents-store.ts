@@ -217,14 +217,18 @@ export class AgentsStore {
     );
   }
 
-  /** active -> stopping with a new stop, returning the new item; no admission succeeds after it. */
-  async beginStop(agentId: string, stop: StopInfo, now: number): Promise<AgentItem> {
+  /**
+   * active -> stopping with a new stop, returning the new item; no admission succeeds after it.
+   * `idleSince` (the reaper) also requires no message activity since it looked.
+   */
+  async beginStop(agentId: string, stop: StopInfo, now: number, idleSince?: number): Promise<AgentItem> {
+    const idle = idleSince !== undefined;
     const out = await this.conditional(
       new UpdateCommand({
         TableName: this.tableName,
         Key: { agentId },
         UpdateExpression: 'SET #status = :stopping, #stop = :stop, updatedAt = :now, dueAt = :deadline, version = version + :one',
-        ConditionExpression: 'attribute_exists(agentId) AND #status = :active',
+        ConditionExpression: `attribute_exists(agentId) AND #status = :active${idle ? ' AND lastActivityAt = :seen' : ''}`,
         ExpressionAttributeNames: { '#status': 'status', '#stop': 'stop' },
         ExpressionAttributeValues: {
           ':stopping': 'stopping',
@@ -233,6 +237,7 @@ export class AgentsStore {
           ':now': now,
           ':deadline': stop.deadline,
           ':one': 1,
+          ...(idle && { ':seen': idleSince }),
         },
         ReturnValues: 'ALL_NEW',
         ReturnValuesOnConditionCheckFailure: 'ALL_OLD',

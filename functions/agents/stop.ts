@@ -46,8 +46,8 @@ export type StopView =
 export async function beginGracefulStop(
   d: Deps,
   agentId: string,
-  opts: { timeoutMs: number; reason: StopReason },
-): Promise<StopInfo> {
+  opts: { timeoutMs: number; reason: StopReason; idleSince?: number },
+): Promise<{ stop: StopInfo; joined: boolean }> {
   const now = d.now();
   const proposed: StopInfo = {
     stopId: newId(now),
@@ -60,10 +60,11 @@ export async function beginGracefulStop(
   let agent: AgentItem;
   let joined = false;
   try {
-    agent = await d.agents.beginStop(agentId, proposed, now);
+    agent = await d.agents.beginStop(agentId, proposed, now, opts.idleSince);
   } catch (err) {
     if (!(err instanceof AgentConditionFailed)) throw err;
     if (!err.current) throw new AgentNotFound();
+    if (opts.idleSince !== undefined && err.current.status === 'active') throw new AgentBusy();
     if (err.current.status !== 'stopping') throw agentNotRunning();
     agent = err.current;
     joined = true;
@@ -75,7 +76,7 @@ export async function beginGracefulStop(
   if (liveLeaseIds(agent, now).length === 0) {
     // Fast path: nothing in flight, no workflow.
     await finalizeStop(d, agentId, stop.stopId);
-    return stop;
+    return { stop, joined };
   }
   try {
     // Named by stopId: a joined request re-starting it is a no-op, and heals a lost start.
@@ -89,8 +90,11 @@ export async function beginGracefulStop(
     }
     throw new StopFailed();
   }
-  return stop;
+  return { stop, joined };
 }
+
+/** An idle stop found the agent active again: a message arrived after the reaper looked. */
+export class AgentBusy extends Error {}
 
 /** The workflow's CheckDrain: is this stop ready to finalize, still draining, or no longer ours? */
 export async function checkDrain(

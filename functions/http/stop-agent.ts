@@ -42,7 +42,7 @@ export const handler = httpRoute({ body: stopAgentSchema }, async ({ body, param
   const d = deps();
   const agentId = params.agentId!;
   if (!body.graceful) return reply(await forceStop(d, agentId));
-  const stop = await beginGracefulStop(d, agentId, { timeoutMs: body.timeout, reason: 'api' });
+  const { stop } = await beginGracefulStop(d, agentId, { timeoutMs: body.timeout, reason: 'api' });
   const window = waitWindowMs(header('prefer'), d.config.stopWaitWindowMs);
   return reply(await awaitStop(d, agentId, stop.stopId, window.ms), window.applied);
 });

@@ -1,0 +1,107 @@
+import { AgentConditionFailed, type Key } from './agents-store.js';
+import type { Deps } from './deps.js';
+import { AgentConflict } from './errors.js';
+import { DEFAULT_STOP_TIMEOUT_MS, NEVER, type AgentStatus } from './model.js';
+import { AgentBusy, beginGracefulStop, finalizeStop } from './stop.js';
+
+export interface ReaperSummary {
+  examined: number;
+  /** Idle agents whose graceful stop this run began. */
+  stopped: number;
+  /** Busy agents whose next idle check moved later. */
+  rescheduled: number;
+  /** Stuck `stopping` agents this run finalized (their workflow died or never started). */
+  healed: number;
+  errors: number;
+  /** False when the time budget ran out first; the next run picks up the rest. */
+  complete: boolean;
+  durationMs: number;
+}
+
+export interface ReaperOptions {
+  /** Stop starting new work after this long (below the function's timeout). */
+  budgetMs: number;
+  concurrency?: number;
+  pageSize?: number;
+}
+
+/**
+ * One run of the idle reaper and stuck-stop sweeper. It reads only agents that are due, through
+ * the byStatus index (status, dueAt), so its cost follows the agents due, not the fleet. Every
+ * change is a conditional write: two overlapping runs stop each agent once.
+ */
+export async function runReaper(d: Deps, opts: ReaperOptions): Promise<ReaperSummary> {
+  const started = Date.now();
+  const summary: ReaperSummary = { examined: 0, stopped: 0, rescheduled: 0, healed: 0, errors: 0, complete: true, durationMs: 0 };
+  const outOfTime = () => Date.now() - started > opts.budgetMs;
+  const now = d.now();
+
+  const sweep = async (status: AgentStatus, dueBy: number, visit: (agentId: string, dueAt: number) => Promise<void>) => {
+    let startKey: Key | undefined;
+    do {
+      if (outOfTime()) {
+        summary.complete = false;
+        return;
+      }
+      const page = await d.agents.queryByStatus(status, { limit: opts.pageSize ?? 100, startKey, dueBy });
+      await mapBounded(page.items, opts.concurrency ?? 8, async ({ agentId, dueAt }) => {
+        if (outOfTime()) {
+          summary.complete = false;
+          return;
+        }
+        summary.examined++;
+        try {
+          await visit(agentId, dueAt);
+        } catch (err) {
+          summary.errors++;
+          d.log.error('reaper could not handle an agent', { agentId, status, error: err as Error });
+        }
+      });
+      startKey = page.lastKey;
+    } while (startKey);
+  };
+
+  await sweep('active', now, async (agentId, dueAt) => {
+    const agent = await d.agents.get(agentId);
+    if (agent?.status !== 'active') return;
+    const lastActive = agent.lastActivityAt ?? agent.startedAt ?? agent.updatedAt;
+    const idleDeadline = agent.idleTimeoutMs === null ? NEVER : lastActive + agent.idleTimeoutMs;
+    if (idleDeadline > now) {
+      // Busy (or idle stop disabled): look again at its real idle deadline. Messages never move
+      // dueAt themselves, so the index is written here, once per idle period, not per message.
+      await d.agents.moveDueAt(agentId, 'active', idleDeadline, { dueAt }).catch(ignoreConditionFailed);
+      summary.rescheduled++;
+      return;
+    }
+    try {
+      const { joined } = await beginGracefulStop(d, agentId, { timeoutMs: DEFAULT_STOP_TIMEOUT_MS, reason: 'idle', idleSince: agent.lastActivityAt });
+      if (!joined) summary.stopped++;
+    } catch (err) {
+      // Another run, a user or a message got there first.
+      if (err instanceof AgentBusy || err instanceof AgentConflict) return;
+      throw err;
+    }
+  });
+
+  await sweep('stopping', now - d.config.stuckStopGraceMs, async (agentId) => {
+    const agent = await d.agents.get(agentId);
+    if (agent?.status !== 'stopping' || !agent.stop || agent.stop.deadline > now - d.config.stuckStopGraceMs) return;
+    const { outcome } = await finalizeStop(d, agentId, agent.stop.stopId);
+    if (outcome) summary.healed++;
+  });
+
+  summary.durationMs = Date.now() - started;
+  return summary;
+}
+
+function ignoreConditionFailed(err: unknown): void {
+  if (!(err instanceof AgentConditionFailed)) throw err;
+}
+
+async function mapBounded<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
+    while (next < items.length) await fn(items[next++]!);
+  });
+  await Promise.all(workers);
+}

@@ -1,0 +1,10 @@
+import type { Context, ScheduledEvent } from 'aws-lambda';
+import { deps, logger } from '../agents/deps.js';
+import { runReaper } from '../agents/reaper.js';
+
+/** EventBridge schedule -> one reaper run, leaving 10 s of the function's time unused. */
+export const handler = async (_event: ScheduledEvent, context: Context) => {
+  const summary = await runReaper(deps(), { budgetMs: Math.max(1000, context.getRemainingTimeInMillis() - 10_000) });
+  logger.info('reaper run', { ...summary });
+  return summary;
+};
