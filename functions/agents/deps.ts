@@ -2,7 +2,7 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { AgentsStore } from './agents-store.js';
 import { EventBridgePublisher, StepFunctionsStopWorkflow } from './aws-adapters.js';
-import { type Config, configFromEnv, requiredEnv } from './config.js';
+import { type Config, configFromEnv } from './config.js';
 import { createDocumentClient } from './dynamo.js';
 import type { EventPublisher, LifecycleEvent, StopWorkflow } from './ports.js';
 import { RecordsStore } from './records-store.js';
@@ -53,7 +53,9 @@ function depsFromEnvironment(env = process.env): Deps {
     workflow: env.STOP_STATE_MACHINE_ARN
       ? new StepFunctionsStopWorkflow(env.STOP_STATE_MACHINE_ARN)
       : { start: () => Promise.reject(new Error('STOP_STATE_MACHINE_ARN is not set for this function')) },
-    events: new EventBridgePublisher(requiredEnv(env, 'EVENT_BUS_NAME')),
+    events: env.EVENT_BUS_NAME
+      ? new EventBridgePublisher(env.EVENT_BUS_NAME)
+      : { publish: () => Promise.reject(new Error('EVENT_BUS_NAME is not set for this function')) },
   });
 }
 

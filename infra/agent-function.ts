@@ -1,0 +1,111 @@
+import { Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
+import type { ITableV2 } from 'aws-cdk-lib/aws-dynamodb';
+import type { IEventBus } from 'aws-cdk-lib/aws-events';
+import { Architecture, LoggingFormat, Runtime, Tracing } from 'aws-cdk-lib/aws-lambda';
+import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
+import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
+import type { IStateMachine } from 'aws-cdk-lib/aws-stepfunctions';
+import type { Construct } from 'constructs';
+import { fileURLToPath } from 'node:url';
+
+export const PROJECT_ROOT = fileURLToPath(new URL('..', import.meta.url));
+
+export interface AgentFunctionProps {
+  /** Path of the handler file from the project root, e.g. functions/http/stop-agent.ts. */
+  entry: string;
+  timeout?: Duration;
+  memorySize?: number;
+  logRetention: RetentionDays;
+  removalPolicy: RemovalPolicy;
+  environment?: Record<string, string>;
+}
+
+/**
+ * The house Lambda: NodejsFunction bundled by the local esbuild, arm64, Node 22, source maps,
+ * JSON logs into an explicit log group with retention, X-Ray tracing. Access is added with the
+ * bind* helpers, each granting the narrowest action set and wiring its environment variable.
+ */
+export class AgentFunction extends NodejsFunction {
+  constructor(scope: Construct, id: string, props: AgentFunctionProps) {
+    const logGroup = new LogGroup(scope, `${id}Logs`, { retention: props.logRetention, removalPolicy: props.removalPolicy });
+    super(scope, id, {
+      entry: `${PROJECT_ROOT}${props.entry}`,
+      projectRoot: PROJECT_ROOT,
+      depsLockFilePath: `${PROJECT_ROOT}package-lock.json`,
+      handler: 'handler',
+      runtime: Runtime.NODEJS_22_X,
+      architecture: Architecture.ARM_64,
+      memorySize: props.memorySize ?? 512,
+      timeout: props.timeout ?? Duration.seconds(10),
+      tracing: Tracing.ACTIVE,
+      loggingFormat: LoggingFormat.JSON,
+      logGroup,
+      environment: {
+        NODE_OPTIONS: '--enable-source-maps',
+        POWERTOOLS_SERVICE_NAME: 'agents',
+        ...props.environment,
+      },
+      bundling: {
+        format: OutputFormat.ESM,
+        target: 'node22',
+        minify: true,
+        sourceMap: true,
+        // ESM bundles still meet CommonJS dependencies that call require().
+        banner: "import { createRequire } from 'module'; const require = createRequire(import.meta.url);",
+        mainFields: ['module', 'main'],
+      },
+    });
+    Validations.of(this).acknowledge(
+      {
+        id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]',
+        reason: 'The basic execution policy only lets the function write its own logs; it is the documented minimum for Lambda.',
+      },
+      {
+        id: 'AwsSolutions-L1',
+        reason: 'Node.js 22 is the runtime the project is built and tested on (local stack and CI run Node 22).',
+      },
+    );
+    Validations.of(this.role!).acknowledge(
+      {
+        id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]',
+        reason: 'The basic execution policy only lets the function write its own logs; it is the documented minimum for Lambda.',
+      },
+      {
+        id: 'AwsSolutions-IAM5[Resource::*]',
+        reason: 'X-Ray PutTraceSegments/PutTelemetryRecords do not support resource-level permissions.',
+      },
+    );
+  }
+
+  /** Read or read-write access to a table (and its indexes), and its name in `envName`. */
+  bindTable(envName: string, table: ITableV2, access: 'read' | 'write', hasIndexes: boolean): this {
+    if (access === 'read') table.grantReadData(this);
+    else table.grantReadWriteData(this);
+    this.addEnvironment(envName, table.tableName);
+    if (hasIndexes) {
+      Validations.of(this.role!).acknowledge({
+        id: `AwsSolutions-IAM5[Resource::<${this.stack.getLogicalId(table.node.defaultChild as never)}.Arn>/index/*]`,
+        reason: 'Querying the table\'s own indexes (byStatus) needs its index ARNs; the grant is scoped to this table.',
+      });
+    }
+    return this;
+  }
+
+  /** Table name only, for functions that read nothing from it (the domain needs every name). */
+  nameTable(envName: string, table: ITableV2): this {
+    this.addEnvironment(envName, table.tableName);
+    return this;
+  }
+
+  bindEventBus(bus: IEventBus): this {
+    bus.grantPutEventsTo(this);
+    this.addEnvironment('EVENT_BUS_NAME', bus.eventBusName);
+    return this;
+  }
+
+  bindStopWorkflow(stateMachine: IStateMachine): this {
+    stateMachine.grantStartExecution(this);
+    this.addEnvironment('STOP_STATE_MACHINE_ARN', stateMachine.stateMachineArn);
+    return this;
+  }
+}
