@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { CfnOutput, Duration, RemovalPolicy, Stack, Validations, type StackProps } from 'aws-cdk-lib';
 import { CfnStage, HttpApi, HttpMethod } from 'aws-cdk-lib/aws-apigatewayv2';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
@@ -89,7 +90,8 @@ export class AgentsStack extends Stack {
     const workflowLogs = new LogGroup(this, 'StopWorkflowLogs', { retention: props.logRetentionDays, removalPolicy: logRemoval });
     this.stateMachine = new StateMachine(this, 'StopWorkflow', {
       stateMachineType: StateMachineType.STANDARD,
-      definitionBody: DefinitionBody.fromFile(STOP_WORKFLOW_ASL),
+      // Inline (not an S3 asset), so the template shows the very definition the local interpreter runs.
+      definitionBody: DefinitionBody.fromString(readFileSync(STOP_WORKFLOW_ASL, 'utf8')),
       definitionSubstitutions: Object.fromEntries(Object.entries(taskFunctions).map(([sub, f]) => [sub, f.functionArn])),
       tracingEnabled: true,
       logs: { destination: workflowLogs, level: LogLevel.ALL, includeExecutionData: true },

@@ -1,0 +1,155 @@
+import { readFileSync } from 'node:fs';
+import { App } from 'aws-cdk-lib';
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import { Bucket } from 'aws-cdk-lib/aws-s3';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { routes } from '../../functions/http/routes.js';
+import { buildApp } from '../../infra/app.js';
+import type { AgentsStack } from '../../infra/stack.js';
+import { STOP_WORKFLOW_ASL } from '../../infra/workflow-definition.js';
+
+/** Bundling is skipped here (`aws:cdk:bundling-stacks: []`); `npm run synth` bundles for real. */
+const newApp = (context: Record<string, unknown> = {}) => new App({ context: { 'aws:cdk:bundling-stacks': [], ...context } });
+
+let stack: AgentsStack;
+let template: Template;
+beforeAll(() => {
+  ({ stack } = buildApp(newApp()));
+  template = Template.fromStack(stack);
+});
+
+type Resource = { Type: string; Properties: Record<string, any> };
+const resources = (type: string) => Object.entries(template.findResources(type) as Record<string, Resource>);
+/** Logical id of the function whose handler file is `entry`, found through its log group name. */
+const functionId = (name: string) => stack.getLogicalId(stack.functions[name]!.node.defaultChild as never);
+const policyActionsOf = (fnName: string): { actions: string[]; resources: unknown[] }[] => {
+  const roleId = stack.getLogicalId(stack.functions[fnName]!.role!.node.defaultChild as never);
+  return resources('AWS::IAM::Policy')
+    .filter(([, p]) => p.Properties.Roles.some((r: { Ref: string }) => r.Ref === roleId))
+    .flatMap(([, p]) => p.Properties.PolicyDocument.Statement)
+    .map((s: { Action: string | string[]; Resource: unknown }) => ({
+      actions: [s.Action].flat(),
+      resources: [s.Resource].flat(),
+    }));
+};
+
+describe('the deployed API', () => {
+  it('has exactly the routes of the route table, plus $default', () => {
+    const keys = resources('AWS::ApiGatewayV2::Route').map(([, r]) => r.Properties.RouteKey).sort();
+    expect(keys).toEqual([...routes.map((r) => `${r.method} ${r.path}`), '$default'].sort());
+  });
+
+  it('runs every function on arm64 Node.js 22 with tracing and JSON logs', () => {
+    const fns = resources('AWS::Lambda::Function');
+    expect(fns.length).toBe(routes.length + 1 + 3 + 1);
+    for (const [, f] of fns) {
+      expect(f.Properties.Architectures).toEqual(['arm64']);
+      expect(f.Properties.Runtime).toBe('nodejs22.x');
+      expect(f.Properties.TracingConfig).toEqual({ Mode: 'Active' });
+      expect(f.Properties.LoggingConfig.LogFormat).toBe('JSON');
+    }
+  });
+
+  it('gives the stop function a timeout above the stop window and below API Gateway\'s 30 s', () => {
+    const stop = template.findResources('AWS::Lambda::Function')[functionId('StopAgent')] as Resource;
+    expect(stop.Properties.Timeout).toBe(29);
+    expect(Number(stop.Properties.Environment.Variables.STOP_WAIT_WINDOW_MS)).toBeLessThanOrEqual(26_000);
+    expect(() => buildApp(newApp({ stage: 'x', stopWaitWindowMs: 28_000 }))).toThrow(/leaves no room/);
+  });
+
+  it('writes API access logs', () => {
+    template.hasResourceProperties('AWS::ApiGatewayV2::Stage', {
+      AccessLogSettings: { DestinationArn: Match.anyValue(), Format: Match.stringLikeRegexp('routeKey') },
+    });
+  });
+});
+
+describe('the stop workflow', () => {
+  it('is the ASL file with the task function ARNs substituted', () => {
+    const [[, machine]] = resources('AWS::StepFunctions::StateMachine') as [[string, Resource]];
+    expect(machine.Properties.StateMachineType).toBe('STANDARD');
+    expect(machine.Properties.DefinitionString).toEqual(readFileSync(STOP_WORKFLOW_ASL, 'utf8'));
+    expect(machine.Properties.DefinitionSubstitutions).toEqual({
+      CheckDrainFunctionArn: { 'Fn::GetAtt': [functionId('CheckDrainTask'), 'Arn'] },
+      FinalizeStopFunctionArn: { 'Fn::GetAtt': [functionId('FinalizeTask'), 'Arn'] },
+      RecordStopFailureFunctionArn: { 'Fn::GetAtt': [functionId('RecordFailureTask'), 'Arn'] },
+    });
+    expect(machine.Properties.TracingConfiguration).toEqual({ Enabled: true });
+    expect(machine.Properties.LoggingConfiguration.Level).toBe('ALL');
+  });
+
+  it('may be started by the stop function, on that state machine and nothing broader', () => {
+    const machineId = stack.getLogicalId(stack.stateMachine.node.defaultChild as never);
+    const starts = policyActionsOf('StopAgent').filter((s) => s.actions.some((a) => a.startsWith('states:')));
+    expect(starts).toEqual([{ actions: ['states:StartExecution'], resources: [{ Ref: machineId }] }]);
+    for (const name of ['GetAgent', 'ListAgents', 'CreateAgent', 'SendMessage']) {
+      expect(policyActionsOf(name).flatMap((s) => s.actions).filter((a) => a.startsWith('states:'))).toEqual([]);
+    }
+  });
+});
+
+describe('least privilege', () => {
+  const writes = /^dynamodb:(PutItem|UpdateItem|DeleteItem|BatchWriteItem)$/;
+  it('gives the read-only functions no write action', () => {
+    for (const route of routes.filter((r) => r.method === 'GET')) {
+      const name = route.handler.replace(/(^|-)(\w)/g, (_, __, c: string) => c.toUpperCase());
+      const actions = policyActionsOf(name).flatMap((s) => s.actions);
+      expect(actions.some((a) => a.startsWith('dynamodb:Get') || a === 'dynamodb:Query')).toBe(true);
+      expect(actions.filter((a) => writes.test(a) || a.startsWith('events:') || a.startsWith('states:'))).toEqual([]);
+    }
+  });
+
+  it('lets only publishing functions put events, on the lifecycle bus', () => {
+    const busId = Object.keys(template.findResources('AWS::Events::EventBus'))[0]!;
+    for (const name of ['StartAgent', 'StopAgent', 'FinalizeTask', 'Reaper']) {
+      const puts = policyActionsOf(name).filter((s) => s.actions.includes('events:PutEvents'));
+      expect(puts).toEqual([{ actions: ['events:PutEvents'], resources: [{ 'Fn::GetAtt': [busId, 'Arn'] }] }]);
+    }
+    expect(policyActionsOf('GetAgent').some((s) => s.actions.includes('events:PutEvents'))).toBe(false);
+  });
+});
+
+describe('tables and schedule', () => {
+  it('keeps both tables on demand with point-in-time recovery, the records table with TTL', () => {
+    const tables = resources('AWS::DynamoDB::GlobalTable');
+    expect(tables).toHaveLength(2);
+    for (const [, t] of tables) {
+      expect(t.Properties.BillingMode).toBe('PAY_PER_REQUEST');
+      expect(t.Properties.Replicas[0].PointInTimeRecoverySpecification).toEqual({ PointInTimeRecoveryEnabled: true });
+    }
+    template.hasResourceProperties('AWS::DynamoDB::GlobalTable', {
+      TimeToLiveSpecification: { AttributeName: 'expiresAt', Enabled: true },
+    });
+    template.hasResourceProperties('AWS::DynamoDB::GlobalTable', {
+      GlobalSecondaryIndexes: [Match.objectLike({ IndexName: 'byStatus', Projection: { ProjectionType: 'KEYS_ONLY' } })],
+    });
+  });
+
+  it('runs the reaper on an EventBridge schedule', () => {
+    template.hasResourceProperties('AWS::Events::Rule', {
+      ScheduleExpression: 'rate(5 minutes)',
+      Targets: [Match.objectLike({ Arn: { 'Fn::GetAtt': [functionId('Reaper'), 'Arn'] } })],
+    });
+  });
+
+  it('alarms on function errors and failed workflows, to an SNS topic when an email is given', () => {
+    expect(resources('AWS::CloudWatch::Alarm').length).toBe(Object.keys(stack.functions).length + 2);
+    expect(resources('AWS::SNS::Topic')).toHaveLength(0);
+    const withEmail = Template.fromStack(buildApp(newApp({ alarmEmail: 'ops@example.com' })).stack);
+    withEmail.resourceCountIs('AWS::SNS::Topic', 1);
+    withEmail.hasResourceProperties('AWS::SNS::Subscription', { Protocol: 'email', Endpoint: 'ops@example.com' });
+  });
+});
+
+describe('cdk-nag', () => {
+  it('reports no unacknowledged AwsSolutions finding', () => {
+    const { app } = buildApp(newApp());
+    expect(() => app.synth()).not.toThrow();
+  });
+
+  it('fails synthesis on an unacknowledged finding', () => {
+    const { app, stack: s } = buildApp(newApp());
+    new Bucket(s, 'UnencryptedLogs');
+    expect(() => app.synth()).toThrow(/Validation failed/);
+  });
+});
