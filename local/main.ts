@@ -14,7 +14,6 @@ const print = (line: string) => process.stdout.write(`${new Date().toISOString()
 // Local defaults for what the CDK stack sets in AWS.
 env.AGENTS_TABLE ??= 'agents';
 env.RECORDS_TABLE ??= 'agent-records';
-env.POWERTOOLS_LOG_LEVEL ??= 'WARN';
 
 async function main(): Promise<void> {
   const config = configFromEnv(env);
