@@ -114,6 +114,16 @@ export class TooManyInFlight extends DomainError {
   }
 }
 
+/** Admission kept losing transaction conflicts on a hot agent: a retry will succeed. */
+export class AgentBusy extends DomainError {
+  readonly statusCode = 429;
+  readonly code = 'AGENT_BUSY';
+  constructor() {
+    super('Agent is busy with concurrent requests; retry after 1 s');
+    this.headers = { 'Retry-After': '1' };
+  }
+}
+
 export class StopFailed extends DomainError {
   readonly statusCode = 500;
   readonly code = 'STOP_FAILED';

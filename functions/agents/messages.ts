@@ -1,14 +1,16 @@
 import { TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
 import type { Deps } from './deps.js';
 import { cancellationReasons } from './dynamo.js';
-import { AgentConflict, AgentNotFound, MessageNotFound, RuntimeFailed, TooManyInFlight, agentNotRunning, agentStopping } from './errors.js';
+import { AgentBusy, AgentConflict, AgentNotFound, MessageNotFound, RuntimeFailed, TooManyInFlight, agentNotRunning, agentStopping } from './errors.js';
 import { decodeCursor, encodeCursor } from './cursor.js';
 import { type AgentItem, type MessageRecord, type SendMessageInput, liveLeaseIds } from './model.js';
 import { messageKey } from './records-store.js';
 import { runtimeFor } from './runtimes.js';
 import { finalizeStop, newId } from './stop.js';
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+/** Jittered exponential backoff for transaction conflicts on a hot agent item (capped at ~100 ms). */
+const backoff = (attempt: number) =>
+  new Promise((resolve) => setTimeout(resolve, Math.min(100, 2 ** attempt) * (0.5 + Math.random())));
 
 /**
  * Admit, run through the agent's runtime, complete. Admission and completion are each one
@@ -41,6 +43,7 @@ type Admitted = { agent: AgentItem; record: MessageRecord } | { duplicate: Messa
 async function admit(d: Deps, agentId: string, messageId: string, input: SendMessageInput): Promise<Admitted> {
   // Read for the runtime's configuration and a precise error; the decision is the write's condition.
   let agent = await d.agents.get(agentId);
+  let reclaimTried = false;
   for (let attempt = 0; ; attempt++) {
     if (!agent) throw new AgentNotFound();
     if (agent.status === 'inactive') throw agentNotRunning();
@@ -94,18 +97,22 @@ async function admit(d: Deps, agentId: string, messageId: string, input: SendMes
         const existing = await d.records.getMessage(agentId, messageId);
         if (existing) return { duplicate: duplicateOutcome(existing) };
       }
-      if (attempt >= 5) throw err;
       const current = (reasons[0]?.item as AgentItem | undefined) ?? (await d.agents.get(agentId));
-      if (reasons[0]?.code === 'ConditionalCheckFailed' && current?.status === 'active') {
-        if (Object.keys(current.leases ?? {}).length >= d.config.maxInFlight) {
-          // Crashed workers' expired leases must not hold the cap forever: reclaim, then retry once.
-          if ((await reclaimExpiredLeases(d, current)) === 0 || attempt >= 1) {
-            throw new TooManyInFlight(d.config.maxInFlight, Math.max(1, Math.ceil(d.config.leaseTtlMs / 60_000)));
-          }
+      const atCap =
+        reasons[0]?.code === 'ConditionalCheckFailed' &&
+        current?.status === 'active' &&
+        Object.keys(current.leases ?? {}).length >= d.config.maxInFlight;
+      if (atCap) {
+        // Crashed workers' expired leases must not hold the cap forever: reclaim once, then retry.
+        if (reclaimTried || (await reclaimExpiredLeases(d, current)) === 0) {
+          throw new TooManyInFlight(d.config.maxInFlight, Math.max(1, Math.ceil(d.config.leaseTtlMs / 60_000)));
         }
+        reclaimTried = true;
+      } else if (attempt >= 15) {
+        throw new AgentBusy();
       }
       agent = current;
-      await sleep(5 * (attempt + 1));
+      await backoff(attempt);
     }
   }
 }
@@ -137,7 +144,7 @@ async function complete(
   result: { status: 'completed'; reply: string } | { status: 'failed'; error: string },
 ): Promise<number> {
   let expectStatus: 'active' | 'stopping' = 'active';
-  for (let attempt = 0; attempt < 10; attempt++) {
+  for (let attempt = 0; attempt < 30; attempt++) {
     const now = d.now();
     const stopping = expectStatus === 'stopping';
     try {
@@ -193,7 +200,7 @@ async function complete(
         }
         expectStatus = current.status === 'stopping' ? 'stopping' : 'active';
       }
-      await sleep(3 * (attempt + 1));
+      await backoff(attempt);
     }
   }
   throw new Error(`Message ${messageId} of agent ${agentId} could not be completed: the agent kept changing`);
