@@ -32,7 +32,8 @@ export interface LocalApp {
   server: Server;
   /** Agents left `stopping` by a previous run whose workflows were resumed. */
   resumed: number;
-  close(): Promise<void>;
+  /** Stop accepting requests, give in-flight ones `graceMs` to finish, then cut them. */
+  close(graceMs?: number): Promise<void>;
 }
 
 /**
@@ -66,10 +67,14 @@ export async function startLocalApp(opts: LocalAppOptions): Promise<LocalApp> {
     bus,
     server,
     resumed,
-    async close() {
+    async close(graceMs = 2000) {
       await reaper?.stop();
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      const grace = new Promise<void>((resolve) => setTimeout(resolve, graceMs).unref());
+      await Promise.race([closed, grace]);
+      server.closeAllConnections();
+      await closed;
       await workflow.close();
       deps.db.destroy();
     },

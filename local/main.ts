@@ -38,7 +38,7 @@ async function main(): Promise<void> {
     if (closing) return;
     closing = true;
     print(`${signal}: shutting down`);
-    await app.close();
+    await app.close(10_000);
     await dynamo?.stop();
     print('stopped');
     process.exit(0);

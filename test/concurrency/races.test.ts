@@ -131,3 +131,18 @@ describe('drain races', () => {
     expect(held.slice(3).every((id) => interrupted.includes(id))).toBe(true);
   });
 });
+
+describe('contention on one agent', () => {
+  it('60 simultaneous messages to one agent: each 200 or 429 with Retry-After, never 5xx, none left processing', async () => {
+    const agentId = await createAgent(app.api, {}, true);
+    const results = await times(60, (i) => app.api('POST', `/agents/${agentId}/messages`, { text: `m${i}` }));
+    for (const r of results) {
+      expect([200, 429]).toContain(r.status);
+      if (r.status === 429) expect(r.headers.get('retry-after')).toMatch(/^\d+$/);
+    }
+    const history = (await app.api('GET', `/agents/${agentId}/messages?limit=100`)).body.data as { status: string }[];
+    expect(history).toHaveLength(results.filter((r) => r.status === 200).length);
+    expect(history.every((m) => m.status === 'completed')).toBe(true);
+    expect((await agent(agentId)).inFlight).toBe(0);
+  });
+});
