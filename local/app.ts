@@ -6,6 +6,9 @@ import { createDocumentClient } from '../functions/agents/dynamo.js';
 import type { EventPublisher } from '../functions/agents/ports.js';
 import type { RuntimeRegistry } from '../functions/agents/runtimes.js';
 import { runReaper } from '../functions/agents/reaper.js';
+import { Unauthorized } from '../functions/agents/errors.js';
+import { ApiKeysStore, bearerKey } from '../functions/auth/api-keys.js';
+import type { Event } from '../functions/http/middleware.js';
 import { LocalEventBus } from './events.js';
 import { createLocalServer, loadHandlers } from './server.js';
 import { LocalStopWorkflow, type LocalWorkflowOptions } from './workflow.js';
@@ -22,6 +25,8 @@ export interface LocalAppOptions {
   events?: EventPublisher;
   /** Run the idle reaper every this many ms (the EventBridge schedule's stand-in); off when omitted. */
   reaperIntervalMs?: number;
+  /** API keys: required once any key exists (`auto`), or `always` (AGENTS_REQUIRE_AUTH=1). */
+  auth?: { keysTable: string; require: 'auto' | 'always' };
 }
 
 export interface LocalApp {
@@ -32,6 +37,7 @@ export interface LocalApp {
   server: Server;
   /** Agents left `stopping` by a previous run whose workflows were resumed. */
   resumed: number;
+  keys?: ApiKeysStore;
   /** Stop accepting requests, give in-flight ones `graceMs` to finish, then cut them. */
   close(graceMs?: number): Promise<void>;
 }
@@ -53,7 +59,12 @@ export async function startLocalApp(opts: LocalAppOptions): Promise<LocalApp> {
   });
   useDeps(deps);
   const resumed = await resumeStoppingAgents(deps);
-  const server = createLocalServer({ handlers: await loadHandlers(), log });
+  const keys = opts.auth ? new ApiKeysStore(deps.db, opts.auth.keysTable) : undefined;
+  const server = createLocalServer({
+    handlers: await loadHandlers(),
+    log,
+    authorize: keys && opts.auth ? localAuthorizer(keys, opts.auth.require) : undefined,
+  });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(opts.port ?? 0, opts.host ?? '127.0.0.1', () => resolve());
@@ -67,6 +78,7 @@ export async function startLocalApp(opts: LocalAppOptions): Promise<LocalApp> {
     bus,
     server,
     resumed,
+    keys,
     async close(graceMs = 2000) {
       await reaper?.stop();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
@@ -119,5 +131,25 @@ function scheduleReaper(d: Deps, intervalMs: number, log: (line: string) => void
       clearInterval(timer);
       await running;
     },
+  };
+}
+
+/**
+ * Locally, the same check the deployed Lambda authorizer makes, answered in the API's envelope:
+ * 401 with `WWW-Authenticate: Bearer` for a missing, malformed, unknown or revoked key alike.
+ * With `auto`, auth is on while any unrevoked key exists (re-checked every 2 s).
+ */
+function localAuthorizer(keys: ApiKeysStore, require: 'auto' | 'always') {
+  let cached: { required: boolean; at: number } | undefined;
+  const required = async () => {
+    if (require === 'always') return true;
+    if (!cached || Date.now() - cached.at > 2000) cached = { required: await keys.anyActive(), at: Date.now() };
+    return cached.required;
+  };
+  return async (event: Event): Promise<string | undefined> => {
+    if (!(await required())) return undefined;
+    const info = await keys.verify(bearerKey(event.headers?.authorization));
+    if (!info) throw new Unauthorized();
+    return info.name;
   };
 }

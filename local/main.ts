@@ -2,9 +2,10 @@
  * `npm start`: the whole API on http://localhost:3000 over Amazon DynamoDB Local (started here,
  * data under AGENTS_DATA_DIR) unless DYNAMODB_ENDPOINT points elsewhere.
  */
+import { rmSync, writeFileSync } from 'node:fs';
 import { configFromEnv } from '../functions/agents/config.js';
 import { startLocalApp } from './app.js';
-import { ensureTables, JavaMissing, startDynamoDbLocal, type LocalDynamo } from './dynamodb.js';
+import { endpointFile, ensureTables, JavaMissing, startDynamoDbLocal, type LocalDynamo } from './dynamodb.js';
 
 const env = process.env;
 const port = Number(env.PORT ?? 3000);
@@ -14,6 +15,7 @@ const print = (line: string) => process.stdout.write(`${new Date().toISOString()
 // Local defaults for what the CDK stack sets in AWS.
 env.AGENTS_TABLE ??= 'agents';
 env.RECORDS_TABLE ??= 'agent-records';
+env.API_KEYS_TABLE ??= 'api-keys';
 
 async function main(): Promise<void> {
   const config = configFromEnv(env);
@@ -24,12 +26,30 @@ async function main(): Promise<void> {
     endpoint = dynamo.endpoint;
     print(`DynamoDB Local on ${endpoint}, data in ${dataDir}/dynamodb`);
   }
-  await ensureTables(endpoint, { agents: config.agentsTable, records: config.recordsTable });
+  const keysTable = env.API_KEYS_TABLE!;
+  await ensureTables(endpoint, { agents: config.agentsTable, records: config.recordsTable, apiKeys: keysTable });
+  // Lets `npm run keys` reach this DynamoDB Local while the server runs (one process per data dir).
+  if (dynamo) writeFileSync(endpointFile(dataDir), endpoint);
   const reaperIntervalMs = Number(env.AGENTS_REAPER_INTERVAL_MS ?? 60_000);
   if (!Number.isInteger(reaperIntervalMs) || reaperIntervalMs < 0) {
     throw new Error(`AGENTS_REAPER_INTERVAL_MS must be a whole number of milliseconds (0 turns the reaper off), got ${env.AGENTS_REAPER_INTERVAL_MS}`);
   }
-  const app = await startLocalApp({ endpoint, config, port, host: env.HOST ?? '127.0.0.1', log: print, reaperIntervalMs });
+  const requireAuth = env.AGENTS_REQUIRE_AUTH === '1' || env.AGENTS_REQUIRE_AUTH === 'true';
+  const app = await startLocalApp({
+    endpoint,
+    config,
+    port,
+    host: env.HOST ?? '127.0.0.1',
+    log: print,
+    reaperIntervalMs,
+    auth: { keysTable, require: requireAuth ? 'always' : 'auto' },
+  });
+  const activeKeys = (await app.keys!.list()).filter((k) => k.revokedAt === undefined).length;
+  print(
+    requireAuth || activeKeys > 0
+      ? `auth: ON, every request needs "Authorization: Bearer <key>" (${activeKeys} active key(s); npm run keys -- list)`
+      : 'auth: OFF, no API key exists (create one with `npm run keys -- create --name <name>`, or set AGENTS_REQUIRE_AUTH=1)',
+  );
   if (app.resumed > 0) print(`resumed the stop workflow of ${app.resumed} agent(s) left stopping`);
   print(`agents API on http://localhost:${port} (stop window ${config.stopWaitWindowMs} ms)`);
 
@@ -40,6 +60,7 @@ async function main(): Promise<void> {
     print(`${signal}: shutting down`);
     await app.close(10_000);
     await dynamo?.stop();
+    if (dynamo) rmSync(endpointFile(dataDir), { force: true });
     print('stopped');
     process.exit(0);
   };

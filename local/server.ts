@@ -114,8 +114,11 @@ function write(res: ServerResponse, result: Result): void {
 export interface LocalServerOptions {
   handlers: Map<string, Handler>;
   log?: (line: string) => void;
-  /** Extra check before dispatch (local API key check); throws a DomainError to refuse. */
-  authorize?: (event: Event) => Promise<void>;
+  /**
+   * The local stand-in for the HTTP API's Lambda authorizer, run before dispatch: throws a
+   * DomainError (401) to refuse, or returns the caller's key name for the log line.
+   */
+  authorize?: (event: Event) => Promise<string | undefined>;
 }
 
 /** The local API Gateway: route table -> v2 event -> the same handler Lambda runs -> response. */
@@ -125,6 +128,7 @@ export function createLocalServer(opts: LocalServerOptions): Server {
     const started = performance.now();
     const method = req.method ?? 'GET';
     let result: Result;
+    let caller: string | undefined;
     try {
       const match = matchRoute(method, splitTarget(req.url).pathname);
       let params: Record<string, string>;
@@ -140,7 +144,7 @@ export function createLocalServer(opts: LocalServerOptions): Server {
       const routeKey = match.route ? `${match.route.method} ${match.route.path}` : fallbackRoute.routeKey;
       const handlerName = match.route?.handler ?? fallbackRoute.handler;
       const event = toEvent(req, body, routeKey, params);
-      if (opts.authorize) await opts.authorize(event);
+      if (opts.authorize) caller = await opts.authorize(event);
       const handler = opts.handlers.get(handlerName)!;
       const timeoutMs = (match.route?.timeoutSeconds ?? 10) * 1000;
       result = await handler(event, lambdaContext(event.requestContext.requestId, timeoutMs));
@@ -154,6 +158,7 @@ export function createLocalServer(opts: LocalServerOptions): Server {
       if (result.statusCode === 413) res.setHeader('Connection', 'close');
     }
     write(res, result);
-    log(`${method} ${req.url} ${result.statusCode} ${(performance.now() - started).toFixed(1)}ms`);
+    // The key's name, never the key.
+    log(`${method} ${req.url} ${result.statusCode} ${(performance.now() - started).toFixed(1)}ms${caller ? ` key=${caller}` : ''}`);
   });
 }

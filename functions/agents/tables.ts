@@ -50,3 +50,9 @@ export const recordsTable: TableDef = {
 };
 
 export const BY_STATUS_INDEX = 'byStatus';
+
+/** API keys: one item per key, holding only the SHA-256 of its secret (see functions/auth). */
+export const apiKeysTable: TableDef = {
+  partitionKey: { name: 'keyId', type: 'S' },
+  indexes: [],
+};

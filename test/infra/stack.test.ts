@@ -41,7 +41,7 @@ describe('the deployed API', () => {
 
   it('runs every function on arm64 Node.js 22 with tracing and JSON logs', () => {
     const fns = resources('AWS::Lambda::Function');
-    expect(fns.length).toBe(routes.length + 1 + 3 + 1);
+    expect(fns.length).toBe(routes.length + 1 + 3 + 1 + 1); // routes, $default, workflow tasks, reaper, authorizer
     for (const [, f] of fns) {
       expect(f.Properties.Architectures).toEqual(['arm64']);
       expect(f.Properties.Runtime).toBe('nodejs22.x');
@@ -55,6 +55,33 @@ describe('the deployed API', () => {
     expect(stop.Properties.Timeout).toBe(29);
     expect(Number(stop.Properties.Environment.Variables.STOP_WAIT_WINDOW_MS)).toBeLessThanOrEqual(26_000);
     expect(() => buildApp(newApp({ stage: 'x', stopWaitWindowMs: 28_000 }))).toThrow(/leaves no room/);
+  });
+
+  it('puts every route, $default included, behind the Bearer-key Lambda authorizer', () => {
+    const [[authorizerId, authorizer]] = resources('AWS::ApiGatewayV2::Authorizer') as [[string, Resource]];
+    expect(authorizer.Properties).toMatchObject({
+      AuthorizerType: 'REQUEST',
+      EnableSimpleResponses: true,
+      AuthorizerPayloadFormatVersion: '2.0',
+      IdentitySource: ['$request.header.Authorization'],
+      AuthorizerResultTtlInSeconds: 30,
+    });
+    const routeResources = resources('AWS::ApiGatewayV2::Route');
+    expect(routeResources).toHaveLength(routes.length + 1);
+    for (const [, r] of routeResources) {
+      expect(r.Properties.AuthorizationType).toBe('CUSTOM');
+      expect(r.Properties.AuthorizerId).toEqual({ Ref: authorizerId });
+    }
+  });
+
+  it('lets the authorizer read the keys table and nothing else', () => {
+    const statements = policyActionsOf('Authorizer').filter((s) => s.actions.some((a) => a.startsWith('dynamodb:')));
+    const keysTable = stack.getLogicalId(stack.node.findChild('ApiKeysTable').node.defaultChild as never);
+    for (const s of statements) {
+      expect(s.actions.every((a) => !/Put|Update|Delete|Write/.test(a))).toBe(true);
+      expect(JSON.stringify(s.resources)).toContain(keysTable);
+    }
+    expect(statements.length).toBeGreaterThan(0);
   });
 
   it('writes API access logs', () => {
@@ -110,9 +137,9 @@ describe('least privilege', () => {
 });
 
 describe('tables and schedule', () => {
-  it('keeps both tables on demand with point-in-time recovery, the records table with TTL', () => {
+  it('keeps every table on demand with point-in-time recovery, the records table with TTL', () => {
     const tables = resources('AWS::DynamoDB::GlobalTable');
-    expect(tables).toHaveLength(2);
+    expect(tables).toHaveLength(3);
     for (const [, t] of tables) {
       expect(t.Properties.BillingMode).toBe('PAY_PER_REQUEST');
       expect(t.Properties.Replicas[0].PointInTimeRecoverySpecification).toEqual({ PointInTimeRecoveryEnabled: true });

@@ -34,13 +34,14 @@ export const testConfig = (overrides: Partial<Config> = {}): Config => {
 
 /** The whole local stack over the shared DynamoDB Local, with fresh tables for this test file. */
 export async function startTestApp(
-  opts: { config?: Partial<Config> } & Partial<Omit<LocalAppOptions, 'config' | 'endpoint'>> = {},
+  opts: { config?: Partial<Config>; requireAuth?: boolean } & Partial<Omit<LocalAppOptions, 'config' | 'endpoint'>> = {},
 ): Promise<TestApp> {
   const endpoint = inject('dynamoEndpoint');
-  const { config: overrides, ...rest } = opts;
+  const { config: overrides, requireAuth, ...rest } = opts;
   const config = testConfig(overrides);
-  await ensureTables(endpoint, { agents: config.agentsTable, records: config.recordsTable });
-  const app = await startLocalApp({ endpoint, config, ...rest });
+  const keysTable = `keys-${config.agentsTable.slice('agents-'.length)}`;
+  await ensureTables(endpoint, { agents: config.agentsTable, records: config.recordsTable, apiKeys: keysTable });
+  const app = await startLocalApp({ endpoint, config, auth: { keysTable, require: requireAuth ? 'always' : 'auto' }, ...rest });
   return { ...app, api: apiClient(app.url) };
 }
 

@@ -1,0 +1,80 @@
+import { ScanCommand } from '@aws-sdk/lib-dynamodb';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { routes } from '../../functions/http/routes.js';
+import { createAgent, startTestApp, type TestApp } from '../support/stack.js';
+
+let app: TestApp;
+let valid: string;
+let revoked: string;
+let agentId: string;
+beforeAll(async () => {
+  app = await startTestApp();
+  // No key yet: auth is off, so set-up goes through; the first key turns it on.
+  agentId = await createAgent(app.api, {}, true);
+  valid = (await app.keys!.create('ci')).key;
+  const old = await app.keys!.create('old laptop');
+  revoked = old.key;
+  await app.keys!.revoke(old.info.keyId);
+  await new Promise((r) => setTimeout(r, 2100)); // the local server re-checks "any key exists" every 2 s
+});
+afterAll(async () => {
+  await app.close();
+});
+
+const pathOf = (template: string) => template.replace('{agentId}', agentId).replace('{messageId}', 'm-1');
+const bodyOf = (method: string, path: string) =>
+  method === 'GET' || method === 'DELETE' ? undefined : path.endsWith('/messages') ? { text: 'hi' } : path === '/agents' ? { name: 'x' } : {};
+const wrongSecret = () => `${valid.slice(0, -4)}AAAA`;
+
+describe('every route behind the Bearer key', () => {
+  const cases: [string, Record<string, string>][] = [
+    ['no Authorization header', {}],
+    ['a wrong key', { authorization: `Bearer ${'agk_0123456789abcdef_' + 'x'.repeat(43)}` }],
+    ['a malformed header', { authorization: 'Basic dXNlcjpwYXNz' }],
+  ];
+  for (const route of routes) {
+    it.each(cases)(`${route.method} ${route.path} answers 401 for %s`, async (_label, headers) => {
+      const res = await app.api(route.method, pathOf(route.path), bodyOf(route.method, route.path), headers);
+      expect(res.status).toBe(401);
+      expect(res.headers.get('www-authenticate')).toBe('Bearer');
+      expect(res.body).toEqual({ success: false, error: 'A valid API key is required: send it as "Authorization: Bearer <key>"', code: 'UNAUTHORIZED' });
+    });
+    it(`${route.method} ${route.path} answers 401 for a revoked key and for a key with a wrong secret`, async () => {
+      for (const key of [revoked, wrongSecret()]) {
+        const res = await app.api(route.method, pathOf(route.path), bodyOf(route.method, route.path), { authorization: `Bearer ${key}` });
+        expect(res.status).toBe(401);
+      }
+    });
+    it(`${route.method} ${route.path} works with a valid key`, async () => {
+      const res = await app.api(route.method, pathOf(route.path), bodyOf(route.method, route.path), { authorization: `Bearer ${valid}` });
+      expect(res.status).not.toBe(401);
+      expect(res.status).toBeLessThan(500);
+    });
+  }
+
+  it('answers 401 on unknown routes too, before revealing what exists', async () => {
+    expect((await app.api('GET', '/admin')).status).toBe(401);
+    expect((await app.api('GET', '/admin', undefined, { authorization: `Bearer ${valid}` })).status).toBe(404);
+  });
+});
+
+describe('key storage', () => {
+  it('stores only a hash of the secret, with name and creation time', async () => {
+    const { Items = [] } = await app.deps.db.send(new ScanCommand({ TableName: app.keys!.tableName }));
+    expect(Items).toHaveLength(2);
+    const secret = valid.split('_').at(-1)!;
+    for (const item of Items) {
+      expect(Object.keys(item).sort()).toEqual(expect.arrayContaining(['createdAt', 'hash', 'keyId', 'name']));
+      expect(JSON.stringify(item)).not.toContain(secret);
+      expect(item.hash).toMatch(/^[0-9a-f]{64}$/);
+    }
+    expect(valid).toMatch(/^agk_[0-9a-f]{16}_[A-Za-z0-9_-]{43}$/);
+  });
+
+  it('lists keys without their hashes and marks revoked ones', async () => {
+    const list = await app.keys!.list();
+    expect(list.map((k) => k.name).sort()).toEqual(['ci', 'old laptop']);
+    expect(list.find((k) => k.name === 'old laptop')!.revokedAt).toEqual(expect.any(Number));
+    for (const k of list) expect(k).not.toHaveProperty('hash');
+  });
+});
