@@ -51,6 +51,15 @@ const errorEnvelope = (): MiddlewareObj<Event, Result> => ({
       request.response = errorResult(err);
       return;
     }
+    if (isTransient(err)) {
+      logger.warn('dependency unavailable', { error: err as Error, routeKey: request.event.routeKey });
+      request.response = {
+        statusCode: 503,
+        headers: { ...JSON_HEADERS, 'Retry-After': '1' },
+        body: JSON.stringify({ success: false, error: 'Service temporarily unavailable: the database did not answer; retry in a moment', code: 'UNAVAILABLE' }),
+      };
+      return;
+    }
     logger.error('unhandled error', { error: err as Error, routeKey: request.event.routeKey });
     request.response = {
       statusCode: 500,
@@ -59,6 +68,15 @@ const errorEnvelope = (): MiddlewareObj<Event, Result> => ({
     };
   },
 });
+
+const TRANSIENT_NAMES = new Set(['TimeoutError', 'ThrottlingException', 'ProvisionedThroughputExceededException', 'RequestLimitExceeded', 'InternalServerError', 'ServiceUnavailable']);
+const TRANSIENT_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EAI_AGAIN']);
+
+/** A dependency that is down or throttling (after the SDK's own retries): 503, retry later. */
+function isTransient(err: unknown): boolean {
+  const e = err as { name?: string; code?: string; cause?: { code?: string } } | undefined;
+  return Boolean(e && (TRANSIENT_NAMES.has(e.name ?? '') || TRANSIENT_CODES.has(e.code ?? '') || TRANSIENT_CODES.has(e.cause?.code ?? '')));
+}
 
 const jsonParser = httpJsonBodyParser();
 

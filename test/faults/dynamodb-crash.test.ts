@@ -1,0 +1,83 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { startLocalApp, type LocalApp } from '../../local/app.js';
+import { ensureTables, freePort, startDynamoDbLocal, type LocalDynamo } from '../../local/dynamodb.js';
+import { apiClient, testConfig, type Api } from '../support/stack.js';
+
+/**
+ * DynamoDB Local, with its data on disk, killed (SIGKILL) and restarted in the middle of traffic:
+ * every write the API acknowledged is still there afterwards; requests during the outage get a
+ * 503 in the envelope, never a hang or a bare 500.
+ */
+const dataDir = mkdtempSync(join(tmpdir(), 'agents-crash-'));
+let port: number;
+let dynamo: LocalDynamo;
+let app: LocalApp;
+let api: Api;
+beforeAll(async () => {
+  port = await freePort();
+  dynamo = await startDynamoDbLocal({ port, dataDir });
+  const config = testConfig();
+  await ensureTables(dynamo.endpoint, { agents: config.agentsTable, records: config.recordsTable });
+  app = await startLocalApp({ endpoint: dynamo.endpoint, config });
+  api = apiClient(app.url);
+}, 60_000);
+afterAll(async () => {
+  await app.close(0);
+  await dynamo.stop();
+  rmSync(dataDir, { recursive: true, force: true });
+});
+
+it('keeps every acknowledged write across a crash and restart of DynamoDB Local', { timeout: 90_000 }, async () => {
+  const acknowledged = { agents: new Set<string>(), messages: new Map<string, string>(), stops: new Map<string, number>() };
+  const statuses = new Map<number, number>();
+  let running = true;
+  const count = (status: number) => statuses.set(status, (statuses.get(status) ?? 0) + 1);
+
+  const client = async () => {
+    while (running) {
+      const created = await api('POST', '/agents', { name: 'crash-test' });
+      count(created.status);
+      if (created.status !== 201) continue;
+      const agentId = created.body.data.agentId as string;
+      acknowledged.agents.add(agentId);
+      count((await api('POST', `/agents/${agentId}/start`)).status);
+      for (let i = 0; i < 3 && running; i++) {
+        const msg = await api('POST', `/agents/${agentId}/messages`, { text: `m${i}` });
+        count(msg.status);
+        if (msg.status === 200) acknowledged.messages.set(msg.body.data.messageId, agentId);
+      }
+      const stop = await api('POST', `/agents/${agentId}/stop`, { graceful: false });
+      count(stop.status);
+      if (stop.status === 200) acknowledged.stops.set(agentId, stop.body.data.stoppedAt);
+    }
+  };
+
+  const clients = Array.from({ length: 4 }, client);
+  await new Promise((r) => setTimeout(r, 1500));
+  await dynamo.kill();
+  await new Promise((r) => setTimeout(r, 1000));
+  dynamo = await startDynamoDbLocal({ port, dataDir });
+  await new Promise((r) => setTimeout(r, 1500));
+  running = false;
+  await Promise.all(clients);
+
+  expect(statuses.get(503) ?? 0).toBeGreaterThan(0); // the outage was seen...
+  for (const status of statuses.keys()) expect([200, 201, 409, 503]).toContain(status); // ...as 503s, not 500s
+  expect(acknowledged.agents.size).toBeGreaterThan(5);
+
+  for (const agentId of acknowledged.agents) {
+    expect((await api('GET', `/agents/${agentId}`)).status, agentId).toBe(200);
+  }
+  for (const [messageId, agentId] of acknowledged.messages) {
+    const m = await api('GET', `/agents/${agentId}/messages/${messageId}`);
+    expect(m.body.data).toMatchObject({ status: 'completed', reply: expect.any(String) });
+  }
+  for (const [agentId, stoppedAt] of acknowledged.stops) {
+    const agent = (await api('GET', `/agents/${agentId}`)).body.data;
+    expect(agent.status).toBe('inactive');
+    expect(agent.lastStop.stoppedAt).toBe(stoppedAt);
+  }
+});
