@@ -36,7 +36,7 @@ it('keeps the invariants under a random mix of concurrent operations', { timeout
         answers.push({ kind, agentId, status: res.status, messageId, error: res.body?.error });
       } else {
         if (roll < 0.65) [kind, res] = ['start', await app.api('POST', `/agents/${agentId}/start`)];
-        else if (roll < 0.77) [kind, res] = ['graceful', await app.api('POST', `/agents/${agentId}/stop`, { timeout: pick([0, 100, 500, 2000]) }, pick([{}, { prefer: 'respond-async' }]))];
+        else if (roll < 0.77) [kind, res] = ['graceful', await app.api('POST', `/agents/${agentId}/stop`, { timeout: pick([0, 100, 500, 2000]) }, pick<Record<string, string>>([{}, { prefer: 'respond-async' }]))];
         else if (roll < 0.82) [kind, res] = ['force', await app.api('POST', `/agents/${agentId}/stop`, { graceful: false })];
         else [kind, res] = ['read', await app.api('GET', pick([`/agents/${agentId}`, `/agents/${agentId}/stops`, '/agents?status=active']))];
         answers.push({ kind, agentId, status: res.status, error: res.body?.error });
