@@ -124,7 +124,7 @@ export interface LocalServerOptions {
 /** The local API Gateway: route table -> v2 event -> the same handler Lambda runs -> response. */
 export function createLocalServer(opts: LocalServerOptions): Server {
   const log = opts.log ?? (() => {});
-  return createServer(async (req, res) => {
+  const server = createServer(async (req, res) => {
     const started = performance.now();
     const method = req.method ?? 'GET';
     let result: Result;
@@ -161,4 +161,9 @@ export function createLocalServer(opts: LocalServerOptions): Server {
     // The key's name, never the key.
     log(`${method} ${req.url} ${result.statusCode} ${(performance.now() - started).toFixed(1)}ms${caller ? ` key=${caller}` : ''}`);
   });
+  // Keep idle connections longer than clients' pools do, so a client never sends on a socket the
+  // server is closing at that very moment (the keep-alive race that surfaces as ECONNRESET).
+  server.keepAliveTimeout = 65_000;
+  server.headersTimeout = 66_000;
+  return server;
 }
