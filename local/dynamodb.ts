@@ -43,8 +43,6 @@ export async function freePort(): Promise<number> {
 export interface LocalDynamo {
   endpoint: string;
   stop(): Promise<void>;
-  /** Kill it at once, as a crash would (fault-injection tests). */
-  kill(): Promise<void>;
 }
 
 /**
@@ -89,12 +87,6 @@ export async function startDynamoDbLocal(opts: { port?: number; dataDir?: string
   client.destroy();
   return {
     endpoint,
-    kill: () =>
-      new Promise<void>((done) => {
-        if (exited) return done();
-        proc.once('exit', () => done());
-        proc.kill('SIGKILL');
-      }),
     stop: () =>
       new Promise<void>((done) => {
         if (exited) return done();
