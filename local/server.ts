@@ -4,6 +4,7 @@ import type { Context } from 'aws-lambda';
 import { DomainError, PayloadTooLarge, ValidationError } from '../functions/agents/errors.js';
 import { MAX_BODY_BYTES, errorResult, type Event, type Result } from '../functions/http/middleware.js';
 import { fallbackRoute, matchRoute, routes } from '../functions/http/routes.js';
+import { serveDocs } from './docs-site.js';
 
 type Handler = (event: Event, context: Context) => Promise<Result>;
 
@@ -125,6 +126,7 @@ export interface LocalServerOptions {
 export function createLocalServer(opts: LocalServerOptions): Server {
   const log = opts.log ?? (() => {});
   const server = createServer(async (req, res) => {
+    if (serveDocs(req, res)) return;
     const started = performance.now();
     const method = req.method ?? 'GET';
     let result: Result;

@@ -1,0 +1,343 @@
+import { z } from 'zod';
+import {
+  AGENT_STATUSES,
+  type Agent,
+  type MessageRecord,
+  type StopRecord,
+  createAgentSchema,
+  listQuerySchema,
+  messageIdSchema,
+  pageQuerySchema,
+  runtimeSchema,
+  sendMessageSchema,
+  stopAgentSchema,
+  updateAgentSchema,
+} from '../agents/model.js';
+import { routes, type Route } from './routes.js';
+
+/**
+ * The OpenAPI 3.1 document, generated from the same zod schemas the handlers validate with and
+ * the same route table the server and CDK use, so it cannot drift (`npm run docs` writes it to
+ * docs/openapi.json; a test fails when the committed file differs).
+ */
+
+/** The named schemas: one entry each under components.schemas, referenced everywhere else. */
+const named = z.registry<{ id: string }>();
+
+const outcome = z.enum(['drained', 'timed_out', 'forced']);
+const reason = z.enum(['api', 'idle']);
+
+const agentSchema = z
+  .object({
+    agentId: z.uuid(),
+    name: z.string(),
+    description: z.string().optional(),
+    status: z.enum(AGENT_STATUSES),
+    settings: z.record(z.string(), z.unknown()),
+    runtime: runtimeSchema,
+    idleTimeoutMs: z.number().int().nullable(),
+    inFlight: z.number().int().describe('Messages in flight: the number of unexpired leases'),
+    version: z.number().int().describe('Optimistic-lock counter; the ETag, for If-Match'),
+    createdAt: z.number().int(),
+    updatedAt: z.number().int(),
+    startedAt: z.number().int().optional(),
+    stoppedAt: z.number().int().optional(),
+    lastActivityAt: z.number().int().optional(),
+    stop: z
+      .object({
+        stopId: z.string(),
+        requestedAt: z.number().int(),
+        deadline: z.number().int(),
+        graceful: z.boolean(),
+        timeoutMs: z.number().int(),
+        reason,
+        drained: z.number().int().optional(),
+        failure: z.object({ error: z.string(), cause: z.string(), at: z.number().int() }).optional(),
+      })
+      .optional()
+      .describe('The stop in progress, while status is stopping'),
+    lastStop: z
+      .object({ stopId: z.string(), outcome, reason, requestedAt: z.number().int(), stoppedAt: z.number().int(), interrupted: z.number().int() })
+      .optional(),
+  })
+  .register(named, { id: 'Agent' });
+
+const messageSchema = z
+  .object({
+    agentId: z.uuid(),
+    messageId: z.string(),
+    status: z.enum(['processing', 'completed', 'failed', 'interrupted']),
+    text: z.string(),
+    metadata: z.record(z.string(), z.unknown()).optional(),
+    reply: z.string().optional(),
+    error: z.string().optional(),
+    stopId: z.string().optional().describe('The stop that interrupted it'),
+    createdAt: z.number().int(),
+    completedAt: z.number().int().optional(),
+  })
+  .register(named, { id: 'Message' });
+
+const stopRecordSchema = z
+  .object({
+    agentId: z.uuid(),
+    stopId: z.string(),
+    outcome,
+    reason,
+    graceful: z.boolean(),
+    timeoutMs: z.number().int(),
+    requestedAt: z.number().int(),
+    deadline: z.number().int(),
+    stoppedAt: z.number().int(),
+    durationMs: z.number().int(),
+    drained: z.number().int(),
+    interrupted: z.number().int(),
+    interruptedMessageIds: z.array(z.string()),
+  })
+  .register(named, { id: 'StopRecord' });
+
+// The documented shapes must accept what the handlers return (checked at compile time).
+const _agentShape: z.input<typeof agentSchema> = {} as Agent;
+const _messageShape: z.input<typeof messageSchema> = {} as MessageRecord;
+const _stopShape: z.input<typeof stopRecordSchema> = {} as StopRecord;
+void [_agentShape, _messageShape, _stopShape];
+
+const stoppedSchema = z.object({ agentId: z.uuid(), status: z.literal('inactive'), stoppedAt: z.number().int() }).register(named, { id: 'AgentStopped' });
+const stoppingSchema = z
+  .object({ agentId: z.uuid(), status: z.literal('stopping'), stopId: z.string(), deadline: z.number().int() })
+  .register(named, { id: 'AgentStopping' });
+const errorSchema = z
+  .object({
+    success: z.literal(false),
+    error: z.string().describe('A sentence a person can act on'),
+    code: z.string().describe('Machine-readable error code'),
+    data: z.unknown().optional(),
+  })
+  .register(named, { id: 'Error' });
+
+const success = (data: z.ZodType, extra: Record<string, z.ZodType> = {}) =>
+  z.object({ success: z.literal(true), message: z.string().optional(), data, ...extra });
+
+const REF = '#/components/schemas/';
+const common_ = {
+  target: 'draft-2020-12',
+  unrepresentable: 'any',
+  // A one-variant union (the runtime union has only `echo` today) is documented as that variant.
+  override: ({ jsonSchema: js }: { jsonSchema: Record<string, unknown> }) => {
+    if (Array.isArray(js.oneOf) && js.oneOf.length === 1) {
+      Object.assign(js, js.oneOf[0]);
+      delete js.oneOf;
+    }
+  },
+} as const;
+
+/** JSON Schema 2020-12 (OpenAPI 3.1's dialect) of a zod schema; named schemas become $refs to components. */
+function jsonSchema(schema: z.ZodType, io: 'input' | 'output' = 'output'): Record<string, unknown> {
+  const id = named.get(schema)?.id;
+  if (id) return { $ref: `${REF}${id}` };
+  const out = z.toJSONSchema(schema, { ...common_, io, metadata: named }) as Record<string, unknown>;
+  delete out.$defs;
+  delete out.$schema;
+  return JSON.parse(JSON.stringify(out).replaceAll('#/$defs/', REF)) as Record<string, unknown>;
+}
+
+function componentSchemas(): Record<string, unknown> {
+  const { schemas } = z.toJSONSchema(named, { ...common_, uri: (id) => `${REF}${id}` }) as { schemas: Record<string, Record<string, unknown>> };
+  for (const schema of Object.values(schemas)) {
+    delete schema.$schema;
+    delete schema.$id;
+    delete schema.id;
+  }
+  return schemas;
+}
+
+const AGENT_ID = 'f3b9c4a2-6d1e-4f7a-9b8c-2e5d7a1c0b94';
+const STOP_ID = '01JQ8Z6B5N4M3K2J1H0G9F8E7D';
+
+type Documented = { description: string; example?: unknown; schema?: z.ZodType; headers?: Record<string, string> };
+interface RouteDoc {
+  summary: string;
+  description?: string;
+  responses: Record<number, Documented>;
+}
+
+const err = (description: string, ...sentences: string[]): Documented => ({
+  description,
+  schema: errorSchema,
+  example: { success: false, error: sentences[0] ?? description, code: 'SEE_ERROR' },
+});
+const common = {
+  400: err('Bad input: malformed JSON, a wrong type, an unknown field, or an agentId that is not a UUID', 'Field "timeout" must be an integer'),
+  401: err('No valid API key (sent with WWW-Authenticate: Bearer)', 'A valid API key is required: send it as "Authorization: Bearer <key>"'),
+  404: err('No such agent', 'Agent not found'),
+};
+
+const docs: Record<string, RouteDoc> = {
+  'create-agent': {
+    summary: 'Create an agent (inactive)',
+    responses: {
+      201: { description: 'Created', schema: success(agentSchema), headers: { Location: '/agents/{agentId}', ETag: 'the version' } },
+      400: common[400],
+      409: err('An agent with that agentId exists', `An agent with agentId ${AGENT_ID} already exists`),
+      413: err('Body too large', 'Request body is too large: the limit is 131072 bytes'),
+      415: err('Body is not application/json', 'Content-Type "text/plain" is not supported: send the body as application/json'),
+    },
+  },
+  'list-agents': {
+    summary: 'List agents, optionally by status',
+    responses: { 200: { description: 'A page of agents; pass nextCursor back as cursor for the next', schema: success(z.array(agentSchema), { nextCursor: z.string().optional() }) }, 400: common[400] },
+  },
+  'get-agent': { summary: 'Get an agent', responses: { 200: { description: 'The agent', schema: success(agentSchema), headers: { ETag: 'the version' } }, 400: common[400], 404: common[404] } },
+  'update-agent': {
+    summary: 'Update an agent',
+    description: 'runtime and settings can change only while the agent is inactive. If-Match pins the version.',
+    responses: {
+      200: { description: 'Updated', schema: success(agentSchema), headers: { ETag: 'the new version' } },
+      400: common[400],
+      404: common[404],
+      409: err('Runtime or settings changed while the agent runs', 'Agent is active: runtime and settings can only be changed while it is inactive; stop it first'),
+      412: err('If-Match names an old version', 'Agent has changed: If-Match names an old version, the current version is 3; get the agent and retry'),
+    },
+  },
+  'delete-agent': {
+    summary: 'Delete an inactive agent and its records',
+    responses: { 200: { description: 'Deleted', schema: success(z.object({ agentId: z.uuid() })) }, 400: common[400], 404: common[404], 409: err('The agent is running', 'Agent is active: stop it before deleting it') },
+  },
+  'start-agent': {
+    summary: 'Start an agent (inactive -> active)',
+    responses: { 200: { description: 'Started', schema: success(agentSchema) }, 400: common[400], 404: common[404], 409: err('Already running or stopping', 'Agent is already running', 'Agent is stopping') },
+  },
+  'stop-agent': {
+    summary: 'Stop an agent, gracefully (drain in-flight messages up to the timeout) or at once',
+    description:
+      'A graceful stop refuses new messages, waits for those in progress (up to `timeout` ms), saves state, tells the runtime to close its connections and marks the agent inactive. ' +
+      'The request waits for the outcome up to the stop window (25 s); `Prefer: wait=N` shortens the wait, `Prefer: respond-async` skips it. A second graceful stop joins the running one.',
+    responses: {
+      200: {
+        description: 'Stopped (drained, or forced)',
+        schema: success(stoppedSchema),
+        example: { success: true, message: 'Agent stopped successfully', data: { agentId: AGENT_ID, status: 'inactive', stoppedAt: 1709683200000 } },
+      },
+      202: {
+        description: 'Still draining when the wait ended; poll the agent',
+        schema: success(stoppingSchema),
+        headers: { Location: '/agents/{agentId}' },
+        example: { success: true, message: 'Agent is stopping', data: { agentId: AGENT_ID, status: 'stopping', stopId: STOP_ID, deadline: 1709683230000 } },
+      },
+      400: common[400],
+      404: common[404],
+      408: {
+        description: 'The timeout cut in-flight messages short; the agent IS inactive (see data)',
+        schema: errorSchema,
+        example: { success: false, error: 'Graceful shutdown timed out', code: 'STOP_TIMED_OUT', data: { agentId: AGENT_ID, status: 'inactive', stoppedAt: 1709683230000, stopId: STOP_ID, interrupted: 1 } },
+      },
+      409: err('The agent is not running', 'Agent is not running'),
+      415: err('Body is not application/json', 'Content-Type "text/plain" is not supported: send the body as application/json'),
+      500: err('The drain workflow could not start or failed past its retries; a force stop recovers', 'Failed to stop agent runtime'),
+    },
+  },
+  'send-message': {
+    summary: "Send a message: admit it, run it through the agent's runtime, return the reply",
+    responses: {
+      200: { description: 'Processed (or already processed: same messageId)', schema: success(messageSchema) },
+      400: common[400],
+      404: common[404],
+      409: err('Not running, stopping, or the message was interrupted by a stop', 'Agent is not running', 'Agent is stopping'),
+      429: err('Too many messages in flight (Retry-After)', 'Agent already has 50 messages in flight; retry after 1 s'),
+      502: err("The agent's runtime failed; the message is recorded failed", 'Agent runtime failed to process message m-1: timeout'),
+    },
+  },
+  'list-messages': { summary: "An agent's message history", responses: { 200: { description: 'A page of messages', schema: success(z.array(messageSchema), { nextCursor: z.string().optional() }) }, 400: common[400], 404: common[404] } },
+  'get-message': { summary: 'One message with its status', responses: { 200: { description: 'The message', schema: success(messageSchema) }, 400: common[400], 404: err('No such agent or message', 'Agent not found', 'Message not found') } },
+  'list-stops': { summary: "An agent's stop history, newest first", responses: { 200: { description: 'A page of stop records', schema: success(z.array(stopRecordSchema), { nextCursor: z.string().optional() }) }, 400: common[400], 404: common[404] } },
+};
+
+const bodies: Partial<Record<string, z.ZodType>> = {
+  'create-agent': createAgentSchema,
+  'update-agent': updateAgentSchema,
+  'stop-agent': stopAgentSchema,
+  'send-message': sendMessageSchema,
+};
+const queries: Partial<Record<string, z.ZodObject>> = {
+  'list-agents': listQuerySchema,
+  'list-messages': pageQuerySchema,
+  'list-stops': pageQuerySchema,
+};
+const requestExamples: Partial<Record<string, unknown>> = {
+  'create-agent': { name: 'demo', runtime: { type: 'echo', delayMs: 3000 } },
+  'stop-agent': { graceful: true, timeout: 10000 },
+  'send-message': { text: 'hello' },
+  'update-agent': { name: 'renamed' },
+};
+
+const camel = (handler: string) => handler.replace(/-(\w)/g, (_, c: string) => c.toUpperCase());
+
+function operation(route: Route): Record<string, unknown> {
+  const doc = docs[route.handler];
+  if (!doc) throw new Error(`No documentation for route ${route.method} ${route.path}`);
+  const parameters: Record<string, unknown>[] = [];
+  if (route.path.includes('{agentId}')) parameters.push({ name: 'agentId', in: 'path', required: true, schema: { type: 'string', format: 'uuid' } });
+  if (route.path.includes('{messageId}')) parameters.push({ name: 'messageId', in: 'path', required: true, schema: jsonSchema(messageIdSchema) });
+  const query = queries[route.handler];
+  if (query) {
+    const shape = jsonSchema(query, 'input') as { properties: Record<string, Record<string, unknown>> };
+    for (const [name, schema] of Object.entries(shape.properties)) parameters.push({ name, in: 'query', required: false, schema });
+  }
+  if (route.handler === 'update-agent') {
+    parameters.push({ name: 'If-Match', in: 'header', required: false, description: 'The ETag of the version this update is based on, e.g. "3"; 412 if the agent changed since', schema: { type: 'string' } });
+  }
+  if (route.handler === 'stop-agent') {
+    parameters.push({ name: 'Prefer', in: 'header', required: false, description: '`wait=N` waits at most N seconds for the outcome; `respond-async` answers 202 at once', schema: { type: 'string', examples: ['respond-async', 'wait=5'] } });
+  }
+  const body = bodies[route.handler];
+  const responses: Record<string, unknown> = {};
+  for (const [status, r] of Object.entries({ ...doc.responses, 401: common[401] })) {
+    responses[status] = {
+      description: r.description,
+      ...(r.headers && { headers: Object.fromEntries(Object.entries(r.headers).map(([h, d]) => [h, { description: d, schema: { type: 'string' } }])) }),
+      content: { 'application/json': { schema: jsonSchema(r.schema ?? errorSchema), ...(r.example !== undefined && { example: r.example }) } },
+    };
+  }
+  return {
+    operationId: camel(route.handler),
+    summary: doc.summary,
+    ...(doc.description && { description: doc.description }),
+    tags: [route.path.includes('/messages') ? 'Messages' : route.path.endsWith('/stop') || route.path.endsWith('/stops') ? 'Stopping' : 'Agents'],
+    ...(parameters.length > 0 && { parameters }),
+    ...(body && {
+      requestBody: {
+        required: route.handler !== 'stop-agent',
+        content: { 'application/json': { schema: jsonSchema(body, 'input'), ...(requestExamples[route.handler] !== undefined && { example: requestExamples[route.handler] }) } },
+      },
+    }),
+    responses,
+  };
+}
+
+export function buildOpenApi(): Record<string, unknown> {
+  const paths: Record<string, Record<string, unknown>> = {};
+  for (const route of routes) {
+    paths[route.path] ??= {};
+    paths[route.path]![route.method.toLowerCase()] = operation(route);
+  }
+  return {
+    openapi: '3.1.0',
+    info: {
+      title: 'Agents lifecycle API',
+      version: '0.1.0',
+      description: 'Create, start, message and stop AI agents. Every response is JSON: `{success: true, message?, data}` or `{success: false, error, code}`.',
+      license: { name: 'UNLICENSED', identifier: 'UNLICENSED' },
+    },
+    servers: [{ url: 'http://localhost:3000', description: 'npm start' }],
+    security: [{ bearerKey: [] }],
+    tags: [
+      { name: 'Agents', description: 'Create, read, update, delete and start agents' },
+      { name: 'Stopping', description: 'Graceful and force stops, and their history' },
+      { name: 'Messages', description: 'Send messages and read their history' },
+    ],
+    paths,
+    components: {
+      schemas: componentSchemas(),
+      securitySchemes: { bearerKey: { type: 'http', scheme: 'bearer', description: 'An API key from `npm run keys -- create --name <name>`' } },
+    },
+  };
+}

@@ -1,0 +1,58 @@
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { buildOpenApi } from '../functions/http/openapi.js';
+
+/**
+ * The API reference on the local server: /openapi.json (generated from the zod schemas) and
+ * /docs, rendered by Swagger UI served from node_modules (no CDN). Public: it holds no data.
+ */
+const uiDir = join(createRequire(import.meta.url).resolve('swagger-ui-dist/package.json'), '..');
+const assets: Record<string, { file: string; type: string }> = {
+  '/docs/swagger-ui.css': { file: 'swagger-ui.css', type: 'text/css; charset=utf-8' },
+  '/docs/swagger-ui-bundle.js': { file: 'swagger-ui-bundle.js', type: 'text/javascript; charset=utf-8' },
+};
+
+const page = `<!doctype html>
+<html lang="en">
+<head>
+  <meta charset="utf-8">
+  <title>Agents lifecycle API</title>
+  <link rel="stylesheet" href="/docs/swagger-ui.css">
+</head>
+<body>
+  <div id="swagger-ui"></div>
+  <script src="/docs/swagger-ui-bundle.js"></script>
+  <script>
+    window.ui = SwaggerUIBundle({ url: '/openapi.json', dom_id: '#swagger-ui', deepLinking: true, docExpansion: 'list', defaultModelsExpandDepth: 0 });
+  </script>
+</body>
+</html>
+`;
+
+let openApiJson: string | undefined;
+
+/** Answers the docs routes; false for anything else. */
+export function serveDocs(req: IncomingMessage, res: ServerResponse): boolean {
+  if (req.method !== 'GET' && req.method !== 'HEAD') return false;
+  const path = (req.url ?? '/').split('?')[0];
+  if (path === '/openapi.json') {
+    openApiJson ??= JSON.stringify(buildOpenApi(), null, 2);
+    res.writeHead(200, { 'Content-Type': 'application/json; charset=utf-8' });
+    res.end(openApiJson);
+    return true;
+  }
+  if (path === '/docs' || path === '/docs/') {
+    res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8' });
+    res.end(page);
+    return true;
+  }
+  const asset = assets[path ?? ''];
+  if (asset) {
+    res.writeHead(200, { 'Content-Type': asset.type, 'Cache-Control': 'public, max-age=3600' });
+    res.end(readFileSync(join(uiDir, asset.file)));
+    return true;
+  }
+  return false;
+}
