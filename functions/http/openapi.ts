@@ -160,15 +160,15 @@ interface RouteDoc {
   responses: Record<number, Documented>;
 }
 
-const err = (description: string, ...sentences: string[]): Documented => ({
+const err = (description: string, code: string, sentence: string): Documented => ({
   description,
   schema: errorSchema,
-  example: { success: false, error: sentences[0] ?? description, code: 'SEE_ERROR' },
+  example: { success: false, error: sentence, code },
 });
 const common = {
-  400: err('Bad input: malformed JSON, a wrong type, an unknown field, or an agentId that is not a UUID', 'Field "timeout" must be an integer'),
-  401: err('No valid API key (sent with WWW-Authenticate: Bearer)', 'A valid API key is required: send it as "Authorization: Bearer <key>"'),
-  404: err('No such agent', 'Agent not found'),
+  400: err('Bad input: malformed JSON, a wrong type, an unknown field, or an agentId that is not a UUID', 'VALIDATION_ERROR', 'Field "timeout" must be an integer'),
+  401: err('No valid API key (sent with WWW-Authenticate: Bearer)', 'UNAUTHORIZED', 'A valid API key is required: send it as "Authorization: Bearer <key>"'),
+  404: err('No such agent', 'AGENT_NOT_FOUND', 'Agent not found'),
 };
 
 const docs: Record<string, RouteDoc> = {
@@ -177,9 +177,9 @@ const docs: Record<string, RouteDoc> = {
     responses: {
       201: { description: 'Created', schema: success(agentSchema), headers: { Location: '/agents/{agentId}', ETag: 'the version' } },
       400: common[400],
-      409: err('An agent with that agentId exists', `An agent with agentId ${AGENT_ID} already exists`),
-      413: err('Body too large', 'Request body is too large: the limit is 131072 bytes'),
-      415: err('Body is not application/json', 'Content-Type "text/plain" is not supported: send the body as application/json'),
+      409: err('An agent with that agentId exists', 'AGENT_EXISTS', `An agent with agentId ${AGENT_ID} already exists`),
+      413: err('Body too large', 'PAYLOAD_TOO_LARGE', 'Request body is too large: the limit is 131072 bytes'),
+      415: err('Body is not application/json', 'UNSUPPORTED_MEDIA_TYPE', 'Content-Type "text/plain" is not supported: send the body as application/json'),
     },
   },
   'list-agents': {
@@ -194,17 +194,17 @@ const docs: Record<string, RouteDoc> = {
       200: { description: 'Updated', schema: success(agentSchema), headers: { ETag: 'the new version' } },
       400: common[400],
       404: common[404],
-      409: err('Runtime or settings changed while the agent runs', 'Agent is active: runtime and settings can only be changed while it is inactive; stop it first'),
-      412: err('If-Match names an old version', 'Agent has changed: If-Match names an old version, the current version is 3; get the agent and retry'),
+      409: err('Runtime or settings changed while the agent runs', 'AGENT_NOT_INACTIVE', 'Agent is active: runtime and settings can only be changed while it is inactive; stop it first'),
+      412: err('If-Match names an old version', 'VERSION_MISMATCH', 'Agent has changed: If-Match names an old version, the current version is 3; get the agent and retry'),
     },
   },
   'delete-agent': {
     summary: 'Delete an inactive agent and its records',
-    responses: { 200: { description: 'Deleted', schema: success(z.object({ agentId: z.uuid() })) }, 400: common[400], 404: common[404], 409: err('The agent is running', 'Agent is active: stop it before deleting it') },
+    responses: { 200: { description: 'Deleted', schema: success(z.object({ agentId: z.uuid() })) }, 400: common[400], 404: common[404], 409: err('The agent is running', 'AGENT_NOT_INACTIVE', 'Agent is active: stop it before deleting it') },
   },
   'start-agent': {
     summary: 'Start an agent (inactive -> active)',
-    responses: { 200: { description: 'Started', schema: success(agentSchema) }, 400: common[400], 404: common[404], 409: err('Already running or stopping', 'Agent is already running', 'Agent is stopping') },
+    responses: { 200: { description: 'Started', schema: success(agentSchema) }, 400: common[400], 404: common[404], 409: err('Already running or stopping', 'AGENT_ALREADY_RUNNING', 'Agent is already running') },
   },
   'stop-agent': {
     summary: 'Stop an agent, gracefully (drain in-flight messages up to the timeout) or at once',
@@ -230,9 +230,9 @@ const docs: Record<string, RouteDoc> = {
         schema: errorSchema,
         example: { success: false, error: 'Graceful shutdown timed out', code: 'STOP_TIMED_OUT', data: { agentId: AGENT_ID, status: 'inactive', stoppedAt: 1709683230000, stopId: STOP_ID, interrupted: 1 } },
       },
-      409: err('The agent is not running', 'Agent is not running'),
-      415: err('Body is not application/json', 'Content-Type "text/plain" is not supported: send the body as application/json'),
-      500: err('The drain workflow could not start or failed past its retries; a force stop recovers', 'Failed to stop agent runtime'),
+      409: err('The agent is not running', 'AGENT_NOT_RUNNING', 'Agent is not running'),
+      415: err('Body is not application/json', 'UNSUPPORTED_MEDIA_TYPE', 'Content-Type "text/plain" is not supported: send the body as application/json'),
+      500: err('The drain workflow could not start or failed past its retries; a force stop recovers', 'STOP_FAILED', 'Failed to stop agent runtime'),
     },
   },
   'send-message': {
@@ -241,13 +241,13 @@ const docs: Record<string, RouteDoc> = {
       200: { description: 'Processed (or already processed: same messageId)', schema: success(messageSchema) },
       400: common[400],
       404: common[404],
-      409: err('Not running, stopping, or the message was interrupted by a stop', 'Agent is not running', 'Agent is stopping'),
-      429: err('Too many messages in flight (Retry-After)', 'Agent already has 50 messages in flight; retry after 1 s'),
-      502: err("The agent's runtime failed; the message is recorded failed", 'Agent runtime failed to process message m-1: timeout'),
+      409: err('Not running, stopping, or the message was interrupted by a stop', 'AGENT_NOT_RUNNING', 'Agent is not running'),
+      429: err('Too many messages in flight (Retry-After)', 'TOO_MANY_IN_FLIGHT', 'Agent already has 50 messages in flight; retry after 1 s'),
+      502: err("The agent's runtime failed; the message is recorded failed", 'RUNTIME_FAILED', 'Agent runtime failed to process message m-1: timeout'),
     },
   },
   'list-messages': { summary: "An agent's message history", responses: { 200: { description: 'A page of messages', schema: success(z.array(messageSchema), { nextCursor: z.string().optional() }) }, 400: common[400], 404: common[404] } },
-  'get-message': { summary: 'One message with its status', responses: { 200: { description: 'The message', schema: success(messageSchema) }, 400: common[400], 404: err('No such agent or message', 'Agent not found', 'Message not found') } },
+  'get-message': { summary: 'One message with its status', responses: { 200: { description: 'The message', schema: success(messageSchema) }, 400: common[400], 404: err('No such agent or message', 'AGENT_NOT_FOUND', 'Message not found') } },
   'list-stops': { summary: "An agent's stop history, newest first", responses: { 200: { description: 'A page of stop records', schema: success(z.array(stopRecordSchema), { nextCursor: z.string().optional() }) }, 400: common[400], 404: common[404] } },
 };
 
