@@ -1,25 +1,13 @@
-import { randomUUID } from 'node:crypto';
 import type { Config } from '../functions/agents/config.js';
 import { startLocalApp, type LocalAppOptions } from '../local/app.js';
 import { ensureTables, startDynamoDbLocal } from '../local/dynamodb.js';
-import { apiClient } from '../test/support/stack.js';
+import { apiClient, testConfig } from '../test/support/api.js';
 
 
 /** DynamoDB Local in memory plus the whole local stack, for a benchmark run. */
 export async function benchStack(opts: { config?: Partial<Config> } & Partial<Omit<LocalAppOptions, 'config' | 'endpoint'>> = {}) {
   const dynamo = await startDynamoDbLocal();
-  const suffix = randomUUID().slice(0, 8);
-  const config: Config = {
-    agentsTable: `agents-${suffix}`,
-    recordsTable: `records-${suffix}`,
-    leaseTtlMs: 60_000,
-    maxInFlight: 98,
-    stopWaitWindowMs: 25_000,
-    stopPollMs: 100,
-    recordRetentionDays: 30,
-    stuckStopGraceMs: 300_000,
-    ...opts.config,
-  };
+  const config = testConfig({ maxInFlight: 98, stopWaitWindowMs: 25_000, stopPollMs: 100, ...opts.config });
   await ensureTables(dynamo.endpoint, { agents: config.agentsTable, records: config.recordsTable });
   const { config: _ignored, ...rest } = opts;
   const app = await startLocalApp({ endpoint: dynamo.endpoint, config, ...rest });

@@ -120,7 +120,7 @@ function scheduleReaper(d: Deps, intervalMs: number, log: (line: string) => void
     if (running) return;
     running = runReaper(d, { budgetMs: Math.max(1000, intervalMs - 1000) })
       .then((s) => {
-        if (s.stopped || s.healed || s.errors) log(`reaper ${JSON.stringify(s)}`);
+        if (s.examined || s.errors) log(`reaper ${JSON.stringify(s)}`);
       })
       .catch((err: Error) => log(`reaper failed: ${err.message}`))
       .finally(() => (running = undefined));

@@ -9,6 +9,10 @@ import { endpointFile, ensureTables, JavaMissing, startDynamoDbLocal, type Local
 
 const env = process.env;
 const port = Number(env.PORT ?? 3000);
+if (!Number.isInteger(port) || port < 0 || port > 65535) {
+  process.stderr.write(`PORT must be a port number (0-65535), got ${JSON.stringify(env.PORT)}\n`);
+  process.exit(1);
+}
 const dataDir = env.AGENTS_DATA_DIR ?? '.data';
 const print = (line: string) => process.stdout.write(`${new Date().toISOString()} ${line}\n`);
 

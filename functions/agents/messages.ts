@@ -4,7 +4,7 @@ import { cancellationReasons } from './dynamo.js';
 import { AgentBusy, AgentConflict, AgentNotFound, MessageNotFound, RuntimeFailed, TooManyInFlight, agentNotRunning, agentStopping } from './errors.js';
 import { decodeCursor, encodeCursor } from './cursor.js';
 import { type AgentItem, type MessageRecord, type SendMessageInput, liveLeaseIds } from './model.js';
-import { messageKey } from './records-store.js';
+import { messageKey, type MessageOutcome } from './records-store.js';
 import { runtimeFor } from './runtimes.js';
 import { finalizeStop, newId } from './stop.js';
 
@@ -141,7 +141,7 @@ async function complete(
   d: Deps,
   agentId: string,
   messageId: string,
-  result: { status: 'completed'; reply: string } | { status: 'failed'; error: string },
+  result: Extract<MessageOutcome, { status: 'completed' | 'failed' }>,
 ): Promise<number> {
   let expectStatus: 'active' | 'stopping' = 'active';
   for (let attempt = 0; attempt < 30; attempt++) {
@@ -164,24 +164,7 @@ async function complete(
                 ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
               },
             },
-            {
-              Update: {
-                TableName: d.records.tableName,
-                Key: messageKey(agentId, messageId),
-                UpdateExpression:
-                  result.status === 'completed'
-                    ? 'SET #status = :status, reply = :reply, completedAt = :now'
-                    : 'SET #status = :status, #error = :error, completedAt = :now',
-                ConditionExpression: '#status = :processing',
-                ExpressionAttributeNames: { '#status': 'status', ...(result.status === 'failed' && { '#error': 'error' }) },
-                ExpressionAttributeValues: {
-                  ':status': result.status,
-                  ':processing': 'processing',
-                  ':now': now,
-                  ...(result.status === 'completed' ? { ':reply': result.reply } : { ':error': result.error }),
-                },
-              },
-            },
+            d.records.finishMessage(agentId, messageId, result, now, true),
           ],
         }),
       );
@@ -233,21 +216,7 @@ export async function reclaimExpiredLeases(d: Deps, agent: AgentItem): Promise<n
                 ExpressionAttributeValues: { ':expiresAt': expiresAt },
               },
             },
-            {
-              Update: {
-                TableName: d.records.tableName,
-                Key: messageKey(agent.agentId, messageId),
-                UpdateExpression: 'SET #status = :failed, #error = :error, completedAt = :now',
-                ConditionExpression: '#status = :processing',
-                ExpressionAttributeNames: { '#status': 'status', '#error': 'error' },
-                ExpressionAttributeValues: {
-                  ':failed': 'failed',
-                  ':processing': 'processing',
-                  ':error': 'lease expired: the worker processing it stopped responding',
-                  ':now': now,
-                },
-              },
-            },
+            d.records.finishMessage(agent.agentId, messageId, { status: 'failed', error: 'lease expired: the worker processing it stopped responding' }, now, true),
           ],
         }),
       );

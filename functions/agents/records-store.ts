@@ -1,6 +1,11 @@
-import { BatchWriteCommand, GetCommand, QueryCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { BatchWriteCommand, GetCommand, QueryCommand, type DynamoDBDocumentClient, type TransactWriteCommandInput } from '@aws-sdk/lib-dynamodb';
 import type { Key, Page } from './agents-store.js';
 import type { MessageRecord, StopRecord } from './model.js';
+
+export type MessageOutcome =
+  | { status: 'completed'; reply: string }
+  | { status: 'failed'; error: string }
+  | { status: 'interrupted'; stopId: string };
 
 const MSG = 'MSG#';
 const STOP = 'STOP#';
@@ -25,6 +30,31 @@ export class RecordsStore {
   /** TTL attribute (epoch seconds) for a record written at `now`. */
   expiresAt(now: number): number {
     return Math.floor(now / 1000) + this.retentionDays * 86_400;
+  }
+
+  /**
+   * The transaction item that ends a message: completed with its reply, failed with its error, or
+   * interrupted by a stop. `onlyIfProcessing` makes it refuse a message that already ended.
+   */
+  finishMessage(
+    agentId: string,
+    messageId: string,
+    outcome: MessageOutcome,
+    now: number,
+    onlyIfProcessing: boolean,
+  ): NonNullable<TransactWriteCommandInput['TransactItems']>[number] {
+    const [field, value] =
+      outcome.status === 'completed' ? ['reply', outcome.reply] : outcome.status === 'failed' ? ['error', outcome.error] : ['stopId', outcome.stopId];
+    return {
+      Update: {
+        TableName: this.tableName,
+        Key: messageKey(agentId, messageId),
+        UpdateExpression: 'SET #status = :status, #detail = :detail, completedAt = :now',
+        ...(onlyIfProcessing && { ConditionExpression: '#status = :processing' }),
+        ExpressionAttributeNames: { '#status': 'status', '#detail': field },
+        ExpressionAttributeValues: { ':status': outcome.status, ':detail': value, ':now': now, ...(onlyIfProcessing && { ':processing': 'processing' }) },
+      },
+    };
   }
 
   async getMessage(agentId: string, messageId: string): Promise<MessageRecord | undefined> {

@@ -13,7 +13,7 @@ import {
   type StopRecord,
   liveLeaseIds,
 } from './model.js';
-import { stopKey, messageKey } from './records-store.js';
+import { stopKey } from './records-store.js';
 import { runtimeFor } from './runtimes.js';
 
 export const newId = monotonicFactory();
@@ -224,15 +224,9 @@ async function commitStop(d: Deps, agent: AgentItem, stop: StopInfo, outcome: St
               ConditionExpression: 'attribute_not_exists(sk)',
             },
           },
-          ...leaseIds.map((messageId) => ({
-            Update: {
-              TableName: d.records.tableName,
-              Key: messageKey(agent.agentId, messageId),
-              UpdateExpression: 'SET #status = :interrupted, stopId = :stopId, completedAt = :now',
-              ExpressionAttributeNames: { '#status': 'status' },
-              ExpressionAttributeValues: { ':interrupted': 'interrupted', ':stopId': stop.stopId, ':now': now },
-            },
-          })),
+          // Unconditioned: a leased message is `processing` by construction (admission and
+          // completion move lease and record together), so this cannot fail the commit.
+          ...leaseIds.map((messageId) => d.records.finishMessage(agent.agentId, messageId, { status: 'interrupted', stopId: stop.stopId }, now, false)),
         ],
       }),
     );

@@ -1,5 +1,5 @@
 import { echoRuntime, type AgentRuntime, type RuntimeRegistry } from '../../functions/agents/runtimes.js';
-import { eventually } from './stack.js';
+import { eventually } from './api.js';
 
 /**
  * A stand-in for a user's agent whose work the test controls: agents created with

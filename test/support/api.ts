@@ -1,0 +1,60 @@
+import { randomUUID } from 'node:crypto';
+import type { Config } from '../../functions/agents/config.js';
+
+/** A small JSON client for the API and per-run configuration: shared by the tests and bench/. */
+export interface ApiResponse<T = any> {
+  status: number;
+  headers: Headers;
+  body: T;
+  text: string;
+}
+
+export type Api = (method: string, path: string, body?: unknown, headers?: Record<string, string>) => Promise<ApiResponse>;
+
+export const testConfig = (overrides: Partial<Config> = {}): Config => {
+  const suffix = randomUUID().slice(0, 8);
+  return {
+    agentsTable: `agents-${suffix}`,
+    recordsTable: `records-${suffix}`,
+    leaseTtlMs: 60_000,
+    maxInFlight: 50,
+    stopWaitWindowMs: 10_000,
+    stopPollMs: 20,
+    recordRetentionDays: 30,
+    stuckStopGraceMs: 300_000,
+    ...overrides,
+  };
+};
+
+export function apiClient(base: string): Api {
+  return async (method, path, body, headers = {}) => {
+    const init: RequestInit = { method, headers: { ...headers } };
+    if (body !== undefined) {
+      init.body = typeof body === 'string' ? body : JSON.stringify(body);
+      (init.headers as Record<string, string>)['content-type'] ??= 'application/json';
+    }
+    const res = await fetch(`${base}${path}`, init);
+    const text = await res.text();
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      parsed = undefined;
+    }
+    return { status: res.status, headers: res.headers, body: parsed, text };
+  };
+}
+
+
+export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Poll until `check` returns a value (or throw after `timeoutMs`). */
+export async function eventually<T>(check: () => Promise<T | undefined | false>, timeoutMs = 10_000, everyMs = 25): Promise<T> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value) return value;
+    if (Date.now() > until) throw new Error(`condition not met within ${timeoutMs} ms`);
+    await sleep(everyMs);
+  }
+}
