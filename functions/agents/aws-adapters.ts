@@ -1,17 +1,21 @@
-import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
-import { ExecutionAlreadyExists, SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
 import type { EventPublisher, LifecycleEvent, StopWorkflow, StopWorkflowInput } from './ports.js';
 
 export const EVENT_SOURCE = 'agents.lifecycle';
 
+// The SDK clients are imported on first use, so functions that never start a workflow or publish
+// an event (most of them) do not pay for loading them at cold start.
+const sfn = async () => import('@aws-sdk/client-sfn');
+const eventBridge = async () => import('@aws-sdk/client-eventbridge');
+
 /** Step Functions: one Standard execution per stop, named by stopId (the name makes it idempotent). */
 export class StepFunctionsStopWorkflow implements StopWorkflow {
-  constructor(
-    private readonly stateMachineArn: string,
-    private readonly client = new SFNClient({}),
-  ) {}
+  private client?: import('@aws-sdk/client-sfn').SFNClient;
+
+  constructor(private readonly stateMachineArn: string) {}
 
   async start(input: StopWorkflowInput): Promise<void> {
+    const { ExecutionAlreadyExists, SFNClient, StartExecutionCommand } = await sfn();
+    this.client ??= new SFNClient({});
     try {
       await this.client.send(
         new StartExecutionCommand({ stateMachineArn: this.stateMachineArn, name: input.stopId, input: JSON.stringify(input) }),
@@ -25,12 +29,13 @@ export class StepFunctionsStopWorkflow implements StopWorkflow {
 }
 
 export class EventBridgePublisher implements EventPublisher {
-  constructor(
-    private readonly eventBusName: string,
-    private readonly client = new EventBridgeClient({}),
-  ) {}
+  private client?: import('@aws-sdk/client-eventbridge').EventBridgeClient;
+
+  constructor(private readonly eventBusName: string) {}
 
   async publish(event: LifecycleEvent): Promise<void> {
+    const { EventBridgeClient, PutEventsCommand } = await eventBridge();
+    this.client ??= new EventBridgeClient({});
     const out = await this.client.send(
       new PutEventsCommand({
         Entries: [{ EventBusName: this.eventBusName, Source: EVENT_SOURCE, DetailType: event.type, Detail: JSON.stringify(event.detail) }],

@@ -1,4 +1,5 @@
-import { Logger } from '@aws-lambda-powertools/logger';
+import type { Logger } from '@aws-lambda-powertools/logger';
+import { logger } from './logger.js';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { AgentsStore } from './agents-store.js';
 import { EventBridgePublisher, StepFunctionsStopWorkflow } from './aws-adapters.js';
@@ -23,7 +24,7 @@ export interface Deps {
   metrics: { eventPublishFailures: number };
 }
 
-export const logger = new Logger({ serviceName: 'agents' });
+export { logger };
 
 export function buildDeps(parts: {
   config: Config;

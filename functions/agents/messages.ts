@@ -189,10 +189,13 @@ async function complete(
   throw new Error(`Message ${messageId} of agent ${agentId} could not be completed: the agent kept changing`);
 }
 
+/** The event-driven fast path. Its failure never fails the (completed) message: the workflow retries. */
 async function finalizeIfDrained(d: Deps, agentId: string): Promise<void> {
   const agent = await d.agents.get(agentId);
   if (agent?.status === 'stopping' && agent.stop && liveLeaseIds(agent, d.now()).length === 0) {
-    await finalizeStop(d, agentId, agent.stop.stopId);
+    await finalizeStop(d, agentId, agent.stop.stopId).catch((err: Error) =>
+      d.log.warn('finalize after the last completion failed; the workflow will retry it', { agentId, error: err }),
+    );
   }
 }
 

@@ -2,7 +2,7 @@ import { AgentConditionFailed, type Key } from './agents-store.js';
 import type { Deps } from './deps.js';
 import { AgentConflict } from './errors.js';
 import { DEFAULT_STOP_TIMEOUT_MS, NEVER, type AgentStatus } from './model.js';
-import { AgentBusy, beginGracefulStop, finalizeStop } from './stop.js';
+import { NoLongerIdle, beginGracefulStop, finalizeStop } from './stop.js';
 
 export interface ReaperSummary {
   examined: number;
@@ -78,7 +78,7 @@ export async function runReaper(d: Deps, opts: ReaperOptions): Promise<ReaperSum
       if (!joined) summary.stopped++;
     } catch (err) {
       // Another run, a user or a message got there first.
-      if (err instanceof AgentBusy || err instanceof AgentConflict) return;
+      if (err instanceof NoLongerIdle || err instanceof AgentConflict) return;
       throw err;
     }
   });

@@ -64,7 +64,7 @@ export async function beginGracefulStop(
   } catch (err) {
     if (!(err instanceof AgentConditionFailed)) throw err;
     if (!err.current) throw new AgentNotFound();
-    if (opts.idleSince !== undefined && err.current.status === 'active') throw new AgentBusy();
+    if (opts.idleSince !== undefined && err.current.status === 'active') throw new NoLongerIdle();
     if (err.current.status !== 'stopping') throw agentNotRunning();
     agent = err.current;
     joined = true;
@@ -74,9 +74,14 @@ export async function beginGracefulStop(
     await publish(d, { type: 'Agent Stopping', detail: { agentId, stopId: stop.stopId, reason: stop.reason } });
   }
   if (liveLeaseIds(agent, now).length === 0) {
-    // Fast path: nothing in flight, no workflow.
-    await finalizeStop(d, agentId, stop.stopId);
-    return { stop, joined };
+    // Fast path: nothing in flight, no workflow. Should finalizing fail here (the runtime did not
+    // close), the workflow below takes over and retries it with backoff.
+    try {
+      await finalizeStop(d, agentId, stop.stopId);
+      return { stop, joined };
+    } catch (err) {
+      d.log.warn('finalize in the stop request failed; handing over to the workflow', { agentId, stopId: stop.stopId, error: err as Error });
+    }
   }
   try {
     // Named by stopId: a joined request re-starting it is a no-op, and heals a lost start.
@@ -94,7 +99,7 @@ export async function beginGracefulStop(
 }
 
 /** An idle stop found the agent active again: a message arrived after the reaper looked. */
-export class AgentBusy extends Error {}
+export class NoLongerIdle extends Error {}
 
 /** The workflow's CheckDrain: is this stop ready to finalize, still draining, or no longer ours? */
 export async function checkDrain(

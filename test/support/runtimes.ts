@@ -9,6 +9,8 @@ import { eventually } from './api.js';
 export class GatedRuntime {
   private readonly gates = new Map<string, { agentId: string; open: (outcome: 'reply' | 'fail') => void }>();
   closed: string[] = [];
+  /** agentId -> how many more times close() fails (a runtime that cannot be reached for a while). */
+  readonly closeFailures = new Map<string, number>();
 
   readonly registry: RuntimeRegistry = {
     echo: {
@@ -22,6 +24,11 @@ export class GatedRuntime {
         });
       },
       close: async (agent) => {
+        const failures = this.closeFailures.get(agent.agentId) ?? 0;
+        if (failures > 0) {
+          this.closeFailures.set(agent.agentId, failures - 1);
+          throw new Error('runtime did not close its connections');
+        }
         this.closed.push(agent.agentId);
       },
     } satisfies AgentRuntime,

@@ -131,6 +131,29 @@ describe('the stop workflow (real ASL, local interpreter)', () => {
     gated.release(messageId);
   });
 
+  it('hands an idle stop whose runtime would not close to the workflow, which retries it to success', async () => {
+    const agentId = await createAgent(app.api, {}, true);
+    gated.closeFailures.set(agentId, 1);
+    const res = await app.api('POST', `/agents/${agentId}/stop`, {});
+    expect(res.status).toBe(200);
+    const { stopId } = (await agent(agentId)).lastStop;
+    await app.workflow.settled(stopId);
+    expect(paths.get(stopId)).toEqual(['CheckDrain', 'IsDrained', 'Finalize']);
+    expect(gated.closed).toContain(agentId);
+  });
+
+  it('answers a completed message 200 even when finalizing after it fails; the workflow finishes the stop', async () => {
+    const agentId = await createAgent(app.api, { settings: { gated: true } }, true);
+    const message = app.api('POST', `/agents/${agentId}/messages`, { text: 'last one' });
+    const [messageId] = await gated.waitForHeld(1, agentId);
+    const res = await app.api('POST', `/agents/${agentId}/stop`, { timeout: 30_000 }, { prefer: 'respond-async' });
+    gated.closeFailures.set(agentId, 1);
+    gated.release(messageId!);
+    expect((await message).status).toBe(200);
+    await app.workflow.settled(res.body.data.stopId);
+    expect((await agent(agentId)).lastStop).toMatchObject({ stopId: res.body.data.stopId, outcome: 'drained' });
+  });
+
   it('rolls the agent back to active and answers 500 when the workflow cannot be started', async () => {
     const agentId = await createAgent(app.api, { settings: { gated: true } }, true);
     void app.api('POST', `/agents/${agentId}/messages`, { text: 'work' });
