@@ -41,7 +41,7 @@ it('keeps every acknowledged write across a kill and restart of DynamoDB Local',
   const acknowledged = { agents: new Set<string>(), messages: new Map<string, string>(), stops: new Map<string, number>() };
   const statuses = new Map<number, number>();
   let running = true;
-  let hold: Promise<void> | undefined;
+  let hold: Promise<void> = Promise.resolve();
   let inFlight = 0;
   const count = (status: number) => statuses.set(status, (statuses.get(status) ?? 0) + 1);
   const call: Api = async (...args) => {
