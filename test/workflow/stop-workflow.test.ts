@@ -70,7 +70,11 @@ describe('the stop workflow (real ASL, local interpreter)', () => {
     await eventually(async () => (paths.get(stopId) ?? []).includes('WaitForDrain'));
     await releaseLeaseDirectly(agentId, messageId);
     await app.workflow.settled(stopId);
-    expect(paths.get(stopId)).toEqual(['CheckDrain', 'IsDrained', 'WaitForDrain', 'CheckDrain', 'IsDrained', 'Finalize']);
+    const path = paths.get(stopId)!;
+    // Polled at least once while the message was in flight (more often if this machine is slow)...
+    expect(path.slice(0, 3)).toEqual(['CheckDrain', 'IsDrained', 'WaitForDrain']);
+    // ...then noticed the drain and finalized.
+    expect(path.slice(-3)).toEqual(['CheckDrain', 'IsDrained', 'Finalize']);
     expect((await agent(agentId)).lastStop).toMatchObject({ stopId, outcome: 'drained' });
   });
 
