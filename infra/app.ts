@@ -16,6 +16,7 @@ export function propsFromContext(app: App): AgentsStackProps {
     stopWaitWindowMs: Number(ctx('stopWaitWindowMs') ?? 25_000),
     reaperIntervalMinutes: Number(ctx('reaperIntervalMinutes') ?? 5),
     alarmEmail: ctx('alarmEmail') as string | undefined,
+    authCacheSeconds: Number(ctx('authCacheSeconds') ?? 30),
   };
 }
 

@@ -28,6 +28,8 @@ export interface AgentsStackProps extends StackProps {
   reaperIntervalMinutes: number;
   /** Where alarms are sent; no topic is created without it. */
   alarmEmail?: string;
+  /** How long API Gateway caches the authorizer's answer per key: a revoked key works up to this long. */
+  authCacheSeconds: number;
 }
 
 /** API Gateway HTTP API's integration timeout. */
@@ -122,7 +124,7 @@ export class AgentsStack extends Stack {
       responseTypes: [HttpLambdaResponseType.SIMPLE],
       identitySource: ['$request.header.Authorization'],
       // Short: a revoked key stops working within this long.
-      resultsCacheTtl: Duration.seconds(30),
+      resultsCacheTtl: Duration.seconds(props.authCacheSeconds),
     });
     this.api = new HttpApi(this, 'Api', {
       apiName: `agents-${props.stage}`,

@@ -20,7 +20,7 @@ export const taskHandlers: Record<WorkflowSubstitution, TaskHandler> = {
 /** The deployed definition, its Resource ARNs substituted with local placeholders. */
 export function localDefinition(): Record<string, unknown> {
   const subs = Object.fromEntries(
-    Object.keys(workflowTasks).map((name) => [name, `arn:aws:lambda:us-east-1:000000000000:function:${workflowTasks[name as WorkflowSubstitution].handler}`]),
+    Object.entries(workflowTasks).map(([sub, { handler }]) => [sub, `arn:aws:lambda:us-east-1:000000000000:function:${handler}`]),
   ) as Record<WorkflowSubstitution, string>;
   return renderDefinition(subs);
 }
@@ -49,11 +49,11 @@ export class LocalStopWorkflow implements StopWorkflow {
   async start(input: StopWorkflowInput): Promise<void> {
     if (this.started.has(input.stopId)) return;
     this.started.add(input.stopId);
+    // Task state -> the handler its Lambda runs (or a test's stand-in for that state).
     const handlers = Object.fromEntries(
-      Object.values(workflowTasks).map(({ state }) => {
-        const custom = this.options.handlers?.[state];
-        const name = Object.entries(workflowTasks).find(([, t]) => t.state === state)![0] as WorkflowSubstitution;
-        return [state, (custom ?? taskHandlers[name]) as (input: unknown) => Promise<never>];
+      (Object.keys(workflowTasks) as WorkflowSubstitution[]).map((sub) => {
+        const { state } = workflowTasks[sub];
+        return [state, (this.options.handlers?.[state] ?? taskHandlers[sub]) as (input: unknown) => Promise<never>];
       }),
     );
     const execution = this.machine.run(input as never, {
