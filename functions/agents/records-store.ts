@@ -13,11 +13,18 @@ export const messageKey = (agentId: string, messageId: string) => ({ agentId, sk
 export const stopKey = (agentId: string, stopId: string) => ({ agentId, sk: `${STOP}${stopId}` });
 
 type Stored<T> = T & { sk: string; expiresAt: number };
-const strip = <T>({ sk, expiresAt, ...rest }: Stored<T>): T => {
-  void sk;
-  void expiresAt;
-  return rest as T;
-};
+
+/** Records as the API returns them: storage keys dropped, fields in a stable order. */
+const MESSAGE_FIELDS = ['agentId', 'messageId', 'status', 'text', 'metadata', 'reply', 'error', 'stopId', 'createdAt', 'completedAt'] as const;
+const STOP_FIELDS = [
+  'agentId', 'stopId', 'outcome', 'reason', 'graceful', 'timeoutMs', 'requestedAt', 'deadline', 'stoppedAt', 'durationMs', 'drained', 'interrupted', 'interruptedMessageIds',
+] as const;
+function pick<T>(item: object, fields: readonly string[]): T {
+  const source = item as Record<string, unknown>;
+  return Object.fromEntries(fields.filter((f) => source[f] !== undefined).map((f) => [f, source[f]])) as T;
+}
+const toMessage = (item: Stored<MessageRecord>) => pick<MessageRecord>(item, MESSAGE_FIELDS);
+const toStop = (item: Stored<StopRecord>) => pick<StopRecord>(item, STOP_FIELDS);
 
 /** The agent-records table: message and stop records under the agent, expired by TTL. */
 export class RecordsStore {
@@ -61,21 +68,21 @@ export class RecordsStore {
     const out = await this.db.send(
       new GetCommand({ TableName: this.tableName, Key: messageKey(agentId, messageId), ConsistentRead: true }),
     );
-    return out.Item ? strip(out.Item as Stored<MessageRecord>) : undefined;
+    return out.Item ? toMessage(out.Item as Stored<MessageRecord>) : undefined;
   }
 
   async getStop(agentId: string, stopId: string): Promise<StopRecord | undefined> {
     const out = await this.db.send(new GetCommand({ TableName: this.tableName, Key: stopKey(agentId, stopId), ConsistentRead: true }));
-    return out.Item ? strip(out.Item as Stored<StopRecord>) : undefined;
+    return out.Item ? toStop(out.Item as Stored<StopRecord>) : undefined;
   }
 
   listMessages(agentId: string, limit: number, startKey?: Key): Promise<Page<MessageRecord>> {
-    return this.page<MessageRecord>(agentId, MSG, limit, startKey, true);
+    return this.page(agentId, MSG, limit, startKey, true, toMessage);
   }
 
   /** Stop history, newest first (stop ids are ULIDs, so key order is time order). */
   listStops(agentId: string, limit: number, startKey?: Key): Promise<Page<StopRecord>> {
-    return this.page<StopRecord>(agentId, STOP, limit, startKey, false);
+    return this.page(agentId, STOP, limit, startKey, false, toStop);
   }
 
   /** Delete every record of an agent (after the agent itself is gone). */
@@ -107,7 +114,14 @@ export class RecordsStore {
     return deleted;
   }
 
-  private async page<T>(agentId: string, prefix: string, limit: number, startKey: Key | undefined, forward: boolean): Promise<Page<T>> {
+  private async page<T>(
+    agentId: string,
+    prefix: string,
+    limit: number,
+    startKey: Key | undefined,
+    forward: boolean,
+    view: (item: Stored<T>) => T,
+  ): Promise<Page<T>> {
     const out = await this.db.send(
       new QueryCommand({
         TableName: this.tableName,
@@ -118,6 +132,6 @@ export class RecordsStore {
         ScanIndexForward: forward,
       }),
     );
-    return { items: ((out.Items ?? []) as Stored<T>[]).map(strip), lastKey: out.LastEvaluatedKey };
+    return { items: ((out.Items ?? []) as Stored<T>[]).map(view), lastKey: out.LastEvaluatedKey };
   }
 }
