@@ -1,6 +1,6 @@
 import { TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
 import type { Deps } from './deps.js';
-import { cancellationReasons } from './dynamo.js';
+import { backoff, cancellationReasons } from './dynamo.js';
 import { AgentBusy, AgentConflict, AgentNotFound, MessageNotFound, RuntimeFailed, TooManyInFlight, agentNotRunning, agentStopping } from './errors.js';
 import { decodeCursor, encodeCursor } from './cursor.js';
 import { type AgentItem, type MessageRecord, type SendMessageInput, liveLeaseIds } from './model.js';
@@ -8,9 +8,6 @@ import { messageKey, type MessageOutcome } from './records-store.js';
 import { runtimeFor } from './runtimes.js';
 import { finalizeStop, newId } from './stop.js';
 
-/** Jittered exponential backoff for transaction conflicts on a hot agent item (capped at ~100 ms). */
-const backoff = (attempt: number) =>
-  new Promise((resolve) => setTimeout(resolve, Math.min(100, 2 ** attempt) * (0.5 + Math.random())));
 
 /**
  * Admit, run through the agent's runtime, complete. Admission and completion are each one

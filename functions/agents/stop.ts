@@ -2,7 +2,7 @@ import { TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
 import { monotonicFactory } from 'ulid';
 import { AgentConditionFailed } from './agents-store.js';
 import { publish, type Deps } from './deps.js';
-import { cancellationReasons, leaseNames } from './dynamo.js';
+import { backoff, cancellationReasons, leaseNames } from './dynamo.js';
 import { AgentNotFound, StopFailed, agentNotRunning } from './errors.js';
 import {
   type AgentItem,
@@ -133,7 +133,7 @@ export async function finalizeStop(d: Deps, agentId: string, stopId: string): Pr
     // Tell the runtime to close its connections; a failure here fails the task (retried by the workflow).
     await runtimeFor(d.runtimes, agent).close(agent);
     if (await commitStop(d, agent, agent.stop, outcome, now)) return { outcome };
-    await sleep(5 + Math.random() * 20 * (attempt + 1));
+    await backoff(attempt);
   }
   throw new Error(`Stop ${stopId} of agent ${agentId} could not be committed: the agent kept changing`);
 }
@@ -155,7 +155,7 @@ export async function forceStop(d: Deps, agentId: string, reason: StopReason = '
     if (await commitStop(d, agent, stop, 'forced', now)) {
       return { kind: 'stopped', agentId, stopId: stop.stopId, outcome: 'forced', stoppedAt: now, interrupted: Object.keys(agent.leases ?? {}).length };
     }
-    await sleep(5 + Math.random() * 20 * (attempt + 1));
+    await backoff(attempt);
   }
   throw new Error(`Force stop of agent ${agentId} could not be committed: the agent kept changing`);
 }
