@@ -84,6 +84,7 @@ export async function updateAgent(d: Deps, agentId: string, input: UpdateAgentIn
 
 /** Delete the agent (only while inactive), then its records. */
 export async function deleteAgent(d: Deps, agentId: string): Promise<void> {
+  const deletedAt = d.now();
   try {
     await d.agents.delete(agentId);
   } catch (err) {
@@ -93,7 +94,7 @@ export async function deleteAgent(d: Deps, agentId: string): Promise<void> {
   }
   // The agent is gone (the commit point); its records follow. Should this be cut short, the
   // records' TTL removes what is left.
-  await d.records.deleteAll(agentId);
+  await d.records.deleteAll(agentId, deletedAt);
 }
 
 /** inactive -> active. */

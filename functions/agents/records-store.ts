@@ -85,8 +85,12 @@ export class RecordsStore {
     return this.page(agentId, STOP, limit, startKey, false, toStop);
   }
 
-  /** Delete every record of an agent (after the agent itself is gone). */
-  async deleteAll(agentId: string): Promise<number> {
+  /**
+   * Delete the records of an agent deleted at `deletedAt`: only records that agent wrote (messages
+   * created, stops requested, before then), so an agent re-created at once under the same agentId
+   * keeps the records it writes while this cleanup still runs.
+   */
+  async deleteAll(agentId: string, deletedAt: number): Promise<number> {
     let deleted = 0;
     let startKey: Key | undefined;
     do {
@@ -94,7 +98,8 @@ export class RecordsStore {
         new QueryCommand({
           TableName: this.tableName,
           KeyConditionExpression: 'agentId = :a',
-          ExpressionAttributeValues: { ':a': agentId },
+          FilterExpression: 'createdAt <= :deletedAt OR requestedAt <= :deletedAt',
+          ExpressionAttributeValues: { ':a': agentId, ':deletedAt': deletedAt },
           ProjectionExpression: 'agentId, sk',
           ExclusiveStartKey: startKey,
         }),

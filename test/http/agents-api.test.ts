@@ -107,6 +107,25 @@ describe('agents CRUD', () => {
   });
 });
 
+describe('delete, then re-create under the same agentId', () => {
+  it("keeps the new agent's records when the old agent's cleanup runs late", async () => {
+    const agentId = randomUUID();
+    await createAgent(app.api, { agentId }, true);
+    await app.api('POST', `/agents/${agentId}/messages`, { text: 'old life', messageId: 'old-1' });
+    await app.api('POST', `/agents/${agentId}/stop`, {});
+    const deletedAt = Date.now();
+    expect((await app.api('DELETE', `/agents/${agentId}`)).status).toBe(200);
+
+    await createAgent(app.api, { agentId }, true);
+    expect((await app.api('POST', `/agents/${agentId}/messages`, { text: 'new life', messageId: 'new-1' })).status).toBe(200);
+    // The old agent's cleanup, still running (or retried) after the new agent wrote its first record:
+    await app.deps.records.deleteAll(agentId, deletedAt);
+
+    const history = (await app.api('GET', `/agents/${agentId}/messages`)).body.data;
+    expect(history.map((m: { messageId: string }) => m.messageId)).toEqual(['new-1']);
+  });
+});
+
 describe('start and stop', () => {
   it('starts an inactive agent and refuses to start it twice', async () => {
     const agentId = await createAgent(app.api);
