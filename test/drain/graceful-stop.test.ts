@@ -172,6 +172,23 @@ describe('graceful stop', () => {
     await eventually(async () => (await agent(agentId)).status === 'inactive');
   });
 
+  it('waits at most N seconds with Prefer: wait=N, then answers 202 while the drain goes on', async () => {
+    const agentId = await createAgent(app.api, { settings: { gated: true } }, true);
+    const message = send(agentId, 'slow');
+    const [messageId] = await gated.waitForHeld(1, agentId);
+    const started = Date.now();
+    const res = await stop(agentId, { timeout: 30_000 }, { prefer: 'wait=1' });
+    const waited = Date.now() - started;
+    expect(res.status).toBe(202);
+    expect(res.headers.get('preference-applied')).toBe('wait=1');
+    expect(waited).toBeGreaterThanOrEqual(1000);
+    expect(waited).toBeLessThan(app.deps.config.stopWaitWindowMs);
+    expect((await agent(agentId)).status).toBe('stopping');
+    gated.release(messageId!);
+    await message;
+    await eventually(async () => (await agent(agentId)).status === 'inactive');
+  });
+
   it('joins a running stop: two graceful stops at once run one workflow and write one stop record', async () => {
     const agentId = await createAgent(app.api, { settings: { gated: true } }, true);
     const message = send(agentId, 'slow');
