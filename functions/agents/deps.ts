@@ -24,7 +24,6 @@ export interface Deps {
   metrics: { eventPublishFailures: number };
 }
 
-export { logger };
 
 export function buildDeps(parts: {
   config: Config;
