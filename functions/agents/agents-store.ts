@@ -246,6 +246,51 @@ export class AgentsStore {
     return out.Attributes as AgentItem;
   }
 
+  /**
+   * A force stop's first write: close admission at once. active -> stopping with a forced stop
+   * whose deadline is now, so from here on no message is admitted (race: force vs admit) and no
+   * completion lands (race: force vs late completion): the lease set is frozen for the commit.
+   * Conditioned only on the status, never on the leases, so message traffic cannot make it fail.
+   */
+  async beginForcedStop(agentId: string, stop: StopInfo, now: number): Promise<AgentItem> {
+    const out = await this.conditional(
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: { agentId },
+        UpdateExpression: 'SET #status = :stopping, #stop = :stop, updatedAt = :now, dueAt = :now, version = version + :one',
+        ConditionExpression: 'attribute_exists(agentId) AND #status = :active',
+        ExpressionAttributeNames: { '#status': 'status', '#stop': 'stop' },
+        ExpressionAttributeValues: { ':stopping': 'stopping', ':active': 'active', ':stop': stop, ':now': now, ':one': 1 },
+        ReturnValues: 'ALL_NEW',
+        ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+      }),
+    );
+    return out.Attributes as AgentItem;
+  }
+
+  /**
+   * Force a graceful stop in progress: marked forced and, while its deadline is still ahead, the
+   * deadline becomes now (fencing every later completion). Only for this stopId; `deadlinePassed`
+   * is what the caller read, and the condition holds it to that.
+   */
+  async forceStopInProgress(agentId: string, stopId: string, now: number, deadlinePassed: boolean): Promise<AgentItem> {
+    const out = await this.conditional(
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: { agentId },
+        UpdateExpression: deadlinePassed
+          ? 'SET #stop.forced = :true, updatedAt = :now'
+          : 'SET #stop.deadline = :now, #stop.forced = :true, dueAt = :now, updatedAt = :now',
+        ConditionExpression: `#status = :stopping AND #stop.stopId = :stopId AND #stop.deadline ${deadlinePassed ? '<=' : '>'} :now`,
+        ExpressionAttributeNames: { '#status': 'status', '#stop': 'stop' },
+        ExpressionAttributeValues: { ':stopping': 'stopping', ':stopId': stopId, ':now': now, ':true': true },
+        ReturnValues: 'ALL_NEW',
+        ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+      }),
+    );
+    return out.Attributes as AgentItem;
+  }
+
   /** stopping -> active, only for this stop: its workflow could not be started. */
   async rollbackStop(agentId: string, stopId: string, now: number, idleTimeoutMs: number | null): Promise<void> {
     await this.conditional(

@@ -1,9 +1,10 @@
+import { randomUUID } from 'node:crypto';
 import { TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
 import type { Deps } from './deps.js';
 import { backoff, cancellationReasons } from './dynamo.js';
 import { AgentBusy, AgentConflict, AgentNotFound, MessageNotFound, RuntimeFailed, TooManyInFlight, agentNotRunning, agentStopping } from './errors.js';
 import { decodeCursor, encodeCursor } from './cursor.js';
-import { type AgentItem, type MessageRecord, type SendMessageInput, liveLeaseIds } from './model.js';
+import { type AgentItem, type MessageRecord, type SendMessageInput, type StoredLease, expiredLeases, leaseExpiry, liveLeaseIds } from './model.js';
 import { messageKey, type MessageOutcome } from './records-store.js';
 import { runtimeFor } from './runtimes.js';
 import { finalizeStop, newId } from './stop.js';
@@ -18,7 +19,7 @@ export async function sendMessage(d: Deps, agentId: string, input: SendMessageIn
   const messageId = input.messageId ?? newId();
   const admitted = await admit(d, agentId, messageId, input);
   if ('duplicate' in admitted) return { message: admitted.duplicate, duplicate: true };
-  const { agent, record } = admitted;
+  const { agent, record, token } = admitted;
 
   let result: { status: 'completed'; reply: string } | { status: 'failed'; error: string };
   try {
@@ -28,14 +29,14 @@ export async function sendMessage(d: Deps, agentId: string, input: SendMessageIn
     d.log.warn('runtime failed to process a message', { agentId, messageId, error: err as Error });
     result = { status: 'failed', error: err instanceof Error ? err.message : String(err) };
   }
-  const completedAt = await complete(d, agentId, messageId, result);
+  const completedAt = await complete(d, agentId, messageId, token, result);
   if (result.status === 'failed') {
     throw new RuntimeFailed(`Agent runtime failed to process message ${messageId}: ${result.error}`);
   }
   return { message: { ...record, status: 'completed', reply: result.reply, completedAt }, duplicate: false };
 }
 
-type Admitted = { agent: AgentItem; record: MessageRecord } | { duplicate: MessageRecord };
+type Admitted = { agent: AgentItem; record: MessageRecord; token: string } | { duplicate: MessageRecord };
 
 async function admit(d: Deps, agentId: string, messageId: string, input: SendMessageInput): Promise<Admitted> {
   // Read for the runtime's configuration and a precise error; the decision is the write's condition.
@@ -46,6 +47,18 @@ async function admit(d: Deps, agentId: string, messageId: string, input: SendMes
     if (agent.status === 'inactive') throw agentNotRunning();
     if (agent.status === 'stopping') throw agentStopping();
     const now = d.now();
+    // Crashed workers' messages are settled by the next admission (and by the reaper), so they
+    // neither stay `processing` forever nor hold the in-flight cap.
+    if (!reclaimTried && expiredLeases(agent, now).length > 0) {
+      reclaimTried = true;
+      await reclaimExpiredLeases(d, agent);
+    }
+    const token = randomUUID();
+    const expiresAt = now + d.config.leaseTtlMs;
+    // The reaper must look at this agent by the time this lease could expire (a crashed worker),
+    // but the index is moved only when its next look is later than that: about once per lease
+    // TTL under steady traffic, never per message.
+    const moveDue = agent.dueAt > expiresAt;
     const record: MessageRecord = {
       agentId,
       messageId,
@@ -59,19 +72,20 @@ async function admit(d: Deps, agentId: string, messageId: string, input: SendMes
         new TransactWriteCommand({
           TransactItems: [
             {
-              // Only while active: once `stopping` is written no message is admitted, and every
-              // admitted one is in the map the drain check reads.
+              // Race admit vs stop: only while active. Once `stopping` is written no message is
+              // admitted, and every admitted one is in the map the drain check reads.
               Update: {
                 TableName: d.agents.tableName,
                 Key: { agentId },
-                UpdateExpression: 'SET #leases.#m = :expiresAt, lastActivityAt = :now',
+                UpdateExpression: `SET #leases.#m = :lease, lastActivityAt = :now${moveDue ? ', dueAt = :due' : ''}`,
                 ConditionExpression: '#status = :active AND size(#leases) < :max AND attribute_not_exists(#leases.#m)',
                 ExpressionAttributeNames: { '#status': 'status', '#leases': 'leases', '#m': messageId },
                 ExpressionAttributeValues: {
                   ':active': 'active',
                   ':max': d.config.maxInFlight,
-                  ':expiresAt': now + d.config.leaseTtlMs,
+                  ':lease': { token, expiresAt },
                   ':now': now,
+                  ...(moveDue && { ':due': expiresAt + 1000 }),
                 },
                 ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
               },
@@ -79,14 +93,14 @@ async function admit(d: Deps, agentId: string, messageId: string, input: SendMes
             {
               Put: {
                 TableName: d.records.tableName,
-                Item: { ...messageKey(agentId, messageId), ...record, expiresAt: d.records.expiresAt(now) },
+                Item: { ...messageKey(agentId, messageId), ...record, leaseToken: token, expiresAt: d.records.expiresAt(now) },
                 ConditionExpression: 'attribute_not_exists(sk)',
               },
             },
           ],
         }),
       );
-      return { agent, record };
+      return { agent, record, token };
     } catch (err) {
       const reasons = cancellationReasons(err);
       if (!reasons) throw err;
@@ -99,15 +113,10 @@ async function admit(d: Deps, agentId: string, messageId: string, input: SendMes
         reasons[0]?.code === 'ConditionalCheckFailed' &&
         current?.status === 'active' &&
         Object.keys(current.leases ?? {}).length >= d.config.maxInFlight;
-      if (atCap) {
-        // Crashed workers' expired leases must not hold the cap forever: reclaim once, then retry.
-        if (reclaimTried || (await reclaimExpiredLeases(d, current)) === 0) {
-          throw new TooManyInFlight(d.config.maxInFlight, Math.max(1, Math.ceil(d.config.leaseTtlMs / 60_000)));
-        }
-        reclaimTried = true;
-      } else if (attempt >= 15) {
-        throw new AgentBusy();
+      if (atCap && (reclaimTried || expiredLeases(current, d.now()).length === 0)) {
+        throw new TooManyInFlight(d.config.maxInFlight, Math.max(1, Math.ceil(d.config.leaseTtlMs / 60_000)));
       }
+      if (!atCap && attempt >= 15) throw new AgentBusy();
       agent = current;
       await backoff(attempt);
     }
@@ -129,15 +138,18 @@ function duplicateOutcome(existing: MessageRecord): MessageRecord {
 }
 
 /**
- * Complete: release the lease and write the outcome, in one transaction conditioned on the lease
- * still being there. A lease cleared by a stop fences the completion: nothing changes and the
- * message stays `interrupted`. Completing the last lease of a stopping agent finalizes the stop at
- * once (event-driven; the workflow's Wait loop is only the guarantee).
+ * Complete: release the lease and write the outcome, in one transaction fenced on the admission's
+ * token (race: late completion vs re-admission of the same messageId) and, while the agent is
+ * stopping, on the stop's deadline (race: completion vs graceful timeout: the deadline is a
+ * promise, so a completion after it is refused and the message ends `interrupted`). A lease
+ * cleared by a stop fences the completion too. Completing the last lease of a stopping agent
+ * finalizes the stop at once (event-driven; the workflow's Wait loop is only the guarantee).
  */
 async function complete(
   d: Deps,
   agentId: string,
   messageId: string,
+  token: string,
   result: Extract<MessageOutcome, { status: 'completed' | 'failed' }>,
 ): Promise<number> {
   let expectStatus: 'active' | 'stopping' = 'active';
@@ -155,13 +167,17 @@ async function complete(
                 UpdateExpression: stopping
                   ? 'REMOVE #leases.#m SET #stop.drained = if_not_exists(#stop.drained, :zero) + :one'
                   : 'REMOVE #leases.#m',
-                ConditionExpression: 'attribute_exists(#leases.#m) AND #status = :expected',
-                ExpressionAttributeNames: { '#status': 'status', '#leases': 'leases', '#m': messageId, ...(stopping && { '#stop': 'stop' }) },
-                ExpressionAttributeValues: { ':expected': expectStatus, ...(stopping && { ':zero': 0, ':one': 1 }) },
+                ConditionExpression: stopping
+                  ? '#leases.#m.#token = :token AND #status = :stopping AND #stop.deadline > :now'
+                  : '#leases.#m.#token = :token AND #status = :active',
+                ExpressionAttributeNames: { '#status': 'status', '#leases': 'leases', '#m': messageId, '#token': 'token', ...(stopping && { '#stop': 'stop' }) },
+                ExpressionAttributeValues: stopping
+                  ? { ':token': token, ':stopping': 'stopping', ':now': now, ':zero': 0, ':one': 1 }
+                  : { ':token': token, ':active': 'active' },
                 ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
               },
             },
-            d.records.finishMessage(agentId, messageId, result, now, true),
+            d.records.finishMessage(agentId, messageId, result, now, { token }),
           ],
         }),
       );
@@ -172,7 +188,12 @@ async function complete(
       if (!reasons) throw err;
       if (reasons[0]?.code === 'ConditionalCheckFailed') {
         const current = (reasons[0].item as AgentItem | undefined) ?? (await d.agents.get(agentId));
-        if (!current?.leases?.[messageId]) {
+        const lease = current?.leases?.[messageId];
+        const ours = typeof lease === 'object' && lease.token === token;
+        if (!current || !ours || (current.status === 'stopping' && current.stop && current.stop.deadline <= d.now())) {
+          // Fenced: the lease was cleared by a stop, belongs to another admission, or the stop's
+          // deadline passed. Past the deadline this request finalizes the stop itself (timed_out).
+          if (ours && current?.stop) await finalizeStopQuietly(d, agentId, current.stop.stopId);
           throw new AgentConflict(
             'MESSAGE_INTERRUPTED',
             `Agent was stopped before message ${messageId} completed; the message is recorded as interrupted`,
@@ -190,18 +211,25 @@ async function complete(
 async function finalizeIfDrained(d: Deps, agentId: string): Promise<void> {
   const agent = await d.agents.get(agentId);
   if (agent?.status === 'stopping' && agent.stop && liveLeaseIds(agent, d.now()).length === 0) {
-    await finalizeStop(d, agentId, agent.stop.stopId).catch((err: Error) =>
-      d.log.warn('finalize after the last completion failed; the workflow will retry it', { agentId, error: err }),
-    );
+    await finalizeStopQuietly(d, agentId, agent.stop.stopId);
   }
 }
 
-/** Release expired leases (crashed workers) of an active agent; their messages are recorded failed. */
+async function finalizeStopQuietly(d: Deps, agentId: string, stopId: string): Promise<void> {
+  await finalizeStop(d, agentId, stopId).catch((err: Error) =>
+    d.log.warn('finalize from a message request failed; the workflow will retry it', { agentId, stopId, error: err }),
+  );
+}
+
+/**
+ * Settle the expired leases (crashed workers) of an active agent: each lease is released and its
+ * message recorded `failed`, in one transaction fenced on that very lease (its token and expiry),
+ * so a lease renewed or completed meanwhile is left alone.
+ */
 export async function reclaimExpiredLeases(d: Deps, agent: AgentItem): Promise<number> {
   const now = d.now();
-  const expired = Object.entries(agent.leases ?? {}).filter(([, expiresAt]) => expiresAt <= now);
   let reclaimed = 0;
-  for (const [messageId, expiresAt] of expired) {
+  for (const [messageId, lease] of expiredLeases(agent, now)) {
     try {
       await d.db.send(
         new TransactWriteCommand({
@@ -211,12 +239,18 @@ export async function reclaimExpiredLeases(d: Deps, agent: AgentItem): Promise<n
                 TableName: d.agents.tableName,
                 Key: { agentId: agent.agentId },
                 UpdateExpression: 'REMOVE #leases.#m',
-                ConditionExpression: '#leases.#m = :expiresAt',
-                ExpressionAttributeNames: { '#leases': 'leases', '#m': messageId },
-                ExpressionAttributeValues: { ':expiresAt': expiresAt },
+                ConditionExpression: '#status = :active AND ' + leaseIs(lease),
+                ExpressionAttributeNames: { '#status': 'status', '#leases': 'leases', '#m': messageId, ...(typeof lease === 'object' && { '#token': 'token' }) },
+                ExpressionAttributeValues: { ':active': 'active', ...leaseValues(lease) },
               },
             },
-            d.records.finishMessage(agent.agentId, messageId, { status: 'failed', error: 'lease expired: the worker processing it stopped responding' }, now, true),
+            d.records.finishMessage(
+              agent.agentId,
+              messageId,
+              { status: 'failed', error: `lease expired at ${new Date(leaseExpiry(lease)).toISOString()}: the worker processing it stopped responding` },
+              now,
+              { token: typeof lease === 'object' ? lease.token : undefined },
+            ),
           ],
         }),
       );
@@ -227,6 +261,11 @@ export async function reclaimExpiredLeases(d: Deps, agent: AgentItem): Promise<n
   }
   return reclaimed;
 }
+
+const leaseIs = (lease: StoredLease) =>
+  typeof lease === 'number' ? '#leases.#m = :expiresAt' : '#leases.#m.#token = :token AND #leases.#m.expiresAt = :expiresAt';
+const leaseValues = (lease: StoredLease) =>
+  typeof lease === 'number' ? { ':expiresAt': lease } : { ':token': lease.token, ':expiresAt': lease.expiresAt };
 
 export async function getMessage(d: Deps, agentId: string, messageId: string): Promise<MessageRecord> {
   const [agent, message] = await Promise.all([d.agents.get(agentId), d.records.getMessage(agentId, messageId)]);

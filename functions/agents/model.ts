@@ -92,6 +92,8 @@ export interface StopInfo {
   reason: StopReason;
   /** Messages that completed while this stop waited for them. */
   drained?: number;
+  /** Set by a force stop: admission is closed and the deadline moved to the force stop's time. */
+  forced?: boolean;
   /** Set when the drain workflow failed past its retries; the API answers 500 for this stop. */
   failure?: { error: string; cause: string; at: number };
 }
@@ -105,6 +107,20 @@ export interface LastStop {
   interrupted: number;
 }
 
+/**
+ * A message's hold on its agent. The token is new for every admission, so a completion, a
+ * heartbeat or a reclaim acts only on the admission that wrote it, never on a later admission that
+ * reuses the messageId (a retry after a stop, or an agent re-created under the same id).
+ */
+export interface Lease {
+  token: string;
+  expiresAt: number;
+}
+
+/** Leases written before tokens existed held only the expiry; they still count and expire. */
+export type StoredLease = Lease | number;
+export const leaseExpiry = (lease: StoredLease): number => (typeof lease === 'number' ? lease : lease.expiresAt);
+
 /** The agent item as stored. */
 export interface AgentItem {
   agentId: string;
@@ -114,8 +130,8 @@ export interface AgentItem {
   settings: Record<string, unknown>;
   runtime: Runtime;
   idleTimeoutMs: number | null;
-  /** messageId -> lease expiry (epoch ms). */
-  leases: Record<string, number>;
+  /** messageId -> the lease of its admission. */
+  leases: Record<string, StoredLease>;
   version: number;
   createdAt: number;
   updatedAt: number;
@@ -132,8 +148,12 @@ export type Agent = Omit<AgentItem, 'leases' | 'dueAt'> & { inFlight: number };
 
 export const liveLeaseIds = (agent: Pick<AgentItem, 'leases'>, now: number): string[] =>
   Object.entries(agent.leases ?? {})
-    .filter(([, expiresAt]) => expiresAt > now)
+    .filter(([, lease]) => leaseExpiry(lease) > now)
     .map(([id]) => id);
+
+/** Leases of crashed workers: past their expiry, to be settled (the message recorded failed). */
+export const expiredLeases = (agent: Pick<AgentItem, 'leases'>, now: number): [string, StoredLease][] =>
+  Object.entries(agent.leases ?? {}).filter(([, lease]) => leaseExpiry(lease) <= now);
 
 /** The API view: a stable field order, leases reduced to the count of unexpired ones. */
 export function toAgent(item: AgentItem, now = Date.now()): Agent {

@@ -1,13 +1,16 @@
 import { AgentConditionFailed, type Key } from './agents-store.js';
 import type { Deps } from './deps.js';
 import { AgentConflict } from './errors.js';
-import { DEFAULT_STOP_TIMEOUT_MS, NEVER, type AgentStatus } from './model.js';
+import { DEFAULT_STOP_TIMEOUT_MS, NEVER, type AgentStatus, expiredLeases, leaseExpiry } from './model.js';
+import { reclaimExpiredLeases } from './messages.js';
 import { NoLongerIdle, beginGracefulStop, finalizeStop } from './stop.js';
 
 export interface ReaperSummary {
   examined: number;
   /** Idle agents whose graceful stop this run began. */
   stopped: number;
+  /** Expired leases of crashed workers settled (their messages recorded failed). */
+  reclaimed: number;
   /** Busy agents whose next idle check moved later. */
   rescheduled: number;
   /** Stuck `stopping` agents this run finalized (their workflow died or never started). */
@@ -32,7 +35,7 @@ export interface ReaperOptions {
  */
 export async function runReaper(d: Deps, opts: ReaperOptions): Promise<ReaperSummary> {
   const started = Date.now();
-  const summary: ReaperSummary = { examined: 0, stopped: 0, rescheduled: 0, healed: 0, errors: 0, complete: true, durationMs: 0 };
+  const summary: ReaperSummary = { examined: 0, stopped: 0, reclaimed: 0, rescheduled: 0, healed: 0, errors: 0, complete: true, durationMs: 0 };
   const outOfTime = () => Date.now() - started > opts.budgetMs;
   const now = d.now();
 
@@ -62,14 +65,22 @@ export async function runReaper(d: Deps, opts: ReaperOptions): Promise<ReaperSum
   };
 
   await sweep('active', now, async (agentId, dueAt) => {
-    const agent = await d.agents.get(agentId);
+    let agent = await d.agents.get(agentId);
     if (agent?.status !== 'active') return;
+    if (expiredLeases(agent, now).length > 0) {
+      // Crashed workers: settle their messages (failed, with the reason) and free the leases.
+      summary.reclaimed += await reclaimExpiredLeases(d, agent);
+      agent = await d.agents.get(agentId);
+      if (agent?.status !== 'active') return;
+    }
     const lastActive = agent.lastActivityAt ?? agent.startedAt ?? agent.updatedAt;
     const idleDeadline = agent.idleTimeoutMs === null ? NEVER : lastActive + agent.idleTimeoutMs;
     if (idleDeadline > now) {
-      // Busy (or idle stop disabled): look again at its real idle deadline. Messages never move
-      // dueAt themselves, so the index is written here, once per idle period, not per message.
-      await d.agents.moveDueAt(agentId, 'active', idleDeadline, { dueAt }).catch(ignoreConditionFailed);
+      // Busy (or idle stop disabled): look again at its real idle deadline, or when a lease in
+      // flight could expire, whichever is first. Messages move dueAt at most once per lease TTL,
+      // so the index is written about once per idle period, not per message.
+      const nextExpiry = Math.min(NEVER, ...Object.values(agent.leases ?? {}).map(leaseExpiry));
+      await d.agents.moveDueAt(agentId, 'active', Math.min(idleDeadline, nextExpiry + 1000), { dueAt }).catch(ignoreConditionFailed);
       summary.rescheduled++;
       return;
     }

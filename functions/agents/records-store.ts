@@ -41,25 +41,34 @@ export class RecordsStore {
 
   /**
    * The transaction item that ends a message: completed with its reply, failed with its error, or
-   * interrupted by a stop. `onlyIfProcessing` makes it refuse a message that already ended.
+   * interrupted by a stop. With `fence`, it refuses a message that already ended and, given the
+   * admission's token, a record written by another admission of the same messageId (race: late
+   * completion vs re-admission).
    */
   finishMessage(
     agentId: string,
     messageId: string,
     outcome: MessageOutcome,
     now: number,
-    onlyIfProcessing: boolean,
+    fence: { token?: string } | false,
   ): NonNullable<TransactWriteCommandInput['TransactItems']>[number] {
     const [field, value] =
       outcome.status === 'completed' ? ['reply', outcome.reply] : outcome.status === 'failed' ? ['error', outcome.error] : ['stopId', outcome.stopId];
+    const conditions = fence ? ['#status = :processing', ...(fence.token ? ['leaseToken = :token'] : [])] : [];
     return {
       Update: {
         TableName: this.tableName,
         Key: messageKey(agentId, messageId),
         UpdateExpression: 'SET #status = :status, #detail = :detail, completedAt = :now',
-        ...(onlyIfProcessing && { ConditionExpression: '#status = :processing' }),
+        ...(conditions.length > 0 && { ConditionExpression: conditions.join(' AND ') }),
         ExpressionAttributeNames: { '#status': 'status', '#detail': field },
-        ExpressionAttributeValues: { ':status': outcome.status, ':detail': value, ':now': now, ...(onlyIfProcessing && { ':processing': 'processing' }) },
+        ExpressionAttributeValues: {
+          ':status': outcome.status,
+          ':detail': value,
+          ':now': now,
+          ...(fence && { ':processing': 'processing' }),
+          ...(fence && fence.token && { ':token': fence.token }),
+        },
       },
     };
   }

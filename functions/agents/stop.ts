@@ -3,7 +3,7 @@ import { monotonicFactory } from 'ulid';
 import { AgentConditionFailed } from './agents-store.js';
 import { publish, type Deps } from './deps.js';
 import { backoff, cancellationReasons, leaseNames } from './dynamo.js';
-import { AgentNotFound, StopFailed, agentNotRunning } from './errors.js';
+import { AgentBusy, AgentNotFound, StopFailed, agentNotRunning } from './errors.js';
 import {
   type AgentItem,
   type LastStop,
@@ -119,45 +119,84 @@ export async function checkDrain(
 }
 
 /**
- * Finalize a graceful stop: drained when no unexpired lease is left, timed_out once past the
- * deadline (remaining leases cleared, their messages interrupted). Idempotent and conditioned on
- * stopId: a stop that was forced, superseded or already finalized is left alone.
+ * Finalize a stop: drained when no unexpired lease is left, timed_out once past the deadline
+ * (remaining leases cleared, their messages interrupted), forced when a force stop closed it.
+ * Idempotent and conditioned on stopId: a stop that was superseded or already finalized is left
+ * alone. Past the deadline no completion can land (they are fenced on it), so the lease set the
+ * commit is conditioned on can only have shrunk, and a retry converges.
  */
 export async function finalizeStop(d: Deps, agentId: string, stopId: string): Promise<{ outcome?: StopOutcome }> {
-  for (let attempt = 0; attempt < 25; attempt++) {
+  for (let attempt = 0; attempt < 25 + d.config.maxInFlight; attempt++) {
     const agent = await d.agents.get(agentId);
     if (!agent || agent.status !== 'stopping' || agent.stop?.stopId !== stopId) return {};
     const now = d.now();
-    const outcome: StopOutcome = liveLeaseIds(agent, now).length === 0 ? 'drained' : 'timed_out';
-    if (outcome === 'timed_out' && now < agent.stop.deadline) return {};
-    // Tell the runtime to close its connections; a failure here fails the task (retried by the workflow).
-    await runtimeFor(d.runtimes, agent).close(agent);
+    const drained = liveLeaseIds(agent, now).length === 0;
+    if (!drained && !agent.stop.forced && now < agent.stop.deadline) return {};
+    const outcome: StopOutcome = agent.stop.forced ? 'forced' : drained ? 'drained' : 'timed_out';
+    // Tell the runtime to close its connections; a failure here fails the task (retried by the
+    // workflow). A forced stop does not wait for it: it always succeeds.
+    if (outcome === 'forced') {
+      await runtimeFor(d.runtimes, agent)
+        .close(agent)
+        .catch((err) => d.log.warn('runtime did not close on force stop', { agentId, error: err as Error }));
+    } else {
+      await runtimeFor(d.runtimes, agent).close(agent);
+    }
     if (await commitStop(d, agent, agent.stop, outcome, now)) return { outcome };
     await backoff(attempt);
   }
   throw new Error(`Stop ${stopId} of agent ${agentId} could not be committed: the agent kept changing`);
 }
 
-/** Force: active|stopping -> inactive at once, leases cleared (fencing late completions). */
+/**
+ * Force: close admission with one conditional write (active -> stopping, or a graceful stop in
+ * progress forced), then commit against a lease set that can only shrink. It always succeeds
+ * on a running agent, whatever the message traffic: the first write is conditioned on the status
+ * alone, and the commit's retries converge because nothing can be added to what it commits.
+ */
 export async function forceStop(d: Deps, agentId: string, reason: StopReason = 'api'): Promise<StopView> {
-  for (let attempt = 0; attempt < 25; attempt++) {
-    const agent = await d.agents.get(agentId);
-    if (!agent) throw new AgentNotFound();
-    if (agent.status === 'inactive') throw agentNotRunning();
-    const now = d.now();
-    const stop: StopInfo =
-      agent.status === 'stopping' && agent.stop
-        ? agent.stop
-        : { stopId: newId(now), requestedAt: now, deadline: now, graceful: false, timeoutMs: 0, reason };
-    await runtimeFor(d.runtimes, agent)
-      .close(agent)
-      .catch((err) => d.log.warn('runtime did not close on force stop', { agentId, error: err as Error }));
-    if (await commitStop(d, agent, stop, 'forced', now)) {
-      return { kind: 'stopped', agentId, stopId: stop.stopId, outcome: 'forced', stoppedAt: now, interrupted: Object.keys(agent.leases ?? {}).length };
-    }
-    await backoff(attempt);
+  const stopId = await closeAdmission(d, agentId, reason);
+  const { outcome } = await finalizeStop(d, agentId, stopId);
+  if (!outcome) {
+    // Finalized meanwhile by the stop's own workflow or a completion: its outcome stands.
+    const view = await viewStop(d, agentId, stopId);
+    if (view.kind === 'stopped') return view;
+    throw new Error(`Force stop ${stopId} of agent ${agentId} did not end: ${view.kind}`);
   }
-  throw new Error(`Force stop of agent ${agentId} could not be committed: the agent kept changing`);
+  return viewStop(d, agentId, stopId);
+}
+
+/** A force stop's first write; returns the stopId it governs. */
+async function closeAdmission(d: Deps, agentId: string, reason: StopReason): Promise<string> {
+  for (let attempt = 0; ; attempt++) {
+    const now = d.now();
+    const stop: StopInfo = { stopId: newId(now), requestedAt: now, deadline: now, graceful: false, timeoutMs: 0, reason, forced: true };
+    let current: AgentItem | null;
+    try {
+      await d.agents.beginForcedStop(agentId, stop, now);
+      await publish(d, { type: 'Agent Stopping', detail: { agentId, stopId: stop.stopId, reason } });
+      return stop.stopId;
+    } catch (err) {
+      if (!(err instanceof AgentConditionFailed)) throw err;
+      current = err.current;
+    }
+    if (!current) throw new AgentNotFound();
+    if (current.status === 'inactive') throw agentNotRunning();
+    if (current.status === 'stopping' && current.stop) {
+      const { stopId } = current.stop;
+      if (current.stop.forced) return stopId;
+      try {
+        await d.agents.forceStopInProgress(agentId, stopId, now, current.stop.deadline <= now);
+        return stopId;
+      } catch (err) {
+        if (!(err instanceof AgentConditionFailed)) throw err;
+        // That stop ended or its deadline passed between the two writes: look again.
+        if (err.current?.status === 'inactive' && err.current.lastStop?.stopId === stopId) return stopId;
+      }
+    }
+    // Each retry follows a transition (active -> stopping -> ...), of which there are few.
+    if (attempt >= 10) throw new AgentBusy();
+  }
 }
 
 /**
@@ -279,13 +318,24 @@ export async function viewStop(d: Deps, agentId: string, stopId: string): Promis
   return { kind: 'failed', agentId, stopId, error: 'StopRolledBack' };
 }
 
-/** Wait up to `windowMs` for the stop to end, re-reading the agent every `stopPollMs`. */
+/**
+ * Wait up to `windowMs` for the stop to end, re-reading the agent every `stopPollMs`. Once the
+ * stop's deadline has passed, the waiting request finalizes it itself (idempotent, conditioned on
+ * stopId), so a timed-out stop is answered within one poll of its deadline, not at the workflow's
+ * next whole-second Wait.
+ */
 export async function awaitStop(d: Deps, agentId: string, stopId: string, windowMs: number): Promise<StopView> {
   const until = d.now() + windowMs;
   for (;;) {
-    const view = await viewStop(d, agentId, stopId);
+    let view = await viewStop(d, agentId, stopId);
+    if (view.kind === 'stopping' && d.now() >= view.deadline) {
+      await finalizeStop(d, agentId, stopId).catch((err: Error) =>
+        d.log.warn('finalize at the deadline failed in the stop request; the workflow retries it', { agentId, stopId, error: err }),
+      );
+      view = await viewStop(d, agentId, stopId);
+    }
     const left = until - d.now();
     if (view.kind !== 'stopping' || left <= 0) return view;
-    await sleep(Math.min(d.config.stopPollMs, left));
+    await sleep(Math.min(d.config.stopPollMs, left, Math.max(1, view.deadline - d.now())));
   }
 }

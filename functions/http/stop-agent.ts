@@ -41,7 +41,12 @@ function reply(view: StopView, applied?: string): Reply {
 export const handler = httpRoute({ body: stopAgentSchema }, async ({ body, params, header }) => {
   const d = deps();
   const agentId = params.agentId!;
-  if (!body.graceful) return reply(await forceStop(d, agentId));
+  if (!body.graceful) {
+    // A force stop asked for the agent to be stopped at once, and it is: 200 whatever outcome the
+    // stop it took over (a graceful one past its deadline) was recorded with.
+    const view = await forceStop(d, agentId);
+    return reply(view.kind === 'stopped' ? { ...view, outcome: 'forced' } : view);
+  }
   const { stop } = await beginGracefulStop(d, agentId, { timeoutMs: body.timeout, reason: 'api' });
   const window = waitWindowMs(header('prefer'), d.config.stopWaitWindowMs);
   return reply(await awaitStop(d, agentId, stop.stopId, window.ms), window.applied);
