@@ -85,7 +85,7 @@ async function admit(d: Deps, agentId: string, messageId: string, input: SendMes
                   ':max': d.config.maxInFlight,
                   ':lease': { token, expiresAt },
                   ':now': now,
-                  ...(moveDue && { ':due': expiresAt + 1000 }),
+                  ...(moveDue && { ':due': expiresAt }),
                 },
                 ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
               },

@@ -80,7 +80,7 @@ export async function runReaper(d: Deps, opts: ReaperOptions): Promise<ReaperSum
       // flight could expire, whichever is first. Messages move dueAt at most once per lease TTL,
       // so the index is written about once per idle period, not per message.
       const nextExpiry = Math.min(NEVER, ...Object.values(agent.leases ?? {}).map(leaseExpiry));
-      await d.agents.moveDueAt(agentId, 'active', Math.min(idleDeadline, nextExpiry + 1000), { dueAt }).catch(ignoreConditionFailed);
+      await d.agents.moveDueAt(agentId, 'active', Math.min(idleDeadline, nextExpiry), { dueAt }).catch(ignoreConditionFailed);
       summary.rescheduled++;
       return;
     }
