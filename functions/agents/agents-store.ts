@@ -9,7 +9,7 @@ import {
   type DynamoDBDocumentClient,
 } from '@aws-sdk/lib-dynamodb';
 import { conditionFailedItem } from './dynamo.js';
-import { type AgentItem, type AgentStatus, type StopInfo, NEVER } from './model.js';
+import { type AgentItem, type AgentStatus, type StopInfo, NEVER, leaseExpiry } from './model.js';
 import { BY_STATUS_INDEX } from './tables.js';
 
 export type Key = Record<string, unknown>;
@@ -28,6 +28,15 @@ export class AgentConditionFailed extends Error {
 /** Where an active agent sits in the byStatus index: its next idle check, or never. */
 export const idleDueAt = (from: number, idleTimeoutMs: number | null) =>
   idleTimeoutMs === null ? NEVER : from + idleTimeoutMs;
+
+/**
+ * When the reaper should next look at an active agent: its idle deadline, or the expiry of a lease
+ * in flight (a crashed worker's message to settle), whichever comes first.
+ */
+export function nextReaperCheck(agent: AgentItem): number {
+  const lastActive = agent.lastActivityAt ?? agent.startedAt ?? agent.updatedAt;
+  return Math.min(idleDueAt(lastActive, agent.idleTimeoutMs), ...Object.values(agent.leases ?? {}).map(leaseExpiry));
+}
 
 /**
  * The Agents table. Every write that depends on state carries its condition; a failed condition

@@ -1,17 +1,36 @@
+import { z } from 'zod';
 import type { Key } from './agents-store.js';
 import { ValidationError } from './errors.js';
+import { AGENT_STATUSES, NEVER, messageIdSchema, type AgentStatus } from './model.js';
 
 /**
  * Opaque page cursors: the store's LastEvaluatedKey as base64url JSON. On the way back in, a
- * cursor must have exactly the key attributes of the query it continues (and the values the
- * query pins, such as the agentId of a history), else DynamoDB would reject it with a 500.
+ * cursor is validated completely against the query it continues: exactly its key attributes,
+ * each of the right form (a number DynamoDB can store, a sort key of the right record kind), and
+ * the values the query pins (the status of a filtered list, the agentId of a history). Anything
+ * else would reach DynamoDB and come back as a 500.
  */
 export const encodeCursor = (key: Key | undefined): string | undefined =>
   key ? Buffer.from(JSON.stringify(key)).toString('base64url') : undefined;
 
-export type CursorShape = Record<string, 'string' | 'number'>;
+const agentId = z.uuid();
+/** Stop ids are ULIDs (Crockford base32, 26 characters). */
+const ulid = /^[0-9A-HJKMNP-TV-Z]{26}$/;
 
-export function decodeCursor(cursor: string | undefined, shape: CursorShape, pinned: Key = {}): Key | undefined {
+export const cursorShapes = {
+  agents: () => z.strictObject({ agentId }),
+  agentsByStatus: (status: AgentStatus) =>
+    z.strictObject({ agentId, status: z.enum(AGENT_STATUSES).refine((s) => s === status), dueAt: z.int().min(0).max(NEVER) }),
+  messages: (owner: string) =>
+    z.strictObject({
+      agentId: z.literal(owner),
+      sk: z.string().refine((sk) => sk.startsWith('MSG#') && messageIdSchema.safeParse(sk.slice(4)).success),
+    }),
+  stops: (owner: string) =>
+    z.strictObject({ agentId: z.literal(owner), sk: z.string().refine((sk) => sk.startsWith('STOP#') && ulid.test(sk.slice(5))) }),
+};
+
+export function decodeCursor(cursor: string | undefined, shape: z.ZodType<Key>): Key | undefined {
   if (cursor === undefined) return undefined;
   let key: unknown;
   try {
@@ -19,16 +38,8 @@ export function decodeCursor(cursor: string | undefined, shape: CursorShape, pin
   } catch {
     key = undefined;
   }
-  const valid =
-    typeof key === 'object' &&
-    key !== null &&
-    !Array.isArray(key) &&
-    Object.keys(key).length === Object.keys(shape).length &&
-    Object.entries(shape).every(([name, type]) => {
-      const value = (key as Key)[name];
-      return typeof value === type && (typeof value !== 'string' || (value.length > 0 && value.length <= 512));
-    }) &&
-    Object.entries(pinned).every(([name, value]) => (key as Key)[name] === value);
-  if (!valid) throw new ValidationError('Query parameter "cursor" is not valid: pass the nextCursor of a previous page unchanged');
-  return key as Key;
+  const parsed = shape.safeParse(key);
+  if (!parsed.success) throw new ValidationError('Query parameter "cursor" is not valid: pass the nextCursor of a previous page unchanged');
+  return parsed.data;
 }
+

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { AgentConditionFailed, idleDueAt } from './agents-store.js';
-import { type CursorShape, decodeCursor, encodeCursor } from './cursor.js';
+import { AgentConditionFailed, idleDueAt, nextReaperCheck } from './agents-store.js';
+import { cursorShapes, decodeCursor, encodeCursor } from './cursor.js';
 import { publish, type Deps } from './deps.js';
 import {
   AgentConflict,
@@ -51,8 +51,7 @@ export async function getAgent(d: Deps, agentId: string): Promise<AgentItem> {
 }
 
 export async function listAgents(d: Deps, q: { status?: AgentStatus; limit: number; cursor?: string }) {
-  const shape: CursorShape = q.status ? { agentId: 'string', status: 'string', dueAt: 'number' } : { agentId: 'string' };
-  const startKey = decodeCursor(q.cursor, shape, q.status ? { status: q.status } : {});
+  const startKey = decodeCursor(q.cursor, q.status ? cursorShapes.agentsByStatus(q.status) : cursorShapes.agents());
   const page = await d.agents.list(q.status, q.limit, startKey);
   return { items: page.items, nextCursor: encodeCursor(page.lastKey) };
 }
@@ -68,8 +67,9 @@ export async function updateAgent(d: Deps, agentId: string, input: UpdateAgentIn
   if (input.runtime !== undefined) set.runtime = input.runtime;
   if (input.idleTimeoutMs !== undefined) set.idleTimeoutMs = input.idleTimeoutMs;
   const requireInactive = input.settings !== undefined || input.runtime !== undefined;
+  let item: AgentItem;
   try {
-    return await d.agents.update(agentId, set, remove, { ifVersion, requireInactive, now: d.now() });
+    item = await d.agents.update(agentId, set, remove, { ifVersion, requireInactive, now: d.now() });
   } catch (err) {
     if (!(err instanceof AgentConditionFailed)) throw err;
     const current = err.current;
@@ -80,6 +80,16 @@ export async function updateAgent(d: Deps, agentId: string, input: UpdateAgentIn
       `Agent is ${current.status}: runtime and settings can only be changed while it is inactive; stop it first`,
     );
   }
+  if (input.idleTimeoutMs !== undefined && item.status === 'active') {
+    // The reaper finds an active agent by its next idle check: move it to the new timeout's,
+    // only for the version just written (a later update or a transition moves it itself).
+    await d.agents
+      .moveDueAt(agentId, 'active', nextReaperCheck(item), { version: item.version })
+      .catch((err: unknown) => {
+        if (!(err instanceof AgentConditionFailed)) throw err;
+      });
+  }
+  return item;
 }
 
 /** Delete the agent (only while inactive), then its records. */

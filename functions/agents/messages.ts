@@ -3,7 +3,7 @@ import { TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
 import type { Deps } from './deps.js';
 import { backoff, cancellationReasons } from './dynamo.js';
 import { AgentBusy, AgentConflict, AgentNotFound, MessageNotFound, RuntimeFailed, TooManyInFlight, agentNotRunning, agentStopping } from './errors.js';
-import { decodeCursor, encodeCursor } from './cursor.js';
+import { cursorShapes, decodeCursor, encodeCursor } from './cursor.js';
 import { type AgentItem, type MessageRecord, type SendMessageInput, type StoredLease, expiredLeases, leaseExpiry, liveLeaseIds } from './model.js';
 import { messageKey, type MessageOutcome } from './records-store.js';
 import { runtimeFor } from './runtimes.js';
@@ -275,14 +275,14 @@ export async function getMessage(d: Deps, agentId: string, messageId: string): P
 }
 
 export async function listMessages(d: Deps, agentId: string, q: { limit: number; cursor?: string }) {
-  const startKey = decodeCursor(q.cursor, { agentId: 'string', sk: 'string' }, { agentId });
+  const startKey = decodeCursor(q.cursor, cursorShapes.messages(agentId));
   if (!(await d.agents.get(agentId))) throw new AgentNotFound();
   const page = await d.records.listMessages(agentId, q.limit, startKey);
   return { items: page.items, nextCursor: encodeCursor(page.lastKey) };
 }
 
 export async function listStops(d: Deps, agentId: string, q: { limit: number; cursor?: string }) {
-  const startKey = decodeCursor(q.cursor, { agentId: 'string', sk: 'string' }, { agentId });
+  const startKey = decodeCursor(q.cursor, cursorShapes.stops(agentId));
   if (!(await d.agents.get(agentId))) throw new AgentNotFound();
   const page = await d.records.listStops(agentId, q.limit, startKey);
   return { items: page.items, nextCursor: encodeCursor(page.lastKey) };

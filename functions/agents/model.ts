@@ -15,7 +15,8 @@ export const DEFAULT_IDLE_TIMEOUT_MS = 3_600_000;
 /** Echo's simulated work stays under the 29 s API Gateway integration limit. */
 export const MAX_ECHO_DELAY_MS = 25_000;
 
-export const uuidSchema = z.uuid({ message: 'must be a UUID' });
+/** UUIDs are case-insensitive (RFC 9562): stored and compared in lower case, whatever the input. */
+export const uuidSchema = z.uuid({ message: 'must be a UUID' }).overwrite((id) => id.toLowerCase());
 
 export const echoRuntimeSchema = z.strictObject({
   type: z.literal('echo'),

@@ -1,7 +1,7 @@
-import { AgentConditionFailed, type Key } from './agents-store.js';
+import { AgentConditionFailed, nextReaperCheck, type Key } from './agents-store.js';
 import type { Deps } from './deps.js';
 import { AgentConflict } from './errors.js';
-import { DEFAULT_STOP_TIMEOUT_MS, NEVER, type AgentStatus, expiredLeases, leaseExpiry } from './model.js';
+import { DEFAULT_STOP_TIMEOUT_MS, NEVER, type AgentStatus, expiredLeases } from './model.js';
 import { reclaimExpiredLeases } from './messages.js';
 import { NoLongerIdle, beginGracefulStop, finalizeStop } from './stop.js';
 
@@ -79,8 +79,7 @@ export async function runReaper(d: Deps, opts: ReaperOptions): Promise<ReaperSum
       // Busy (or idle stop disabled): look again at its real idle deadline, or when a lease in
       // flight could expire, whichever is first. Messages move dueAt at most once per lease TTL,
       // so the index is written about once per idle period, not per message.
-      const nextExpiry = Math.min(NEVER, ...Object.values(agent.leases ?? {}).map(leaseExpiry));
-      await d.agents.moveDueAt(agentId, 'active', Math.min(idleDeadline, nextExpiry), { dueAt }).catch(ignoreConditionFailed);
+      await d.agents.moveDueAt(agentId, 'active', nextReaperCheck(agent), { dueAt }).catch(ignoreConditionFailed);
       summary.rescheduled++;
       return;
     }

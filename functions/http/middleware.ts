@@ -135,8 +135,11 @@ function validatePathParams(params: Record<string, string | undefined>): Record<
   const out: Record<string, string> = {};
   for (const [name, value] of Object.entries(params)) {
     if (value === undefined) continue;
-    if (name === 'agentId' && !uuidSchema.safeParse(value).success) {
-      throw new ValidationError(`Path parameter "agentId" must be a UUID, got ${JSON.stringify(value.slice(0, 64))}`);
+    if (name === 'agentId') {
+      const id = uuidSchema.safeParse(value);
+      if (!id.success) throw new ValidationError(`Path parameter "agentId" must be a UUID, got ${JSON.stringify(value.slice(0, 64))}`);
+      out[name] = id.data;
+      continue;
     }
     if (name === 'messageId' && !/^[A-Za-z0-9_-]{1,64}$/.test(value)) {
       throw new ValidationError('Path parameter "messageId" must be 1 to 64 letters, digits, "_" or "-"');
