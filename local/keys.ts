@@ -6,11 +6,12 @@
  * API_KEYS_TABLE (the stack's ApiKeysTableName output), with your AWS credentials.
  */
 import { existsSync, readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ListTablesCommand } from '@aws-sdk/client-dynamodb';
 import { createDocumentClient } from '../functions/agents/dynamo.js';
 import { ApiKeysStore } from '../functions/auth/api-keys.js';
-import { endpointFile, ensureTables, JavaMissing, localClient, startDynamoDbLocal, type LocalDynamo } from './dynamodb.js';
+import { DataDirLocked, endpointFile, ensureTables, JavaMissing, localClient, startDynamoDbLocal, type LocalDynamo } from './dynamodb.js';
 
 const usage = 'usage: npm run keys -- create --name <name> | list | revoke <keyId>   [--aws]';
 
@@ -36,16 +37,32 @@ async function main(): Promise<number> {
   }
   let dynamo: LocalDynamo | undefined;
   let endpoint: string | undefined;
-  if (!values.aws) {
-    const dataDir = process.env.AGENTS_DATA_DIR ?? '.data';
+  /** Which store this command reads and writes, said on every run: a key in the wrong store is a silent lock-out. */
+  let where: string;
+  if (values.aws) {
+    where = `the deployed table ${table} (AWS credentials and region from your environment)`;
+  } else {
+    const dataDir = resolve(process.env.AGENTS_DATA_DIR ?? '.data');
     const running = existsSync(endpointFile(dataDir)) ? readFileSync(endpointFile(dataDir), 'utf8').trim() : undefined;
-    endpoint = process.env.DYNAMODB_ENDPOINT ?? (running && (await reachable(running)) ? running : undefined);
-    if (!endpoint) {
+    const serving = running && (await reachable(running)) ? running : undefined;
+    if (process.env.DYNAMODB_ENDPOINT) {
+      endpoint = process.env.DYNAMODB_ENDPOINT;
+      where = `table ${table} at DYNAMODB_ENDPOINT=${endpoint}`;
+    } else if (serving) {
+      endpoint = serving;
+      where = `table ${table} of the running \`npm start\` on ${dataDir} (DynamoDB Local at ${serving})`;
+    } else {
       dynamo = await startDynamoDbLocal({ dataDir: `${dataDir}/dynamodb` });
       endpoint = dynamo.endpoint;
+      where = `table ${table} in ${dataDir}`;
+      process.stderr.write(
+        `warning: no \`npm start\` is running on ${dataDir}. Keys are stored there and apply when a server starts on it; ` +
+          'a server running with another AGENTS_DATA_DIR does not see them (run this with the same AGENTS_DATA_DIR).\n',
+      );
     }
     await ensureTables(endpoint, { agents: process.env.AGENTS_TABLE ?? 'agents', records: process.env.RECORDS_TABLE ?? 'agent-records', apiKeys: table });
   }
+  process.stderr.write(`keys: ${where}\n`);
   const db = createDocumentClient(endpoint);
   const keys = new ApiKeysStore(db, table);
   try {
@@ -87,7 +104,7 @@ async function main(): Promise<number> {
 main().then(
   (code) => process.exit(code),
   (err: Error) => {
-    process.stderr.write(err instanceof JavaMissing ? `${err.message}\n` : `keys: ${err.message}\n`);
+    process.stderr.write(err instanceof JavaMissing || err instanceof DataDirLocked ? `${err.message}\n` : `keys: ${err.message}\n`);
     process.exit(1);
   },
 );

@@ -5,7 +5,7 @@
 import { rmSync, writeFileSync } from 'node:fs';
 import { configFromEnv } from '../functions/agents/config.js';
 import { startLocalApp } from './app.js';
-import { endpointFile, ensureTables, JavaMissing, startDynamoDbLocal, type LocalDynamo } from './dynamodb.js';
+import { assertPortFree, DataDirLocked, endpointFile, ensureTables, JavaMissing, startDynamoDbLocal, type LocalDynamo } from './dynamodb.js';
 
 const env = process.env;
 const port = Number(env.PORT ?? 3000);
@@ -23,6 +23,10 @@ env.API_KEYS_TABLE ??= 'api-keys';
 
 async function main(): Promise<void> {
   const config = configFromEnv(env);
+  const requireAuth = env.AGENTS_REQUIRE_AUTH === '1' || env.AGENTS_REQUIRE_AUTH === 'true';
+  const host = env.HOST ?? '127.0.0.1';
+  // Before Java starts: a busy port must not leave a DynamoDB Local behind.
+  await assertPortFree(port, host);
   let dynamo: LocalDynamo | undefined;
   let endpoint = env.DYNAMODB_ENDPOINT;
   if (!endpoint) {
@@ -30,29 +34,37 @@ async function main(): Promise<void> {
     endpoint = dynamo.endpoint;
     print(`DynamoDB Local on ${endpoint}, data in ${dataDir}/dynamodb`);
   }
-  const keysTable = env.API_KEYS_TABLE!;
-  await ensureTables(endpoint, { agents: config.agentsTable, records: config.recordsTable, apiKeys: keysTable });
-  // Lets `npm run keys` reach this DynamoDB Local while the server runs (one process per data dir).
-  if (dynamo) writeFileSync(endpointFile(dataDir), endpoint);
-  const reaperIntervalMs = Number(env.AGENTS_REAPER_INTERVAL_MS ?? 60_000);
-  if (!Number.isInteger(reaperIntervalMs) || reaperIntervalMs < 0) {
-    throw new Error(`AGENTS_REAPER_INTERVAL_MS must be a whole number of milliseconds (0 turns the reaper off), got ${env.AGENTS_REAPER_INTERVAL_MS}`);
+  let app: Awaited<ReturnType<typeof startLocalApp>>;
+  try {
+    const keysTable = env.API_KEYS_TABLE!;
+    await ensureTables(endpoint, { agents: config.agentsTable, records: config.recordsTable, apiKeys: keysTable });
+    // Lets `npm run keys` reach this DynamoDB Local while the server runs (one process per data dir).
+    if (dynamo) writeFileSync(endpointFile(dataDir), endpoint);
+    const reaperIntervalMs = Number(env.AGENTS_REAPER_INTERVAL_MS ?? 60_000);
+    if (!Number.isInteger(reaperIntervalMs) || reaperIntervalMs < 0) {
+      throw new Error(`AGENTS_REAPER_INTERVAL_MS must be a whole number of milliseconds (0 turns the reaper off), got ${env.AGENTS_REAPER_INTERVAL_MS}`);
+    }
+    app = await startLocalApp({
+      endpoint,
+      config,
+      port,
+      host,
+      log: print,
+      reaperIntervalMs,
+      auth: { keysTable, require: requireAuth ? 'always' : 'auto' },
+    });
+  } catch (err) {
+    // Whatever failed, the DynamoDB Local started for this server goes with it.
+    await dynamo?.stop();
+    if (dynamo) rmSync(endpointFile(dataDir), { force: true });
+    throw err;
   }
-  const requireAuth = env.AGENTS_REQUIRE_AUTH === '1' || env.AGENTS_REQUIRE_AUTH === 'true';
-  const app = await startLocalApp({
-    endpoint,
-    config,
-    port,
-    host: env.HOST ?? '127.0.0.1',
-    log: print,
-    reaperIntervalMs,
-    auth: { keysTable, require: requireAuth ? 'always' : 'auto' },
-  });
-  const activeKeys = (await app.keys!.list()).filter((k) => k.revokedAt === undefined).length;
+  const keys = await app.keys!.list();
+  const activeKeys = keys.filter((k) => k.revokedAt === undefined).length;
   print(
-    requireAuth || activeKeys > 0
+    requireAuth || keys.length > 0
       ? `auth: ON, every request needs "Authorization: Bearer <key>" (${activeKeys} active key(s); npm run keys -- list)`
-      : 'auth: OFF, no API key exists (create one with `npm run keys -- create --name <name>`, or set AGENTS_REQUIRE_AUTH=1)',
+      : 'auth: OFF, no API key was ever created (create one with `npm run keys -- create --name <name>`, or set AGENTS_REQUIRE_AUTH=1); auth turns on with the first key and stays on',
   );
   if (app.resumed > 0) print(`resumed the stop workflow of ${app.resumed} agent(s) left stopping`);
   print(`agents API on http://localhost:${port} (stop window ${config.stopWaitWindowMs} ms)`);
@@ -73,7 +85,7 @@ async function main(): Promise<void> {
 }
 
 main().catch((err: unknown) => {
-  if (err instanceof JavaMissing) {
+  if (err instanceof JavaMissing || err instanceof DataDirLocked) {
     process.stderr.write(`${err.message}\n`);
   } else if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') {
     process.stderr.write(`Port ${port} is in use: stop what runs there or set PORT to another port.\n`);

@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Context } from 'aws-lambda';
-import { DomainError, PayloadTooLarge, ValidationError } from '../functions/agents/errors.js';
-import { MAX_BODY_BYTES, errorResult, type Event, type Result } from '../functions/http/middleware.js';
+import { PayloadTooLarge, ValidationError } from '../functions/agents/errors.js';
+import { MAX_BODY_BYTES, errorResponse, type Event, type Result } from '../functions/http/middleware.js';
 import { fallbackRoute, matchRoute, routes } from '../functions/http/routes.js';
 import { serveDocs } from './docs-site.js';
 
@@ -151,12 +151,9 @@ export function createLocalServer(opts: LocalServerOptions): Server {
       const timeoutMs = (match.route?.timeoutSeconds ?? 10) * 1000;
       result = await handler(event, lambdaContext(event.requestContext.requestId, timeoutMs));
     } catch (err) {
-      if (err instanceof DomainError) {
-        result = errorResult(err);
-      } else {
-        log(`error ${(err as Error).stack ?? String(err)}`);
-        result = { statusCode: 500, headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ success: false, error: 'Internal error; the request may be retried', code: 'INTERNAL' }) };
-      }
+      // Before a handler ran (path, body, auth check): the same mapping the handlers use.
+      result = errorResponse(err);
+      if (result.statusCode === 500) log(`error ${(err as Error).stack ?? String(err)}`);
       if (result.statusCode === 413) res.setHeader('Connection', 'close');
     }
     write(res, result);

@@ -2,17 +2,41 @@ import { DynamoDBClient, TransactionCanceledException, ConditionalCheckFailedExc
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 
-export function createDocumentClient(endpoint?: string): DynamoDBDocumentClient {
-  const client = new DynamoDBClient(
-    endpoint
-      ? {
-          endpoint,
-          region: process.env.AWS_REGION ?? 'local',
-          // DynamoDB Local accepts any credentials; these keep the SDK from looking for real ones.
-          credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-        }
-      : {},
-  );
+/**
+ * Every DynamoDB call ends in bounded time: a connection must open within 1 s, an answer arrive
+ * within DYNAMODB_TIMEOUT_MS (default 2000), and the SDK tries at most DYNAMODB_MAX_ATTEMPTS times
+ * (default 3) with its jittered backoff. So a store that hangs costs a request about
+ * attempts x timeout (~6.5 s by default) before it is answered 503, never a hang.
+ */
+export interface StoreTimeouts {
+  requestTimeoutMs: number;
+  maxAttempts: number;
+}
+
+export function storeTimeoutsFromEnv(env: NodeJS.ProcessEnv = process.env): StoreTimeouts {
+  const read = (name: string, fallback: number, min: number, max: number) => {
+    const raw = env[name];
+    if (raw === undefined || raw === '') return fallback;
+    const value = Number(raw);
+    if (!Number.isInteger(value) || value < min || value > max) {
+      throw new Error(`Environment variable ${name} must be an integer from ${min} to ${max}, got ${JSON.stringify(raw)}`);
+    }
+    return value;
+  };
+  return { requestTimeoutMs: read('DYNAMODB_TIMEOUT_MS', 2000, 100, 60_000), maxAttempts: read('DYNAMODB_MAX_ATTEMPTS', 3, 1, 10) };
+}
+
+export function createDocumentClient(endpoint?: string, timeouts: StoreTimeouts = storeTimeoutsFromEnv()): DynamoDBDocumentClient {
+  const client = new DynamoDBClient({
+    maxAttempts: timeouts.maxAttempts,
+    requestHandler: { connectionTimeout: 1000, requestTimeout: timeouts.requestTimeoutMs, throwOnRequestTimeout: true },
+    ...(endpoint && {
+      endpoint,
+      region: process.env.AWS_REGION ?? 'local',
+      // DynamoDB Local accepts any credentials; these keep the SDK from looking for real ones.
+      credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+    }),
+  });
   return DynamoDBDocumentClient.from(client, {
     marshallOptions: { removeUndefinedValues: true, convertClassInstanceToMap: false },
   });

@@ -102,8 +102,9 @@ export class ApiKeysStore {
     return { keyId: record.keyId, name: record.name, createdAt: record.createdAt };
   }
 
-  /** Whether any key exists that is not revoked (locally, auth turns on with the first key). */
-  async anyActive(): Promise<boolean> {
-    return (await this.list()).some((k) => k.revokedAt === undefined);
+  /** Whether any key was ever created, revoked ones included (locally, auth turns on with the first). */
+  async anyEverCreated(): Promise<boolean> {
+    const out = await this.db.send(new ScanCommand({ TableName: this.tableName, Limit: 1, ProjectionExpression: 'keyId' }));
+    return (out.Items?.length ?? 0) > 0 || out.LastEvaluatedKey !== undefined;
   }
 }

@@ -41,41 +41,58 @@ export function errorResult(err: DomainError): Result {
 }
 
 /**
- * The one error mapping of the API: domain errors keep their status and sentence; anything else
- * (a bug, a dependency down) is logged with its stack and answered 500 with a generic sentence.
+ * The one error mapping of the API, used by every handler and by the local server (its auth check
+ * and body reading run before a handler): domain errors keep their status and sentence; a store
+ * that is down, slow or failing is 503 with Retry-After; anything else (a bug) is logged with its
+ * stack and answered 500 with a generic sentence.
  */
+export function errorResponse(err: unknown, routeKey?: string): Result {
+  if (err instanceof DomainError) return errorResult(err);
+  if (isTransient(err)) {
+    logger.warn('dependency unavailable', { error: err as Error, routeKey });
+    return {
+      statusCode: 503,
+      headers: { ...JSON_HEADERS, 'Retry-After': '1' },
+      body: JSON.stringify({ success: false, error: 'Service temporarily unavailable: the database did not answer in time; retry in a moment', code: 'UNAVAILABLE' }),
+    };
+  }
+  logger.error('unhandled error', { error: err as Error, routeKey });
+  return {
+    statusCode: 500,
+    headers: JSON_HEADERS,
+    body: JSON.stringify({ success: false, error: 'Internal error; the request may be retried', code: 'INTERNAL' }),
+  };
+}
+
 const errorEnvelope = (): MiddlewareObj<Event, Result> => ({
   onError: (request) => {
-    const err = request.error;
-    if (err instanceof DomainError) {
-      request.response = errorResult(err);
-      return;
-    }
-    if (isTransient(err)) {
-      logger.warn('dependency unavailable', { error: err as Error, routeKey: request.event.routeKey });
-      request.response = {
-        statusCode: 503,
-        headers: { ...JSON_HEADERS, 'Retry-After': '1' },
-        body: JSON.stringify({ success: false, error: 'Service temporarily unavailable: the database did not answer; retry in a moment', code: 'UNAVAILABLE' }),
-      };
-      return;
-    }
-    logger.error('unhandled error', { error: err as Error, routeKey: request.event.routeKey });
-    request.response = {
-      statusCode: 500,
-      headers: JSON_HEADERS,
-      body: JSON.stringify({ success: false, error: 'Internal error; the request may be retried', code: 'INTERNAL' }),
-    };
+    request.response = errorResponse(request.error, request.event.routeKey);
   },
 });
 
-const TRANSIENT_NAMES = new Set(['TimeoutError', 'ThrottlingException', 'ProvisionedThroughputExceededException', 'RequestLimitExceeded', 'InternalServerError', 'ServiceUnavailable']);
-const TRANSIENT_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EAI_AGAIN']);
+/** DynamoDB's own server-side failures and throttling (after the SDK's retries). */
+const TRANSIENT_NAMES = new Set([
+  'TimeoutError',
+  'ThrottlingException',
+  'ProvisionedThroughputExceededException',
+  'RequestLimitExceeded',
+  'InternalServerError',
+  'InternalFailure',
+  'ServiceUnavailable',
+  'ServiceUnavailableException',
+  'RequestTimeout',
+  'RequestTimeoutException',
+]);
+/** The store cannot be reached, or hung up. */
+const TRANSIENT_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH']);
 
-/** A dependency that is down or throttling (after the SDK's own retries): 503, retry later. */
-function isTransient(err: unknown): boolean {
-  const e = err as { name?: string; code?: string; cause?: { code?: string } } | undefined;
-  return Boolean(e && (TRANSIENT_NAMES.has(e.name ?? '') || TRANSIENT_CODES.has(e.code ?? '') || TRANSIENT_CODES.has(e.cause?.code ?? '')));
+/** A dependency that is down, slow or throttling (after the SDK's own retries): 503, retry later. */
+export function isTransient(err: unknown): boolean {
+  const e = err as { name?: string; code?: string; cause?: { code?: string }; $fault?: string; $metadata?: { httpStatusCode?: number } } | undefined;
+  if (!e) return false;
+  if (TRANSIENT_NAMES.has(e.name ?? '') || TRANSIENT_CODES.has(e.code ?? '') || TRANSIENT_CODES.has(e.cause?.code ?? '')) return true;
+  // Any other 5xx the store answers with is its fault, not the request's.
+  return e.$fault === 'server' && (e.$metadata?.httpStatusCode ?? 0) >= 500;
 }
 
 const jsonParser = httpJsonBodyParser();
