@@ -31,16 +31,18 @@ const page = `<!doctype html>
 </html>
 `;
 
-let openApiJson: string | undefined;
+let openApi: Record<string, unknown> | undefined;
 
 /** Answers the docs routes; false for anything else. */
 export function serveDocs(req: IncomingMessage, res: ServerResponse): boolean {
   if (req.method !== 'GET' && req.method !== 'HEAD') return false;
   const path = (req.url ?? '/').split('?')[0];
   if (path === '/openapi.json') {
-    openApiJson ??= JSON.stringify(buildOpenApi(), null, 2);
+    openApi ??= buildOpenApi();
+    // "Try it out" goes to the server the page came from, whatever its host and port.
+    const origin = `http://${req.headers.host ?? 'localhost:3000'}`;
     res.writeHead(200, { 'Content-Type': 'application/json; charset=utf-8' });
-    res.end(openApiJson);
+    res.end(JSON.stringify({ ...openApi, servers: [{ url: origin, description: 'this server' }] }, null, 2));
     return true;
   }
   if (path === '/docs' || path === '/docs/') {

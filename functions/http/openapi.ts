@@ -169,6 +169,24 @@ const common = {
   400: err('Bad input: malformed JSON, a wrong type, an unknown field, or an agentId that is not a UUID', 'VALIDATION_ERROR', 'Field "timeout" must be an integer'),
   401: err('No valid API key (sent with WWW-Authenticate: Bearer)', 'UNAUTHORIZED', 'A valid API key is required: send it as "Authorization: Bearer <key>"'),
   404: err('No such agent', 'AGENT_NOT_FOUND', 'Agent not found'),
+  413: err('Request body over 128 KiB', 'PAYLOAD_TOO_LARGE', 'Request body is too large: the limit is 131072 bytes'),
+  415: err('Body is not application/json', 'UNSUPPORTED_MEDIA_TYPE', 'Content-Type "text/plain" is not supported: send the body as application/json'),
+  503: {
+    ...err('The database did not answer in time or is down (Retry-After); nothing was decided, retry', 'UNAVAILABLE', 'Service temporarily unavailable: the database did not answer in time; retry in a moment'),
+    headers: { 'Retry-After': 'seconds to wait before retrying' },
+  },
+};
+
+/**
+ * What the service answers for a request no operation matches: declared once here (and checked
+ * against the server by the drift test), since no operation of the document can return them.
+ */
+export const fallbackResponses = {
+  404: err('No route for this method and path', 'ROUTE_NOT_FOUND', 'No route for GET /agent; see the README for the API'),
+  405: {
+    ...err('The path exists but not with this method (Allow lists the methods it has)', 'METHOD_NOT_ALLOWED', 'PUT is not allowed on /agents; use POST, GET'),
+    headers: { Allow: 'the methods the path allows' },
+  },
 };
 
 const docs: Record<string, RouteDoc> = {
@@ -178,8 +196,6 @@ const docs: Record<string, RouteDoc> = {
       201: { description: 'Created', schema: success(agentSchema), headers: { Location: '/agents/{agentId}', ETag: 'the version' } },
       400: common[400],
       409: err('An agent with that agentId exists', 'AGENT_EXISTS', `An agent with agentId ${AGENT_ID} already exists`),
-      413: err('Body too large', 'PAYLOAD_TOO_LARGE', 'Request body is too large: the limit is 131072 bytes'),
-      415: err('Body is not application/json', 'UNSUPPORTED_MEDIA_TYPE', 'Content-Type "text/plain" is not supported: send the body as application/json'),
     },
   },
   'list-agents': {
@@ -231,7 +247,7 @@ const docs: Record<string, RouteDoc> = {
         example: { success: false, error: 'Graceful shutdown timed out', code: 'STOP_TIMED_OUT', data: { agentId: AGENT_ID, status: 'inactive', stoppedAt: 1709683230000, stopId: STOP_ID, interrupted: 1 } },
       },
       409: err('The agent is not running', 'AGENT_NOT_RUNNING', 'Agent is not running'),
-      415: err('Body is not application/json', 'UNSUPPORTED_MEDIA_TYPE', 'Content-Type "text/plain" is not supported: send the body as application/json'),
+      429: err('A force stop kept meeting concurrent transitions of the agent (Retry-After)', 'AGENT_BUSY', 'Agent is busy with concurrent requests; retry after 1 s'),
       500: err('The drain workflow could not start or failed past its retries; a force stop recovers', 'STOP_FAILED', 'Failed to stop agent runtime'),
     },
   },
@@ -242,7 +258,7 @@ const docs: Record<string, RouteDoc> = {
       400: common[400],
       404: common[404],
       409: err('Not running, stopping, or the message was interrupted by a stop', 'AGENT_NOT_RUNNING', 'Agent is not running'),
-      429: err('Too many messages in flight (Retry-After)', 'TOO_MANY_IN_FLIGHT', 'Agent already has 50 messages in flight; retry after 1 s'),
+      429: err('Too many messages in flight, or the agent is busy with concurrent requests (Retry-After)', 'TOO_MANY_IN_FLIGHT', 'Agent already has 50 messages in flight; retry after 1 s'),
       502: err("The agent's runtime failed; the message is recorded failed", 'RUNTIME_FAILED', 'Agent runtime failed to process message m-1: timeout'),
     },
   },
@@ -271,9 +287,16 @@ const requestExamples: Partial<Record<string, unknown>> = {
 
 const camel = (handler: string) => handler.replace(/-(\w)/g, (_, c: string) => c.toUpperCase());
 
+const responseObject = (r: Documented) => ({
+  description: r.description,
+  ...(r.headers && { headers: Object.fromEntries(Object.entries(r.headers).map(([h, d]) => [h, { description: d, schema: { type: 'string' } }])) }),
+  content: { 'application/json': { schema: jsonSchema(r.schema ?? errorSchema), ...(r.example !== undefined && { example: r.example }) } },
+});
+
 function operation(route: Route): Record<string, unknown> {
   const doc = docs[route.handler];
   if (!doc) throw new Error(`No documentation for route ${route.method} ${route.path}`);
+  const body = bodies[route.handler];
   const parameters: Record<string, unknown>[] = [];
   if (route.path.includes('{agentId}')) parameters.push({ name: 'agentId', in: 'path', required: true, schema: { type: 'string', format: 'uuid' } });
   if (route.path.includes('{messageId}')) parameters.push({ name: 'messageId', in: 'path', required: true, schema: jsonSchema(messageIdSchema) });
@@ -288,14 +311,12 @@ function operation(route: Route): Record<string, unknown> {
   if (route.handler === 'stop-agent') {
     parameters.push({ name: 'Prefer', in: 'header', required: false, description: '`wait=N` waits at most N seconds for the outcome; `respond-async` answers 202 at once', schema: { type: 'string', examples: ['respond-async', 'wait=5'] } });
   }
-  const body = bodies[route.handler];
   const responses: Record<string, unknown> = {};
-  for (const [status, r] of Object.entries({ ...doc.responses, 401: common[401] })) {
-    responses[status] = {
-      description: r.description,
-      ...(r.headers && { headers: Object.fromEntries(Object.entries(r.headers).map(([h, d]) => [h, { description: d, schema: { type: 'string' } }])) }),
-      content: { 'application/json': { schema: jsonSchema(r.schema ?? errorSchema), ...(r.example !== undefined && { example: r.example }) } },
-    };
+  // Every operation can meet a missing key, a store outage and a request body over the limit (the
+  // size is checked before routing); an operation with a body also checks its type and shape.
+  const generic = { 401: common[401], 413: common[413], 503: common[503], ...(body && { 400: common[400], 415: common[415] }) };
+  for (const [status, r] of Object.entries({ ...generic, ...doc.responses })) {
+    responses[status] = responseObject(r);
   }
   return {
     operationId: camel(route.handler),
@@ -324,20 +345,32 @@ export function buildOpenApi(): Record<string, unknown> {
     info: {
       title: 'Agents lifecycle API',
       version: '0.1.0',
-      description: 'Create, start, message and stop AI agents. Every response is JSON: `{success: true, message?, data}` or `{success: false, error, code}`.',
+      description:
+        'Create, start, message and stop AI agents. Every response is JSON: `{success: true, message?, data}` or `{success: false, error, code}`. ' +
+        'A request no operation matches is answered 404 `ROUTE_NOT_FOUND`, or 405 `METHOD_NOT_ALLOWED` with `Allow` when the path exists under other methods (see `x-fallback-responses`).',
       license: { name: 'UNLICENSED', identifier: 'UNLICENSED' },
     },
-    servers: [{ url: 'http://localhost:3000', description: 'npm start' }],
-    security: [{ bearerKey: [] }],
+    servers: [{ url: 'http://localhost:3000', description: 'npm start with the default PORT (the local server lists its own origin instead)' }],
+    // Deployed, every request needs a key; locally, none until the first key is created.
+    security: [{ bearerKey: [] }, {}],
     tags: [
       { name: 'Agents', description: 'Create, read, update, delete and start agents' },
       { name: 'Stopping', description: 'Graceful and force stops, and their history' },
       { name: 'Messages', description: 'Send messages and read their history' },
     ],
     paths,
+    'x-fallback-responses': Object.fromEntries(Object.entries(fallbackResponses).map(([status, r]) => [status, responseObject(r)])),
     components: {
       schemas: componentSchemas(),
-      securitySchemes: { bearerKey: { type: 'http', scheme: 'bearer', description: 'An API key from `npm run keys -- create --name <name>`' } },
+      securitySchemes: {
+        bearerKey: {
+          type: 'http',
+          scheme: 'bearer',
+          description:
+            'An API key from `npm run keys -- create --name <name>`, as `Authorization: Bearer <key>`. Deployed, every request needs one. ' +
+            'Locally (`npm start`), requests need none until the first key is created (or with AGENTS_REQUIRE_AUTH=1); from then on always, even after every key is revoked.',
+        },
+      },
     },
   };
 }

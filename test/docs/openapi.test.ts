@@ -26,7 +26,9 @@ describe('the OpenAPI document', () => {
     );
     expect(documented.sort()).toEqual(routes.map((r) => `${r.method} ${r.path}`).sort());
     expect(doc.components.securitySchemes.bearerKey).toEqual(expect.objectContaining({ type: 'http', scheme: 'bearer' }));
-    expect(doc.security).toEqual([{ bearerKey: [] }]);
+    // Deployed always; locally none until the first key: both are declared, and said in a sentence.
+    expect(doc.security).toEqual([{ bearerKey: [] }, {}]);
+    expect(doc.components.securitySchemes.bearerKey.description).toMatch(/Locally .* none until the first key is created/);
   });
 
   it('documents the stop operation with its body, headers, every answer and the exact sentences', () => {
@@ -40,7 +42,7 @@ describe('the OpenAPI document', () => {
       additionalProperties: false,
     });
     expect(stop.parameters.map((p: { name: string }) => p.name)).toEqual(['agentId', 'Prefer']);
-    expect(Object.keys(stop.responses).sort()).toEqual(['200', '202', '400', '401', '404', '408', '409', '415', '500']);
+    expect(Object.keys(stop.responses).sort()).toEqual(['200', '202', '400', '401', '404', '408', '409', '413', '415', '429', '500', '503']);
     const example = (status: number) => stop.responses[status].content['application/json'].example;
     expect(example(200)).toEqual({ success: true, message: 'Agent stopped successfully', data: { agentId: expect.any(String), status: 'inactive', stoppedAt: 1709683200000 } });
     expect(example(408).error).toBe('Graceful shutdown timed out');
@@ -59,15 +61,62 @@ describe('the local server', () => {
     await app.close();
   });
 
-  it('serves the document at /openapi.json and the reference page at /docs', async () => {
+  it('serves the document at /openapi.json, listing its own origin as the server, and the reference page at /docs', async () => {
     const json = await fetch(`${app.url}/openapi.json`);
     expect(json.status).toBe(200);
-    expect(await json.json()).toEqual(doc);
+    expect(await json.json()).toEqual({ ...doc, servers: [{ url: app.url, description: 'this server' }] });
     const page = await fetch(`${app.url}/docs`);
     expect(page.headers.get('content-type')).toMatch(/text\/html/);
     expect(await page.text()).toContain("url: '/openapi.json'");
     const bundle = await fetch(`${app.url}/docs/swagger-ui-bundle.js`);
     expect(bundle.status).toBe(200);
     expect((await bundle.arrayBuffer()).byteLength).toBeGreaterThan(100_000);
+  });
+
+  /**
+   * Drift: every status the server answers a route with must be declared for that route. Each
+   * route is probed with what the error mapping turns into a 4xx (bad ids, unknown agents, bodies
+   * too large, of the wrong type, not JSON, of the wrong shape, and the route's own conflicts),
+   * and every answer must be a declared response whose code matches the declared example's.
+   */
+  it('declares, for every route, every status the server answers it with', { timeout: 60_000 }, async () => {
+    const running = (await app.api('POST', '/agents', { name: 'probe' })).body.data.agentId as string;
+    await app.api('POST', `/agents/${running}/start`);
+    const idle = (await app.api('POST', '/agents', { name: 'idle' })).body.data.agentId as string;
+    const unknown = crypto.randomUUID();
+    const seen: string[] = [];
+    for (const route of routes) {
+      const declared = doc.paths[route.path][route.method.toLowerCase()].responses as Record<string, { content: { 'application/json': { example?: { code?: string } } } }>;
+      const paths = [running, idle, unknown, 'not-a-uuid'].map((id) => route.path.replace('{agentId}', id).replace('{messageId}', 'm-1'));
+      const hasBody = route.method === 'POST' || route.method === 'PATCH';
+      const bodies: [unknown, Record<string, string>][] = hasBody
+        ? [
+            [{}, {}],
+            [{ name: 'x', text: 'hi', graceful: false }, {}],
+            [{ unknownField: 1 }, {}],
+            ['{"not json', { 'content-type': 'application/json' }],
+            ['hello', { 'content-type': 'text/plain' }],
+            [`{"text":"${'x'.repeat(140_000)}"}`, { 'content-type': 'application/json' }],
+          ]
+        : [[undefined, {}]];
+      for (const path of paths) {
+        for (const [body, headers] of bodies) {
+          const res = await app.api(route.method, path, body, headers);
+          const where = `${route.method} ${route.path} answered ${res.status} ${res.body?.code}`;
+          expect(declared[res.status], `${where}: not declared`).toBeDefined();
+          seen.push(`${route.method} ${route.path} ${res.status}`);
+        }
+      }
+      for (const status of ['401', '503']) expect(declared[status], `${route.method} ${route.path} ${status}`).toBeDefined();
+    }
+    // The probes reached the body checks and the domain errors, not only the happy path.
+    for (const status of [400, 404, 409, 413, 415]) expect(seen.some((s) => s.endsWith(` ${status}`)), String(status)).toBe(true);
+
+    const unmatched = await app.api('GET', '/agent');
+    const wrongMethod = await app.api('PUT', '/agents', {});
+    const fallback = doc['x-fallback-responses'];
+    expect(unmatched.body.code).toBe(fallback[unmatched.status].content['application/json'].example.code);
+    expect(wrongMethod.body.code).toBe(fallback[wrongMethod.status].content['application/json'].example.code);
+    expect([unmatched.status, wrongMethod.status]).toEqual([404, 405]);
   });
 });

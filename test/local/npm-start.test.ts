@@ -1,0 +1,75 @@
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, expect, it } from 'vitest';
+import { freePort } from '../../local/dynamodb.js';
+import { eventually } from '../support/stack.js';
+
+/**
+ * `npm start` as a user runs it (local/main.ts in its own Node process): one DynamoDB Local per
+ * data folder, nothing left behind by a busy port, and Java gone with the server even when the
+ * server is killed with SIGKILL.
+ */
+const dataDir = mkdtempSync(join(tmpdir(), 'agents-start-'));
+const started: ChildProcess[] = [];
+afterAll(() => {
+  for (const p of started) p.kill('SIGKILL');
+  rmSync(dataDir, { recursive: true, force: true });
+});
+
+function server(env: Record<string, string>) {
+  const proc = spawn(process.execPath, ['--import', 'tsx', 'local/main.ts'], {
+    env: { ...process.env, AGENTS_REAPER_INTERVAL_MS: '0', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  started.push(proc);
+  let out = '';
+  proc.stdout!.on('data', (c: Buffer) => (out += c.toString()));
+  proc.stderr!.on('data', (c: Buffer) => (out += c.toString()));
+  const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
+  return { proc, exited, output: () => out };
+}
+
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+const lock = () => JSON.parse(readFileSync(join(dataDir, 'dynamodb', 'LOCK'), 'utf8')) as { pid: number; javaPid: number };
+
+it('locks its data folder, checks the port before Java, and takes Java down with it on SIGKILL', { timeout: 90_000 }, async () => {
+  const port = await freePort();
+  const first = server({ PORT: String(port), AGENTS_DATA_DIR: dataDir });
+  await eventually(async () => first.output().includes('agents API on'), 60_000, 100);
+  const owner = lock();
+  expect(owner.pid).toBe(first.proc.pid);
+  expect(alive(owner.javaPid)).toBe(true);
+
+  // A second server on the same folder refuses to start, naming the first.
+  const second = server({ PORT: String(await freePort()), AGENTS_DATA_DIR: dataDir });
+  expect(await second.exited).toBe(1);
+  expect(second.output()).toContain(`is in use by another DynamoDB Local (process ${first.proc.pid}, Java ${owner.javaPid}`);
+
+  // A busy port is refused, and no DynamoDB Local is left running on the other folder.
+  const otherDir = join(dataDir, 'other');
+  const third = server({ PORT: String(port), AGENTS_DATA_DIR: otherDir });
+  expect(await third.exited).toBe(1);
+  expect(third.output()).toContain(`Port ${port} is in use`);
+  const processes = execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' });
+  expect(processes.split('\n').filter((args) => args.includes('DynamoDBLocal.jar') && args.includes(otherDir))).toEqual([]);
+
+  // SIGKILL: no shutdown code runs, yet Java goes with the server; the stale lock is taken over.
+  first.proc.kill('SIGKILL');
+  await first.exited;
+  await eventually(async () => !alive(owner.javaPid), 10_000, 100);
+  const again = server({ PORT: String(await freePort()), AGENTS_DATA_DIR: dataDir });
+  await eventually(async () => again.output().includes('agents API on'), 60_000, 100);
+  expect(lock().pid).toBe(again.proc.pid);
+  again.proc.kill('SIGTERM');
+  expect(await again.exited).toBe(0);
+  expect(() => readFileSync(join(dataDir, 'dynamodb', 'LOCK'))).toThrow();
+});
