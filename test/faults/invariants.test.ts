@@ -18,7 +18,7 @@ const pick = <T>(xs: T[]) => xs[Math.floor(Math.random() * xs.length)]!;
 
 it('keeps the invariants under a random mix of concurrent operations', { timeout: 60_000 }, async () => {
   const agents = await Promise.all(Array.from({ length: 4 }, (_, i) => createAgent(app.api, { name: `mix-${i}`, runtime: { type: 'echo', delayMs: 40 + i * 30 } }, true)));
-  const answers: { kind: string; agentId: string; status: number; messageId?: string; error?: string }[] = [];
+  const answers: { kind: string; agentId: string; status: number; messageId?: string; error?: string; code?: string; reply?: string; text?: string }[] = [];
   let operations = 0;
   const until = Date.now() + 8_000;
 
@@ -32,14 +32,16 @@ it('keeps the invariants under a random mix of concurrent operations', { timeout
       if (roll < 0.45) {
         kind = 'message';
         const messageId = `c${c}-${n++}`;
-        res = await app.api('POST', `/agents/${agentId}/messages`, { text: 'hi', messageId });
-        answers.push({ kind, agentId, status: res.status, messageId, error: res.body?.error });
+        // A text unique to this send: a reply stored on another admission's record would show.
+        const text = `${messageId}/${Math.random().toString(36).slice(2)}`;
+        res = await app.api('POST', `/agents/${agentId}/messages`, { text, messageId });
+        answers.push({ kind, agentId, status: res.status, messageId, error: res.body?.error, code: res.body?.code, reply: res.body?.data?.reply, text });
       } else {
         if (roll < 0.65) [kind, res] = ['start', await app.api('POST', `/agents/${agentId}/start`)];
         else if (roll < 0.77) [kind, res] = ['graceful', await app.api('POST', `/agents/${agentId}/stop`, { timeout: pick([0, 100, 500, 2000]) }, pick<Record<string, string>>([{}, { prefer: 'respond-async' }]))];
         else if (roll < 0.82) [kind, res] = ['force', await app.api('POST', `/agents/${agentId}/stop`, { graceful: false })];
         else [kind, res] = ['read', await app.api('GET', pick([`/agents/${agentId}`, `/agents/${agentId}/stops`, '/agents?status=active']))];
-        answers.push({ kind, agentId, status: res.status, error: res.body?.error });
+        answers.push({ kind, agentId, status: res.status, error: res.body?.error, code: res.body?.code });
       }
       operations++;
     }
@@ -55,7 +57,12 @@ it('keeps the invariants under a random mix of concurrent operations', { timeout
 
   // No 5xx, ever.
   expect(answers.filter((a) => a.status >= 500)).toEqual([]);
+  // A force stop of a running agent always succeeds: 200, or 409 only when the agent was not running.
+  for (const a of answers.filter((x) => x.kind === 'force')) {
+    expect(a.status === 200 || (a.status === 409 && a.code === 'AGENT_NOT_RUNNING'), JSON.stringify(a)).toBe(true);
+  }
 
+  let completedDuringStops = 0;
   for (const agentId of agents) {
     const agent = (await app.deps.agents.get(agentId)) as AgentItem;
     const messages = await all<MessageRecord>((cursor) => app.deps.records.listMessages(agentId, 100, cursor));
@@ -70,10 +77,24 @@ it('keeps the invariants under a random mix of concurrent operations', { timeout
     }
     if (agent.status === 'inactive') expect(leased.size).toBe(0);
 
-    // A message answered 200 is completed with its reply; one refused (409/429) was never admitted.
+    // A message answered 200 is completed with its own reply; one refused (409/429) was never admitted.
     for (const a of answers.filter((x) => x.kind === 'message' && x.agentId === agentId)) {
-      if (a.status === 200) expect(byId.get(a.messageId!)?.status).toBe('completed');
+      if (a.status === 200) expect(byId.get(a.messageId!)).toMatchObject({ status: 'completed', text: a.text, reply: a.text });
       else if (a.error === 'Agent is not running' || a.error === 'Agent is stopping') expect(byId.has(a.messageId!)).toBe(false);
+    }
+
+    // No reply is stored on a message of another admission: echo replies with the message's own text.
+    for (const m of messages.filter((x) => x.status === 'completed')) expect(m.reply, m.messageId).toBe(m.text);
+
+    // No completion is recorded after its stop's deadline: a message that completed while a
+    // graceful stop was in progress completed before that stop's deadline. (A force stop moves the
+    // deadline to its own start; a completion that won the race by a millisecond is not late.)
+    for (const m of messages.filter((x) => x.status === 'completed')) {
+      const during = stops.filter((x) => x.outcome !== 'forced' && x.requestedAt <= m.completedAt! && m.completedAt! <= x.stoppedAt);
+      completedDuringStops += during.length;
+      for (const s of during) {
+        expect(m.completedAt!, `${m.messageId} completed during stop ${s.stopId}`).toBeLessThan(s.deadline);
+      }
     }
 
     // Every interrupted message is listed by exactly one stop, which lists only interrupted ones of its own.
@@ -93,7 +114,7 @@ it('keeps the invariants under a random mix of concurrent operations', { timeout
     // A drained stop interrupted nothing that was still alive; a forced or timed-out one says how many.
     for (const s of stops) expect(s.interrupted).toBe(s.interruptedMessageIds.length);
   }
-  console.info(`random mix: ${operations} operations over ${agents.length} agents, statuses ${summarize(answers.map((a) => a.status))}`);
+  console.info(`random mix: ${operations} operations over ${agents.length} agents, statuses ${summarize(answers.map((a) => a.status))}, ${completedDuringStops} completions during graceful stops`);
   expect(operations).toBeGreaterThan(100);
 });
 
