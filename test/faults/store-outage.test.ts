@@ -1,4 +1,6 @@
+import { DynamoDBServiceException } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { errorResponse } from '../../functions/http/middleware.js';
 import { startLocalApp, type LocalApp } from '../../local/app.js';
 import { ensureTables, startDynamoDbLocal, type LocalDynamo } from '../../local/dynamodb.js';
 import { apiClient, createAgent, testConfig, type Api } from '../support/stack.js';
@@ -66,4 +68,15 @@ it('answers 503, never 500, when the store refuses connections, the auth check i
     expect(res.status).toBe(503);
     expect(res.body).toEqual(unavailable);
   }
+});
+
+it("maps the store's own failures (InternalFailure, a 5xx) to 503, a bug to 500", () => {
+  const storeFault = (name: string, httpStatusCode: number) =>
+    new DynamoDBServiceException({ name, $fault: 'server', $metadata: { httpStatusCode }, message: name });
+  for (const err of [storeFault('InternalFailure', 500), storeFault('InternalServerError', 500), storeFault('SomethingNew', 503)]) {
+    const res = errorResponse(err);
+    expect(res.statusCode, err.name).toBe(503);
+    expect(JSON.parse(res.body as string)).toEqual(unavailable);
+  }
+  expect(errorResponse(new TypeError('x is undefined')).statusCode).toBe(500);
 });

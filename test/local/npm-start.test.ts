@@ -31,6 +31,19 @@ function server(env: Record<string, string>) {
   return { proc, exited, output: () => out };
 }
 
+function keys(args: string[], dir: string) {
+  const proc = spawn(process.execPath, ['--import', 'tsx', 'local/keys.ts', ...args], {
+    env: { ...process.env, AGENTS_DATA_DIR: dir },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  started.push(proc);
+  let out = '';
+  proc.stdout!.on('data', (c: Buffer) => (out += c.toString()));
+  proc.stderr!.on('data', (c: Buffer) => (out += c.toString()));
+  const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
+  return { exited, output: () => out };
+}
+
 const alive = (pid: number) => {
   try {
     process.kill(pid, 0);
@@ -48,6 +61,18 @@ it('locks its data folder, checks the port before Java, and takes Java down with
   const owner = lock();
   expect(owner.pid).toBe(first.proc.pid);
   expect(alive(owner.javaPid)).toBe(true);
+
+  // `npm run keys` on the same folder writes to the running server's store, and says so.
+  const created = keys(['create', '--name', 'ops'], dataDir);
+  expect(await created.exited).toBe(0);
+  expect(created.output()).toContain(`of the running \`npm start\` on ${dataDir}`);
+  const key = /agk_[0-9a-f]{16}_[A-Za-z0-9_-]{43}/.exec(created.output())![0];
+  await eventually(async () => (await fetch(`http://127.0.0.1:${port}/agents`)).status === 401, 10_000, 200);
+  expect((await fetch(`http://127.0.0.1:${port}/agents`, { headers: { authorization: `Bearer ${key}` } })).status).toBe(200);
+  // On a folder no server uses, it warns that a server elsewhere will not see the key.
+  const elsewhere = keys(['list'], join(dataDir, 'elsewhere'));
+  expect(await elsewhere.exited).toBe(0);
+  expect(elsewhere.output()).toContain('warning: no `npm start` is running on');
 
   // A second server on the same folder refuses to start, naming the first.
   const second = server({ PORT: String(await freePort()), AGENTS_DATA_DIR: dataDir });
