@@ -29,7 +29,7 @@ try {
   await Promise.all(
     Array.from({ length: CONNECTIONS }, async (_, w) => {
       for (let i = 0; Date.now() < rawUntil; i++) {
-        await d.db.send(
+        await app.db.send(
           new UpdateCommand({
             TableName: d.config.agentsTable,
             Key: { agentId: agents[(w + i) % AGENTS] },

@@ -39,7 +39,7 @@ try {
   for (let i = 0; i < agents.length; i += 25) {
     let batch = agents.slice(i, i + 25).map((Item) => ({ PutRequest: { Item } }));
     while (batch.length) {
-      const out = await d.db.send(new BatchWriteCommand({ RequestItems: { [d.config.agentsTable]: batch } }));
+      const out = await stack.app.db.send(new BatchWriteCommand({ RequestItems: { [d.config.agentsTable]: batch } }));
       batch = (out.UnprocessedItems?.[d.config.agentsTable] ?? []) as typeof batch;
     }
   }
@@ -51,7 +51,7 @@ try {
   let found = 0;
   let startKey: Record<string, unknown> | undefined;
   do {
-    const out = await d.db.send(
+    const out = await stack.app.db.send(
       new ScanCommand({
         TableName: d.config.agentsTable,
         FilterExpression: '#s = :active AND dueAt <= :now',
@@ -80,13 +80,13 @@ try {
   // Count what the reaper reads: index keys from Query, full items from Get/BatchGet.
   let itemsRead = 0;
   let requests = 0;
-  const send = d.db.send.bind(d.db);
-  d.db.send = (async (command: { input: unknown }) => {
+  const send = stack.app.db.send.bind(stack.app.db);
+  stack.app.db.send = (async (command: { input: unknown }) => {
     const out = (await send(command as never)) as { Items?: unknown[]; Item?: unknown; Responses?: Record<string, unknown[]> };
     requests++;
     itemsRead += (out.Items?.length ?? 0) + (out.Item ? 1 : 0) + Object.values(out.Responses ?? {}).reduce((n, r) => n + r.length, 0);
     return out;
-  }) as typeof d.db.send;
+  }) as typeof stack.app.db.send;
 
   const t1 = performance.now();
   const run = await runReaper(d, { budgetMs: 60_000 });

@@ -1,4 +1,5 @@
 import type { Server } from 'node:http';
+import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { AddressInfo } from 'node:net';
 import type { Config } from '../functions/agents/config.js';
 import { buildDeps, useDeps, type Deps } from '../functions/agents/deps.js';
@@ -33,6 +34,8 @@ export interface LocalAppOptions {
 
 export interface LocalApp {
   url: string;
+  /** The one DynamoDB client of this app (benchmarks and tests reach the tables directly with it). */
+  db: DynamoDBDocumentClient;
   deps: Deps;
   workflow: LocalStopWorkflow;
   bus: LocalEventBus;
@@ -52,16 +55,17 @@ export async function startLocalApp(opts: LocalAppOptions): Promise<LocalApp> {
   const log = opts.log ?? (() => {});
   const bus = new LocalEventBus(log);
   const workflow = new LocalStopWorkflow({ ...opts.workflow });
+  const db = createDocumentClient(opts.endpoint, opts.store);
   const deps = buildDeps({
     config: opts.config,
-    db: createDocumentClient(opts.endpoint, opts.store),
+    db,
     workflow,
     events: opts.events ?? bus,
     runtimes: opts.runtimes,
   });
   useDeps(deps);
   const resumed = await resumeStoppingAgents(deps);
-  const keys = opts.auth ? new ApiKeysStore(deps.db, opts.auth.keysTable) : undefined;
+  const keys = opts.auth ? new ApiKeysStore(db, opts.auth.keysTable) : undefined;
   const server = createLocalServer({
     handlers: await loadHandlers(),
     log,
@@ -75,6 +79,7 @@ export async function startLocalApp(opts: LocalAppOptions): Promise<LocalApp> {
   const reaper = opts.reaperIntervalMs ? scheduleReaper(deps, opts.reaperIntervalMs, log) : undefined;
   return {
     url: `http://${opts.host ?? '127.0.0.1'}:${port}`,
+    db,
     deps,
     workflow,
     bus,
@@ -90,7 +95,7 @@ export async function startLocalApp(opts: LocalAppOptions): Promise<LocalApp> {
       server.closeAllConnections();
       await closed;
       await workflow.close();
-      deps.db.destroy();
+      db.destroy();
     },
   };
 }

@@ -1,5 +1,6 @@
 import {
   BatchGetCommand,
+  TransactWriteCommand,
   GetCommand,
   PutCommand,
   QueryCommand,
@@ -8,14 +9,41 @@ import {
   DeleteCommand,
   type DynamoDBDocumentClient,
 } from '@aws-sdk/lib-dynamodb';
-import { conditionFailedItem } from './dynamo.js';
-import { type AgentItem, type AgentStatus, type StopInfo, NEVER, leaseExpiry } from './model.js';
+import { type CancellationCode, cancellationReasons, conditionFailedItem, leaseNames } from './dynamo.js';
+import {
+  type AgentItem,
+  type AgentStatus,
+  type LastStop,
+  type Lease,
+  type MessageRecord,
+  type StopInfo,
+  type StopRecord,
+  type StoredLease,
+  NEVER,
+  leaseExpiry,
+} from './model.js';
+import { type MessageOutcome, messageKey, stopKey } from './records-store.js';
 import { BY_STATUS_INDEX } from './tables.js';
 
 export type Key = Record<string, unknown>;
 export interface Page<T> {
   items: T[];
   lastKey?: Key;
+}
+
+/**
+ * The agent's part of a cancelled transaction: whether its condition is what failed (rather than
+ * a conflict with another transaction), and the item as it was then (ALL_OLD; none if deleted).
+ */
+const agentRefusal = (reason: { code: CancellationCode; item?: Record<string, unknown> } | undefined) => ({
+  conditionFailed: reason?.code === 'ConditionalCheckFailed',
+  current: reason?.item as AgentItem | undefined,
+});
+
+/** A refused transaction on an agent: its condition failed (`current` as it was), or it lost a conflict. */
+export interface AgentRefusal {
+  conditionFailed: boolean;
+  current?: AgentItem;
 }
 
 /** Thrown when a conditional write on an agent failed; `current` is the item as it was (null: none). */
@@ -47,6 +75,8 @@ export class AgentsStore {
   constructor(
     private readonly db: DynamoDBDocumentClient,
     readonly tableName: string,
+    /** The records table: admission, completion and the stop commit write a record with the agent. */
+    private readonly records: { tableName: string; expiresAt(now: number): number },
   ) {}
 
   async get(agentId: string): Promise<AgentItem | undefined> {
@@ -335,6 +365,237 @@ export class AgentsStore {
         ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
       }),
     );
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Message leases and the stop commit: each is ONE transaction over the agent item and its
+  // records, so a lease and its message record never disagree (a message is `processing` exactly
+  // while it holds a lease), and each carries the condition that closes its race.
+  // ---------------------------------------------------------------------------------------------
+
+  /**
+   * Admit a message: its lease on the agent and its `processing` record, together.
+   * Race admit vs stop: only while `active`. Once `stopping` is written no message is admitted,
+   * and every admitted one is in the lease map the drain check reads.
+   * Race admit vs admit (same messageId): the lease id must be free and the record must not exist.
+   */
+  async admitMessage(a: {
+    agentId: string;
+    record: MessageRecord;
+    lease: Lease;
+    maxInFlight: number;
+    now: number;
+    /** Move the agent's next reaper check to this time (see messages.ts). */
+    dueAt?: number;
+  }): Promise<{ admitted: true } | ({ admitted: false; recordExists: boolean } & AgentRefusal)> {
+    const { agentId, record, lease, now } = a;
+    const moveDue = a.dueAt !== undefined;
+    try {
+      await this.db.send(
+        new TransactWriteCommand({
+          TransactItems: [
+            {
+              Update: {
+                TableName: this.tableName,
+                Key: { agentId },
+                UpdateExpression: `SET #leases.#m = :lease, lastActivityAt = :now${moveDue ? ', dueAt = :due' : ''}`,
+                ConditionExpression: '#status = :active AND size(#leases) < :max AND attribute_not_exists(#leases.#m)',
+                ExpressionAttributeNames: { '#status': 'status', '#leases': 'leases', '#m': record.messageId },
+                ExpressionAttributeValues: {
+                  ':active': 'active',
+                  ':max': a.maxInFlight,
+                  ':lease': lease,
+                  ':now': now,
+                  ...(moveDue && { ':due': a.dueAt }),
+                },
+                ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+              },
+            },
+            {
+              Put: {
+                TableName: this.records.tableName,
+                Item: { ...messageKey(agentId, record.messageId), ...record, leaseToken: lease.token, expiresAt: this.records.expiresAt(now) },
+                ConditionExpression: 'attribute_not_exists(sk)',
+              },
+            },
+          ],
+        }),
+      );
+      return { admitted: true };
+    } catch (err) {
+      const reasons = cancellationReasons(err);
+      if (!reasons) throw err;
+      return { admitted: false, recordExists: reasons[1]?.code === 'ConditionalCheckFailed', ...agentRefusal(reasons[0]) };
+    }
+  }
+
+  /**
+   * Complete a message: release its lease and write its outcome, together.
+   * Race late completion vs re-admission: the lease must still hold this admission's token, and
+   * so must the record (a messageId can be admitted again after a stop, or on an agent re-created
+   * under the same id). Race completion vs graceful timeout: while `stopping`, only before the
+   * stop's deadline (the timeout is a promise). A lease cleared by a stop fences it too.
+   * `expect` is the status the caller believes the agent is in; a wrong guess is a refusal with
+   * the current item, and the caller tries the other shape.
+   */
+  async completeMessage(a: {
+    agentId: string;
+    messageId: string;
+    token: string;
+    outcome: Extract<MessageOutcome, { status: 'completed' | 'failed' }>;
+    now: number;
+    expect: 'active' | 'stopping';
+  }): Promise<{ completed: true } | ({ completed: false } & AgentRefusal)> {
+    const { agentId, messageId, token, now } = a;
+    const stopping = a.expect === 'stopping';
+    try {
+      await this.db.send(
+        new TransactWriteCommand({
+          TransactItems: [
+            {
+              Update: {
+                TableName: this.tableName,
+                Key: { agentId },
+                UpdateExpression: stopping ? 'REMOVE #leases.#m SET #stop.drained = if_not_exists(#stop.drained, :zero) + :one' : 'REMOVE #leases.#m',
+                ConditionExpression: stopping
+                  ? '#leases.#m.#token = :token AND #status = :stopping AND #stop.deadline > :now'
+                  : '#leases.#m.#token = :token AND #status = :active',
+                ExpressionAttributeNames: { '#status': 'status', '#leases': 'leases', '#m': messageId, '#token': 'token', ...(stopping && { '#stop': 'stop' }) },
+                ExpressionAttributeValues: stopping
+                  ? { ':token': token, ':stopping': 'stopping', ':now': now, ':zero': 0, ':one': 1 }
+                  : { ':token': token, ':active': 'active' },
+                ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+              },
+            },
+            this.finishMessage(agentId, messageId, a.outcome, now, { token }),
+          ],
+        }),
+      );
+      return { completed: true };
+    } catch (err) {
+      const reasons = cancellationReasons(err);
+      if (!reasons) throw err;
+      return { completed: false, ...agentRefusal(reasons[0]) };
+    }
+  }
+
+  /**
+   * Settle the expired lease of a crashed worker on an active agent: the lease is released and
+   * its message recorded `failed`. Race reclaim vs completion (or a renewed lease): only that
+   * very lease, by its token and expiry. False when it was no longer there to reclaim.
+   */
+  async reclaimLease(agentId: string, messageId: string, lease: StoredLease, error: string, now: number): Promise<boolean> {
+    const legacy = typeof lease === 'number';
+    try {
+      await this.db.send(
+        new TransactWriteCommand({
+          TransactItems: [
+            {
+              Update: {
+                TableName: this.tableName,
+                Key: { agentId },
+                UpdateExpression: 'REMOVE #leases.#m',
+                ConditionExpression: legacy
+                  ? '#status = :active AND #leases.#m = :expiresAt'
+                  : '#status = :active AND #leases.#m.#token = :token AND #leases.#m.expiresAt = :expiresAt',
+                ExpressionAttributeNames: { '#status': 'status', '#leases': 'leases', '#m': messageId, ...(!legacy && { '#token': 'token' }) },
+                ExpressionAttributeValues: legacy
+                  ? { ':active': 'active', ':expiresAt': lease }
+                  : { ':active': 'active', ':token': lease.token, ':expiresAt': lease.expiresAt },
+              },
+            },
+            this.finishMessage(agentId, messageId, { status: 'failed', error }, now, { token: legacy ? undefined : lease.token }),
+          ],
+        }),
+      );
+      return true;
+    } catch (err) {
+      if (!cancellationReasons(err)) throw err;
+      return false;
+    }
+  }
+
+  /**
+   * The commit point of every stop: the agent `inactive` with its leases cleared (fencing every
+   * late completion) and `lastStop`, the stop record, and every cleared lease's message
+   * `interrupted`. Race stop vs stop: only for this stopId, while still `stopping`. Race commit
+   * vs completion: on the exact lease set read (`size` plus each id); past the deadline no
+   * completion can land, so a retry converges. False when it must be re-evaluated.
+   */
+  async commitStop(agent: AgentItem, stopId: string, lastStop: LastStop, record: StopRecord, now: number): Promise<boolean> {
+    const leaseIds = record.interruptedMessageIds;
+    try {
+      await this.db.send(
+        new TransactWriteCommand({
+          TransactItems: [
+            {
+              Update: {
+                TableName: this.tableName,
+                Key: { agentId: agent.agentId },
+                UpdateExpression:
+                  'SET #status = :inactive, #leases = :empty, stoppedAt = :now, updatedAt = :now, lastStop = :lastStop, ' +
+                  'dueAt = :now, version = version + :one REMOVE #stop',
+                ConditionExpression: [
+                  '#status = :stopping AND #stop.stopId = :stopId AND size(#leases) = :n',
+                  ...leaseIds.map((_, i) => `attribute_exists(#leases.#m${i})`),
+                ].join(' AND '),
+                ExpressionAttributeNames: { '#status': 'status', '#leases': 'leases', '#stop': 'stop', ...leaseNames(leaseIds) },
+                ExpressionAttributeValues: {
+                  ':inactive': 'inactive',
+                  ':stopping': 'stopping',
+                  ':stopId': stopId,
+                  ':empty': {},
+                  ':now': now,
+                  ':lastStop': lastStop,
+                  ':one': 1,
+                  ':n': leaseIds.length,
+                },
+              },
+            },
+            {
+              Put: {
+                TableName: this.records.tableName,
+                Item: { ...stopKey(agent.agentId, stopId), ...record, expiresAt: this.records.expiresAt(now) },
+                ConditionExpression: 'attribute_not_exists(sk)',
+              },
+            },
+            // Unconditioned: a leased message is `processing` by construction (admission and
+            // completion move lease and record together), so this cannot fail the commit.
+            ...leaseIds.map((messageId) => this.finishMessage(agent.agentId, messageId, { status: 'interrupted', stopId }, now, false)),
+          ],
+        }),
+      );
+      return true;
+    } catch (err) {
+      if (cancellationReasons(err)) return false;
+      throw err;
+    }
+  }
+
+  /**
+   * The record half of ending a message. With `fence`, it refuses a message that already ended
+   * and, given the admission's token, a record written by another admission of the same id.
+   */
+  private finishMessage(agentId: string, messageId: string, outcome: MessageOutcome, now: number, fence: { token?: string } | false) {
+    const [field, value] =
+      outcome.status === 'completed' ? ['reply', outcome.reply] : outcome.status === 'failed' ? ['error', outcome.error] : ['stopId', outcome.stopId];
+    const conditions = fence ? ['#status = :processing', ...(fence.token ? ['leaseToken = :token'] : [])] : [];
+    return {
+      Update: {
+        TableName: this.records.tableName,
+        Key: messageKey(agentId, messageId),
+        UpdateExpression: 'SET #status = :status, #detail = :detail, completedAt = :now',
+        ...(conditions.length > 0 && { ConditionExpression: conditions.join(' AND ') }),
+        ExpressionAttributeNames: { '#status': 'status', '#detail': field },
+        ExpressionAttributeValues: {
+          ':status': outcome.status,
+          ':detail': value,
+          ':now': now,
+          ...(fence && { ':processing': 'processing' }),
+          ...(fence && fence.token && { ':token': fence.token }),
+        },
+      },
+    };
   }
 
   private async conditional(command: PutCommand | UpdateCommand | DeleteCommand): Promise<{ Attributes?: unknown }> {

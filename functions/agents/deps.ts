@@ -12,7 +12,6 @@ import { defaultRuntimes, type RuntimeRegistry } from './runtimes.js';
 /** Everything the domain needs, wired once: from the environment in Lambda, by local/ on one machine. */
 export interface Deps {
   config: Config;
-  db: DynamoDBDocumentClient;
   agents: AgentsStore;
   records: RecordsStore;
   workflow: StopWorkflow;
@@ -33,10 +32,12 @@ export function buildDeps(parts: {
   runtimes?: RuntimeRegistry;
   now?: () => number;
 }): Deps {
+  const { db, ...rest } = parts;
+  const records = new RecordsStore(db, parts.config.recordsTable, parts.config.recordRetentionDays);
   return {
-    ...parts,
-    agents: new AgentsStore(parts.db, parts.config.agentsTable),
-    records: new RecordsStore(parts.db, parts.config.recordsTable, parts.config.recordRetentionDays),
+    ...rest,
+    agents: new AgentsStore(db, parts.config.agentsTable, records),
+    records,
     runtimes: parts.runtimes ?? defaultRuntimes,
     log: logger,
     now: parts.now ?? Date.now,

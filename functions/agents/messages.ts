@@ -1,11 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import { TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
 import type { Deps } from './deps.js';
-import { backoff, cancellationReasons } from './dynamo.js';
+import { backoff } from './dynamo.js';
 import { AgentBusy, AgentConflict, AgentNotFound, MessageNotFound, RuntimeFailed, TooManyInFlight, agentNotRunning, agentStopping } from './errors.js';
 import { cursorShapes, decodeCursor, encodeCursor } from './cursor.js';
-import { type AgentItem, type MessageRecord, type SendMessageInput, type StoredLease, expiredLeases, leaseExpiry, liveLeaseIds } from './model.js';
-import { messageKey, type MessageOutcome } from './records-store.js';
+import { type AgentItem, type MessageRecord, type SendMessageInput, expiredLeases, leaseExpiry, liveLeaseIds } from './model.js';
+import type { MessageOutcome } from './records-store.js';
 import { runtimeFor } from './runtimes.js';
 import { finalizeStop, newId } from './stop.js';
 
@@ -53,12 +52,7 @@ async function admit(d: Deps, agentId: string, messageId: string, input: SendMes
       reclaimTried = true;
       await reclaimExpiredLeases(d, agent);
     }
-    const token = randomUUID();
-    const expiresAt = now + d.config.leaseTtlMs;
-    // The reaper must look at this agent by the time this lease could expire (a crashed worker),
-    // but the index is moved only when its next look is later than that: about once per lease
-    // TTL under steady traffic, never per message.
-    const moveDue = agent.dueAt > expiresAt;
+    const lease = { token: randomUUID(), expiresAt: now + d.config.leaseTtlMs };
     const record: MessageRecord = {
       agentId,
       messageId,
@@ -67,59 +61,30 @@ async function admit(d: Deps, agentId: string, messageId: string, input: SendMes
       ...(input.metadata && { metadata: input.metadata }),
       createdAt: now,
     };
-    try {
-      await d.db.send(
-        new TransactWriteCommand({
-          TransactItems: [
-            {
-              // Race admit vs stop: only while active. Once `stopping` is written no message is
-              // admitted, and every admitted one is in the map the drain check reads.
-              Update: {
-                TableName: d.agents.tableName,
-                Key: { agentId },
-                UpdateExpression: `SET #leases.#m = :lease, lastActivityAt = :now${moveDue ? ', dueAt = :due' : ''}`,
-                ConditionExpression: '#status = :active AND size(#leases) < :max AND attribute_not_exists(#leases.#m)',
-                ExpressionAttributeNames: { '#status': 'status', '#leases': 'leases', '#m': messageId },
-                ExpressionAttributeValues: {
-                  ':active': 'active',
-                  ':max': d.config.maxInFlight,
-                  ':lease': { token, expiresAt },
-                  ':now': now,
-                  ...(moveDue && { ':due': expiresAt }),
-                },
-                ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
-              },
-            },
-            {
-              Put: {
-                TableName: d.records.tableName,
-                Item: { ...messageKey(agentId, messageId), ...record, leaseToken: token, expiresAt: d.records.expiresAt(now) },
-                ConditionExpression: 'attribute_not_exists(sk)',
-              },
-            },
-          ],
-        }),
-      );
-      return { agent, record, token };
-    } catch (err) {
-      const reasons = cancellationReasons(err);
-      if (!reasons) throw err;
-      if (reasons[1]?.code === 'ConditionalCheckFailed') {
-        const existing = await d.records.getMessage(agentId, messageId);
-        if (existing) return { duplicate: duplicateOutcome(existing) };
-      }
-      const current = (reasons[0]?.item as AgentItem | undefined) ?? (await d.agents.get(agentId));
-      const atCap =
-        reasons[0]?.code === 'ConditionalCheckFailed' &&
-        current?.status === 'active' &&
-        Object.keys(current.leases ?? {}).length >= d.config.maxInFlight;
-      if (atCap && (reclaimTried || expiredLeases(current, d.now()).length === 0)) {
-        throw new TooManyInFlight(d.config.maxInFlight, Math.max(1, Math.ceil(d.config.leaseTtlMs / 60_000)));
-      }
-      if (!atCap && attempt >= 15) throw new AgentBusy();
-      agent = current;
-      await backoff(attempt);
+    const result = await d.agents.admitMessage({
+      agentId,
+      record,
+      lease,
+      maxInFlight: d.config.maxInFlight,
+      now,
+      // The reaper must look at this agent by the time this lease could expire (a crashed
+      // worker), but the index moves only when its next look is later than that: about once per
+      // lease TTL under steady traffic, never per message.
+      ...(agent.dueAt > lease.expiresAt && { dueAt: lease.expiresAt }),
+    });
+    if (result.admitted) return { agent, record, token: lease.token };
+    if (result.recordExists) {
+      const existing = await d.records.getMessage(agentId, messageId);
+      if (existing) return { duplicate: duplicateOutcome(existing) };
     }
+    const current = result.current ?? (await d.agents.get(agentId));
+    const atCap = result.conditionFailed && current?.status === 'active' && Object.keys(current.leases ?? {}).length >= d.config.maxInFlight;
+    if (atCap && (reclaimTried || expiredLeases(current, d.now()).length === 0)) {
+      throw new TooManyInFlight(d.config.maxInFlight, Math.max(1, Math.ceil(d.config.leaseTtlMs / 60_000)));
+    }
+    if (!atCap && attempt >= 15) throw new AgentBusy();
+    agent = current;
+    await backoff(attempt);
   }
 }
 
@@ -150,59 +115,34 @@ async function complete(
   agentId: string,
   messageId: string,
   token: string,
-  result: Extract<MessageOutcome, { status: 'completed' | 'failed' }>,
+  outcome: Extract<MessageOutcome, { status: 'completed' | 'failed' }>,
 ): Promise<number> {
-  let expectStatus: 'active' | 'stopping' = 'active';
+  let expect: 'active' | 'stopping' = 'active';
   for (let attempt = 0; attempt < 30; attempt++) {
     const now = d.now();
-    const stopping = expectStatus === 'stopping';
-    try {
-      await d.db.send(
-        new TransactWriteCommand({
-          TransactItems: [
-            {
-              Update: {
-                TableName: d.agents.tableName,
-                Key: { agentId },
-                UpdateExpression: stopping
-                  ? 'REMOVE #leases.#m SET #stop.drained = if_not_exists(#stop.drained, :zero) + :one'
-                  : 'REMOVE #leases.#m',
-                ConditionExpression: stopping
-                  ? '#leases.#m.#token = :token AND #status = :stopping AND #stop.deadline > :now'
-                  : '#leases.#m.#token = :token AND #status = :active',
-                ExpressionAttributeNames: { '#status': 'status', '#leases': 'leases', '#m': messageId, '#token': 'token', ...(stopping && { '#stop': 'stop' }) },
-                ExpressionAttributeValues: stopping
-                  ? { ':token': token, ':stopping': 'stopping', ':now': now, ':zero': 0, ':one': 1 }
-                  : { ':token': token, ':active': 'active' },
-                ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
-              },
-            },
-            d.records.finishMessage(agentId, messageId, result, now, { token }),
-          ],
-        }),
-      );
-      if (stopping) await finalizeIfDrained(d, agentId);
+    const result = await d.agents.completeMessage({ agentId, messageId, token, outcome, now, expect });
+    if (result.completed) {
+      if (expect === 'stopping') await finalizeIfDrained(d, agentId);
       return now;
-    } catch (err) {
-      const reasons = cancellationReasons(err);
-      if (!reasons) throw err;
-      if (reasons[0]?.code === 'ConditionalCheckFailed') {
-        const current = (reasons[0].item as AgentItem | undefined) ?? (await d.agents.get(agentId));
-        const lease = current?.leases?.[messageId];
-        const ours = typeof lease === 'object' && lease.token === token;
-        if (!current || !ours || (current.status === 'stopping' && current.stop && current.stop.deadline <= d.now())) {
-          // Fenced: the lease was cleared by a stop, belongs to another admission, or the stop's
-          // deadline passed. Past the deadline this request finalizes the stop itself (timed_out).
-          if (ours && current?.stop) await finalizeStopQuietly(d, agentId, current.stop.stopId);
-          throw new AgentConflict(
-            'MESSAGE_INTERRUPTED',
-            `Agent was stopped before message ${messageId} completed; the message is recorded as interrupted`,
-          );
-        }
-        expectStatus = current.status === 'stopping' ? 'stopping' : 'active';
-      }
-      await backoff(attempt);
     }
+    if (result.conditionFailed) {
+      const current = result.current ?? (await d.agents.get(agentId));
+      const lease = current?.leases?.[messageId];
+      const ours = typeof lease === 'object' && lease.token === token;
+      // Fenced: the lease was cleared by a stop or belongs to another admission, or the store
+      // refused a completion shaped for `stopping` while our lease is still there, which only
+      // the stop's deadline does. Past the deadline this request finalizes the stop itself.
+      const pastDeadline = ours && current?.status === 'stopping' && expect === 'stopping';
+      if (!current || !ours || pastDeadline) {
+        if (pastDeadline && current?.stop) await finalizeStopQuietly(d, agentId, current.stop.stopId);
+        throw new AgentConflict(
+          'MESSAGE_INTERRUPTED',
+          `Agent was stopped before message ${messageId} completed; the message is recorded as interrupted`,
+        );
+      }
+      expect = current.status === 'stopping' ? 'stopping' : 'active';
+    }
+    await backoff(attempt);
   }
   throw new Error(`Message ${messageId} of agent ${agentId} could not be completed: the agent kept changing`);
 }
@@ -230,42 +170,11 @@ export async function reclaimExpiredLeases(d: Deps, agent: AgentItem): Promise<n
   const now = d.now();
   let reclaimed = 0;
   for (const [messageId, lease] of expiredLeases(agent, now)) {
-    try {
-      await d.db.send(
-        new TransactWriteCommand({
-          TransactItems: [
-            {
-              Update: {
-                TableName: d.agents.tableName,
-                Key: { agentId: agent.agentId },
-                UpdateExpression: 'REMOVE #leases.#m',
-                ConditionExpression: '#status = :active AND ' + leaseIs(lease),
-                ExpressionAttributeNames: { '#status': 'status', '#leases': 'leases', '#m': messageId, ...(typeof lease === 'object' && { '#token': 'token' }) },
-                ExpressionAttributeValues: { ':active': 'active', ...leaseValues(lease) },
-              },
-            },
-            d.records.finishMessage(
-              agent.agentId,
-              messageId,
-              { status: 'failed', error: `lease expired at ${new Date(leaseExpiry(lease)).toISOString()}: the worker processing it stopped responding` },
-              now,
-              { token: typeof lease === 'object' ? lease.token : undefined },
-            ),
-          ],
-        }),
-      );
-      reclaimed++;
-    } catch (err) {
-      if (!cancellationReasons(err)) throw err;
-    }
+    const error = `lease expired at ${new Date(leaseExpiry(lease)).toISOString()}: the worker processing it stopped responding`;
+    if (await d.agents.reclaimLease(agent.agentId, messageId, lease, error, now)) reclaimed++;
   }
   return reclaimed;
 }
-
-const leaseIs = (lease: StoredLease) =>
-  typeof lease === 'number' ? '#leases.#m = :expiresAt' : '#leases.#m.#token = :token AND #leases.#m.expiresAt = :expiresAt';
-const leaseValues = (lease: StoredLease) =>
-  typeof lease === 'number' ? { ':expiresAt': lease } : { ':token': lease.token, ':expiresAt': lease.expiresAt };
 
 export async function getMessage(d: Deps, agentId: string, messageId: string): Promise<MessageRecord> {
   const [agent, message] = await Promise.all([d.agents.get(agentId), d.records.getMessage(agentId, messageId)]);

@@ -1,4 +1,4 @@
-import { BatchWriteCommand, GetCommand, QueryCommand, type DynamoDBDocumentClient, type TransactWriteCommandInput } from '@aws-sdk/lib-dynamodb';
+import { BatchWriteCommand, GetCommand, QueryCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { Key, Page } from './agents-store.js';
 import type { MessageRecord, StopRecord } from './model.js';
 
@@ -37,40 +37,6 @@ export class RecordsStore {
   /** TTL attribute (epoch seconds) for a record written at `now`. */
   expiresAt(now: number): number {
     return Math.floor(now / 1000) + this.retentionDays * 86_400;
-  }
-
-  /**
-   * The transaction item that ends a message: completed with its reply, failed with its error, or
-   * interrupted by a stop. With `fence`, it refuses a message that already ended and, given the
-   * admission's token, a record written by another admission of the same messageId (race: late
-   * completion vs re-admission).
-   */
-  finishMessage(
-    agentId: string,
-    messageId: string,
-    outcome: MessageOutcome,
-    now: number,
-    fence: { token?: string } | false,
-  ): NonNullable<TransactWriteCommandInput['TransactItems']>[number] {
-    const [field, value] =
-      outcome.status === 'completed' ? ['reply', outcome.reply] : outcome.status === 'failed' ? ['error', outcome.error] : ['stopId', outcome.stopId];
-    const conditions = fence ? ['#status = :processing', ...(fence.token ? ['leaseToken = :token'] : [])] : [];
-    return {
-      Update: {
-        TableName: this.tableName,
-        Key: messageKey(agentId, messageId),
-        UpdateExpression: 'SET #status = :status, #detail = :detail, completedAt = :now',
-        ...(conditions.length > 0 && { ConditionExpression: conditions.join(' AND ') }),
-        ExpressionAttributeNames: { '#status': 'status', '#detail': field },
-        ExpressionAttributeValues: {
-          ':status': outcome.status,
-          ':detail': value,
-          ':now': now,
-          ...(fence && { ':processing': 'processing' }),
-          ...(fence && fence.token && { ':token': fence.token }),
-        },
-      },
-    };
   }
 
   async getMessage(agentId: string, messageId: string): Promise<MessageRecord | undefined> {

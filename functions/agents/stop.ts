@@ -1,8 +1,7 @@
-import { TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
 import { monotonicFactory } from 'ulid';
 import { AgentConditionFailed } from './agents-store.js';
 import { publish, type Deps } from './deps.js';
-import { backoff, cancellationReasons, leaseNames } from './dynamo.js';
+import { backoff } from './dynamo.js';
 import { AgentBusy, AgentNotFound, StopFailed, agentNotRunning } from './errors.js';
 import {
   type AgentItem,
@@ -13,7 +12,6 @@ import {
   type StopRecord,
   liveLeaseIds,
 } from './model.js';
-import { stopKey } from './records-store.js';
 import { runtimeFor } from './runtimes.js';
 
 export const newId = monotonicFactory();
@@ -200,11 +198,8 @@ async function closeAdmission(d: Deps, agentId: string, reason: StopReason): Pro
 }
 
 /**
- * The commit point of every stop: ONE transaction that marks the agent inactive, clears its
- * leases, writes the stop record and marks every cleared lease's message interrupted. It is
- * conditioned on the exact state read (status, stopId, and the very lease set: while stopping
- * leases only shrink, so size + existence pins it), so a completion or admission that slips in
- * between cancels it and the caller re-reads. Returns false when it must be re-evaluated.
+ * The commit point of every stop (the store's `commitStop`: one transaction, conditioned on the
+ * state read), then the `Agent Stopped` event. Returns false when it must be re-evaluated.
  */
 async function commitStop(d: Deps, agent: AgentItem, stop: StopInfo, outcome: StopOutcome, now: number): Promise<boolean> {
   const leaseIds = Object.keys(agent.leases ?? {});
@@ -231,53 +226,7 @@ async function commitStop(d: Deps, agent: AgentItem, stop: StopInfo, outcome: St
     interrupted: leaseIds.length,
     interruptedMessageIds: leaseIds,
   };
-  const stateCondition =
-    agent.status === 'stopping'
-      ? '#status = :observed AND #stop.stopId = :stopId'
-      : '#status = :observed AND attribute_not_exists(#stop)';
-  const leaseConditions = leaseIds.map((_, i) => `attribute_exists(#leases.#m${i})`);
-  try {
-    await d.db.send(
-      new TransactWriteCommand({
-        TransactItems: [
-          {
-            Update: {
-              TableName: d.agents.tableName,
-              Key: { agentId: agent.agentId },
-              UpdateExpression:
-                'SET #status = :inactive, #leases = :empty, stoppedAt = :now, updatedAt = :now, lastStop = :lastStop, ' +
-                'dueAt = :now, version = version + :one REMOVE #stop',
-              ConditionExpression: [stateCondition, 'size(#leases) = :n', ...leaseConditions].join(' AND '),
-              ExpressionAttributeNames: { '#status': 'status', '#leases': 'leases', '#stop': 'stop', ...leaseNames(leaseIds) },
-              ExpressionAttributeValues: {
-                ':inactive': 'inactive',
-                ':observed': agent.status,
-                ':empty': {},
-                ':now': now,
-                ':lastStop': lastStop,
-                ':one': 1,
-                ':n': leaseIds.length,
-                ...(agent.status === 'stopping' && { ':stopId': stop.stopId }),
-              },
-            },
-          },
-          {
-            Put: {
-              TableName: d.records.tableName,
-              Item: { ...stopKey(agent.agentId, stop.stopId), ...record, expiresAt: d.records.expiresAt(now) },
-              ConditionExpression: 'attribute_not_exists(sk)',
-            },
-          },
-          // Unconditioned: a leased message is `processing` by construction (admission and
-          // completion move lease and record together), so this cannot fail the commit.
-          ...leaseIds.map((messageId) => d.records.finishMessage(agent.agentId, messageId, { status: 'interrupted', stopId: stop.stopId }, now, false)),
-        ],
-      }),
-    );
-  } catch (err) {
-    if (cancellationReasons(err)) return false;
-    throw err;
-  }
+  if (!(await d.agents.commitStop(agent, stop.stopId, lastStop, record, now))) return false;
   d.log.info('agent stopped', { agentId: agent.agentId, stopId: stop.stopId, outcome, interrupted: leaseIds.length });
   await publish(d, {
     type: 'Agent Stopped',

@@ -60,7 +60,7 @@ describe('every route behind the Bearer key', () => {
 
 describe('key storage', () => {
   it('stores only a hash of the secret, with name and creation time', async () => {
-    const { Items = [] } = await app.deps.db.send(new ScanCommand({ TableName: app.keys!.tableName }));
+    const { Items = [] } = await app.db.send(new ScanCommand({ TableName: app.keys!.tableName }));
     expect(Items).toHaveLength(2);
     const secret = valid.split('_').at(-1)!;
     for (const item of Items) {

@@ -54,7 +54,7 @@ async function drainingAgent(timeout: number): Promise<{ agentId: string; stopId
 
 /** Complete a lease behind the API's back (a worker in another process), so only the workflow can notice. */
 async function releaseLeaseDirectly(agentId: string, messageId: string) {
-  await app.deps.db.send(
+  await app.db.send(
     new UpdateCommand({
       TableName: app.deps.agents.tableName,
       Key: { agentId },
