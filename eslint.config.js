@@ -17,6 +17,23 @@ export default tseslint.config(
     },
   },
   {
+    // The domain knows neither AWS nor HTTP: it reaches DynamoDB, Step Functions, EventBridge and
+    // the runtimes only through its ports (functions/agents/ports.ts), bound in functions/adapters.
+    files: ['functions/agents/**/*.ts'],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            { group: ['@aws-sdk/*', 'aws-lambda', '@middy/*'], message: 'The domain knows no AWS SDK, Lambda event or middy: use a port.' },
+            { group: ['../http/*', '../workflow/*', '../scheduled/*'], message: 'The domain knows no entry point (HTTP, workflow, schedule).' },
+            { group: ['../adapters/*', '../adapters/**'], allowTypeImports: true, message: 'The domain imports adapters only as types (their ports are in ports.ts).' },
+          ],
+        },
+      ],
+    },
+  },
+  {
     files: ['test/**/*.ts'],
     rules: { '@typescript-eslint/no-explicit-any': 'off' },
   },

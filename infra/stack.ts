@@ -13,7 +13,7 @@ import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Subscription, SubscriptionProtocol, Topic } from 'aws-cdk-lib/aws-sns';
 import { DefinitionBody, LogLevel, StateMachine, StateMachineType } from 'aws-cdk-lib/aws-stepfunctions';
 import type { Construct } from 'constructs';
-import { agentsTable, apiKeysTable, recordsTable, type TableDef } from '../functions/agents/tables.js';
+import { agentsTable, apiKeysTable, recordsTable, type TableDef } from '../functions/adapters/dynamodb/tables.js';
 import { fallbackRoute, routes, type Route } from '../functions/http/routes.js';
 import { AgentFunction } from './agent-function.js';
 import { STOP_WORKFLOW_ASL, workflowTasks, type WorkflowSubstitution } from './workflow-definition.js';

@@ -12,7 +12,7 @@ import {
   UpdateTimeToLiveCommand,
   type CreateTableCommandInput,
 } from '@aws-sdk/client-dynamodb';
-import { agentsTable, apiKeysTable, recordsTable, type TableDef } from '../functions/agents/tables.js';
+import { agentsTable, apiKeysTable, recordsTable, type TableDef } from '../functions/adapters/dynamodb/tables.js';
 
 export class JavaMissing extends Error {}
 

@@ -9,7 +9,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ListTablesCommand } from '@aws-sdk/client-dynamodb';
-import { createDocumentClient } from '../functions/agents/dynamo.js';
+import { createDocumentClient } from '../functions/adapters/dynamodb/client.js';
 import { ApiKeysStore } from '../functions/auth/api-keys.js';
 import { DataDirLocked, endpointFile, ensureTables, JavaMissing, localClient, startDynamoDbLocal, type LocalDynamo } from './dynamodb.js';
 

@@ -2,7 +2,7 @@ import { StateMachine } from 'aws-local-stepfunctions';
 
 /** One entry of an execution's event log (the library does not export its type). */
 export type EventLog = { type: string; timestamp: number; state?: { name: string } };
-import type { Deps } from '../functions/agents/deps.js';
+import type { Deps } from '../functions/adapters/deps.js';
 import type { StopWorkflow, StopWorkflowInput } from '../functions/agents/ports.js';
 import { handler as checkDrain } from '../functions/workflow/check-drain.js';
 import { handler as finalizeStop } from '../functions/workflow/finalize-stop.js';

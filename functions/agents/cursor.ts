@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { Key } from './agents-store.js';
+import type { Key } from './ports.js';
 import { ValidationError } from './errors.js';
 import { AGENT_STATUSES, NEVER, messageIdSchema, type AgentStatus } from './model.js';
 

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import { AgentConditionFailed, idleDueAt, nextReaperCheck } from './agents-store.js';
+import { publish } from './events.js';
+import { AgentConditionFailed, type Deps } from './ports.js';
 import { cursorShapes, decodeCursor, encodeCursor } from './cursor.js';
-import { publish, type Deps } from './deps.js';
 import {
   AgentConflict,
   AgentNotFound,
@@ -15,6 +15,8 @@ import {
   type CreateAgentInput,
   type UpdateAgentInput,
   DEFAULT_IDLE_TIMEOUT_MS,
+  idleDueAt,
+  nextReaperCheck,
 } from './model.js';
 
 export async function createAgent(d: Deps, input: CreateAgentInput): Promise<AgentItem> {

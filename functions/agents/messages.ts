@@ -1,11 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import type { Deps } from './deps.js';
-import { backoff } from './dynamo.js';
+import { runtimeFor, type Deps } from './ports.js';
+import { backoff } from './retry.js';
 import { AgentBusy, AgentConflict, AgentNotFound, MessageNotFound, RuntimeFailed, TooManyInFlight, agentNotRunning, agentStopping } from './errors.js';
 import { cursorShapes, decodeCursor, encodeCursor } from './cursor.js';
-import { type AgentItem, type MessageRecord, type SendMessageInput, expiredLeases, leaseExpiry, liveLeaseIds } from './model.js';
-import type { MessageOutcome } from './records-store.js';
-import { runtimeFor } from './runtimes.js';
+import { type AgentItem, type MessageOutcome, type MessageRecord, type SendMessageInput, expiredLeases, leaseExpiry, liveLeaseIds } from './model.js';
 import { finalizeStop, newId } from './stop.js';
 
 

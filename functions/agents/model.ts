@@ -192,6 +192,12 @@ export interface MessageRecord {
   completedAt?: number;
 }
 
+/** How a message ended. */
+export type MessageOutcome =
+  | { status: 'completed'; reply: string }
+  | { status: 'failed'; error: string }
+  | { status: 'interrupted'; stopId: string };
+
 export interface StopRecord {
   agentId: string;
   stopId: string;
@@ -206,4 +212,16 @@ export interface StopRecord {
   drained: number;
   interrupted: number;
   interruptedMessageIds: string[];
+}
+
+/** Where an active agent sits in the byStatus index: its next idle check, or never. */
+export const idleDueAt = (from: number, idleTimeoutMs: number | null) => (idleTimeoutMs === null ? NEVER : from + idleTimeoutMs);
+
+/**
+ * When the reaper should next look at an active agent: its idle deadline, or the expiry of a lease
+ * in flight (a crashed worker's message to settle), whichever comes first.
+ */
+export function nextReaperCheck(agent: AgentItem): number {
+  const lastActive = agent.lastActivityAt ?? agent.startedAt ?? agent.updatedAt;
+  return Math.min(idleDueAt(lastActive, agent.idleTimeoutMs), ...Object.values(agent.leases ?? {}).map(leaseExpiry));
 }

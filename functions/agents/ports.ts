@@ -1,4 +1,53 @@
 /** Secondary ports: what the domain needs from the outside, with an AWS and a local adapter each. */
+import type { Logger } from '@aws-lambda-powertools/logger';
+import type { AgentsStore } from '../adapters/dynamodb/agents-store.js';
+import type { RecordsStore } from '../adapters/dynamodb/records-store.js';
+import type { Config } from './config.js';
+import type { AgentItem, Runtime } from './model.js';
+
+/** Everything the domain needs, wired once: from the environment in Lambda, by local/ on one machine. */
+export interface Deps {
+  config: Config;
+  /** The Agents table: every state-changing write of the product, each with its race guard. */
+  agents: AgentsStore;
+  records: RecordsStore;
+  workflow: StopWorkflow;
+  events: EventPublisher;
+  runtimes: RuntimeRegistry;
+  log: Logger;
+  now: () => number;
+  /** Counters a test or an operator can read (event publish failures are counted, never silent). */
+  metrics: { eventPublishFailures: number };
+}
+
+/** A store's page key (DynamoDB's LastEvaluatedKey) and one page of items. */
+export type Key = Record<string, unknown>;
+export interface Page<T> {
+  items: T[];
+  lastKey?: Key;
+}
+
+/** A conditional write on an agent failed; `current` is the item as it was (null: none). */
+export class AgentConditionFailed extends Error {
+  constructor(readonly current: AgentItem | null) {
+    super('agent condition failed');
+  }
+}
+
+export interface RuntimeMessage {
+  messageId: string;
+  text: string;
+  metadata?: Record<string, unknown>;
+}
+
+/** What an agent runs on. `close` is told at finalize, so the runtime can drop its connections. */
+export interface AgentRuntime {
+  process(agent: AgentItem, message: RuntimeMessage): Promise<{ reply: string }>;
+  close(agent: AgentItem): Promise<void>;
+}
+
+export type RuntimeRegistry = Record<Runtime['type'], AgentRuntime>;
+export const runtimeFor = (runtimes: RuntimeRegistry, agent: AgentItem): AgentRuntime => runtimes[agent.runtime.type];
 
 export interface StopWorkflowInput {
   agentId: string;

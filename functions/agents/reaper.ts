@@ -1,7 +1,6 @@
-import { AgentConditionFailed, nextReaperCheck, type Key } from './agents-store.js';
-import type { Deps } from './deps.js';
+import { AgentConditionFailed, type Deps, type Key } from './ports.js';
 import { AgentConflict } from './errors.js';
-import { DEFAULT_STOP_TIMEOUT_MS, NEVER, type AgentStatus, expiredLeases } from './model.js';
+import { DEFAULT_STOP_TIMEOUT_MS, NEVER, type AgentStatus, expiredLeases, nextReaperCheck } from './model.js';
 import { reclaimExpiredLeases } from './messages.js';
 import { NoLongerIdle, beginGracefulStop, finalizeStop } from './stop.js';
 

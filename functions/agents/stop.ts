@@ -1,7 +1,7 @@
 import { monotonicFactory } from 'ulid';
-import { AgentConditionFailed } from './agents-store.js';
-import { publish, type Deps } from './deps.js';
-import { backoff } from './dynamo.js';
+import { publish } from './events.js';
+import { AgentConditionFailed, runtimeFor, type Deps } from './ports.js';
+import { backoff } from './retry.js';
 import { AgentBusy, AgentNotFound, StopFailed, agentNotRunning } from './errors.js';
 import {
   type AgentItem,
@@ -12,7 +12,6 @@ import {
   type StopRecord,
   liveLeaseIds,
 } from './model.js';
-import { runtimeFor } from './runtimes.js';
 
 export const newId = monotonicFactory();
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

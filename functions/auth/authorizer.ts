@@ -1,6 +1,6 @@
 import type { APIGatewayRequestAuthorizerEventV2, APIGatewaySimpleAuthorizerWithContextResult } from 'aws-lambda';
-import { createDocumentClient } from '../agents/dynamo.js';
-import { logger } from '../agents/logger.js';
+import { createDocumentClient } from '../adapters/dynamodb/client.js';
+import { logger } from '../adapters/logger.js';
 import { requiredEnv } from '../agents/config.js';
 import { ApiKeysStore, bearerKey } from './api-keys.js';
 

@@ -1,4 +1,4 @@
-import { deps } from '../agents/deps.js';
+import { deps } from '../adapters/deps.js';
 import { listMessages } from '../agents/messages.js';
 import { pageQuerySchema } from '../agents/model.js';
 import { httpRoute, ok } from './middleware.js';

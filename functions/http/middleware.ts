@@ -2,7 +2,7 @@ import middy, { type MiddlewareObj } from '@middy/core';
 import httpJsonBodyParser from '@middy/http-json-body-parser';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import { type ZodType, z } from 'zod';
-import { logger } from '../agents/logger.js';
+import { logger } from '../adapters/logger.js';
 import { DomainError, PayloadTooLarge, UnsupportedMediaType, ValidationError } from '../agents/errors.js';
 import { uuidSchema } from '../agents/model.js';
 import { describeIssue } from './validation.js';

@@ -1,4 +1,4 @@
-import { deps } from '../agents/deps.js';
+import { deps } from '../adapters/deps.js';
 import { sendMessage } from '../agents/messages.js';
 import { sendMessageSchema } from '../agents/model.js';
 import { httpRoute, ok } from './middleware.js';

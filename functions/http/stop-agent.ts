@@ -1,4 +1,4 @@
-import { deps } from '../agents/deps.js';
+import { deps } from '../adapters/deps.js';
 import { StopFailed, StopTimedOut } from '../agents/errors.js';
 import { stopAgentSchema } from '../agents/model.js';
 import { awaitStop, beginGracefulStop, forceStop, type StopView } from '../agents/stop.js';

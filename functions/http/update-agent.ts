@@ -1,4 +1,4 @@
-import { deps } from '../agents/deps.js';
+import { deps } from '../adapters/deps.js';
 import { ValidationError } from '../agents/errors.js';
 import { updateAgent } from '../agents/lifecycle.js';
 import { toAgent, updateAgentSchema } from '../agents/model.js';

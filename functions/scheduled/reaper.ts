@@ -1,6 +1,6 @@
 import type { Context, ScheduledEvent } from 'aws-lambda';
-import { deps } from '../agents/deps.js';
-import { logger } from '../agents/logger.js';
+import { deps } from '../adapters/deps.js';
+import { logger } from '../adapters/logger.js';
 import { runReaper } from '../agents/reaper.js';
 
 /** EventBridge schedule -> one reaper run, leaving 10 s of the function's time unused. */

@@ -1,4 +1,4 @@
-import { deps } from '../agents/deps.js';
+import { deps } from '../adapters/deps.js';
 import type { StopWorkflowInput } from '../agents/ports.js';
 import { recordStopFailure } from '../agents/stop.js';
 

@@ -1,4 +1,5 @@
-import { echoRuntime, type AgentRuntime, type RuntimeRegistry } from '../../functions/agents/runtimes.js';
+import type { AgentRuntime, RuntimeRegistry } from '../../functions/agents/ports.js';
+import { echoRuntime } from '../../functions/adapters/runtimes/echo.js';
 import { eventually } from './api.js';
 
 /**

@@ -9,7 +9,8 @@ import {
   DeleteCommand,
   type DynamoDBDocumentClient,
 } from '@aws-sdk/lib-dynamodb';
-import { type CancellationCode, cancellationReasons, conditionFailedItem, leaseNames } from './dynamo.js';
+import { AgentConditionFailed, type Key, type Page } from '../../agents/ports.js';
+import { type CancellationCode, cancellationReasons, conditionFailedItem, leaseNames } from './client.js';
 import {
   type AgentItem,
   type AgentStatus,
@@ -19,17 +20,11 @@ import {
   type StopInfo,
   type StopRecord,
   type StoredLease,
-  NEVER,
-  leaseExpiry,
-} from './model.js';
-import { type MessageOutcome, messageKey, stopKey } from './records-store.js';
+  type MessageOutcome,
+  idleDueAt,
+} from '../../agents/model.js';
+import { messageKey, stopKey } from './records-store.js';
 import { BY_STATUS_INDEX } from './tables.js';
-
-export type Key = Record<string, unknown>;
-export interface Page<T> {
-  items: T[];
-  lastKey?: Key;
-}
 
 /**
  * The agent's part of a cancelled transaction: whether its condition is what failed (rather than
@@ -44,26 +39,6 @@ const agentRefusal = (reason: { code: CancellationCode; item?: Record<string, un
 export interface AgentRefusal {
   conditionFailed: boolean;
   current?: AgentItem;
-}
-
-/** Thrown when a conditional write on an agent failed; `current` is the item as it was (null: none). */
-export class AgentConditionFailed extends Error {
-  constructor(readonly current: AgentItem | null) {
-    super('agent condition failed');
-  }
-}
-
-/** Where an active agent sits in the byStatus index: its next idle check, or never. */
-export const idleDueAt = (from: number, idleTimeoutMs: number | null) =>
-  idleTimeoutMs === null ? NEVER : from + idleTimeoutMs;
-
-/**
- * When the reaper should next look at an active agent: its idle deadline, or the expiry of a lease
- * in flight (a crashed worker's message to settle), whichever comes first.
- */
-export function nextReaperCheck(agent: AgentItem): number {
-  const lastActive = agent.lastActivityAt ?? agent.startedAt ?? agent.updatedAt;
-  return Math.min(idleDueAt(lastActive, agent.idleTimeoutMs), ...Object.values(agent.leases ?? {}).map(leaseExpiry));
 }
 
 /**

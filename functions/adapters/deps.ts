@@ -1,28 +1,15 @@
-import type { Logger } from '@aws-lambda-powertools/logger';
-import { logger } from './logger.js';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { AgentsStore } from './agents-store.js';
-import { EventBridgePublisher, StepFunctionsStopWorkflow } from './aws-adapters.js';
-import { type Config, configFromEnv } from './config.js';
-import { createDocumentClient } from './dynamo.js';
-import type { EventPublisher, LifecycleEvent, StopWorkflow } from './ports.js';
-import { RecordsStore } from './records-store.js';
-import { defaultRuntimes, type RuntimeRegistry } from './runtimes.js';
+import { type Config, configFromEnv } from '../agents/config.js';
+import type { Deps, EventPublisher, RuntimeRegistry, StopWorkflow } from '../agents/ports.js';
+import { EventBridgePublisher, StepFunctionsStopWorkflow } from './aws.js';
+import { AgentsStore } from './dynamodb/agents-store.js';
+import { createDocumentClient } from './dynamodb/client.js';
+import { RecordsStore } from './dynamodb/records-store.js';
+import { logger } from './logger.js';
+import { defaultRuntimes } from './runtimes/index.js';
 
-/** Everything the domain needs, wired once: from the environment in Lambda, by local/ on one machine. */
-export interface Deps {
-  config: Config;
-  agents: AgentsStore;
-  records: RecordsStore;
-  workflow: StopWorkflow;
-  events: EventPublisher;
-  runtimes: RuntimeRegistry;
-  log: Logger;
-  now: () => number;
-  /** Counters a test or an operator can read (event publish failures are counted, never silent). */
-  metrics: { eventPublishFailures: number };
-}
-
+/** Wiring: the domain's ports bound to adapters, from the environment in Lambda, by local/ on one machine. */
+export type { Deps };
 
 export function buildDeps(parts: {
   config: Config;
@@ -71,14 +58,4 @@ export function deps(): Deps {
 /** Used by the local stack and tests to run the same handlers over local adapters. */
 export function useDeps(next: Deps | undefined): void {
   current = next;
-}
-
-/** Lifecycle events are notifications: a failure to publish never undoes a committed transition. */
-export async function publish(d: Deps, event: LifecycleEvent): Promise<void> {
-  try {
-    await d.events.publish(event);
-  } catch (err) {
-    d.metrics.eventPublishFailures++;
-    d.log.error('lifecycle event not published', { event: event.type, agentId: event.detail.agentId, error: err as Error });
-  }
 }

@@ -1,4 +1,4 @@
-import type { EventPublisher, LifecycleEvent, StopWorkflow, StopWorkflowInput } from './ports.js';
+import type { EventPublisher, LifecycleEvent, StopWorkflow, StopWorkflowInput } from '../agents/ports.js';
 
 export const EVENT_SOURCE = 'agents.lifecycle';
 

@@ -1,11 +1,6 @@
 import { BatchWriteCommand, GetCommand, QueryCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import type { Key, Page } from './agents-store.js';
-import type { MessageRecord, StopRecord } from './model.js';
-
-export type MessageOutcome =
-  | { status: 'completed'; reply: string }
-  | { status: 'failed'; error: string }
-  | { status: 'interrupted'; stopId: string };
+import type { Key, Page } from '../../agents/ports.js';
+import type { MessageRecord, StopRecord } from '../../agents/model.js';
 
 const MSG = 'MSG#';
 const STOP = 'STOP#';
