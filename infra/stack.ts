@@ -14,7 +14,7 @@ import { Subscription, SubscriptionProtocol, Topic } from 'aws-cdk-lib/aws-sns';
 import { DefinitionBody, LogLevel, StateMachine, StateMachineType } from 'aws-cdk-lib/aws-stepfunctions';
 import type { Construct } from 'constructs';
 import { agentsTable, apiKeysTable, recordsTable, type TableDef } from '../functions/adapters/dynamodb/tables.js';
-import { fallbackRoute, routes, type Route } from '../functions/http/routes.js';
+import { API_GATEWAY_LIMIT_S, LONGEST_ROUTE_TIMEOUT_S, fallbackRoute, routeName, routes, type Route } from '../functions/http/routes.js';
 import { AgentFunction } from './agent-function.js';
 import { STOP_WORKFLOW_ASL, workflowTasks, type WorkflowSubstitution } from './workflow-definition.js';
 
@@ -32,9 +32,7 @@ export interface AgentsStackProps extends StackProps {
   authCacheSeconds: number;
 }
 
-/** API Gateway HTTP API's integration timeout. */
-const API_GATEWAY_LIMIT_S = 30;
-const STOP_FUNCTION_TIMEOUT_S = 29;
+const STOP_FUNCTION_TIMEOUT_S = LONGEST_ROUTE_TIMEOUT_S;
 
 export class AgentsStack extends Stack {
   readonly api: HttpApi;
@@ -133,7 +131,7 @@ export class AgentsStack extends Stack {
       defaultAuthorizer: this.authorizer,
     });
     for (const route of routes) {
-      const name = route.handler.replace(/(^|-)(\w)/g, (_, __, c: string) => c.toUpperCase());
+      const name = routeName(route);
       const f = withTables(fn(name, `functions/http/${route.handler}.ts`, { timeout: route.timeoutSeconds }), route.agents, route.records);
       if (route.publishes) f.bindEventBus(bus);
       if (route.startsWorkflow) f.bindStopWorkflow(this.stateMachine);

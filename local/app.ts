@@ -7,7 +7,7 @@ import { createDocumentClient, type StoreTimeouts } from '../functions/adapters/
 import type { EventPublisher } from '../functions/agents/ports.js';
 import type { RuntimeRegistry } from '../functions/agents/ports.js';
 import { runReaper } from '../functions/agents/reaper.js';
-import { Unauthorized } from '../functions/agents/errors.js';
+import { unauthorized } from '../functions/http/errors.js';
 import { ApiKeysStore, bearerKey } from '../functions/auth/api-keys.js';
 import type { Event } from '../functions/http/middleware.js';
 import { LocalEventBus } from './events.js';
@@ -163,7 +163,7 @@ function localAuthorizer(keys: ApiKeysStore, require: 'auto' | 'always', log: (l
   return async (event: Event): Promise<string | undefined> => {
     if (!(await required())) return undefined;
     const info = await keys.verify(bearerKey(event.headers?.authorization));
-    if (!info) throw new Unauthorized();
+    if (!info) throw unauthorized();
     return info.name;
   };
 }

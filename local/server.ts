@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Context } from 'aws-lambda';
-import { PayloadTooLarge, ValidationError } from '../functions/agents/errors.js';
+import { ValidationError } from '../functions/agents/errors.js';
+import { payloadTooLarge } from '../functions/http/errors.js';
 import { MAX_BODY_BYTES, errorResponse, type Event, type Result } from '../functions/http/middleware.js';
 import { fallbackRoute, matchRoute, routes } from '../functions/http/routes.js';
 import { serveDocs } from './docs-site.js';
@@ -56,7 +57,6 @@ function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   });
 }
 
-/** An HTTP request as API Gateway HTTP API (payload format 2.0) hands it to Lambda. */
 /** Path and query of a raw request target, without URL's host parsing (`//x/y` is a path here). */
 function splitTarget(target: string | undefined): { pathname: string; search: string; searchParams: URLSearchParams } {
   const raw = target ?? '/';
@@ -66,6 +66,7 @@ function splitTarget(target: string | undefined): { pathname: string; search: st
   return { pathname, search, searchParams: new URLSearchParams(search) };
 }
 
+/** An HTTP request as API Gateway HTTP API (payload format 2.0) hands it to Lambda. */
 export function toEvent(req: IncomingMessage, body: Buffer, routeKey: string, pathParameters: Record<string, string>): Event {
   const url = splitTarget(req.url);
   const headers: Record<string, string> = {};
@@ -117,7 +118,7 @@ export interface LocalServerOptions {
   log?: (line: string) => void;
   /**
    * The local stand-in for the HTTP API's Lambda authorizer, run before dispatch: throws a
-   * DomainError (401) to refuse, or returns the caller's key name for the log line.
+   * 401 HttpError to refuse, or returns the caller's key name for the log line.
    */
   authorize?: (event: Event) => Promise<string | undefined>;
 }
@@ -140,7 +141,7 @@ export function createLocalServer(opts: LocalServerOptions): Server {
         throw new ValidationError('Request path is not valid: it has a malformed percent-encoding');
       }
       const body = await readBody(req, MAX_BODY_BYTES).catch((err) => {
-        if (err instanceof BodyTooLarge) throw new PayloadTooLarge(MAX_BODY_BYTES);
+        if (err instanceof BodyTooLarge) throw payloadTooLarge(MAX_BODY_BYTES);
         throw err;
       });
       const routeKey = match.route ? `${match.route.method} ${match.route.path}` : fallbackRoute.routeKey;

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { publish } from './events.js';
+import { RETRY_LIMITS, retriesExhausted } from './retry.js';
 import { AgentConditionFailed, type Deps } from './ports.js';
 import { cursorShapes, decodeCursor, encodeCursor } from './cursor.js';
 import {
@@ -124,7 +125,7 @@ export async function startAgent(d: Deps, agentId: string): Promise<AgentItem> {
       if (!err.current) throw new AgentNotFound();
       assertStartable(err.current);
       // Still inactive: a concurrent PATCH moved the version; read again (bounded).
-      if (attempt >= 5) throw err;
+      if (attempt >= RETRY_LIMITS.start) throw retriesExhausted();
     }
   }
 }

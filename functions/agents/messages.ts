@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { runtimeFor, type Deps } from './ports.js';
-import { backoff } from './retry.js';
-import { AgentBusy, AgentConflict, AgentNotFound, MessageNotFound, RuntimeFailed, TooManyInFlight, agentNotRunning, agentStopping } from './errors.js';
+import { RETRY_LIMITS, backoff, retriesExhausted } from './retry.js';
+import { AgentConflict, AgentNotFound, MessageNotFound, RuntimeFailed, TooManyInFlight, agentNotRunning, agentStopping } from './errors.js';
 import { cursorShapes, decodeCursor, encodeCursor } from './cursor.js';
 import { type AgentItem, type MessageOutcome, type MessageRecord, type SendMessageInput, expiredLeases, leaseExpiry, liveLeaseIds } from './model.js';
 import { finalizeStop, newId } from './stop.js';
@@ -80,7 +80,7 @@ async function admit(d: Deps, agentId: string, messageId: string, input: SendMes
     if (atCap && (reclaimTried || expiredLeases(current, d.now()).length === 0)) {
       throw new TooManyInFlight(d.config.maxInFlight, Math.max(1, Math.ceil(d.config.leaseTtlMs / 60_000)));
     }
-    if (!atCap && attempt >= 15) throw new AgentBusy();
+    if (!atCap && attempt >= RETRY_LIMITS.admission) throw retriesExhausted();
     agent = current;
     await backoff(attempt);
   }
@@ -116,7 +116,7 @@ async function complete(
   outcome: Extract<MessageOutcome, { status: 'completed' | 'failed' }>,
 ): Promise<number> {
   let expect: 'active' | 'stopping' = 'active';
-  for (let attempt = 0; attempt < 30; attempt++) {
+  for (let attempt = 0; attempt < RETRY_LIMITS.completion; attempt++) {
     const now = d.now();
     const result = await d.agents.completeMessage({ agentId, messageId, token, outcome, now, expect });
     if (result.completed) {
@@ -142,7 +142,7 @@ async function complete(
     }
     await backoff(attempt);
   }
-  throw new Error(`Message ${messageId} of agent ${agentId} could not be completed: the agent kept changing`);
+  throw retriesExhausted();
 }
 
 /** The event-driven fast path. Its failure never fails the (completed) message: the workflow retries. */

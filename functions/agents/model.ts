@@ -222,6 +222,8 @@ export const idleDueAt = (from: number, idleTimeoutMs: number | null) => (idleTi
  * in flight (a crashed worker's message to settle), whichever comes first.
  */
 export function nextReaperCheck(agent: AgentItem): number {
-  const lastActive = agent.lastActivityAt ?? agent.startedAt ?? agent.updatedAt;
-  return Math.min(idleDueAt(lastActive, agent.idleTimeoutMs), ...Object.values(agent.leases ?? {}).map(leaseExpiry));
+  return Math.min(idleDueAt(lastActiveAt(agent), agent.idleTimeoutMs), ...Object.values(agent.leases ?? {}).map(leaseExpiry));
 }
+
+/** When the agent last did anything: its last message, else its start. */
+export const lastActiveAt = (agent: AgentItem): number => agent.lastActivityAt ?? agent.startedAt ?? agent.updatedAt;

@@ -1,6 +1,6 @@
 import { AgentConditionFailed, type Deps, type Key } from './ports.js';
 import { AgentConflict } from './errors.js';
-import { DEFAULT_STOP_TIMEOUT_MS, NEVER, type AgentStatus, expiredLeases, nextReaperCheck } from './model.js';
+import { DEFAULT_STOP_TIMEOUT_MS, type AgentStatus, expiredLeases, idleDueAt, lastActiveAt, nextReaperCheck } from './model.js';
 import { reclaimExpiredLeases } from './messages.js';
 import { NoLongerIdle, beginGracefulStop, finalizeStop } from './stop.js';
 
@@ -72,8 +72,7 @@ export async function runReaper(d: Deps, opts: ReaperOptions): Promise<ReaperSum
       agent = await d.agents.get(agentId);
       if (agent?.status !== 'active') return;
     }
-    const lastActive = agent.lastActivityAt ?? agent.startedAt ?? agent.updatedAt;
-    const idleDeadline = agent.idleTimeoutMs === null ? NEVER : lastActive + agent.idleTimeoutMs;
+    const idleDeadline = idleDueAt(lastActiveAt(agent), agent.idleTimeoutMs);
     if (idleDeadline > now) {
       // Busy (or idle stop disabled): look again at its real idle deadline, or when a lease in
       // flight could expire, whichever is first. Messages move dueAt at most once per lease TTL,

@@ -1,8 +1,8 @@
 import { monotonicFactory } from 'ulid';
 import { publish } from './events.js';
 import { AgentConditionFailed, runtimeFor, type Deps } from './ports.js';
-import { backoff } from './retry.js';
-import { AgentBusy, AgentNotFound, StopFailed, agentNotRunning } from './errors.js';
+import { RETRY_LIMITS, backoff, retriesExhausted } from './retry.js';
+import { AgentNotFound, StopFailed, agentNotRunning } from './errors.js';
 import {
   type AgentItem,
   type LastStop,
@@ -123,7 +123,7 @@ export async function checkDrain(
  * commit is conditioned on can only have shrunk, and a retry converges.
  */
 export async function finalizeStop(d: Deps, agentId: string, stopId: string): Promise<{ outcome?: StopOutcome }> {
-  for (let attempt = 0; attempt < 25 + d.config.maxInFlight; attempt++) {
+  for (let attempt = 0; attempt < RETRY_LIMITS.stopCommit + d.config.maxInFlight; attempt++) {
     const agent = await d.agents.get(agentId);
     if (!agent || agent.status !== 'stopping' || agent.stop?.stopId !== stopId) return {};
     const now = d.now();
@@ -142,7 +142,7 @@ export async function finalizeStop(d: Deps, agentId: string, stopId: string): Pr
     if (await commitStop(d, agent, agent.stop, outcome, now)) return { outcome };
     await backoff(attempt);
   }
-  throw new Error(`Stop ${stopId} of agent ${agentId} could not be committed: the agent kept changing`);
+  throw retriesExhausted();
 }
 
 /**
@@ -192,7 +192,7 @@ async function closeAdmission(d: Deps, agentId: string, reason: StopReason): Pro
       }
     }
     // Each retry follows a transition (active -> stopping -> ...), of which there are few.
-    if (attempt >= 10) throw new AgentBusy();
+    if (attempt >= RETRY_LIMITS.closeAdmission) throw retriesExhausted();
   }
 }
 

@@ -3,8 +3,9 @@ import httpJsonBodyParser from '@middy/http-json-body-parser';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import { type ZodType, z } from 'zod';
 import { logger } from '../adapters/logger.js';
-import { DomainError, PayloadTooLarge, UnsupportedMediaType, ValidationError } from '../agents/errors.js';
-import { uuidSchema } from '../agents/model.js';
+import { ValidationError } from '../agents/errors.js';
+import { describeError, payloadTooLarge, unsupportedMediaType } from './errors.js';
+import { messageIdSchema, uuidSchema } from '../agents/model.js';
 import { describeIssue } from './validation.js';
 
 /** Request bodies above this are refused with 413 (the largest valid body is well under it). */
@@ -32,22 +33,24 @@ export const ok = (data: unknown, extra: { statusCode?: number; message?: string
   },
 });
 
-export function errorResult(err: DomainError): Result {
-  return {
-    statusCode: err.statusCode,
-    headers: { ...JSON_HEADERS, ...err.headers },
-    body: JSON.stringify({ success: false, error: err.message, code: err.code, ...(err.data !== undefined && { data: err.data }) }),
-  };
-}
 
 /**
  * The one error mapping of the API, used by every handler and by the local server (its auth check
- * and body reading run before a handler): domain errors keep their status and sentence; a store
+ * and body reading run before a handler): domain and HTTP errors keep their sentence and get the
+ * status of their code (STATUS_BY_CODE, the one table); a store
  * that is down, slow or failing is 503 with Retry-After; anything else (a bug) is logged with its
  * stack and answered 500 with a generic sentence.
  */
 export function errorResponse(err: unknown, routeKey?: string): Result {
-  if (err instanceof DomainError) return errorResult(err);
+  const known = describeError(err);
+  if (known) {
+    const { data } = known;
+    return {
+      statusCode: known.status,
+      headers: { ...JSON_HEADERS, ...known.headers },
+      body: JSON.stringify({ success: false, error: (err as Error).message, code: known.code, ...(data !== undefined && { data }) }),
+    };
+  }
   if (isTransient(err)) {
     logger.warn('dependency unavailable', { error: err as Error, routeKey });
     return {
@@ -110,10 +113,10 @@ const jsonBody = (): MiddlewareObj<Event, Result> => ({
       return;
     }
     const bytes = event.isBase64Encoded ? Math.floor((raw.length * 3) / 4) : Buffer.byteLength(raw);
-    if (bytes > MAX_BODY_BYTES) throw new PayloadTooLarge(MAX_BODY_BYTES);
+    if (bytes > MAX_BODY_BYTES) throw payloadTooLarge(MAX_BODY_BYTES);
     const contentType = event.headers?.['content-type'] ?? '';
     if (!/^application\/(?:[\w.+-]+\+)?json\s*(?:;.*)?$/i.test(contentType)) {
-      throw new UnsupportedMediaType(contentType || '(none)');
+      throw unsupportedMediaType(contentType || '(none)');
     }
     try {
       await jsonParser.before!(request as never);
@@ -158,7 +161,7 @@ function validatePathParams(params: Record<string, string | undefined>): Record<
       out[name] = id.data;
       continue;
     }
-    if (name === 'messageId' && !/^[A-Za-z0-9_-]{1,64}$/.test(value)) {
+    if (name === 'messageId' && !messageIdSchema.safeParse(value).success) {
       throw new ValidationError('Path parameter "messageId" must be 1 to 64 letters, digits, "_" or "-"');
     }
     out[name] = value;
@@ -174,8 +177,10 @@ export function httpRoute<B extends ZodType | undefined = undefined, Q extends Z
   spec: RouteSpec<B, Q>,
   fn: (input: RouteInput<Parsed<B>, Parsed<Q>>) => Promise<Reply>,
 ) {
-  const handler = middy<Event, Result, Error, Context>().use(errorEnvelope());
+  const handler = middy<Event, Result, Error, Context>();
   if (spec.body) handler.use(jsonBody());
+  // Registered last, as middy documents for error handlers: its onError runs first.
+  handler.use(errorEnvelope());
   return handler.handler(async (event) => {
     const params = validatePathParams(event.pathParameters ?? {});
     const body = (spec.body ? validate(spec.body, (event.body as unknown) ?? {}, 'body') : undefined) as Parsed<B>;

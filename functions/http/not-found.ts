@@ -1,4 +1,4 @@
-import { MethodNotAllowed, RouteNotFound } from '../agents/errors.js';
+import { methodNotAllowed, routeNotFound } from './errors.js';
 import { httpRoute } from './middleware.js';
 import { matchRoute } from './routes.js';
 
@@ -6,6 +6,6 @@ import { matchRoute } from './routes.js';
 export const handler = httpRoute({}, async ({ event }) => {
   const { method, path } = event.requestContext.http;
   const { allowed } = matchRoute(method, path);
-  if (allowed.length > 0) throw new MethodNotAllowed(method, path, allowed);
-  throw new RouteNotFound(method, path);
+  if (allowed.length > 0) throw methodNotAllowed(method, path, allowed);
+  throw routeNotFound(method, path);
 });

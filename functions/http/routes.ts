@@ -20,6 +20,13 @@ export interface Route {
   timeoutSeconds?: number;
 }
 
+/** API Gateway HTTP API's integration timeout, and the longest a route's function may run under it. */
+export const API_GATEWAY_LIMIT_S = 30;
+export const LONGEST_ROUTE_TIMEOUT_S = API_GATEWAY_LIMIT_S - 1;
+
+/** The route's name in the stack (function and integration ids): `stop-agent` -> `StopAgent`. */
+export const routeName = (route: Pick<Route, 'handler'>) => route.handler.replace(/(^|-)(\w)/g, (_, __, c: string) => c.toUpperCase());
+
 export const routes: readonly Route[] = [
   { method: 'POST', path: '/agents', handler: 'create-agent', agents: 'write', records: 'none' },
   { method: 'GET', path: '/agents', handler: 'list-agents', agents: 'read', records: 'none' },
@@ -35,7 +42,7 @@ export const routes: readonly Route[] = [
     records: 'write',
     startsWorkflow: true,
     publishes: true,
-    timeoutSeconds: 29,
+    timeoutSeconds: LONGEST_ROUTE_TIMEOUT_S,
   },
   {
     method: 'POST',
@@ -44,7 +51,7 @@ export const routes: readonly Route[] = [
     agents: 'write',
     records: 'write',
     publishes: true,
-    timeoutSeconds: 29,
+    timeoutSeconds: LONGEST_ROUTE_TIMEOUT_S,
   },
   { method: 'GET', path: '/agents/{agentId}/messages', handler: 'list-messages', agents: 'read', records: 'read' },
   { method: 'GET', path: '/agents/{agentId}/messages/{messageId}', handler: 'get-message', agents: 'read', records: 'read' },

@@ -3,7 +3,7 @@ import { App } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { Bucket } from 'aws-cdk-lib/aws-s3';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { routes } from '../../functions/http/routes.js';
+import { routeName, routes } from '../../functions/http/routes.js';
 import { buildApp } from '../../infra/app.js';
 import type { AgentsStack } from '../../infra/stack.js';
 import { STOP_WORKFLOW_ASL } from '../../infra/workflow-definition.js';
@@ -119,7 +119,7 @@ describe('least privilege', () => {
   const writes = /^dynamodb:(PutItem|UpdateItem|DeleteItem|BatchWriteItem)$/;
   it('gives the read-only functions no write action', () => {
     for (const route of routes.filter((r) => r.method === 'GET')) {
-      const name = route.handler.replace(/(^|-)(\w)/g, (_, __, c: string) => c.toUpperCase());
+      const name = routeName(route);
       const actions = policyActionsOf(name).flatMap((s) => s.actions);
       expect(actions.some((a) => a.startsWith('dynamodb:Get') || a === 'dynamodb:Query')).toBe(true);
       expect(actions.filter((a) => writes.test(a) || a.startsWith('events:') || a.startsWith('states:'))).toEqual([]);

@@ -10,7 +10,7 @@ import {
   type DynamoDBDocumentClient,
 } from '@aws-sdk/lib-dynamodb';
 import { AgentConditionFailed, type Key, type Page } from '../../agents/ports.js';
-import { type CancellationCode, cancellationReasons, conditionFailedItem, leaseNames } from './client.js';
+import { type CancellationCode, cancellationReasons, conditionFailedItem, leaseNames, untilProcessed } from './client.js';
 import {
   type AgentItem,
   type AgentStatus,
@@ -104,15 +104,14 @@ export class AgentsStore {
   /** Full items for ids, in the order given (BatchGet answers in any order and may leave keys unprocessed). */
   async getMany(ids: string[]): Promise<AgentItem[]> {
     const found = new Map<string, AgentItem>();
-    let pending: Key[] = ids.map((agentId) => ({ agentId }));
-    for (let attempt = 0; pending.length > 0 && attempt < 8; attempt++) {
-      const out = await this.db.send(
-        new BatchGetCommand({ RequestItems: { [this.tableName]: { Keys: pending, ConsistentRead: true } } }),
-      );
-      for (const item of (out.Responses?.[this.tableName] ?? []) as AgentItem[]) found.set(item.agentId, item);
-      pending = (out.UnprocessedKeys?.[this.tableName]?.Keys ?? []) as Key[];
-      if (pending.length > 0) await new Promise((r) => setTimeout(r, 20 * 2 ** attempt));
-    }
+    await untilProcessed<Key>(
+      ids.map((agentId) => ({ agentId })),
+      async (pending) => {
+        const out = await this.db.send(new BatchGetCommand({ RequestItems: { [this.tableName]: { Keys: pending, ConsistentRead: true } } }));
+        for (const item of (out.Responses?.[this.tableName] ?? []) as AgentItem[]) found.set(item.agentId, item);
+        return (out.UnprocessedKeys?.[this.tableName]?.Keys ?? []) as Key[];
+      },
+    );
     return ids.flatMap((id) => found.get(id) ?? []);
   }
 

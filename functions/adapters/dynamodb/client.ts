@@ -63,3 +63,15 @@ export function conditionFailedItem<T>(err: unknown): T | null | undefined {
 export function leaseNames(ids: string[]): Record<string, string> {
   return Object.fromEntries(ids.map((id, i) => [`#m${i}`, id]));
 }
+
+/**
+ * Batch calls (BatchGet, BatchWrite) may leave part of their work unprocessed under load: send the
+ * rest again with exponential backoff, up to 8 times. `call` takes what is left and returns what
+ * is still left.
+ */
+export async function untilProcessed<T>(pending: T[], call: (pending: T[]) => Promise<T[]>): Promise<void> {
+  for (let attempt = 0; pending.length > 0 && attempt < 8; attempt++) {
+    if (attempt > 0) await new Promise((r) => setTimeout(r, 20 * 2 ** attempt));
+    pending = await call(pending);
+  }
+}

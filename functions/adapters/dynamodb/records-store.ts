@@ -1,5 +1,6 @@
 import { BatchWriteCommand, GetCommand, QueryCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { Key, Page } from '../../agents/ports.js';
+import { untilProcessed } from './client.js';
 import type { MessageRecord, StopRecord } from '../../agents/model.js';
 
 const MSG = 'MSG#';
@@ -76,12 +77,13 @@ export class RecordsStore {
       );
       const keys = (out.Items ?? []) as Key[];
       for (let i = 0; i < keys.length; i += 25) {
-        let requests = keys.slice(i, i + 25).map((Key) => ({ DeleteRequest: { Key } }));
-        for (let attempt = 0; requests.length > 0 && attempt < 8; attempt++) {
-          const res = await this.db.send(new BatchWriteCommand({ RequestItems: { [this.tableName]: requests } }));
-          requests = (res.UnprocessedItems?.[this.tableName] ?? []) as typeof requests;
-          if (requests.length > 0) await new Promise((r) => setTimeout(r, 20 * 2 ** attempt));
-        }
+        await untilProcessed(
+          keys.slice(i, i + 25).map((Key) => ({ DeleteRequest: { Key } })),
+          async (requests) => {
+            const res = await this.db.send(new BatchWriteCommand({ RequestItems: { [this.tableName]: requests } }));
+            return (res.UnprocessedItems?.[this.tableName] ?? []) as typeof requests;
+          },
+        );
       }
       deleted += keys.length;
       startKey = out.LastEvaluatedKey;
