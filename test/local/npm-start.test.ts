@@ -18,11 +18,9 @@ afterAll(() => {
   rmSync(dataDir, { recursive: true, force: true });
 });
 
-function server(env: Record<string, string>) {
-  const proc = spawn(process.execPath, ['--import', 'tsx', 'local/main.ts'], {
-    env: { ...process.env, AGENTS_REAPER_INTERVAL_MS: '0', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+/** A Node process of ours (local/*.ts) as a user starts it, its output collected. */
+function run(script: string, args: string[], env: Record<string, string>) {
+  const proc = spawn(process.execPath, ['--import', 'tsx', script, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   started.push(proc);
   let out = '';
   proc.stdout!.on('data', (c: Buffer) => (out += c.toString()));
@@ -31,18 +29,8 @@ function server(env: Record<string, string>) {
   return { proc, exited, output: () => out };
 }
 
-function keys(args: string[], dir: string) {
-  const proc = spawn(process.execPath, ['--import', 'tsx', 'local/keys.ts', ...args], {
-    env: { ...process.env, AGENTS_DATA_DIR: dir },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  started.push(proc);
-  let out = '';
-  proc.stdout!.on('data', (c: Buffer) => (out += c.toString()));
-  proc.stderr!.on('data', (c: Buffer) => (out += c.toString()));
-  const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
-  return { exited, output: () => out };
-}
+const server = (env: Record<string, string>) => run('local/main.ts', [], { AGENTS_REAPER_INTERVAL_MS: '0', ...env });
+const keys = (args: string[], dir: string) => run('local/keys.ts', args, { AGENTS_DATA_DIR: dir });
 
 const alive = (pid: number) => {
   try {

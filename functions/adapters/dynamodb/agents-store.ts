@@ -8,6 +8,7 @@ import {
   UpdateCommand,
   DeleteCommand,
   type DynamoDBDocumentClient,
+  type TransactWriteCommandInput,
 } from '@aws-sdk/lib-dynamodb';
 import { AgentConditionFailed, type Key, type Page } from '../../agents/ports.js';
 import { type CancellationCode, cancellationReasons, conditionFailedItem, leaseNames, untilProcessed } from './client.js';
@@ -364,43 +365,34 @@ export class AgentsStore {
   }): Promise<{ admitted: true } | ({ admitted: false; recordExists: boolean } & AgentRefusal)> {
     const { agentId, record, lease, now } = a;
     const moveDue = a.dueAt !== undefined;
-    try {
-      await this.db.send(
-        new TransactWriteCommand({
-          TransactItems: [
-            {
-              Update: {
-                TableName: this.tableName,
-                Key: { agentId },
-                UpdateExpression: `SET #leases.#m = :lease, lastActivityAt = :now${moveDue ? ', dueAt = :due' : ''}`,
-                ConditionExpression: '#status = :active AND size(#leases) < :max AND attribute_not_exists(#leases.#m)',
-                ExpressionAttributeNames: { '#status': 'status', '#leases': 'leases', '#m': record.messageId },
-                ExpressionAttributeValues: {
-                  ':active': 'active',
-                  ':max': a.maxInFlight,
-                  ':lease': lease,
-                  ':now': now,
-                  ...(moveDue && { ':due': a.dueAt }),
-                },
-                ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
-              },
-            },
-            {
-              Put: {
-                TableName: this.records.tableName,
-                Item: { ...messageKey(agentId, record.messageId), ...record, leaseToken: lease.token, expiresAt: this.records.expiresAt(now) },
-                ConditionExpression: 'attribute_not_exists(sk)',
-              },
-            },
-          ],
-        }),
-      );
-      return { admitted: true };
-    } catch (err) {
-      const reasons = cancellationReasons(err);
-      if (!reasons) throw err;
-      return { admitted: false, recordExists: reasons[1]?.code === 'ConditionalCheckFailed', ...agentRefusal(reasons[0]) };
-    }
+    const reasons = await this.transact([
+      {
+        Update: {
+          TableName: this.tableName,
+          Key: { agentId },
+          UpdateExpression: `SET #leases.#m = :lease, lastActivityAt = :now${moveDue ? ', dueAt = :due' : ''}`,
+          ConditionExpression: '#status = :active AND size(#leases) < :max AND attribute_not_exists(#leases.#m)',
+          ExpressionAttributeNames: { '#status': 'status', '#leases': 'leases', '#m': record.messageId },
+          ExpressionAttributeValues: {
+            ':active': 'active',
+            ':max': a.maxInFlight,
+            ':lease': lease,
+            ':now': now,
+            ...(moveDue && { ':due': a.dueAt }),
+          },
+          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+        },
+      },
+      {
+        Put: {
+          TableName: this.records.tableName,
+          Item: { ...messageKey(agentId, record.messageId), ...record, leaseToken: lease.token, expiresAt: this.records.expiresAt(now) },
+          ConditionExpression: 'attribute_not_exists(sk)',
+        },
+      },
+    ]);
+    if (!reasons) return { admitted: true };
+    return { admitted: false, recordExists: reasons[1]?.code === 'ConditionalCheckFailed', ...agentRefusal(reasons[0]) };
   }
 
   /**
@@ -422,35 +414,26 @@ export class AgentsStore {
   }): Promise<{ completed: true } | ({ completed: false } & AgentRefusal)> {
     const { agentId, messageId, token, now } = a;
     const stopping = a.expect === 'stopping';
-    try {
-      await this.db.send(
-        new TransactWriteCommand({
-          TransactItems: [
-            {
-              Update: {
-                TableName: this.tableName,
-                Key: { agentId },
-                UpdateExpression: stopping ? 'REMOVE #leases.#m SET #stop.drained = if_not_exists(#stop.drained, :zero) + :one' : 'REMOVE #leases.#m',
-                ConditionExpression: stopping
-                  ? '#leases.#m.#token = :token AND #status = :stopping AND #stop.deadline > :now'
-                  : '#leases.#m.#token = :token AND #status = :active',
-                ExpressionAttributeNames: { '#status': 'status', '#leases': 'leases', '#m': messageId, '#token': 'token', ...(stopping && { '#stop': 'stop' }) },
-                ExpressionAttributeValues: stopping
-                  ? { ':token': token, ':stopping': 'stopping', ':now': now, ':zero': 0, ':one': 1 }
-                  : { ':token': token, ':active': 'active' },
-                ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
-              },
-            },
-            this.finishMessage(agentId, messageId, a.outcome, now, { token }),
-          ],
-        }),
-      );
-      return { completed: true };
-    } catch (err) {
-      const reasons = cancellationReasons(err);
-      if (!reasons) throw err;
-      return { completed: false, ...agentRefusal(reasons[0]) };
-    }
+    const reasons = await this.transact([
+      {
+        Update: {
+          TableName: this.tableName,
+          Key: { agentId },
+          UpdateExpression: stopping ? 'REMOVE #leases.#m SET #stop.drained = if_not_exists(#stop.drained, :zero) + :one' : 'REMOVE #leases.#m',
+          ConditionExpression: stopping
+            ? '#leases.#m.#token = :token AND #status = :stopping AND #stop.deadline > :now'
+            : '#leases.#m.#token = :token AND #status = :active',
+          ExpressionAttributeNames: { '#status': 'status', '#leases': 'leases', '#m': messageId, '#token': 'token', ...(stopping && { '#stop': 'stop' }) },
+          ExpressionAttributeValues: stopping
+            ? { ':token': token, ':stopping': 'stopping', ':now': now, ':zero': 0, ':one': 1 }
+            : { ':token': token, ':active': 'active' },
+          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+        },
+      },
+      this.finishMessage(agentId, messageId, a.outcome, now, { token }),
+    ]);
+    if (!reasons) return { completed: true };
+    return { completed: false, ...agentRefusal(reasons[0]) };
   }
 
   /**
@@ -460,33 +443,24 @@ export class AgentsStore {
    */
   async reclaimLease(agentId: string, messageId: string, lease: StoredLease, error: string, now: number): Promise<boolean> {
     const legacy = typeof lease === 'number';
-    try {
-      await this.db.send(
-        new TransactWriteCommand({
-          TransactItems: [
-            {
-              Update: {
-                TableName: this.tableName,
-                Key: { agentId },
-                UpdateExpression: 'REMOVE #leases.#m',
-                ConditionExpression: legacy
-                  ? '#status = :active AND #leases.#m = :expiresAt'
-                  : '#status = :active AND #leases.#m.#token = :token AND #leases.#m.expiresAt = :expiresAt',
-                ExpressionAttributeNames: { '#status': 'status', '#leases': 'leases', '#m': messageId, ...(!legacy && { '#token': 'token' }) },
-                ExpressionAttributeValues: legacy
-                  ? { ':active': 'active', ':expiresAt': lease }
-                  : { ':active': 'active', ':token': lease.token, ':expiresAt': lease.expiresAt },
-              },
-            },
-            this.finishMessage(agentId, messageId, { status: 'failed', error }, now, { token: legacy ? undefined : lease.token }),
-          ],
-        }),
-      );
-      return true;
-    } catch (err) {
-      if (!cancellationReasons(err)) throw err;
-      return false;
-    }
+    const reasons = await this.transact([
+      {
+        Update: {
+          TableName: this.tableName,
+          Key: { agentId },
+          UpdateExpression: 'REMOVE #leases.#m',
+          ConditionExpression: legacy
+            ? '#status = :active AND #leases.#m = :expiresAt'
+            : '#status = :active AND #leases.#m.#token = :token AND #leases.#m.expiresAt = :expiresAt',
+          ExpressionAttributeNames: { '#status': 'status', '#leases': 'leases', '#m': messageId, ...(!legacy && { '#token': 'token' }) },
+          ExpressionAttributeValues: legacy
+            ? { ':active': 'active', ':expiresAt': lease }
+            : { ':active': 'active', ':token': lease.token, ':expiresAt': lease.expiresAt },
+        },
+      },
+      this.finishMessage(agentId, messageId, { status: 'failed', error }, now, { token: legacy ? undefined : lease.token }),
+    ]);
+    return !reasons;
   }
 
   /**
@@ -498,52 +472,43 @@ export class AgentsStore {
    */
   async commitStop(agent: AgentItem, stopId: string, lastStop: LastStop, record: StopRecord, now: number): Promise<boolean> {
     const leaseIds = record.interruptedMessageIds;
-    try {
-      await this.db.send(
-        new TransactWriteCommand({
-          TransactItems: [
-            {
-              Update: {
-                TableName: this.tableName,
-                Key: { agentId: agent.agentId },
-                UpdateExpression:
-                  'SET #status = :inactive, #leases = :empty, stoppedAt = :now, updatedAt = :now, lastStop = :lastStop, ' +
-                  'dueAt = :now, version = version + :one REMOVE #stop',
-                ConditionExpression: [
-                  '#status = :stopping AND #stop.stopId = :stopId AND size(#leases) = :n',
-                  ...leaseIds.map((_, i) => `attribute_exists(#leases.#m${i})`),
-                ].join(' AND '),
-                ExpressionAttributeNames: { '#status': 'status', '#leases': 'leases', '#stop': 'stop', ...leaseNames(leaseIds) },
-                ExpressionAttributeValues: {
-                  ':inactive': 'inactive',
-                  ':stopping': 'stopping',
-                  ':stopId': stopId,
-                  ':empty': {},
-                  ':now': now,
-                  ':lastStop': lastStop,
-                  ':one': 1,
-                  ':n': leaseIds.length,
-                },
-              },
-            },
-            {
-              Put: {
-                TableName: this.records.tableName,
-                Item: { ...stopKey(agent.agentId, stopId), ...record, expiresAt: this.records.expiresAt(now) },
-                ConditionExpression: 'attribute_not_exists(sk)',
-              },
-            },
-            // Unconditioned: a leased message is `processing` by construction (admission and
-            // completion move lease and record together), so this cannot fail the commit.
-            ...leaseIds.map((messageId) => this.finishMessage(agent.agentId, messageId, { status: 'interrupted', stopId }, now, false)),
-          ],
-        }),
-      );
-      return true;
-    } catch (err) {
-      if (cancellationReasons(err)) return false;
-      throw err;
-    }
+    const reasons = await this.transact([
+      {
+        Update: {
+          TableName: this.tableName,
+          Key: { agentId: agent.agentId },
+          UpdateExpression:
+            'SET #status = :inactive, #leases = :empty, stoppedAt = :now, updatedAt = :now, lastStop = :lastStop, ' +
+            'dueAt = :now, version = version + :one REMOVE #stop',
+          ConditionExpression: [
+            '#status = :stopping AND #stop.stopId = :stopId AND size(#leases) = :n',
+            ...leaseIds.map((_, i) => `attribute_exists(#leases.#m${i})`),
+          ].join(' AND '),
+          ExpressionAttributeNames: { '#status': 'status', '#leases': 'leases', '#stop': 'stop', ...leaseNames(leaseIds) },
+          ExpressionAttributeValues: {
+            ':inactive': 'inactive',
+            ':stopping': 'stopping',
+            ':stopId': stopId,
+            ':empty': {},
+            ':now': now,
+            ':lastStop': lastStop,
+            ':one': 1,
+            ':n': leaseIds.length,
+          },
+        },
+      },
+      {
+        Put: {
+          TableName: this.records.tableName,
+          Item: { ...stopKey(agent.agentId, stopId), ...record, expiresAt: this.records.expiresAt(now) },
+          ConditionExpression: 'attribute_not_exists(sk)',
+        },
+      },
+      // Unconditioned: a leased message is `processing` by construction (admission and
+      // completion move lease and record together), so this cannot fail the commit.
+      ...leaseIds.map((messageId) => this.finishMessage(agent.agentId, messageId, { status: 'interrupted', stopId }, now, false)),
+    ]);
+    return !reasons;
   }
 
   /**
@@ -570,6 +535,18 @@ export class AgentsStore {
         },
       },
     };
+  }
+
+  /** One transaction; undefined when it committed, else why it was cancelled (one reason per item). */
+  private async transact(items: NonNullable<TransactWriteCommandInput['TransactItems']>) {
+    try {
+      await this.db.send(new TransactWriteCommand({ TransactItems: items }));
+      return undefined;
+    } catch (err) {
+      const reasons = cancellationReasons(err);
+      if (!reasons) throw err;
+      return reasons;
+    }
   }
 
   private async conditional(command: PutCommand | UpdateCommand | DeleteCommand): Promise<{ Attributes?: unknown }> {

@@ -1,6 +1,7 @@
 import { DynamoDBClient, TransactionCanceledException, ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
+import { intEnv } from '../../agents/config.js';
 
 /**
  * Every DynamoDB call ends in bounded time: a connection must open within 1 s, an answer arrive
@@ -14,16 +15,10 @@ export interface StoreTimeouts {
 }
 
 export function storeTimeoutsFromEnv(env: NodeJS.ProcessEnv = process.env): StoreTimeouts {
-  const read = (name: string, fallback: number, min: number, max: number) => {
-    const raw = env[name];
-    if (raw === undefined || raw === '') return fallback;
-    const value = Number(raw);
-    if (!Number.isInteger(value) || value < min || value > max) {
-      throw new Error(`Environment variable ${name} must be an integer from ${min} to ${max}, got ${JSON.stringify(raw)}`);
-    }
-    return value;
+  return {
+    requestTimeoutMs: intEnv(env, 'DYNAMODB_TIMEOUT_MS', 2000, 100, 60_000),
+    maxAttempts: intEnv(env, 'DYNAMODB_MAX_ATTEMPTS', 3, 1, 10),
   };
-  return { requestTimeoutMs: read('DYNAMODB_TIMEOUT_MS', 2000, 100, 60_000), maxAttempts: read('DYNAMODB_MAX_ATTEMPTS', 3, 1, 10) };
 }
 
 export function createDocumentClient(endpoint?: string, timeouts: StoreTimeouts = storeTimeoutsFromEnv()): DynamoDBDocumentClient {
