@@ -31,7 +31,7 @@ try {
       for (let i = 0; Date.now() < rawUntil; i++) {
         await app.db.send(
           new UpdateCommand({
-            TableName: d.config.agentsTable,
+            TableName: d.agents.tableName,
             Key: { agentId: agents[(w + i) % AGENTS] },
             UpdateExpression: 'SET benchCounter = if_not_exists(benchCounter, :zero) + :one',
             ConditionExpression: 'attribute_exists(agentId) AND #status = :active',

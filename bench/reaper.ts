@@ -39,8 +39,8 @@ try {
   for (let i = 0; i < agents.length; i += 25) {
     let batch = agents.slice(i, i + 25).map((Item) => ({ PutRequest: { Item } }));
     while (batch.length) {
-      const out = await stack.app.db.send(new BatchWriteCommand({ RequestItems: { [d.config.agentsTable]: batch } }));
-      batch = (out.UnprocessedItems?.[d.config.agentsTable] ?? []) as typeof batch;
+      const out = await stack.app.db.send(new BatchWriteCommand({ RequestItems: { [d.agents.tableName]: batch } }));
+      batch = (out.UnprocessedItems?.[d.agents.tableName] ?? []) as typeof batch;
     }
   }
   console.log(`loaded ${FLEET} active agents (${DUE} idle past their timeout) in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
@@ -53,7 +53,7 @@ try {
   do {
     const out = await stack.app.db.send(
       new ScanCommand({
-        TableName: d.config.agentsTable,
+        TableName: d.agents.tableName,
         FilterExpression: '#s = :active AND dueAt <= :now',
         ExpressionAttributeNames: { '#s': 'status' },
         ExpressionAttributeValues: { ':active': 'active', ':now': now },

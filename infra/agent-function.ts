@@ -91,12 +91,6 @@ export class AgentFunction extends NodejsFunction {
     return this;
   }
 
-  /** Table name only, for functions that read nothing from it (the domain needs every name). */
-  nameTable(envName: string, table: ITableV2): this {
-    this.addEnvironment(envName, table.tableName);
-    return this;
-  }
-
   bindEventBus(bus: IEventBus): this {
     bus.grantPutEventsTo(this);
     this.addEnvironment('EVENT_BUS_NAME', bus.eventBusName);

@@ -67,11 +67,10 @@ export class AgentsStack extends Stack {
       this.functions[name] = f;
       return f;
     };
+    // Each function gets exactly the tables it uses: granted, and named in its environment.
     const withTables = (f: AgentFunction, agentsAccess: Route['agents'], recordsAccess: Route['records']) => {
-      if (agentsAccess === 'none') f.nameTable('AGENTS_TABLE', agents);
-      else f.bindTable('AGENTS_TABLE', agents, agentsAccess, true);
-      if (recordsAccess === 'none') f.nameTable('RECORDS_TABLE', records);
-      else f.bindTable('RECORDS_TABLE', records, recordsAccess, false);
+      if (agentsAccess !== 'none') f.bindTable('AGENTS_TABLE', agents, agentsAccess, true);
+      if (recordsAccess !== 'none') f.bindTable('RECORDS_TABLE', records, recordsAccess, false);
       return f;
     };
 
@@ -114,7 +113,6 @@ export class AgentsStack extends Stack {
     // The HTTP API: one route and one function per entry of the route table, and $default.
     const accessLogs = new LogGroup(this, 'ApiAccessLogs', { retention: props.logRetentionDays, removalPolicy: logRemoval });
     const notFound = fn('NotFound', `functions/http/${fallbackRoute.handler}.ts`);
-    notFound.nameTable('AGENTS_TABLE', agents).nameTable('RECORDS_TABLE', records);
     // Bearer API keys: every route, $default included, is behind this authorizer.
     const authorizerFn = fn('Authorizer', 'functions/auth/authorizer.ts', { timeout: 5 });
     authorizerFn.bindTable('API_KEYS_TABLE', apiKeys, 'read', false);

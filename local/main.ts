@@ -37,7 +37,7 @@ async function main(): Promise<void> {
   let app: Awaited<ReturnType<typeof startLocalApp>>;
   try {
     const keysTable = env.API_KEYS_TABLE!;
-    await ensureTables(endpoint, { agents: config.agentsTable, records: config.recordsTable, apiKeys: keysTable });
+    await ensureTables(endpoint, { agents: env.AGENTS_TABLE!, records: env.RECORDS_TABLE!, apiKeys: keysTable });
     // Lets `npm run keys` reach this DynamoDB Local while the server runs (one process per data dir).
     if (dynamo) writeFileSync(endpointFile(dataDir), endpoint);
     const reaperIntervalMs = Number(env.AGENTS_REAPER_INTERVAL_MS ?? 60_000);

@@ -1,5 +1,5 @@
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { type Config, configFromEnv } from '../agents/config.js';
+import { type Config, ConfigError, configFromEnv } from '../agents/config.js';
 import type { Deps, EventPublisher, RuntimeRegistry, StopWorkflow } from '../agents/ports.js';
 import { EventBridgePublisher, StepFunctionsStopWorkflow } from './aws.js';
 import { AgentsStore } from './dynamodb/agents-store.js';
@@ -11,6 +11,19 @@ import { defaultRuntimes } from './runtimes/index.js';
 /** Wiring: the domain's ports bound to adapters, from the environment in Lambda, by local/ on one machine. */
 export type { Deps };
 
+/**
+ * A store this function was not granted (the stack binds each function only the tables its route
+ * declares): any use of it is a wiring bug, said plainly, never a request to a table named ''.
+ */
+function notGranted<T extends object>(envName: string): T {
+  return new Proxy({} as T, {
+    get: (_, property) => {
+      if (property === 'then') return undefined; // not a promise
+      throw new ConfigError(`${envName} is not set for this function: its route does not declare access to that table (functions/http/routes.ts)`);
+    },
+  });
+}
+
 export function buildDeps(parts: {
   config: Config;
   db: DynamoDBDocumentClient;
@@ -20,10 +33,11 @@ export function buildDeps(parts: {
   now?: () => number;
 }): Deps {
   const { db, ...rest } = parts;
-  const records = new RecordsStore(db, parts.config.recordsTable, parts.config.recordRetentionDays);
+  const { agentsTable, recordsTable } = parts.config;
+  const records = recordsTable ? new RecordsStore(db, recordsTable, parts.config.recordRetentionDays) : notGranted<RecordsStore>('RECORDS_TABLE');
   return {
     ...rest,
-    agents: new AgentsStore(db, parts.config.agentsTable, records),
+    agents: agentsTable ? new AgentsStore(db, agentsTable, records) : notGranted<AgentsStore>('AGENTS_TABLE'),
     records,
     runtimes: parts.runtimes ?? defaultRuntimes,
     log: logger,
@@ -58,4 +72,15 @@ export function deps(): Deps {
 /** Used by the local stack and tests to run the same handlers over local adapters. */
 export function useDeps(next: Deps | undefined): void {
   current = next;
+}
+
+// In Lambda, wire at init: a configuration error is a failed cold start with one clear log line,
+// not a 500 on every request. (The local stack and tests wire with useDeps instead.)
+if (process.env.AWS_LAMBDA_FUNCTION_NAME) {
+  try {
+    deps();
+  } catch (err) {
+    logger.error('configuration error: this function cannot start', { error: err as Error });
+    throw err;
+  }
 }

@@ -1,7 +1,8 @@
 /** Configuration, read once from the environment; a missing required variable fails fast. */
 export interface Config {
-  agentsTable: string;
-  recordsTable: string;
+  /** Set only for functions granted the table (the stack binds exactly what each one uses). */
+  agentsTable?: string;
+  recordsTable?: string;
   /** A lease outlives the message function's timeout, so a live worker's lease never expires under it. */
   leaseTtlMs: number;
   /** Per-agent cap on messages in flight; a stop commits all of them in one transaction (<= 100 items). */
@@ -35,8 +36,8 @@ export function intEnv(env: NodeJS.ProcessEnv, name: string, fallback: number, m
 
 export function configFromEnv(env: NodeJS.ProcessEnv = process.env): Config {
   return {
-    agentsTable: requiredEnv(env, 'AGENTS_TABLE'),
-    recordsTable: requiredEnv(env, 'RECORDS_TABLE'),
+    agentsTable: env.AGENTS_TABLE || undefined,
+    recordsTable: env.RECORDS_TABLE || undefined,
     leaseTtlMs: intEnv(env, 'LEASE_TTL_MS', 60_000, 1_000, 900_000),
     maxInFlight: intEnv(env, 'MAX_IN_FLIGHT', 50, 1, 98),
     stopWaitWindowMs: intEnv(env, 'STOP_WAIT_WINDOW_MS', 25_000, 0, 28_000),

@@ -11,7 +11,7 @@ export interface ApiResponse<T = any> {
 
 export type Api = (method: string, path: string, body?: unknown, headers?: Record<string, string>) => Promise<ApiResponse>;
 
-export const testConfig = (overrides: Partial<Config> = {}): Config => {
+export const testConfig = (overrides: Partial<Config> = {}): Config & { agentsTable: string; recordsTable: string } => {
   const suffix = randomUUID().slice(0, 8);
   return {
     agentsTable: `agents-${suffix}`,
