@@ -1,13 +1,12 @@
 import { StateMachine } from 'aws-local-stepfunctions';
-
-/** One entry of an execution's event log (the library does not export its type). */
-export type EventLog = { type: string; timestamp: number; state?: { name: string } };
-import type { Deps } from '../functions/adapters/deps.js';
-import type { StopWorkflow, StopWorkflowInput } from '../functions/agents/ports.js';
+import type { Deps, StopWorkflow, StopWorkflowInput } from '../functions/agents/ports.js';
 import { handler as checkDrain } from '../functions/workflow/check-drain.js';
 import { handler as finalizeStop } from '../functions/workflow/finalize-stop.js';
 import { handler as recordStopFailure } from '../functions/workflow/record-stop-failure.js';
 import { renderDefinition, workflowTasks, type WorkflowSubstitution } from '../infra/workflow-definition.js';
+
+/** One entry of an execution's event log (the library does not export its type). */
+export type EventLog = { type: string; timestamp: number; state?: { name: string } };
 
 type TaskHandler = (input: never) => Promise<unknown>;
 
