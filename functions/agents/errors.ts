@@ -1,7 +1,7 @@
 /**
  * Domain errors: each names what went wrong with a machine-readable `code` and a sentence a
  * person can act on. Which HTTP status a code becomes is the HTTP layer's business
- * (functions/http/status.ts), not the domain's.
+ * (`STATUS_BY_CODE` in functions/http/errors.ts), not the domain's.
  */
 export type ErrorCode =
   | 'VALIDATION_ERROR'

@@ -18,6 +18,7 @@ import {
   DEFAULT_IDLE_TIMEOUT_MS,
   idleDueAt,
   nextReaperCheck,
+  sameActivity,
 } from './model.js';
 
 export async function createAgent(d: Deps, input: CreateAgentInput): Promise<AgentItem> {
@@ -84,10 +85,11 @@ export async function updateAgent(d: Deps, agentId: string, input: UpdateAgentIn
     );
   }
   if (input.idleTimeoutMs !== undefined && item.status === 'active') {
-    // The reaper finds an active agent by its next idle check: move it to the new timeout's,
-    // only for the version just written (a later update or a transition moves it itself).
+    // The reaper finds an active agent by its next check: move it to the new timeout's, only for
+    // the version just written (a later update or a transition moves it itself) and only if no
+    // message was admitted since (its lease's check must not be lost).
     await d.agents
-      .moveDueAt(agentId, 'active', nextReaperCheck(item), { version: item.version })
+      .moveDueAt(agentId, 'active', nextReaperCheck(item), sameActivity(item, { version: item.version }))
       .catch((err: unknown) => {
         if (!(err instanceof AgentConditionFailed)) throw err;
       });

@@ -66,9 +66,9 @@ async function admit(d: Deps, agentId: string, messageId: string, input: SendMes
       maxInFlight: d.config.maxInFlight,
       now,
       // The reaper must look at this agent by the time this lease could expire (a crashed
-      // worker), but the index moves only when its next look is later than that: about once per
-      // lease TTL under steady traffic, never per message.
-      ...(agent.dueAt > lease.expiresAt && { dueAt: lease.expiresAt }),
+      // worker); the index moves only when its next look is later than that: about once per
+      // lease TTL under steady traffic, not per message.
+      moveDueAt: agent.dueAt > lease.expiresAt,
     });
     if (result.admitted) return { agent, record, token: lease.token };
     if (result.recordExists) {

@@ -227,3 +227,10 @@ export function nextReaperCheck(agent: AgentItem): number {
 
 /** When the agent last did anything: its last message, else its start. */
 export const lastActiveAt = (agent: AgentItem): number => agent.lastActivityAt ?? agent.startedAt ?? agent.updatedAt;
+
+/**
+ * The condition for moving an agent's next reaper check from what was read of it: the fields
+ * given, and no message admitted since (admission sets `lastActivityAt`).
+ */
+export const sameActivity = (agent: AgentItem, match: Record<string, number>): Record<string, number> =>
+  agent.lastActivityAt === undefined ? match : { ...match, lastActivityAt: agent.lastActivityAt };

@@ -1,6 +1,6 @@
 import { AgentConditionFailed, type Deps, type Key } from './ports.js';
 import { AgentConflict } from './errors.js';
-import { DEFAULT_STOP_TIMEOUT_MS, type AgentStatus, expiredLeases, idleDueAt, lastActiveAt, nextReaperCheck } from './model.js';
+import { DEFAULT_STOP_TIMEOUT_MS, type AgentStatus, expiredLeases, idleDueAt, lastActiveAt, nextReaperCheck, sameActivity } from './model.js';
 import { reclaimExpiredLeases } from './messages.js';
 import { NoLongerIdle, beginGracefulStop, finalizeStop } from './stop.js';
 
@@ -75,9 +75,9 @@ export async function runReaper(d: Deps, opts: ReaperOptions): Promise<ReaperSum
     const idleDeadline = idleDueAt(lastActiveAt(agent), agent.idleTimeoutMs);
     if (idleDeadline > now) {
       // Busy (or idle stop disabled): look again at its real idle deadline, or when a lease in
-      // flight could expire, whichever is first. Messages move dueAt at most once per lease TTL,
-      // so the index is written about once per idle period, not per message.
-      await d.agents.moveDueAt(agentId, 'active', nextReaperCheck(agent), { dueAt }).catch(ignoreConditionFailed);
+      // flight could expire, whichever is first. Only if no message was admitted since the read
+      // (race reaper vs admit: a lease this read did not see must not lose its check).
+      await d.agents.moveDueAt(agentId, 'active', nextReaperCheck(agent), sameActivity(agent, { dueAt })).catch(ignoreConditionFailed);
       summary.rescheduled++;
       return;
     }

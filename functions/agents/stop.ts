@@ -11,6 +11,7 @@ import {
   type StopReason,
   type StopRecord,
   liveLeaseIds,
+  nextReaperCheck,
 } from './model.js';
 
 export const newId = monotonicFactory();
@@ -85,10 +86,14 @@ export async function beginGracefulStop(
     await d.workflow.start({ agentId, stopId: stop.stopId });
   } catch (err) {
     d.log.error('stop workflow did not start', { agentId, stopId: stop.stopId, error: err as Error });
-    if (!joined) {
-      await d.agents.rollbackStop(agentId, stop.stopId, d.now(), agent.idleTimeoutMs).catch((rollbackErr) => {
-        if (!(rollbackErr instanceof AgentConditionFailed)) throw rollbackErr;
-      });
+    if (joined) throw new StopFailed();
+    try {
+      await d.agents.rollbackStop(agentId, stop.stopId, d.now(), nextReaperCheck(agent));
+    } catch (rollbackErr) {
+      if (!(rollbackErr instanceof AgentConditionFailed)) throw rollbackErr;
+      // Not ours to roll back any more: a force stop took it over, or a completion finalized it.
+      // The caller waits for that outcome like any joined request.
+      return { stop, joined };
     }
     throw new StopFailed();
   }

@@ -10,6 +10,8 @@ import { eventually } from './api.js';
 export class GatedRuntime {
   private readonly gates = new Map<string, { agentId: string; open: (outcome: 'reply' | 'fail') => void }>();
   closed: string[] = [];
+  /** agentId -> a promise close() waits for (a runtime slow to close its connections). */
+  readonly closeGates = new Map<string, Promise<void>>();
   /** agentId -> how many more times close() fails (a runtime that cannot be reached for a while). */
   readonly closeFailures = new Map<string, number>();
 
@@ -25,6 +27,7 @@ export class GatedRuntime {
         });
       },
       close: async (agent) => {
+        await this.closeGates.get(agent.agentId);
         const failures = this.closeFailures.get(agent.agentId) ?? 0;
         if (failures > 0) {
           this.closeFailures.set(agent.agentId, failures - 1);

@@ -22,7 +22,6 @@ import {
   type StopRecord,
   type StoredLease,
   type MessageOutcome,
-  idleDueAt,
 } from '../../agents/model.js';
 import { messageKey, stopKey } from './records-store.js';
 import { BY_STATUS_INDEX } from './tables.js';
@@ -305,21 +304,24 @@ export class AgentsStore {
     return out.Attributes as AgentItem;
   }
 
-  /** stopping -> active, only for this stop: its workflow could not be started. */
-  async rollbackStop(agentId: string, stopId: string, now: number, idleTimeoutMs: number | null): Promise<void> {
+  /**
+   * stopping -> active, only for this stop: its workflow could not be started. Race rollback vs
+   * force stop: never a stop a force stop has taken over (its commit must find it `stopping`).
+   */
+  async rollbackStop(agentId: string, stopId: string, now: number, dueAt: number): Promise<void> {
     await this.conditional(
       new UpdateCommand({
         TableName: this.tableName,
         Key: { agentId },
         UpdateExpression: 'SET #status = :active, updatedAt = :now, dueAt = :dueAt, version = version + :one REMOVE #stop',
-        ConditionExpression: '#status = :stopping AND #stop.stopId = :stopId',
+        ConditionExpression: '#status = :stopping AND #stop.stopId = :stopId AND attribute_not_exists(#stop.forced)',
         ExpressionAttributeNames: { '#status': 'status', '#stop': 'stop' },
         ExpressionAttributeValues: {
           ':active': 'active',
           ':stopping': 'stopping',
           ':stopId': stopId,
           ':now': now,
-          ':dueAt': idleDueAt(now, idleTimeoutMs),
+          ':dueAt': dueAt,
           ':one': 1,
         },
         ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
@@ -353,6 +355,10 @@ export class AgentsStore {
    * Race admit vs stop: only while `active`. Once `stopping` is written no message is admitted,
    * and every admitted one is in the lease map the drain check reads.
    * Race admit vs admit (same messageId): the lease id must be free and the record must not exist.
+   * Race admit vs reaper (a crashed worker must be found): the agent's next reaper check must come
+   * by the time this lease could expire. The caller read where it is (`moveDueAt`: later than the
+   * expiry, so move it to the expiry); the condition holds the write to that reading, so a check
+   * moved meanwhile refuses the admission and the caller reads again.
    */
   async admitMessage(a: {
     agentId: string;
@@ -360,26 +366,20 @@ export class AgentsStore {
     lease: Lease;
     maxInFlight: number;
     now: number;
-    /** Move the agent's next reaper check to this time (see messages.ts). */
-    dueAt?: number;
+    moveDueAt: boolean;
   }): Promise<{ admitted: true } | ({ admitted: false; recordExists: boolean } & AgentRefusal)> {
-    const { agentId, record, lease, now } = a;
-    const moveDue = a.dueAt !== undefined;
+    const { agentId, record, lease, now, moveDueAt } = a;
     const reasons = await this.transact([
       {
         Update: {
           TableName: this.tableName,
           Key: { agentId },
-          UpdateExpression: `SET #leases.#m = :lease, lastActivityAt = :now${moveDue ? ', dueAt = :due' : ''}`,
-          ConditionExpression: '#status = :active AND size(#leases) < :max AND attribute_not_exists(#leases.#m)',
+          UpdateExpression: `SET #leases.#m = :lease, lastActivityAt = :now${moveDueAt ? ', dueAt = :expiresAt' : ''}`,
+          ConditionExpression:
+            '#status = :active AND size(#leases) < :max AND attribute_not_exists(#leases.#m) AND ' +
+            (moveDueAt ? 'dueAt > :expiresAt' : 'dueAt <= :expiresAt'),
           ExpressionAttributeNames: { '#status': 'status', '#leases': 'leases', '#m': record.messageId },
-          ExpressionAttributeValues: {
-            ':active': 'active',
-            ':max': a.maxInFlight,
-            ':lease': lease,
-            ':now': now,
-            ...(moveDue && { ':due': a.dueAt }),
-          },
+          ExpressionAttributeValues: { ':active': 'active', ':max': a.maxInFlight, ':lease': lease, ':now': now, ':expiresAt': lease.expiresAt },
           ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
         },
       },

@@ -23,11 +23,13 @@ export interface TableDef {
 
 /**
  * Agents: one item per agent. The sparse-free `byStatus` index is keyed on (status, dueAt):
- * - active:   dueAt = when the reaper should next look at the agent (idle check; see reaper.ts)
+ * - active:   dueAt = when the reaper should next look at the agent: its idle check, or the
+ *             expiry of a lease in flight (a crashed worker to settle), whichever is first
  * - stopping: dueAt = the stop's deadline
  * - inactive: dueAt = when it became inactive (or was created)
- * dueAt only changes on transitions and reaper checks, never per message, so message traffic does
- * not rewrite the index (no hot index partition from messages).
+ * dueAt changes on transitions, reaper checks, and an admission whose lease would expire before
+ * the next check (about once per lease TTL under steady traffic): message traffic does not
+ * rewrite the index per message (no hot index partition from messages).
  */
 export const agentsTable: TableDef = {
   partitionKey: { name: 'agentId', type: 'S' },
