@@ -1,26 +1,8 @@
-import type { Config } from '../functions/agents/config.js';
-import { startLocalApp, type LocalAppOptions } from '../local/app.js';
-import { ensureTables, startDynamoDbLocal } from '../local/dynamodb.js';
-import { apiClient, testConfig } from '../test/support/api.js';
-
+import { startOwnStack, type AppOptions } from '../test/support/local-stack.js';
 
 /** DynamoDB Local in memory plus the whole local stack, for a benchmark run. */
-export async function benchStack(opts: { config?: Partial<Config> } & Partial<Omit<LocalAppOptions, 'config' | 'endpoint'>> = {}) {
-  const dynamo = await startDynamoDbLocal();
-  const config = testConfig({ maxInFlight: 98, stopWaitWindowMs: 25_000, stopPollMs: 100, ...opts.config });
-  await ensureTables(dynamo.endpoint, { agents: config.agentsTable, records: config.recordsTable });
-  const { config: _ignored, ...rest } = opts;
-  const app = await startLocalApp({ endpoint: dynamo.endpoint, config, ...rest });
-  return {
-    app,
-    dynamo,
-    api: apiClient(app.url),
-    async close() {
-      await app.close();
-      await dynamo.stop();
-    },
-  };
-}
+export const benchStack = (opts: AppOptions = {}) =>
+  startOwnStack({ ...opts, config: { maxInFlight: 98, stopWaitWindowMs: 25_000, stopPollMs: 100, ...opts.config } });
 
 export function percentile(values: number[], p: number): number {
   const sorted = [...values].sort((a, b) => a - b);

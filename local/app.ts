@@ -43,6 +43,8 @@ export interface LocalApp {
   /** Agents left `stopping` by a previous run whose workflows were resumed. */
   resumed: number;
   keys?: ApiKeysStore;
+  /** Whether requests need an API key now (locally: from the first key ever created on). */
+  authRequired(): boolean;
   /** Stop accepting requests, give in-flight ones `graceMs` to finish, then cut them. */
   close(graceMs?: number): Promise<void>;
 }
@@ -66,11 +68,8 @@ export async function startLocalApp(opts: LocalAppOptions): Promise<LocalApp> {
   useDeps(deps);
   const resumed = await resumeStoppingAgents(deps);
   const keys = opts.auth ? new ApiKeysStore(db, opts.auth.keysTable) : undefined;
-  const server = createLocalServer({
-    handlers: await loadHandlers(),
-    log,
-    authorize: keys && opts.auth ? localAuthorizer(keys, opts.auth.require, log) : undefined,
-  });
+  const auth = keys && opts.auth ? await localAuthorizer(keys, opts.auth.require, log) : undefined;
+  const server = createLocalServer({ handlers: await loadHandlers(), log, authorize: auth?.authorize });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(opts.port ?? 0, opts.host ?? '127.0.0.1', () => resolve());
@@ -86,6 +85,7 @@ export async function startLocalApp(opts: LocalAppOptions): Promise<LocalApp> {
     server,
     resumed,
     keys,
+    authRequired: () => auth?.required() ?? false,
     async close(graceMs = 2000) {
       await reaper?.stop();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
@@ -148,22 +148,23 @@ function scheduleReaper(d: Deps, intervalMs: number, log: (line: string) => void
  * the last key must lock the API, not open it (security never fails open). While off, the key
  * table is re-checked every 2 s; a store that cannot be read answers 503, never lets a request in.
  */
-function localAuthorizer(keys: ApiKeysStore, require: 'auto' | 'always', log: (line: string) => void) {
-  let on = require === 'always';
-  let checkedAt = 0;
-  const required = async () => {
-    if (on) return true;
-    if (Date.now() - checkedAt > 2000) {
-      on = await keys.anyEverCreated();
-      checkedAt = Date.now();
-      if (on) log('auth: ON from now on: an API key exists; every request needs "Authorization: Bearer <key>"');
-    }
+async function localAuthorizer(keys: ApiKeysStore, require: 'auto' | 'always', log: (line: string) => void) {
+  let on = require === 'always' || (await keys.anyEverCreated());
+  let checkedAt = Date.now();
+  const turnedOn = async () => {
+    if (on || Date.now() - checkedAt <= 2000) return on;
+    on = await keys.anyEverCreated();
+    checkedAt = Date.now();
+    if (on) log('auth: ON from now on: an API key exists; every request needs "Authorization: Bearer <key>"');
     return on;
   };
-  return async (event: Event): Promise<string | undefined> => {
-    if (!(await required())) return undefined;
-    const info = await keys.verify(bearerKey(event.headers?.authorization));
-    if (!info) throw unauthorized();
-    return info.name;
+  return {
+    required: () => on,
+    async authorize(event: Event): Promise<string | undefined> {
+      if (!(await turnedOn())) return undefined;
+      const info = await keys.verify(bearerKey(event.headers?.authorization));
+      if (!info) throw unauthorized();
+      return info.name;
+    },
   };
 }

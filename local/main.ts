@@ -59,10 +59,9 @@ async function main(): Promise<void> {
     if (dynamo) rmSync(endpointFile(dataDir), { force: true });
     throw err;
   }
-  const keys = await app.keys!.list();
-  const activeKeys = keys.filter((k) => k.revokedAt === undefined).length;
+  const activeKeys = (await app.keys!.list()).filter((k) => k.revokedAt === undefined).length;
   print(
-    requireAuth || keys.length > 0
+    app.authRequired()
       ? `auth: ON, every request needs "Authorization: Bearer <key>" (${activeKeys} active key(s); npm run keys -- list)`
       : 'auth: OFF, no API key was ever created (create one with `npm run keys -- create --name <name>`, or set AGENTS_REQUIRE_AUTH=1); auth turns on with the first key and stays on',
   );

@@ -42,4 +42,3 @@ export function decodeCursor(cursor: string | undefined, shape: z.ZodType<Key>):
   if (!parsed.success) throw new ValidationError('Query parameter "cursor" is not valid: pass the nextCursor of a previous page unchanged');
   return parsed.data;
 }
-

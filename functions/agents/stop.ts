@@ -136,14 +136,9 @@ export async function finalizeStop(d: Deps, agentId: string, stopId: string): Pr
     if (!drained && !agent.stop.forced && now < agent.stop.deadline) return {};
     const outcome: StopOutcome = agent.stop.forced ? 'forced' : drained ? 'drained' : 'timed_out';
     // Tell the runtime to close its connections; a failure here fails the task (retried by the
-    // workflow). A forced stop does not wait for it: it always succeeds.
-    if (outcome === 'forced') {
-      await runtimeFor(d.runtimes, agent)
-        .close(agent)
-        .catch((err) => d.log.warn('runtime did not close on force stop', { agentId, error: err as Error }));
-    } else {
-      await runtimeFor(d.runtimes, agent).close(agent);
-    }
+    // workflow). A forced stop does not depend on it: it always succeeds.
+    const closing = runtimeFor(d.runtimes, agent).close(agent);
+    await (outcome === 'forced' ? closing.catch((err: Error) => d.log.warn('runtime did not close on force stop', { agentId, error: err })) : closing);
     if (await commitStop(d, agent, agent.stop, outcome, now)) return { outcome };
     await backoff(attempt);
   }
@@ -156,16 +151,14 @@ export async function finalizeStop(d: Deps, agentId: string, stopId: string): Pr
  * on a running agent, whatever the message traffic: the first write is conditioned on the status
  * alone, and the commit's retries converge because nothing can be added to what it commits.
  */
-export async function forceStop(d: Deps, agentId: string, reason: StopReason = 'api'): Promise<StopView> {
+export async function forceStop(d: Deps, agentId: string, reason: StopReason = 'api'): Promise<Extract<StopView, { kind: 'stopped' }>> {
   const stopId = await closeAdmission(d, agentId, reason);
-  const { outcome } = await finalizeStop(d, agentId, stopId);
-  if (!outcome) {
-    // Finalized meanwhile by the stop's own workflow or a completion: its outcome stands.
-    const view = await viewStop(d, agentId, stopId);
-    if (view.kind === 'stopped') return view;
-    throw new Error(`Force stop ${stopId} of agent ${agentId} did not end: ${view.kind}`);
-  }
-  return viewStop(d, agentId, stopId);
+  // No outcome from here means the stop's own workflow or a completion committed it first: its
+  // outcome stands. Either way the stop has ended: a forced stop is never rolled back.
+  await finalizeStop(d, agentId, stopId);
+  const view = await viewStop(d, agentId, stopId);
+  if (view.kind !== 'stopped') throw new Error(`Force stop ${stopId} of agent ${agentId} did not end: ${view.kind}`);
+  return view;
 }
 
 /** A force stop's first write; returns the stopId it governs. */

@@ -33,13 +33,12 @@ export const ok = (data: unknown, extra: { statusCode?: number; message?: string
   },
 });
 
-
 /**
  * The one error mapping of the API, used by every handler and by the local server (its auth check
  * and body reading run before a handler): domain and HTTP errors keep their sentence and get the
- * status of their code (STATUS_BY_CODE, the one table); a store
- * that is down, slow or failing is 503 with Retry-After; anything else (a bug) is logged with its
- * stack and answered 500 with a generic sentence.
+ * status of their code (STATUS_BY_CODE, the one table); a store that is down, slow or failing is
+ * 503 with Retry-After; anything else (a bug) is logged with its stack and answered 500 with a
+ * generic sentence.
  */
 export function errorResponse(err: unknown, routeKey?: string): Result {
   const known = describeError(err);

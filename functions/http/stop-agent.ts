@@ -44,8 +44,7 @@ export const handler = httpRoute({ body: stopAgentSchema }, async ({ body, param
   if (!body.graceful) {
     // A force stop asked for the agent to be stopped at once, and it is: 200 whatever outcome the
     // stop it took over (a graceful one past its deadline) was recorded with.
-    const view = await forceStop(d, agentId);
-    return reply(view.kind === 'stopped' ? { ...view, outcome: 'forced' } : view);
+    return reply({ ...(await forceStop(d, agentId)), outcome: 'forced' });
   }
   const { stop } = await beginGracefulStop(d, agentId, { timeoutMs: body.timeout, reason: 'api' });
   const window = waitWindowMs(header('prefer'), d.config.stopWaitWindowMs);

@@ -2,9 +2,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { startLocalApp, type LocalApp } from '../../local/app.js';
-import { ensureTables, freePort, startDynamoDbLocal, type LocalDynamo } from '../../local/dynamodb.js';
-import { apiClient, testConfig, type Api } from '../support/stack.js';
+import type { LocalApp } from '../../local/app.js';
+import { freePort, startDynamoDbLocal, type LocalDynamo } from '../../local/dynamodb.js';
+import { startOwnStack } from '../support/local-stack.js';
+import type { Api } from '../support/stack.js';
 
 /**
  * DynamoDB Local, with its data on disk, stopped and restarted while clients keep sending (with
@@ -20,15 +21,11 @@ let app: LocalApp;
 let api: Api;
 beforeAll(async () => {
   port = await freePort();
-  dynamo = await startDynamoDbLocal({ port, dataDir });
-  const config = testConfig();
-  await ensureTables(dynamo.endpoint, { agents: config.agentsTable, records: config.recordsTable });
-  app = await startLocalApp({ endpoint: dynamo.endpoint, config });
-  api = apiClient(app.url);
+  ({ dynamo, app, api } = await startOwnStack({ port, dataDir }));
 }, 60_000);
 afterAll(async () => {
   await app.close(0);
-  await dynamo.stop();
+  await dynamo.stop(); // the one restarted by the test
   rmSync(dataDir, { recursive: true, force: true });
 });
 

@@ -1,37 +1,22 @@
 import { DynamoDBServiceException } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { errorResponse } from '../../functions/http/middleware.js';
-import { startLocalApp, type LocalApp } from '../../local/app.js';
-import { ensureTables, startDynamoDbLocal, type LocalDynamo } from '../../local/dynamodb.js';
-import { apiClient, createAgent, testConfig, type Api } from '../support/stack.js';
+import { startOwnStack } from '../support/local-stack.js';
+import { createAgent, type Api } from '../support/stack.js';
 
 /**
  * A store that does not answer (DynamoDB Local frozen with SIGSTOP) or refuses connections
  * (stopped): every request, the auth check included, is answered 503 with Retry-After in the
  * envelope, within the SDK's bounded timeouts; none hangs, none is a 500.
  */
-let dynamo: LocalDynamo;
-let app: LocalApp;
+let stack: Awaited<ReturnType<typeof startOwnStack>>;
 let api: Api;
-let key: string;
 beforeAll(async () => {
-  dynamo = await startDynamoDbLocal();
-  const config = testConfig();
-  const keysTable = `keys-${config.agentsTable}`;
-  await ensureTables(dynamo.endpoint, { agents: config.agentsTable, records: config.recordsTable, apiKeys: keysTable });
-  app = await startLocalApp({
-    endpoint: dynamo.endpoint,
-    config,
-    auth: { keysTable, require: 'always' },
-    store: { requestTimeoutMs: 300, maxAttempts: 2 },
-  });
-  key = (await app.keys!.create('outage')).key;
-  api = (method, path, body, headers) => apiClient(app.url)(method, path, body, { authorization: `Bearer ${key}`, ...headers });
+  stack = await startOwnStack({ requireAuth: true, store: { requestTimeoutMs: 300, maxAttempts: 2 } });
+  const key = (await stack.app.keys!.create('outage')).key;
+  api = (method, path, body, headers) => stack.api(method, path, body, { authorization: `Bearer ${key}`, ...headers });
 }, 60_000);
-afterAll(async () => {
-  await app.close(0);
-  await dynamo.stop();
-});
+afterAll(() => stack.close());
 
 const unavailable = {
   success: false,
@@ -41,7 +26,7 @@ const unavailable = {
 
 it('answers 503 with Retry-After while the store does not answer, and recovers when it does', async () => {
   const agentId = await createAgent(api, {}, true);
-  process.kill(dynamo.javaPid, 'SIGSTOP');
+  process.kill(stack.dynamo.javaPid, 'SIGSTOP');
   try {
     const answers = await Promise.all([
       api('GET', `/agents/${agentId}`),
@@ -56,13 +41,13 @@ it('answers 503 with Retry-After while the store does not answer, and recovers w
       expect(res.body).toEqual(unavailable);
     }
   } finally {
-    process.kill(dynamo.javaPid, 'SIGCONT');
+    process.kill(stack.dynamo.javaPid, 'SIGCONT');
   }
   expect((await api('GET', `/agents/${agentId}`)).status).toBe(200);
 });
 
 it('answers 503, never 500, when the store refuses connections, the auth check included', async () => {
-  await dynamo.stop();
+  await stack.dynamo.stop();
   for (const [method, path] of [['GET', '/agents'], ['POST', '/agents']] as const) {
     const res = await api(method, path, method === 'POST' ? { name: 'x' } : undefined);
     expect(res.status).toBe(503);

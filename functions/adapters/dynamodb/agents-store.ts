@@ -30,16 +30,14 @@ import { BY_STATUS_INDEX } from './tables.js';
  * The agent's part of a cancelled transaction: whether its condition is what failed (rather than
  * a conflict with another transaction), and the item as it was then (ALL_OLD; none if deleted).
  */
-const agentRefusal = (reason: { code: CancellationCode; item?: Record<string, unknown> } | undefined) => ({
-  conditionFailed: reason?.code === 'ConditionalCheckFailed',
-  current: reason?.item as AgentItem | undefined,
-});
-
-/** A refused transaction on an agent: its condition failed (`current` as it was), or it lost a conflict. */
 export interface AgentRefusal {
   conditionFailed: boolean;
   current?: AgentItem;
 }
+const agentRefusal = (reason: { code: CancellationCode; item?: Record<string, unknown> } | undefined): AgentRefusal => ({
+  conditionFailed: reason?.code === 'ConditionalCheckFailed',
+  current: reason?.item as AgentItem | undefined,
+});
 
 /**
  * The Agents table. Every write that depends on state carries its condition; a failed condition
@@ -265,8 +263,8 @@ export class AgentsStore {
    * completion lands (race: force vs late completion): the lease set is frozen for the commit.
    * Conditioned only on the status, never on the leases, so message traffic cannot make it fail.
    */
-  async beginForcedStop(agentId: string, stop: StopInfo, now: number): Promise<AgentItem> {
-    const out = await this.conditional(
+  async beginForcedStop(agentId: string, stop: StopInfo, now: number): Promise<void> {
+    await this.conditional(
       new UpdateCommand({
         TableName: this.tableName,
         Key: { agentId },
@@ -274,11 +272,9 @@ export class AgentsStore {
         ConditionExpression: 'attribute_exists(agentId) AND #status = :active',
         ExpressionAttributeNames: { '#status': 'status', '#stop': 'stop' },
         ExpressionAttributeValues: { ':stopping': 'stopping', ':active': 'active', ':stop': stop, ':now': now, ':one': 1 },
-        ReturnValues: 'ALL_NEW',
         ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
       }),
     );
-    return out.Attributes as AgentItem;
   }
 
   /**
@@ -286,8 +282,8 @@ export class AgentsStore {
    * deadline becomes now (fencing every later completion). Only for this stopId; `deadlinePassed`
    * is what the caller read, and the condition holds it to that.
    */
-  async forceStopInProgress(agentId: string, stopId: string, now: number, deadlinePassed: boolean): Promise<AgentItem> {
-    const out = await this.conditional(
+  async forceStopInProgress(agentId: string, stopId: string, now: number, deadlinePassed: boolean): Promise<void> {
+    await this.conditional(
       new UpdateCommand({
         TableName: this.tableName,
         Key: { agentId },
@@ -297,11 +293,9 @@ export class AgentsStore {
         ConditionExpression: `#status = :stopping AND #stop.stopId = :stopId AND #stop.deadline ${deadlinePassed ? '<=' : '>'} :now`,
         ExpressionAttributeNames: { '#status': 'status', '#stop': 'stop' },
         ExpressionAttributeValues: { ':stopping': 'stopping', ':stopId': stopId, ':now': now, ':true': true },
-        ReturnValues: 'ALL_NEW',
         ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
       }),
     );
-    return out.Attributes as AgentItem;
   }
 
   /**
