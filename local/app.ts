@@ -4,13 +4,13 @@ import type { AddressInfo } from 'node:net';
 import type { Config } from '../functions/agents/config.js';
 import { buildDeps, useDeps, type Deps } from '../functions/adapters/deps.js';
 import { createDocumentClient, type StoreTimeouts } from '../functions/adapters/dynamodb/client.js';
-import type { EventPublisher } from '../functions/agents/ports.js';
-import type { RuntimeRegistry } from '../functions/agents/ports.js';
+import type { EventPublisher, MessageQueue, RuntimeRegistry } from '../functions/agents/ports.js';
 import { runReaper } from '../functions/agents/reaper.js';
 import { unauthorized } from '../functions/http/errors.js';
 import { ApiKeysStore, bearerKey } from '../functions/auth/api-keys.js';
 import type { Event } from '../functions/http/middleware.js';
 import { LocalEventBus } from './events.js';
+import { LocalMessageQueue } from './queue.js';
 import { createLocalServer, loadHandlers } from './server.js';
 import { LocalStopWorkflow, type LocalWorkflowOptions } from './workflow.js';
 
@@ -24,6 +24,8 @@ export interface LocalAppOptions {
   runtimes?: RuntimeRegistry;
   /** Replace the event bus (tests inject a failing publisher). */
   events?: EventPublisher;
+  /** Wrap the message queue (tests inject a failing or duplicating hand-off). */
+  queue?: (local: LocalMessageQueue) => MessageQueue;
   /** DynamoDB client timeouts (default: from DYNAMODB_TIMEOUT_MS / DYNAMODB_MAX_ATTEMPTS). */
   store?: StoreTimeouts;
   /** Run the idle reaper every this many ms (the EventBridge schedule's stand-in); off when omitted. */
@@ -39,13 +41,19 @@ export interface LocalApp {
   deps: Deps;
   workflow: LocalStopWorkflow;
   bus: LocalEventBus;
+  /** The worker's queue: asynchronous messages run here, through the deployed worker handler. */
+  queue: LocalMessageQueue;
   server: Server;
   /** Agents left `stopping` by a previous run whose workflows were resumed. */
   resumed: number;
   keys?: ApiKeysStore;
   /** Whether requests need an API key now (locally: from the first key ever created on). */
   authRequired(): boolean;
-  /** Stop accepting requests, give in-flight ones `graceMs` to finish, then cut them. */
+  /**
+   * Stop accepting requests, give in-flight ones `graceMs` to finish, then cut them. Running
+   * message work stops where it is, writing nothing, as a killed process would: its leases
+   * expire and are settled `failed` by whoever runs next.
+   */
   close(graceMs?: number): Promise<void>;
 }
 
@@ -58,12 +66,16 @@ export async function startLocalApp(opts: LocalAppOptions): Promise<LocalApp> {
   const bus = new LocalEventBus(log);
   const workflow = new LocalStopWorkflow({ ...opts.workflow });
   const db = createDocumentClient(opts.endpoint, opts.store);
+  const queue = new LocalMessageQueue({ log });
+  const lifetime = new AbortController();
   const deps = buildDeps({
     config: opts.config,
     db,
     workflow,
     events: opts.events ?? bus,
+    queue: opts.queue ? opts.queue(queue) : queue,
     runtimes: opts.runtimes,
+    shutdown: lifetime.signal,
   });
   useDeps(deps);
   const resumed = await resumeStoppingAgents(deps);
@@ -82,6 +94,7 @@ export async function startLocalApp(opts: LocalAppOptions): Promise<LocalApp> {
     deps,
     workflow,
     bus,
+    queue,
     server,
     resumed,
     keys,
@@ -92,8 +105,10 @@ export async function startLocalApp(opts: LocalAppOptions): Promise<LocalApp> {
       server.closeIdleConnections();
       const grace = new Promise<void>((resolve) => setTimeout(resolve, graceMs).unref());
       await Promise.race([closed, grace]);
+      lifetime.abort();
       server.closeAllConnections();
       await closed;
+      await queue.close();
       await workflow.close();
       db.destroy();
     },

@@ -1,4 +1,4 @@
-import type { EventPublisher, LifecycleEvent, StopWorkflow, StopWorkflowInput } from '../agents/ports.js';
+import type { EventPublisher, LifecycleEvent, MessageJob, MessageQueue, StopWorkflow, StopWorkflowInput } from '../agents/ports.js';
 
 export const EVENT_SOURCE = 'agents.lifecycle';
 
@@ -6,6 +6,7 @@ export const EVENT_SOURCE = 'agents.lifecycle';
 // an event (most of them) do not pay for loading them at cold start.
 const sfn = async () => import('@aws-sdk/client-sfn');
 const eventBridge = async () => import('@aws-sdk/client-eventbridge');
+const sqs = async () => import('@aws-sdk/client-sqs');
 
 /** Step Functions: one Standard execution per stop, named by stopId (the name makes it idempotent). */
 export class StepFunctionsStopWorkflow implements StopWorkflow {
@@ -44,5 +45,18 @@ export class EventBridgePublisher implements EventPublisher {
     if (out.FailedEntryCount) {
       throw new Error(`EventBridge rejected ${event.type}: ${out.Entries?.[0]?.ErrorCode ?? 'unknown error'}`);
     }
+  }
+}
+
+/** SQS: the durable hand-off to the message worker (a Lambda event source mapping, batch size 1). */
+export class SqsMessageQueue implements MessageQueue {
+  private client?: import('@aws-sdk/client-sqs').SQSClient;
+
+  constructor(private readonly queueUrl: string) {}
+
+  async send(job: MessageJob): Promise<void> {
+    const { SQSClient, SendMessageCommand } = await sqs();
+    this.client ??= new SQSClient({});
+    await this.client.send(new SendMessageCommand({ QueueUrl: this.queueUrl, MessageBody: JSON.stringify(job) }));
   }
 }

@@ -1,7 +1,7 @@
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { type Config, ConfigError, configFromEnv } from '../agents/config.js';
-import type { Deps, EventPublisher, RuntimeRegistry, StopWorkflow } from '../agents/ports.js';
-import { EventBridgePublisher, StepFunctionsStopWorkflow } from './aws.js';
+import type { Deps, EventPublisher, MessageQueue, RuntimeRegistry, StopWorkflow } from '../agents/ports.js';
+import { EventBridgePublisher, SqsMessageQueue, StepFunctionsStopWorkflow } from './aws.js';
 import { AgentsStore } from './dynamodb/agents-store.js';
 import { createDocumentClient } from './dynamodb/client.js';
 import { RecordsStore } from './dynamodb/records-store.js';
@@ -29,7 +29,10 @@ export function buildDeps(parts: {
   db: DynamoDBDocumentClient;
   workflow: StopWorkflow;
   events: EventPublisher;
+  queue: MessageQueue;
   runtimes?: RuntimeRegistry;
+  /** Fires when the process is going away (default: never, as in Lambda). */
+  shutdown?: AbortSignal;
   now?: () => number;
 }): Deps {
   const { db, ...rest } = parts;
@@ -40,6 +43,7 @@ export function buildDeps(parts: {
     agents: agentsTable ? new AgentsStore(db, agentsTable, records) : notGranted<AgentsStore>('AGENTS_TABLE'),
     records,
     runtimes: parts.runtimes ?? defaultRuntimes,
+    shutdown: parts.shutdown ?? new AbortController().signal,
     log: logger,
     now: parts.now ?? Date.now,
     metrics: { eventPublishFailures: 0 },
@@ -58,6 +62,9 @@ function depsFromEnvironment(env = process.env): Deps {
     events: env.EVENT_BUS_NAME
       ? new EventBridgePublisher(env.EVENT_BUS_NAME)
       : { publish: () => Promise.reject(new Error('EVENT_BUS_NAME is not set for this function')) },
+    queue: env.MESSAGE_QUEUE_URL
+      ? new SqsMessageQueue(env.MESSAGE_QUEUE_URL)
+      : { send: () => Promise.reject(new Error('MESSAGE_QUEUE_URL is not set for this function')) },
   });
 }
 

@@ -3,7 +3,12 @@ export interface Config {
   /** Set only for functions granted the table (the stack binds exactly what each one uses). */
   agentsTable?: string;
   recordsTable?: string;
-  /** A lease outlives the message function's timeout, so a live worker's lease never expires under it. */
+  /**
+   * A running message renews its lease every `heartbeatMs`; a lease not renewed for `leaseTtlMs`
+   * (a few heartbeats) belongs to a crashed worker and is settled. Live work of any length stays
+   * leased; a dead worker's message is found within seconds.
+   */
+  heartbeatMs: number;
   leaseTtlMs: number;
   /** Per-agent cap on messages in flight; a stop commits all of them in one transaction (<= 100 items). */
   maxInFlight: number;
@@ -35,10 +40,16 @@ export function intEnv(env: NodeJS.ProcessEnv, name: string, fallback: number, m
 }
 
 export function configFromEnv(env: NodeJS.ProcessEnv = process.env): Config {
+  const heartbeatMs = intEnv(env, 'HEARTBEAT_MS', 5_000, 50, 60_000);
+  const leaseTtlMs = intEnv(env, 'LEASE_TTL_MS', 4 * heartbeatMs, 200, 900_000);
+  if (leaseTtlMs < 2 * heartbeatMs) {
+    throw new ConfigError(`LEASE_TTL_MS (${leaseTtlMs}) must be at least two heartbeats (HEARTBEAT_MS ${heartbeatMs}), so one late heartbeat never loses a live lease`);
+  }
   return {
     agentsTable: env.AGENTS_TABLE || undefined,
     recordsTable: env.RECORDS_TABLE || undefined,
-    leaseTtlMs: intEnv(env, 'LEASE_TTL_MS', 60_000, 1_000, 900_000),
+    heartbeatMs,
+    leaseTtlMs,
     maxInFlight: intEnv(env, 'MAX_IN_FLIGHT', 50, 1, 98),
     stopWaitWindowMs: intEnv(env, 'STOP_WAIT_WINDOW_MS', 25_000, 0, 28_000),
     stopPollMs: intEnv(env, 'STOP_POLL_MS', 100, 10, 5_000),

@@ -20,7 +20,9 @@ export type ErrorCode =
   | 'TOO_MANY_IN_FLIGHT'
   | 'AGENT_BUSY'
   | 'STOP_FAILED'
-  | 'RUNTIME_FAILED';
+  | 'RUNTIME_FAILED'
+  | 'ASYNC_REQUIRED'
+  | 'UNAVAILABLE';
 
 export abstract class DomainError extends Error {
   abstract readonly code: ErrorCode;
@@ -110,4 +112,21 @@ export class StopFailed extends DomainError {
 /** The runtime behind an agent failed to process a message (the message is recorded `failed`). */
 export class RuntimeFailed extends DomainError {
   readonly code = 'RUNTIME_FAILED';
+}
+
+/** The agent's work cannot fit a synchronous request; it must run on the worker. */
+export class AsyncRequired extends DomainError {
+  readonly code = 'ASYNC_REQUIRED';
+}
+
+/**
+ * This service cannot take the request now (a message could not be handed to the worker, or the
+ * process is shutting down); nothing was half-done and a retry may succeed.
+ */
+export class Unavailable extends DomainError {
+  readonly code = 'UNAVAILABLE';
+  constructor(message: string) {
+    super(message);
+    this.retryAfterSeconds = 1;
+  }
 }

@@ -1,41 +1,213 @@
 import { randomUUID } from 'node:crypto';
-import { runtimeFor, type Deps } from './ports.js';
+import { publish } from './events.js';
+import { AgentConditionFailed, runtimeFor, type Deps, type MessageJob } from './ports.js';
 import { RETRY_LIMITS, backoff, retriesExhausted } from './retry.js';
-import { AgentConflict, AgentNotFound, MessageNotFound, RuntimeFailed, TooManyInFlight, agentNotRunning, agentStopping } from './errors.js';
+import {
+  AgentConflict,
+  AgentNotFound,
+  AsyncRequired,
+  MessageNotFound,
+  RuntimeFailed,
+  TooManyInFlight,
+  Unavailable,
+  agentNotRunning,
+  agentStopping,
+  type DomainError,
+} from './errors.js';
 import { cursorShapes, decodeCursor, encodeCursor } from './cursor.js';
-import { type AgentItem, type MessageOutcome, type MessageRecord, type SendMessageInput, expiredLeases, leaseExpiry, liveLeaseIds } from './model.js';
+import {
+  type AgentItem,
+  type Lease,
+  type MessageOutcome,
+  type MessageRecord,
+  type SendMessageInput,
+  MAX_SYNC_WORK_MS,
+  expiredLeases,
+  leaseExpiry,
+  liveLeaseIds,
+} from './model.js';
 import { finalizeStop, newId } from './stop.js';
 
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+
+/**
+ * How a message is answered. `sync`: it runs inside the API request (work that fits the API
+ * window). `async`: it is handed to the worker and the request waits up to `waitMs` for the
+ * outcome (0 with `Prefer: respond-async`), answering `processing` when the wait ends first.
+ */
+export type Delivery = { mode: 'sync' } | { mode: 'async'; waitMs: number };
+
+export interface Sent {
+  message: MessageRecord;
+  duplicate: boolean;
+}
 
 /**
  * Admit, run through the agent's runtime, complete. Admission and completion are each one
  * transaction over the agent's lease map and the message record, so the record and the lease
  * never disagree: a message is `processing` exactly while it holds a lease.
  */
-export async function sendMessage(d: Deps, agentId: string, input: SendMessageInput): Promise<{ message: MessageRecord; duplicate: boolean }> {
+export async function sendMessage(d: Deps, agentId: string, input: SendMessageInput, delivery: Delivery = { mode: 'sync' }): Promise<Sent> {
   const messageId = input.messageId ?? newId();
-  const admitted = await admit(d, agentId, messageId, input);
+  const admitted = await admit(d, agentId, messageId, input, delivery.mode);
   if ('duplicate' in admitted) return { message: admitted.duplicate, duplicate: true };
   const { agent, record, token } = admitted;
+  if (delivery.mode === 'async') return handOff(d, record, token, delivery.waitMs);
 
-  let result: { status: 'completed'; reply: string } | { status: 'failed'; error: string };
+  const run = await runLeased(d, agent, token, record);
+  if (run.status === 'aborted') throw run.reason;
+  const completedAt = await complete(d, agentId, messageId, token, run);
+  if (run.status === 'failed') {
+    throw new RuntimeFailed(`Agent runtime failed to process message ${messageId}: ${run.error}`);
+  }
+  return { message: { ...record, status: 'completed', reply: run.reply, completedAt }, duplicate: false };
+}
+
+/**
+ * Hand an admitted message to the worker. A hand-off that fails loses nothing: the message is
+ * settled `failed` with the reason (or, if even that write fails, its lease expires within the
+ * TTL and the reaper or the next admission settles it), and the caller gets 503.
+ */
+async function handOff(d: Deps, record: MessageRecord, token: string, waitMs: number): Promise<Sent> {
+  const { agentId, messageId } = record;
   try {
-    const { reply } = await runtimeFor(d.runtimes, agent).process(agent, { messageId, text: input.text, metadata: input.metadata });
-    result = { status: 'completed', reply };
+    await d.queue.send({ agentId, messageId, token });
   } catch (err) {
+    d.log.error('message not handed to the worker; settling it failed', { agentId, messageId, error: err as Error });
+    const error = 'the message could not be handed to a worker';
+    await complete(d, agentId, messageId, token, { status: 'failed', error }).catch((settle: Error) =>
+      d.log.warn('settling a message not handed off failed; its lease expires and the reaper settles it', { agentId, messageId, error: settle }),
+    );
+    throw new Unavailable(`Message ${messageId} could not be handed to a worker and was recorded as failed; send it again with a new messageId`);
+  }
+  if (waitMs === 0) return { message: record, duplicate: false };
+  // Waited for: answered as a synchronous message would be.
+  return { message: duplicateOutcome(await awaitMessage(d, record, waitMs), 'async'), duplicate: false };
+}
+
+/** Wait up to `waitMs` for a handed-off message to end, re-reading its record every `stopPollMs`. */
+async function awaitMessage(d: Deps, record: MessageRecord, waitMs: number): Promise<MessageRecord> {
+  const until = d.now() + waitMs;
+  for (;;) {
+    const left = until - d.now();
+    if (left <= 0) return record;
+    await sleep(Math.min(d.config.stopPollMs, left));
+    record = (await d.records.getMessage(record.agentId, record.messageId)) ?? record;
+    if (record.status !== 'processing') return record;
+  }
+}
+
+export type RunResult =
+  | { status: 'completed'; reply: string }
+  | { status: 'failed'; error: string }
+  | { status: 'aborted'; reason: DomainError };
+
+/**
+ * Run one admitted message through the agent's runtime while holding its lease: a heartbeat
+ * renews it every `heartbeatMs`, conditioned on the admission's token. When a heartbeat is
+ * refused (force stop, graceful timeout, deadline passed, agent deleted) the runtime's signal
+ * fires and the run stops waiting on it: the stop that took the lease records the message
+ * `interrupted`. The same for a message run in the API request and one run by the worker.
+ */
+export async function runLeased(d: Deps, agent: AgentItem, token: string, record: MessageRecord): Promise<RunResult> {
+  const { agentId, messageId } = record;
+  const lost = new AbortController();
+  const signal = AbortSignal.any([lost.signal, d.shutdown]);
+  let leasedUntil = d.now() + d.config.leaseTtlMs;
+  let timer: NodeJS.Timeout | undefined;
+  const beat = async () => {
+    const now = d.now();
+    try {
+      await d.agents.renewLease({ agentId, messageId, token, expiresAt: now + d.config.leaseTtlMs, now, claim: false });
+      leasedUntil = now + d.config.leaseTtlMs;
+    } catch (err) {
+      if (err instanceof AgentConditionFailed) {
+        lost.abort(interrupted(messageId));
+        // Refused while our lease is still there: the stop's deadline passed; end that stop now.
+        const current = err.current;
+        const ours = current?.leases?.[messageId];
+        if (current?.status === 'stopping' && current.stop && typeof ours === 'object' && ours.token === token) {
+          await finalizeStopQuietly(d, agentId, current.stop.stopId);
+        }
+        return;
+      }
+      d.log.warn('heartbeat failed; retrying at the next beat', { agentId, messageId, error: err as Error });
+      // The store cannot be reached: the lease holds until its expiry, and is lost after it.
+      if (d.now() >= leasedUntil) lost.abort(interrupted(messageId));
+    }
+  };
+  const schedule = () => {
+    timer = setTimeout(() => void beat().then(() => signal.aborted || schedule()), d.config.heartbeatMs);
+  };
+  schedule();
+  try {
+    const { reply } = await untilAborted(
+      runtimeFor(d.runtimes, agent).process(agent, { messageId, text: record.text, metadata: record.metadata }, signal),
+      signal,
+    );
+    return { status: 'completed', reply };
+  } catch (err) {
+    if (signal.aborted) {
+      const reason = lost.signal.aborted ? (lost.signal.reason as DomainError) : new Unavailable('The service is shutting down; get the message later');
+      d.log.info('message work aborted', { agentId, messageId, reason: reason.message });
+      return { status: 'aborted', reason };
+    }
     d.log.warn('runtime failed to process a message', { agentId, messageId, error: err as Error });
-    result = { status: 'failed', error: err instanceof Error ? err.message : String(err) };
+    return { status: 'failed', error: err instanceof Error ? err.message : String(err) };
+  } finally {
+    clearTimeout(timer);
   }
-  const completedAt = await complete(d, agentId, messageId, token, result);
-  if (result.status === 'failed') {
-    throw new RuntimeFailed(`Agent runtime failed to process message ${messageId}: ${result.error}`);
+}
+
+/** The runtime's answer, or a rejection as soon as the signal fires (whether or not it listens). */
+function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    if (signal.aborted) return onAbort();
+    signal.addEventListener('abort', onAbort, { once: true });
+    work.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
+}
+
+const interrupted = (messageId: string) =>
+  new AgentConflict('MESSAGE_INTERRUPTED', `Agent was stopped before message ${messageId} completed; the message is recorded as interrupted`);
+
+/**
+ * The worker: run one handed-off message. Delivery is at least once, so it first claims the job
+ * (one conditional write on the lease, by its token, removing `queued`): a repeated delivery, a
+ * job whose message a stop or a reclaim already settled, or one for a deleted agent is skipped.
+ */
+export async function runQueuedMessage(d: Deps, job: MessageJob): Promise<'completed' | 'failed' | 'interrupted' | 'skipped'> {
+  const { agentId, messageId, token } = job;
+  const [agent, record] = await Promise.all([d.agents.get(agentId), d.records.getMessage(agentId, messageId)]);
+  const lease = agent?.leases?.[messageId];
+  if (!agent || !record || typeof lease !== 'object' || lease.token !== token || !lease.queued) {
+    d.log.info('message job skipped: already claimed or settled', { agentId, messageId });
+    return 'skipped';
   }
-  return { message: { ...record, status: 'completed', reply: result.reply, completedAt }, duplicate: false };
+  const now = d.now();
+  try {
+    await d.agents.renewLease({ agentId, messageId, token, expiresAt: now + d.config.leaseTtlMs, now, claim: true });
+  } catch (err) {
+    if (!(err instanceof AgentConditionFailed)) throw err;
+    d.log.info('message job skipped: claimed by another delivery, or its lease is gone', { agentId, messageId });
+    return 'skipped';
+  }
+  const run = await runLeased(d, agent, token, record);
+  if (run.status === 'aborted') return 'interrupted';
+  try {
+    await complete(d, agentId, messageId, token, run);
+  } catch (err) {
+    if (err instanceof AgentConflict && err.code === 'MESSAGE_INTERRUPTED') return 'interrupted';
+    throw err;
+  }
+  return run.status;
 }
 
 type Admitted = { agent: AgentItem; record: MessageRecord; token: string } | { duplicate: MessageRecord };
 
-async function admit(d: Deps, agentId: string, messageId: string, input: SendMessageInput): Promise<Admitted> {
+async function admit(d: Deps, agentId: string, messageId: string, input: SendMessageInput, mode: Delivery['mode']): Promise<Admitted> {
   // Read for the runtime's configuration and a precise error; the decision is the write's condition.
   let agent = await d.agents.get(agentId);
   let reclaimTried = false;
@@ -43,6 +215,7 @@ async function admit(d: Deps, agentId: string, messageId: string, input: SendMes
     if (!agent) throw new AgentNotFound();
     if (agent.status === 'inactive') throw agentNotRunning();
     if (agent.status === 'stopping') throw agentStopping();
+    if (mode === 'sync') assertFitsRequest(agent);
     const now = d.now();
     // Crashed workers' messages are settled by the next admission (and by the reaper), so they
     // neither stay `processing` forever nor hold the in-flight cap.
@@ -50,7 +223,7 @@ async function admit(d: Deps, agentId: string, messageId: string, input: SendMes
       reclaimTried = true;
       await reclaimExpiredLeases(d, agent);
     }
-    const lease = { token: randomUUID(), expiresAt: now + d.config.leaseTtlMs };
+    const lease: Lease = { token: randomUUID(), expiresAt: now + d.config.leaseTtlMs, ...(mode === 'async' && { queued: true as const }) };
     const record: MessageRecord = {
       agentId,
       messageId,
@@ -73,7 +246,7 @@ async function admit(d: Deps, agentId: string, messageId: string, input: SendMes
     if (result.admitted) return { agent, record, token: lease.token };
     if (result.recordExists) {
       const existing = await d.records.getMessage(agentId, messageId);
-      if (existing) return { duplicate: duplicateOutcome(existing) };
+      if (existing) return { duplicate: duplicateOutcome(existing, mode) };
     }
     const current = result.current ?? (await d.agents.get(agentId));
     const atCap = result.conditionFailed && current?.status === 'active' && Object.keys(current.leases ?? {}).length >= d.config.maxInFlight;
@@ -86,12 +259,25 @@ async function admit(d: Deps, agentId: string, messageId: string, input: SendMes
   }
 }
 
+/** Work that cannot end inside the API request is refused up front, with what to do instead. */
+function assertFitsRequest(agent: AgentItem): void {
+  const { runtime } = agent;
+  if (runtime.type === 'echo' && (runtime.delayMs ?? 0) > MAX_SYNC_WORK_MS) {
+    throw new AsyncRequired(
+      `This agent's work takes ${runtime.delayMs} ms, longer than a synchronous request can wait (${MAX_SYNC_WORK_MS} ms); ` +
+        'send it with the header "Prefer: respond-async" and get the message later',
+    );
+  }
+}
+
 /** A repeated messageId: the stored outcome, never a second run. */
-function duplicateOutcome(existing: MessageRecord): MessageRecord {
+function duplicateOutcome(existing: MessageRecord, mode: Delivery['mode']): MessageRecord {
   switch (existing.status) {
     case 'completed':
       return existing;
     case 'processing':
+      // An asynchronous retry of a message already accepted: the same answer, 202 and where to look.
+      if (mode === 'async') return existing;
       throw new AgentConflict('MESSAGE_IN_PROGRESS', `Message ${existing.messageId} is already being processed; get it later for its reply`);
     case 'interrupted':
       throw new AgentConflict('MESSAGE_INTERRUPTED', `Message ${existing.messageId} was interrupted by a stop; send it again with a new messageId`);
@@ -120,6 +306,10 @@ async function complete(
     const now = d.now();
     const result = await d.agents.completeMessage({ agentId, messageId, token, outcome, now, expect });
     if (result.completed) {
+      await publish(d, {
+        type: outcome.status === 'completed' ? 'Message Completed' : 'Message Failed',
+        detail: { agentId, messageId, ...(outcome.status === 'failed' && { error: outcome.error }) },
+      });
       if (expect === 'stopping') await finalizeIfDrained(d, agentId);
       return now;
     }
@@ -133,10 +323,7 @@ async function complete(
       const pastDeadline = ours && current?.status === 'stopping' && expect === 'stopping';
       if (!current || !ours || pastDeadline) {
         if (pastDeadline && current?.stop) await finalizeStopQuietly(d, agentId, current.stop.stopId);
-        throw new AgentConflict(
-          'MESSAGE_INTERRUPTED',
-          `Agent was stopped before message ${messageId} completed; the message is recorded as interrupted`,
-        );
+        throw interrupted(messageId);
       }
       expect = current.status === 'stopping' ? 'stopping' : 'active';
     }
@@ -169,7 +356,10 @@ export async function reclaimExpiredLeases(d: Deps, agent: AgentItem): Promise<n
   let reclaimed = 0;
   for (const [messageId, lease] of expiredLeases(agent, now)) {
     const error = `lease expired at ${new Date(leaseExpiry(lease)).toISOString()}: the worker processing it stopped responding`;
-    if (await d.agents.reclaimLease(agent.agentId, messageId, lease, error, now)) reclaimed++;
+    if (await d.agents.reclaimLease(agent.agentId, messageId, lease, error, now)) {
+      reclaimed++;
+      await publish(d, { type: 'Message Failed', detail: { agentId: agent.agentId, messageId, error } });
+    }
   }
   return reclaimed;
 }

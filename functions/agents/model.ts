@@ -12,8 +12,10 @@ export const NEVER = Number.MAX_SAFE_INTEGER;
 export const MAX_STOP_TIMEOUT_MS = 86_400_000;
 export const DEFAULT_STOP_TIMEOUT_MS = 30_000;
 export const DEFAULT_IDLE_TIMEOUT_MS = 3_600_000;
-/** Echo's simulated work stays under the 29 s API Gateway integration limit. */
-export const MAX_ECHO_DELAY_MS = 25_000;
+/** Echo's simulated work: up to the worker's 15 minutes for asynchronous messages. */
+export const MAX_ECHO_DELAY_MS = 900_000;
+/** What a synchronous message may take: it runs inside the API request (API Gateway allows 30 s). */
+export const MAX_SYNC_WORK_MS = 25_000;
 
 /** UUIDs are case-insensitive (RFC 9562): stored and compared in lower case, whatever the input. */
 export const uuidSchema = z.uuid({ message: 'must be a UUID' }).overwrite((id) => id.toLowerCase());
@@ -116,6 +118,8 @@ export interface LastStop {
 export interface Lease {
   token: string;
   expiresAt: number;
+  /** Set while an asynchronous message waits for a worker; the worker that claims it removes it. */
+  queued?: true;
 }
 
 /** Leases written before tokens existed held only the expiry; they still count and expire. */

@@ -14,6 +14,13 @@ export interface Deps {
   workflow: StopWorkflow;
   events: EventPublisher;
   runtimes: RuntimeRegistry;
+  /** Hands asynchronous messages to the worker (SQS deployed; an in-process queue locally). */
+  queue: MessageQueue;
+  /**
+   * Fires when this process is going away (locally: the server closing). Running work stops
+   * heartbeating and writes nothing, as a crashed process would; its leases expire and are settled.
+   */
+  shutdown: AbortSignal;
   log: Logger;
   now: () => number;
   /** Counters a test or an operator can read (event publish failures are counted, never silent). */
@@ -40,10 +47,26 @@ export interface RuntimeMessage {
   metadata?: Record<string, unknown>;
 }
 
-/** What an agent runs on. `close` is told at finalize, so the runtime can drop its connections. */
+/**
+ * What an agent runs on. `signal` fires when the message's lease is gone (force stop, graceful
+ * timeout, the stop's deadline passed): the runtime should stop its work then; the worker stops
+ * waiting on it either way. `close` is told at finalize, so the runtime can drop its connections.
+ */
 export interface AgentRuntime {
-  process(agent: AgentItem, message: RuntimeMessage): Promise<{ reply: string }>;
+  process(agent: AgentItem, message: RuntimeMessage, signal: AbortSignal): Promise<{ reply: string }>;
   close(agent: AgentItem): Promise<void>;
+}
+
+/** One admitted asynchronous message, as handed to a worker: its ids and its admission's token. */
+export interface MessageJob {
+  agentId: string;
+  messageId: string;
+  token: string;
+}
+
+/** A durable hand-off to the message worker; delivery is at least once (the token fences repeats). */
+export interface MessageQueue {
+  send(job: MessageJob): Promise<void>;
 }
 
 export type RuntimeRegistry = Record<Runtime['type'], AgentRuntime>;
@@ -59,12 +82,20 @@ export interface StopWorkflow {
   start(input: StopWorkflowInput): Promise<void>;
 }
 
-export type LifecycleEventType = 'Agent Started' | 'Agent Stopping' | 'Agent Stopped';
+export type LifecycleEventType =
+  | 'Agent Started'
+  | 'Agent Stopping'
+  | 'Agent Stopped'
+  | 'Message Completed'
+  | 'Message Failed'
+  | 'Message Interrupted';
 
 export interface LifecycleEvent {
   type: LifecycleEventType;
   detail: {
     agentId: string;
+    messageId?: string;
+    error?: string;
     stopId?: string;
     outcome?: string;
     reason?: string;

@@ -1,6 +1,6 @@
 import { AgentConditionFailed, type Deps, type Key } from './ports.js';
 import { AgentConflict } from './errors.js';
-import { DEFAULT_STOP_TIMEOUT_MS, type AgentStatus, expiredLeases, idleDueAt, lastActiveAt, nextReaperCheck, sameActivity } from './model.js';
+import { DEFAULT_STOP_TIMEOUT_MS, type AgentStatus, expiredLeases, idleDueAt, lastActiveAt, liveLeaseIds, nextReaperCheck, sameActivity } from './model.js';
 import { reclaimExpiredLeases } from './messages.js';
 import { NoLongerIdle, beginGracefulStop, finalizeStop } from './stop.js';
 
@@ -73,7 +73,8 @@ export async function runReaper(d: Deps, opts: ReaperOptions): Promise<ReaperSum
       if (agent?.status !== 'active') return;
     }
     const idleDeadline = idleDueAt(lastActiveAt(agent), agent.idleTimeoutMs);
-    if (idleDeadline > now) {
+    // Work in flight (a long asynchronous message renewing its lease) is not idleness.
+    if (idleDeadline > now || liveLeaseIds(agent, now).length > 0) {
       // Busy (or idle stop disabled): look again at its real idle deadline, or when a lease in
       // flight could expire, whichever is first. Only if no message was admitted since the read
       // (race reaper vs admit: a lease this read did not see must not lose its check).

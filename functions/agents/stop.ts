@@ -229,6 +229,9 @@ async function commitStop(d: Deps, agent: AgentItem, stop: StopInfo, outcome: St
     type: 'Agent Stopped',
     detail: { agentId: agent.agentId, stopId: stop.stopId, outcome, reason: stop.reason, interrupted: leaseIds.length },
   });
+  await Promise.all(
+    leaseIds.map((messageId) => publish(d, { type: 'Message Interrupted', detail: { agentId: agent.agentId, messageId, stopId: stop.stopId } })),
+  );
   return true;
 }
 

@@ -25,6 +25,7 @@ export const unsupportedMediaType = (contentType: string) =>
 /** The one code-to-status table of the API, for domain and HTTP errors alike. */
 export const STATUS_BY_CODE: Record<ErrorCode | HttpErrorCode, number> = {
   VALIDATION_ERROR: 400,
+  ASYNC_REQUIRED: 400,
   UNAUTHORIZED: 401,
   AGENT_NOT_FOUND: 404,
   MESSAGE_NOT_FOUND: 404,
@@ -46,6 +47,7 @@ export const STATUS_BY_CODE: Record<ErrorCode | HttpErrorCode, number> = {
   AGENT_BUSY: 429,
   STOP_FAILED: 500,
   RUNTIME_FAILED: 502,
+  UNAVAILABLE: 503,
 };
 
 /** Status and headers of an expected error (domain or HTTP); undefined for anything else. */

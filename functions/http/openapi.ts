@@ -253,13 +253,25 @@ const docs: Record<string, RouteDoc> = {
   },
   'send-message': {
     summary: "Send a message: admit it, run it through the agent's runtime, return the reply",
+    description:
+      'Without `Prefer`, the message runs inside this request (work that fits the API window, up to 25 s). ' +
+      'With `Prefer: respond-async` it is handed to the worker (up to 15 minutes of work) and answered 202 at once with `Location`; ' +
+      'with `Prefer: wait=N` the request waits up to N seconds for the outcome and answers 202 if the message still runs. ' +
+      '`Message Completed`, `Message Failed` and `Message Interrupted` events are published on the lifecycle bus.',
     responses: {
       200: { description: 'Processed (or already processed: same messageId)', schema: success(messageSchema) },
-      400: common[400],
+      202: {
+        description: 'Accepted: running on the worker; get it at Location (an asynchronous retry of the same messageId answers the same)',
+        schema: success(messageSchema),
+        headers: { Location: '/agents/{agentId}/messages/{messageId}' },
+        example: { success: true, message: 'Message accepted', data: { agentId: AGENT_ID, messageId: '01J2ZK4WQ8N3X5V7B9C1D3F5G7', status: 'processing', text: 'hello', createdAt: 1709683200000 } },
+      },
+      400: err('Invalid body, or work too long for a synchronous request (send it with Prefer: respond-async)', 'ASYNC_REQUIRED', "This agent's work takes 60000 ms, longer than a synchronous request can wait (25000 ms); send it with the header \"Prefer: respond-async\" and get the message later"),
       404: common[404],
       409: err('Not running, stopping, or the message was interrupted by a stop', 'AGENT_NOT_RUNNING', 'Agent is not running'),
       429: err('Too many messages in flight, or the agent is busy with concurrent requests (Retry-After)', 'TOO_MANY_IN_FLIGHT', 'Agent already has 50 messages in flight; retry after 1 s'),
       502: err("The agent's runtime failed; the message is recorded failed", 'RUNTIME_FAILED', 'Agent runtime failed to process message m-1: timeout'),
+      503: err('The store cannot be reached, or the message could not be handed to the worker (it is recorded failed); retry (Retry-After)', 'UNAVAILABLE', 'Message m-1 could not be handed to a worker and was recorded as failed; send it again with a new messageId'),
     },
   },
   'list-messages': { summary: "An agent's message history", responses: { 200: { description: 'A page of messages', schema: success(z.array(messageSchema), { nextCursor: z.string().optional() }) }, 400: common[400], 404: common[404] } },
@@ -308,7 +320,7 @@ function operation(route: Route): Record<string, unknown> {
   if (route.handler === 'update-agent') {
     parameters.push({ name: 'If-Match', in: 'header', required: false, description: 'The ETag of the version this update is based on, e.g. "3"; 412 if the agent changed since', schema: { type: 'string' } });
   }
-  if (route.handler === 'stop-agent') {
+  if (route.handler === 'stop-agent' || route.handler === 'send-message') {
     parameters.push({ name: 'Prefer', in: 'header', required: false, description: '`wait=N` waits at most N seconds for the outcome; `respond-async` answers 202 at once', schema: { type: 'string', examples: ['respond-async', 'wait=5'] } });
   }
   const responses: Record<string, unknown> = {};

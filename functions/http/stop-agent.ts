@@ -3,22 +3,7 @@ import { StopFailed, StopTimedOut } from '../agents/errors.js';
 import { stopAgentSchema } from '../agents/model.js';
 import { awaitStop, beginGracefulStop, forceStop, type StopView } from '../agents/stop.js';
 import { httpRoute, ok, type Reply } from './middleware.js';
-
-/**
- * How long to wait for the outcome: the configured window, shortened by `Prefer: wait=N`, or none
- * with `Prefer: respond-async` (RFC 7240).
- */
-export function waitWindowMs(prefer: string | undefined, windowMs: number): { ms: number; applied?: string } {
-  if (!prefer) return { ms: windowMs };
-  const prefs = prefer.toLowerCase().split(/\s*,\s*/);
-  if (prefs.includes('respond-async')) return { ms: 0, applied: 'respond-async' };
-  const wait = prefs.map((p) => /^wait\s*=\s*(\d{1,6})$/.exec(p)).find(Boolean);
-  if (wait) {
-    const ms = Math.min(Number(wait[1]) * 1000, windowMs);
-    return { ms, applied: `wait=${ms / 1000}` };
-  }
-  return { ms: windowMs };
-}
+import { parsePrefer } from './prefer.js';
 
 function reply(view: StopView, applied?: string): Reply {
   const headers = applied ? { 'Preference-Applied': applied } : undefined;
@@ -47,6 +32,6 @@ export const handler = httpRoute({ body: stopAgentSchema }, async ({ body, param
     return reply({ ...(await forceStop(d, agentId)), outcome: 'forced' });
   }
   const { stop } = await beginGracefulStop(d, agentId, { timeoutMs: body.timeout, reason: 'api' });
-  const window = waitWindowMs(header('prefer'), d.config.stopWaitWindowMs);
+  const window = parsePrefer(header('prefer'), d.config.stopWaitWindowMs);
   return reply(await awaitStop(d, agentId, stop.stopId, window.ms), window.applied);
 });

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runReaper } from '../../functions/agents/reaper.js';
-import { GatedRuntime } from '../support/runtimes.js';
+import { GatedRuntime, stallHeartbeats } from '../support/runtimes.js';
 import { createAgent, eventually, sleep, startTestApp, type TestApp } from '../support/stack.js';
 
 /**
@@ -132,6 +132,7 @@ describe('crashed workers', () => {
 
   it('the reaper settles an expired lease of an agent that stays active: failed with a reason, not in flight', async () => {
     const agentId = await createAgent(crashApp.api, { settings: { gated: true }, idleTimeoutMs: null }, true);
+    stallHeartbeats(crashApp.deps, agentId);
     const lost = crashApp.api('POST', `/agents/${agentId}/messages`, { text: 'worker crashes' });
     const [crashed] = await crashGated.waitForHeld(1, agentId);
     await eventually(async () => (await get(agentId)).inFlight === 0);
@@ -151,6 +152,7 @@ describe('crashed workers', () => {
 
   it('the next admission settles an expired lease below the in-flight cap', async () => {
     const agentId = await createAgent(crashApp.api, { settings: { gated: true }, idleTimeoutMs: null }, true);
+    stallHeartbeats(crashApp.deps, agentId);
     void crashApp.api('POST', `/agents/${agentId}/messages`, { text: 'worker crashes' });
     const [crashed] = await crashGated.waitForHeld(1, agentId);
     await eventually(async () => (await get(agentId)).inFlight === 0);

@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { GatedRuntime } from '../support/runtimes.js';
+import { GatedRuntime, stallHeartbeats } from '../support/runtimes.js';
 import { createAgent, startTestApp, type TestApp } from '../support/stack.js';
 
-/** A worker that never completes (crashed): its lease expires and must not block the drain. */
+/** A worker that froze (its heartbeats stall, its work never ends): its lease expires and must not block the drain. */
 const gated = new GatedRuntime();
 let app: TestApp;
 beforeAll(async () => {
@@ -15,6 +15,7 @@ afterAll(async () => {
 
 it('drains past an expired lease: the stop ends before its timeout and the message is interrupted', async () => {
   const agentId = await createAgent(app.api, { settings: { gated: true } }, true);
+  stallHeartbeats(app.deps, agentId);
   void app.api('POST', `/agents/${agentId}/messages`, { text: 'never finishes' });
   const [messageId] = await gated.waitForHeld(1, agentId);
 
@@ -29,6 +30,7 @@ it('drains past an expired lease: the stop ends before its timeout and the messa
 
 it('reclaims expired leases at the in-flight cap instead of refusing forever', async () => {
   const agentId = await createAgent(app.api, { settings: { gated: true } }, true);
+  stallHeartbeats(app.deps, agentId);
   void app.api('POST', `/agents/${agentId}/messages`, { text: 'crashed 1' });
   void app.api('POST', `/agents/${agentId}/messages`, { text: 'crashed 2' });
   const crashed = await gated.waitForHeld(2, agentId);

@@ -13,6 +13,7 @@ it('refuses, in a sentence, to use a table the function was not granted', () => 
     db,
     workflow: { start: async () => {} },
     events: { publish: async () => {} },
+    queue: { send: async () => {} },
   });
   expect(d.agents.tableName).toMatch(/^agents-/);
   expect(() => d.records.getMessage('a', 'm')).toThrow(ConfigError);

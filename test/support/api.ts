@@ -16,6 +16,7 @@ export const testConfig = (overrides: Partial<Config> = {}): Config & { agentsTa
   return {
     agentsTable: `agents-${suffix}`,
     recordsTable: `records-${suffix}`,
+    heartbeatMs: Math.floor((overrides.leaseTtlMs ?? 60_000) / 4),
     leaseTtlMs: 60_000,
     maxInFlight: 50,
     stopWaitWindowMs: 10_000,

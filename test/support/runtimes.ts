@@ -1,4 +1,4 @@
-import type { AgentRuntime, RuntimeRegistry } from '../../functions/agents/ports.js';
+import type { AgentRuntime, Deps, RuntimeRegistry } from '../../functions/agents/ports.js';
 import { echoRuntime } from '../../functions/adapters/runtimes/echo.js';
 import { eventually } from './api.js';
 
@@ -10,6 +10,10 @@ import { eventually } from './api.js';
 export class GatedRuntime {
   private readonly gates = new Map<string, { agentId: string; open: (outcome: 'reply' | 'fail') => void }>();
   closed: string[] = [];
+  /** Ids of the messages the runtime was asked to process, in order (a repeat shows twice). */
+  readonly started: string[] = [];
+  /** Messages whose work was told to stop (the runtime's signal fired), with when. */
+  readonly aborted = new Map<string, number>();
   /** agentId -> a promise close() waits for (a runtime slow to close its connections). */
   readonly closeGates = new Map<string, Promise<void>>();
   /** agentId -> how many more times close() fails (a runtime that cannot be reached for a while). */
@@ -17,9 +21,12 @@ export class GatedRuntime {
 
   readonly registry: RuntimeRegistry = {
     echo: {
-      process: (agent, message) => {
-        if (!agent.settings.gated) return echoRuntime.process(agent, message);
+      process: (agent, message, signal) => {
+        this.started.push(message.messageId);
+        signal.addEventListener('abort', () => this.aborted.set(message.messageId, Date.now()), { once: true });
+        if (!agent.settings.gated) return echoRuntime.process(agent, message, signal);
         return new Promise((resolve, reject) => {
+          signal.addEventListener('abort', () => this.gates.delete(message.messageId), { once: true });
           this.gates.set(message.messageId, {
             agentId: agent.agentId,
             open: (outcome) => (outcome === 'reply' ? resolve({ reply: `echo: ${message.text}` }) : reject(new Error('runtime crashed'))),
@@ -61,4 +68,14 @@ export class GatedRuntime {
   releaseAll(): void {
     for (const id of this.held()) this.release(id);
   }
+}
+
+/**
+ * A worker that froze (a paused process, a hung connection): from now on the heartbeats of this
+ * agent's running messages never reach the store, so their leases expire as a crashed worker's
+ * do, while the work itself can still come back late (release its gate) and must be fenced.
+ */
+export function stallHeartbeats(d: Deps, agentId: string): void {
+  const renew = d.agents.renewLease.bind(d.agents);
+  d.agents.renewLease = (a) => (a.agentId === agentId ? new Promise(() => {}) : renew(a));
 }

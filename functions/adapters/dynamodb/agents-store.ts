@@ -431,6 +431,30 @@ export class AgentsStore {
   }
 
   /**
+   * A heartbeat of running work: push its lease's expiry out. Race heartbeat vs stop: only while
+   * the lease still holds this admission's token (a force stop, a timed-out commit or a reclaim
+   * cleared it) and only while the agent is active or its stop's deadline is ahead (past it the
+   * work must end, not be kept alive). A refusal tells the worker to abort its work.
+   * With `claim`, it is also the worker's claim of a queued message (race duplicate delivery:
+   * `queued` is removed by the first claim, so a second delivery of the same job never runs).
+   */
+  async renewLease(a: { agentId: string; messageId: string; token: string; expiresAt: number; now: number; claim: boolean }): Promise<void> {
+    await this.conditional(
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: { agentId: a.agentId },
+        UpdateExpression: `SET #leases.#m.expiresAt = :expiresAt${a.claim ? ' REMOVE #leases.#m.queued' : ''}`,
+        ConditionExpression:
+          '#leases.#m.#token = :token AND (#status = :active OR (#status = :stopping AND #stop.deadline > :now))' +
+          (a.claim ? ' AND attribute_exists(#leases.#m.queued)' : ''),
+        ExpressionAttributeNames: { '#status': 'status', '#leases': 'leases', '#m': a.messageId, '#token': 'token', '#stop': 'stop' },
+        ExpressionAttributeValues: { ':expiresAt': a.expiresAt, ':token': a.token, ':active': 'active', ':stopping': 'stopping', ':now': a.now },
+        ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+      }),
+    );
+  }
+
+  /**
    * Settle the expired lease of a crashed worker on an active agent: the lease is released and
    * its message recorded `failed`. Race reclaim vs completion (or a renewed lease): only that
    * very lease, by its token and expiry. False when it was no longer there to reclaim.

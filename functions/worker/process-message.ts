@@ -1,0 +1,41 @@
+import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
+import { z } from 'zod';
+import { deps } from '../adapters/deps.js';
+import { logger } from '../adapters/logger.js';
+import { runQueuedMessage } from '../agents/messages.js';
+import { messageIdSchema, uuidSchema } from '../agents/model.js';
+
+const jobSchema = z.strictObject({ agentId: uuidSchema, messageId: messageIdSchema, token: z.uuid() });
+
+/**
+ * The message worker: runs asynchronous messages (up to the function's 15 minutes), fed by SQS in
+ * AWS and by the in-process queue locally (local/queue.ts), the same handler either way. A job
+ * that failed for a transient reason (the store unreachable) is reported back for redelivery;
+ * after the queue's receive limit it goes to the dead-letter queue, and its lease, no longer
+ * renewed, expires and is settled `failed`. A malformed job is logged and dropped (a retry
+ * cannot fix it).
+ */
+export async function handler(event: SQSEvent): Promise<SQSBatchResponse> {
+  const batchItemFailures: SQSBatchResponse['batchItemFailures'] = [];
+  for (const record of event.Records) {
+    let body: unknown;
+    try {
+      body = JSON.parse(record.body);
+    } catch {
+      body = undefined;
+    }
+    const job = jobSchema.safeParse(body);
+    if (!job.success) {
+      logger.error('malformed message job dropped', { sqsMessageId: record.messageId });
+      continue;
+    }
+    try {
+      const outcome = await runQueuedMessage(deps(), job.data);
+      logger.info('message job done', { agentId: job.data.agentId, messageId: job.data.messageId, outcome });
+    } catch (err) {
+      logger.warn('message job failed; it will be delivered again', { agentId: job.data.agentId, messageId: job.data.messageId, error: err as Error });
+      batchItemFailures.push({ itemIdentifier: record.messageId });
+    }
+  }
+  return { batchItemFailures };
+}

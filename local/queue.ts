@@ -1,0 +1,88 @@
+import type { SQSEvent } from 'aws-lambda';
+import type { MessageJob, MessageQueue } from '../functions/agents/ports.js';
+import { handler } from '../functions/worker/process-message.js';
+
+export interface LocalQueueOptions {
+  /** Deliveries of one job before it is dead-lettered (SQS's maxReceiveCount in the stack). */
+  maxReceives?: number;
+  /** Wait before a job that failed is delivered again (SQS's visibility timeout, shortened). */
+  redeliverAfterMs?: number;
+  log?: (line: string) => void;
+}
+
+/**
+ * The local stand-in for the SQS queue and its Lambda event source mapping: each job is given to
+ * the very worker handler the stack deploys, in an SQS event, at once and concurrently; a job
+ * the handler reports failed is delivered again, and dead-lettered after `maxReceives`. Jobs live
+ * in memory: a job of a killed process is lost with it, and its lease then expires and is settled
+ * `failed`, as a crashed worker's is in AWS.
+ */
+export class LocalMessageQueue implements MessageQueue {
+  readonly deadLetters: MessageJob[] = [];
+  /** Deliveries that ended (ran, skipped or failed). */
+  finished = 0;
+  private readonly running = new Set<Promise<void>>();
+  private closed = false;
+  private sequence = 0;
+
+  constructor(private readonly opts: LocalQueueOptions = {}) {}
+
+  async send(job: MessageJob): Promise<void> {
+    if (this.closed) throw new Error('the local message queue is closed');
+    this.deliver(job, 1);
+  }
+
+  /** Resolves once no delivery is running. */
+  async idle(): Promise<void> {
+    while (this.running.size > 0) await Promise.allSettled([...this.running]);
+  }
+
+  /** Stop taking jobs and wait for the deliveries running now (their work was told to stop). */
+  async close(): Promise<void> {
+    this.closed = true;
+    await Promise.allSettled([...this.running]);
+  }
+
+  private deliver(job: MessageJob, receiveCount: number): void {
+    const run = this.invoke(job, receiveCount).finally(() => {
+      this.finished++;
+      this.running.delete(run);
+    });
+    this.running.add(run);
+  }
+
+  private async invoke(job: MessageJob, receiveCount: number): Promise<void> {
+    const { batchItemFailures } = await handler(sqsEvent(job, receiveCount, `local-${++this.sequence}`));
+    if (batchItemFailures.length === 0 || this.closed) return;
+    if (receiveCount >= (this.opts.maxReceives ?? 3)) {
+      this.deadLetters.push(job);
+      this.opts.log?.(`message job dead-lettered after ${receiveCount} deliveries: ${job.agentId}/${job.messageId}`);
+      return;
+    }
+    setTimeout(() => this.deliver(job, receiveCount + 1), this.opts.redeliverAfterMs ?? 1000).unref();
+  }
+}
+
+function sqsEvent(job: MessageJob, receiveCount: number, messageId: string): SQSEvent {
+  const now = String(Date.now());
+  return {
+    Records: [
+      {
+        messageId,
+        receiptHandle: messageId,
+        body: JSON.stringify(job),
+        attributes: {
+          ApproximateReceiveCount: String(receiveCount),
+          SentTimestamp: now,
+          SenderId: 'local',
+          ApproximateFirstReceiveTimestamp: now,
+        },
+        messageAttributes: {},
+        md5OfBody: '',
+        eventSource: 'aws:sqs',
+        eventSourceARN: 'arn:aws:sqs:local:000000000000:agent-messages',
+        awsRegion: 'local',
+      },
+    ],
+  };
+}
