@@ -4,6 +4,7 @@ import type { IEventBus } from 'aws-cdk-lib/aws-events';
 import { Architecture, LoggingFormat, Runtime, Tracing } from 'aws-cdk-lib/aws-lambda';
 import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
+import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import type { IStateMachine } from 'aws-cdk-lib/aws-stepfunctions';
 import type { Construct } from 'constructs';
 import { fileURLToPath } from 'node:url';
@@ -94,6 +95,12 @@ export class AgentFunction extends NodejsFunction {
   bindEventBus(bus: IEventBus): this {
     bus.grantPutEventsTo(this);
     this.addEnvironment('EVENT_BUS_NAME', bus.eventBusName);
+    return this;
+  }
+
+  bindMessageQueue(queue: IQueue): this {
+    queue.grantSendMessages(this);
+    this.addEnvironment('MESSAGE_QUEUE_URL', queue.queueUrl);
     return this;
   }
 

@@ -9,7 +9,9 @@ import { AttributeType, Billing, ProjectionType, TableV2 } from 'aws-cdk-lib/aws
 import { EventBus, Rule, Schedule } from 'aws-cdk-lib/aws-events';
 import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
 import { Alias } from 'aws-cdk-lib/aws-kms';
+import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
+import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import { Subscription, SubscriptionProtocol, Topic } from 'aws-cdk-lib/aws-sns';
 import { DefinitionBody, LogLevel, StateMachine, StateMachineType } from 'aws-cdk-lib/aws-stepfunctions';
 import type { Construct } from 'constructs';
@@ -33,11 +35,17 @@ export interface AgentsStackProps extends StackProps {
 }
 
 const STOP_FUNCTION_TIMEOUT_S = LONGEST_ROUTE_TIMEOUT_S;
+/** Lambda's limit: asynchronous messages may run this long on the worker. */
+export const WORKER_TIMEOUT_S = 900;
+/** Deliveries of a message job before it goes to the dead-letter queue. */
+export const MESSAGE_MAX_RECEIVES = 3;
 
 export class AgentsStack extends Stack {
   readonly api: HttpApi;
   readonly stateMachine: StateMachine;
   readonly authorizer: HttpLambdaAuthorizer;
+  readonly messageQueue: Queue;
+  readonly messageDeadLetters: Queue;
   readonly functions: Record<string, AgentFunction> = {};
 
   constructor(scope: Construct, id: string, props: AgentsStackProps) {
@@ -110,6 +118,23 @@ export class AgentsStack extends Stack {
       reason: 'Step Functions log delivery and X-Ray actions do not support resource-level permissions.',
     });
 
+    // The message worker: asynchronous messages, handed off through SQS (see README: why SQS).
+    this.messageDeadLetters = new Queue(this, 'MessageDeadLetters', {
+      retentionPeriod: Duration.days(14),
+      encryption: QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+    });
+    this.messageQueue = new Queue(this, 'MessageQueue', {
+      // Lambda requires it to cover the worker's timeout. A redelivery while a job runs is harmless:
+      // the running worker's claim fences it.
+      visibilityTimeout: Duration.seconds(WORKER_TIMEOUT_S + 60),
+      encryption: QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      deadLetterQueue: { queue: this.messageDeadLetters, maxReceiveCount: MESSAGE_MAX_RECEIVES },
+    });
+    const worker = withTables(fn('MessageWorker', 'functions/worker/process-message.ts', { timeout: WORKER_TIMEOUT_S }), 'write', 'write').bindEventBus(bus);
+    worker.addEventSource(new SqsEventSource(this.messageQueue, { batchSize: 1, reportBatchItemFailures: true }));
+
     // The HTTP API: one route and one function per entry of the route table, and $default.
     const accessLogs = new LogGroup(this, 'ApiAccessLogs', { retention: props.logRetentionDays, removalPolicy: logRemoval });
     const notFound = fn('NotFound', `functions/http/${fallbackRoute.handler}.ts`);
@@ -133,6 +158,7 @@ export class AgentsStack extends Stack {
       const f = withTables(fn(name, `functions/http/${route.handler}.ts`, { timeout: route.timeoutSeconds }), route.agents, route.records);
       if (route.publishes) f.bindEventBus(bus);
       if (route.startsWorkflow) f.bindStopWorkflow(this.stateMachine);
+      if (route.queuesMessages) f.bindMessageQueue(this.messageQueue);
       this.api.addRoutes({ path: route.path, methods: [HttpMethod[route.method]], integration: new HttpLambdaIntegration(`${name}Integration`, f) });
     }
     const stage = this.api.defaultStage!.node.defaultChild as CfnStage;
@@ -208,5 +234,10 @@ export class AgentsStack extends Stack {
     }
     alarm('StopWorkflowFailed', this.stateMachine.metricFailed({ period: Duration.minutes(5) }), 'A stop workflow failed: an agent is left stopping with a recorded failure');
     alarm('StopWorkflowTimedOut', this.stateMachine.metricTimedOut({ period: Duration.minutes(5) }), 'A stop workflow timed out');
+    alarm(
+      'MessageDeadLettersAlarm',
+      this.messageDeadLetters.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(5), statistic: 'Maximum' }),
+      'Message jobs the worker failed to run after every delivery (their messages are settled failed when their leases expire)',
+    );
   }
 }

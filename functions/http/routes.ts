@@ -16,6 +16,8 @@ export interface Route {
   startsWorkflow?: boolean;
   /** Publishes lifecycle events. */
   publishes?: boolean;
+  /** Hands asynchronous messages to the worker's queue. */
+  queuesMessages?: boolean;
   /** Lambda timeout; the stop route waits up to the stop window, messages up to the runtime. */
   timeoutSeconds?: number;
 }
@@ -51,6 +53,7 @@ export const routes: readonly Route[] = [
     agents: 'write',
     records: 'write',
     publishes: true,
+    queuesMessages: true,
     timeoutSeconds: LONGEST_ROUTE_TIMEOUT_S,
   },
   { method: 'GET', path: '/agents/{agentId}/messages', handler: 'list-messages', agents: 'read', records: 'read' },

@@ -5,7 +5,7 @@ import { Bucket } from 'aws-cdk-lib/aws-s3';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { routeName, routes } from '../../functions/http/routes.js';
 import { buildApp } from '../../infra/app.js';
-import type { AgentsStack } from '../../infra/stack.js';
+import { MESSAGE_MAX_RECEIVES, WORKER_TIMEOUT_S, type AgentsStack } from '../../infra/stack.js';
 import { STOP_WORKFLOW_ASL } from '../../infra/workflow-definition.js';
 
 /** Bundling is skipped here (`aws:cdk:bundling-stacks: []`); `npm run synth` bundles for real. */
@@ -41,7 +41,7 @@ describe('the deployed API', () => {
 
   it('runs every function on arm64 Node.js 22 with tracing and JSON logs', () => {
     const fns = resources('AWS::Lambda::Function');
-    expect(fns.length).toBe(routes.length + 1 + 3 + 1 + 1); // routes, $default, workflow tasks, reaper, authorizer
+    expect(fns.length).toBe(routes.length + 1 + 3 + 1 + 1 + 1); // routes, $default, workflow tasks, reaper, authorizer, message worker
     for (const [, f] of fns) {
       expect(f.Properties.Architectures).toEqual(['arm64']);
       expect(f.Properties.Runtime).toBe('nodejs22.x');
@@ -128,7 +128,7 @@ describe('least privilege', () => {
 
   it('lets exactly the functions that publish put events, on the lifecycle bus only', () => {
     const busId = Object.keys(template.findResources('AWS::Events::EventBus'))[0]!;
-    const publishing = [...routes.filter((r) => r.publishes).map(routeName), 'FinalizeTask', 'Reaper'];
+    const publishing = [...routes.filter((r) => r.publishes).map(routeName), 'FinalizeTask', 'Reaper', 'MessageWorker'];
     for (const name of publishing) {
       const puts = policyActionsOf(name).filter((s) => s.actions.includes('events:PutEvents'));
       expect(puts, name).toEqual([{ actions: ['events:PutEvents'], resources: [{ 'Fn::GetAtt': [busId, 'Arn'] }] }]);
@@ -136,6 +136,46 @@ describe('least privilege', () => {
     for (const name of [...routes.filter((r) => !r.publishes).map(routeName), 'CheckDrainTask', 'RecordFailureTask', 'NotFound', 'Authorizer']) {
       expect(policyActionsOf(name).some((s) => s.actions.includes('events:PutEvents')), name).toBe(false);
     }
+  });
+});
+
+describe('the message worker', () => {
+  const queueId = () => stack.getLogicalId(stack.messageQueue.node.defaultChild as never);
+  const dlqId = () => stack.getLogicalId(stack.messageDeadLetters.node.defaultChild as never);
+
+  it('runs asynchronous messages for up to 15 minutes, one SQS job per invocation, reporting failed jobs', () => {
+    const worker = template.findResources('AWS::Lambda::Function')[functionId('MessageWorker')] as Resource;
+    expect(worker.Properties.Timeout).toBe(WORKER_TIMEOUT_S);
+    template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+      FunctionName: { Ref: functionId('MessageWorker') },
+      EventSourceArn: { 'Fn::GetAtt': [queueId(), 'Arn'] },
+      BatchSize: 1,
+      FunctionResponseTypes: ['ReportBatchItemFailures'],
+    });
+    template.resourceCountIs('AWS::Lambda::EventSourceMapping', 1);
+  });
+
+  it('feeds it from an encrypted queue whose failed jobs go to a dead-letter queue, with an alarm on it', () => {
+    const queue = template.findResources('AWS::SQS::Queue')[queueId()] as Resource;
+    expect(queue.Properties.VisibilityTimeout).toBeGreaterThanOrEqual(WORKER_TIMEOUT_S);
+    expect(queue.Properties.SqsManagedSseEnabled).toBe(true);
+    expect(queue.Properties.RedrivePolicy).toEqual({ deadLetterTargetArn: { 'Fn::GetAtt': [dlqId(), 'Arn'] }, maxReceiveCount: MESSAGE_MAX_RECEIVES });
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      MetricName: 'ApproximateNumberOfMessagesVisible',
+      Namespace: 'AWS/SQS',
+      Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [dlqId(), 'QueueName'] } }],
+      Threshold: 1,
+    });
+  });
+
+  it('lets only the send-message function put jobs on the queue, and only on that queue', () => {
+    const sends = (name: string) => policyActionsOf(name).filter((s) => s.actions.includes('sqs:SendMessage'));
+    expect(sends('SendMessage').flatMap((s) => s.resources)).toEqual([{ 'Fn::GetAtt': [queueId(), 'Arn'] }]);
+    for (const name of Object.keys(stack.functions).filter((n) => n !== 'SendMessage')) {
+      expect(sends(name), name).toEqual([]);
+    }
+    const receives = policyActionsOf('MessageWorker').filter((s) => s.actions.includes('sqs:ReceiveMessage'));
+    expect(receives.flatMap((s) => s.resources)).toEqual([{ 'Fn::GetAtt': [queueId(), 'Arn'] }]);
   });
 });
 
@@ -163,7 +203,7 @@ describe('tables and schedule', () => {
   });
 
   it('alarms on function errors and failed workflows, to an SNS topic when an email is given', () => {
-    expect(resources('AWS::CloudWatch::Alarm').length).toBe(Object.keys(stack.functions).length + 2);
+    expect(resources('AWS::CloudWatch::Alarm').length).toBe(Object.keys(stack.functions).length + 3);
     expect(resources('AWS::SNS::Topic')).toHaveLength(0);
     const withEmail = Template.fromStack(buildApp(newApp({ alarmEmail: 'ops@example.com' })).stack);
     withEmail.resourceCountIs('AWS::SNS::Topic', 1);
