@@ -325,7 +325,13 @@ async function complete(
         if (pastDeadline && current?.stop) await finalizeStopQuietly(d, agentId, current.stop.stopId);
         throw interrupted(messageId);
       }
-      expect = current.status === 'stopping' ? 'stopping' : 'active';
+      const status = current.status === 'stopping' ? 'stopping' : 'active';
+      // A wrong guess of the agent's status (it began stopping): retry in the other shape at
+      // once, no backoff; only contention backs off.
+      if (status !== expect) {
+        expect = status;
+        continue;
+      }
     }
     await backoff(attempt);
   }
