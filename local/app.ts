@@ -26,6 +26,8 @@ export interface LocalAppOptions {
   events?: EventPublisher;
   /** Wrap the message queue (tests inject a failing or duplicating hand-off). */
   queue?: (local: LocalMessageQueue) => MessageQueue;
+  /** The worker's time per job (the deployed function's timeout, 15 minutes by default). */
+  workerTimeoutMs?: number;
   /** DynamoDB client timeouts (default: from DYNAMODB_TIMEOUT_MS / DYNAMODB_MAX_ATTEMPTS). */
   store?: StoreTimeouts;
   /** Run the idle reaper every this many ms (the EventBridge schedule's stand-in); off when omitted. */
@@ -66,7 +68,7 @@ export async function startLocalApp(opts: LocalAppOptions): Promise<LocalApp> {
   const bus = new LocalEventBus(log);
   const workflow = new LocalStopWorkflow({ ...opts.workflow });
   const db = createDocumentClient(opts.endpoint, opts.store);
-  const queue = new LocalMessageQueue({ log });
+  const queue = new LocalMessageQueue({ log, invocationTimeoutMs: opts.workerTimeoutMs });
   const lifetime = new AbortController();
   const deps = buildDeps({
     config: opts.config,

@@ -7,6 +7,8 @@ export interface LocalQueueOptions {
   maxReceives?: number;
   /** Wait before a job that failed is delivered again (SQS's visibility timeout, shortened). */
   redeliverAfterMs?: number;
+  /** Each delivery's time, as the worker function's timeout gives it in AWS (default 15 minutes). */
+  invocationTimeoutMs?: number;
   log?: (line: string) => void;
 }
 
@@ -52,7 +54,9 @@ export class LocalMessageQueue implements MessageQueue {
   }
 
   private async invoke(job: MessageJob, receiveCount: number): Promise<void> {
-    const { batchItemFailures } = await handler(sqsEvent(job, receiveCount, `local-${++this.sequence}`));
+    const endsAt = Date.now() + (this.opts.invocationTimeoutMs ?? 900_000);
+    const context = { getRemainingTimeInMillis: () => endsAt - Date.now() };
+    const { batchItemFailures } = await handler(sqsEvent(job, receiveCount, `local-${++this.sequence}`), context);
     if (batchItemFailures.length === 0 || this.closed) return;
     if (receiveCount >= (this.opts.maxReceives ?? 3)) {
       this.deadLetters.push(job);

@@ -55,7 +55,8 @@ export async function sendMessage(d: Deps, agentId: string, input: SendMessageIn
   const { agent, record, token } = admitted;
   if (delivery.mode === 'async') return handOff(d, record, token, delivery.waitMs);
 
-  const run = await runLeased(d, agent, token, record);
+  // Inside the API request: the work must end before API Gateway's limit, with a clear failure.
+  const run = await runLeased(d, agent, token, record, MAX_SYNC_WORK_MS);
   if (run.status === 'aborted') throw run.reason;
   const completedAt = await complete(d, agentId, messageId, token, run);
   if (run.status === 'failed') {
@@ -110,10 +111,14 @@ export type RunResult =
  * fires and the run stops waiting on it: the stop that took the lease records the message
  * `interrupted`. The same for a message run in the API request and one run by the worker.
  */
-export async function runLeased(d: Deps, agent: AgentItem, token: string, record: MessageRecord): Promise<RunResult> {
+export async function runLeased(d: Deps, agent: AgentItem, token: string, record: MessageRecord, timeLimitMs: number): Promise<RunResult> {
   const { agentId, messageId } = record;
   const lost = new AbortController();
-  const signal = AbortSignal.any([lost.signal, d.shutdown]);
+  // The time this run may take (the request's window, or what the worker's invocation has left):
+  // past it the work is stopped and the message recorded failed, saying so, rather than cut off
+  // by the platform with its lease left to expire.
+  const timeUp = AbortSignal.timeout(timeLimitMs);
+  const signal = AbortSignal.any([lost.signal, d.shutdown, timeUp]);
   let leasedUntil = d.now() + d.config.leaseTtlMs;
   let timer: NodeJS.Timeout | undefined;
   const beat = async () => {
@@ -148,6 +153,10 @@ export async function runLeased(d: Deps, agent: AgentItem, token: string, record
     );
     return { status: 'completed', reply };
   } catch (err) {
+    if (timeUp.aborted && !lost.signal.aborted && !d.shutdown.aborted) {
+      d.log.warn('message work stopped at its time limit', { agentId, messageId, timeLimitMs });
+      return { status: 'failed', error: `the work did not finish within its time limit of ${timeLimitMs} ms` };
+    }
     if (signal.aborted) {
       const reason = lost.signal.aborted ? (lost.signal.reason as DomainError) : new Unavailable('The service is shutting down; get the message later');
       d.log.info('message work aborted', { agentId, messageId, reason: reason.message });
@@ -178,7 +187,11 @@ const interrupted = (messageId: string) =>
  * (one conditional write on the lease, by its token, removing `queued`): a repeated delivery, a
  * job whose message a stop or a reclaim already settled, or one for a deleted agent is skipped.
  */
-export async function runQueuedMessage(d: Deps, job: MessageJob): Promise<'completed' | 'failed' | 'interrupted' | 'skipped'> {
+export async function runQueuedMessage(
+  d: Deps,
+  job: MessageJob,
+  timeLimitMs: number,
+): Promise<'completed' | 'failed' | 'interrupted' | 'skipped'> {
   const { agentId, messageId, token } = job;
   const [agent, record] = await Promise.all([d.agents.get(agentId), d.records.getMessage(agentId, messageId)]);
   const lease = agent?.leases?.[messageId];
@@ -194,7 +207,7 @@ export async function runQueuedMessage(d: Deps, job: MessageJob): Promise<'compl
     d.log.info('message job skipped: claimed by another delivery, or its lease is gone', { agentId, messageId });
     return 'skipped';
   }
-  const run = await runLeased(d, agent, token, record);
+  const run = await runLeased(d, agent, token, record, timeLimitMs);
   if (run.status === 'aborted') return 'interrupted';
   try {
     await complete(d, agentId, messageId, token, run);

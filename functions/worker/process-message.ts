@@ -1,9 +1,12 @@
-import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
+import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { z } from 'zod';
 import { deps } from '../adapters/deps.js';
 import { logger } from '../adapters/logger.js';
 import { runQueuedMessage } from '../agents/messages.js';
 import { messageIdSchema, uuidSchema } from '../agents/model.js';
+
+/** Kept from the invocation's time for recording the outcome of work stopped at the limit. */
+const WRAP_UP_MS = 10_000;
 
 const jobSchema = z.strictObject({ agentId: uuidSchema, messageId: messageIdSchema, token: z.uuid() });
 
@@ -13,9 +16,10 @@ const jobSchema = z.strictObject({ agentId: uuidSchema, messageId: messageIdSche
  * that failed for a transient reason (the store unreachable) is reported back for redelivery;
  * after the queue's receive limit it goes to the dead-letter queue, and its lease, no longer
  * renewed, expires and is settled `failed`. A malformed job is logged and dropped (a retry
- * cannot fix it).
+ * cannot fix it). Work still running near the invocation's timeout is stopped and recorded
+ * `failed` with that reason.
  */
-export async function handler(event: SQSEvent): Promise<SQSBatchResponse> {
+export async function handler(event: SQSEvent, context: Pick<Context, 'getRemainingTimeInMillis'>): Promise<SQSBatchResponse> {
   const batchItemFailures: SQSBatchResponse['batchItemFailures'] = [];
   for (const record of event.Records) {
     let body: unknown;
@@ -30,7 +34,9 @@ export async function handler(event: SQSEvent): Promise<SQSBatchResponse> {
       continue;
     }
     try {
-      const outcome = await runQueuedMessage(deps(), job.data);
+      // The work may use the invocation's time but the last seconds, kept to record its outcome.
+      const timeLimitMs = Math.max(1000, context.getRemainingTimeInMillis() - WRAP_UP_MS);
+      const outcome = await runQueuedMessage(deps(), job.data, timeLimitMs);
       logger.info('message job done', { agentId: job.data.agentId, messageId: job.data.messageId, outcome });
     } catch (err) {
       logger.warn('message job failed; it will be delivered again', { agentId: job.data.agentId, messageId: job.data.messageId, error: err as Error });
