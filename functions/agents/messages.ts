@@ -121,6 +121,7 @@ export async function runLeased(d: Deps, agent: AgentItem, token: string, record
   const signal = AbortSignal.any([lost.signal, d.shutdown, timeUp]);
   let leasedUntil = d.now() + d.config.leaseTtlMs;
   let timer: NodeJS.Timeout | undefined;
+  let running = true;
   const beat = async () => {
     const now = d.now();
     try {
@@ -138,12 +139,16 @@ export async function runLeased(d: Deps, agent: AgentItem, token: string, record
         return;
       }
       d.log.warn('heartbeat failed; retrying at the next beat', { agentId, messageId, error: err as Error });
-      // The store cannot be reached: the lease holds until its expiry, and is lost after it.
-      if (d.now() >= leasedUntil) lost.abort(interrupted(messageId));
+      // The store cannot be reached: the lease holds until its expiry, and is lost after it (its
+      // message is then settled failed by whoever reaches the store next).
+      if (d.now() >= leasedUntil) {
+        lost.abort(new Unavailable(`Message ${messageId} lost its lease: the store could not be reached to renew it; it will be recorded as failed`));
+      }
     }
   };
   const schedule = () => {
-    timer = setTimeout(() => void beat().then(() => signal.aborted || schedule()), d.config.heartbeatMs);
+    // The next beat is timed from the end of this one, and never after the run ended.
+    timer = setTimeout(() => void beat().then(() => running && !signal.aborted && schedule()), d.config.heartbeatMs);
   };
   schedule();
   try {
@@ -165,6 +170,7 @@ export async function runLeased(d: Deps, agent: AgentItem, token: string, record
     d.log.warn('runtime failed to process a message', { agentId, messageId, error: err as Error });
     return { status: 'failed', error: err instanceof Error ? err.message : String(err) };
   } finally {
+    running = false;
     clearTimeout(timer);
   }
 }
