@@ -92,6 +92,14 @@ export class AgentFunction extends NodejsFunction {
     return this;
   }
 
+  /** The API keys: GetItem only (a key is looked up by its id), and how long a verified key is trusted. */
+  bindApiKeys(table: ITableV2, cacheSeconds: number): this {
+    table.grant(this, 'dynamodb:GetItem');
+    this.addEnvironment('API_KEYS_TABLE', table.tableName);
+    this.addEnvironment('AUTH_CACHE_SECONDS', String(cacheSeconds));
+    return this;
+  }
+
   bindEventBus(bus: IEventBus): this {
     bus.grantPutEventsTo(this);
     this.addEnvironment('EVENT_BUS_NAME', bus.eventBusName);

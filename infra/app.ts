@@ -1,7 +1,17 @@
+import { readFileSync } from 'node:fs';
 import { App, Validations } from 'aws-cdk-lib';
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { AgentsStack, type AgentsStackProps } from './stack.js';
+
+/**
+ * The context of cdk.json (settings and CDK's recommended feature flags), for apps built outside
+ * the CDK CLI (the template and bundle tests), so they synthesize what `cdk synth` does.
+ */
+export function cdkJsonContext(): Record<string, unknown> {
+  const file = new URL('../cdk.json', import.meta.url);
+  return (JSON.parse(readFileSync(file, 'utf8')) as { context: Record<string, unknown> }).context;
+}
 
 /** Stack props from context (cdk.json, or `-c key=value` on the command line). */
 export function propsFromContext(app: App): AgentsStackProps {

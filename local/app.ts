@@ -6,9 +6,8 @@ import { buildDeps, useDeps, type Deps } from '../functions/adapters/deps.js';
 import { createDocumentClient, type StoreTimeouts } from '../functions/adapters/dynamodb/client.js';
 import type { EventPublisher, MessageQueue, RuntimeRegistry } from '../functions/agents/ports.js';
 import { runReaper } from '../functions/agents/reaper.js';
-import { unauthorized } from '../functions/http/errors.js';
-import { ApiKeysStore, bearerKey } from '../functions/auth/api-keys.js';
-import type { Event } from '../functions/http/middleware.js';
+import { ApiKeysStore } from '../functions/auth/api-keys.js';
+import { KeyAuthenticator, useAuthenticator } from '../functions/auth/authenticate.js';
 import { LocalEventBus } from './events.js';
 import { LocalMessageQueue } from './queue.js';
 import { createLocalServer, loadHandlers } from './server.js';
@@ -81,9 +80,18 @@ export async function startLocalApp(opts: LocalAppOptions): Promise<LocalApp> {
   });
   useDeps(deps);
   const resumed = await resumeStoppingAgents(deps);
-  const keys = opts.auth ? new ApiKeysStore(db, opts.auth.keysTable) : undefined;
-  const auth = keys && opts.auth ? await localAuthorizer(keys, opts.auth.require, log) : undefined;
-  const server = createLocalServer({ handlers: await loadHandlers(), log, authorize: auth?.authorize });
+  // The same check every deployed function makes; locally it turns on with the first key ever
+  // created (or at once with `always`), and checks the store on every request (no cache).
+  const auth = opts.auth
+    ? await new KeyAuthenticator(new ApiKeysStore(db, opts.auth.keysTable), {
+        require: opts.auth.require,
+        cacheMs: 0,
+        onTurnedOn: () => log('auth: ON from now on: an API key exists; every request needs "Authorization: Bearer <key>"'),
+      }).init()
+    : undefined;
+  useAuthenticator(auth);
+  const keys = auth?.keys;
+  const server = createLocalServer({ handlers: await loadHandlers(), log });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(opts.port ?? 0, opts.host ?? '127.0.0.1', () => resolve());
@@ -154,34 +162,6 @@ function scheduleReaper(d: Deps, intervalMs: number, log: (line: string) => void
     async stop() {
       clearInterval(timer);
       await running;
-    },
-  };
-}
-
-/**
- * Locally, the same check the deployed Lambda authorizer makes, answered in the API's envelope:
- * 401 with `WWW-Authenticate: Bearer` for a missing, malformed, unknown or revoked key alike.
- * With `auto`, auth turns on with the first key ever created and never turns off again: revoking
- * the last key must lock the API, not open it (security never fails open). While off, the key
- * table is re-checked every 2 s; a store that cannot be read answers 503, never lets a request in.
- */
-async function localAuthorizer(keys: ApiKeysStore, require: 'auto' | 'always', log: (line: string) => void) {
-  let on = require === 'always' || (await keys.anyEverCreated());
-  let checkedAt = Date.now();
-  const turnedOn = async () => {
-    if (on || Date.now() - checkedAt <= 2000) return on;
-    on = await keys.anyEverCreated();
-    checkedAt = Date.now();
-    if (on) log('auth: ON from now on: an API key exists; every request needs "Authorization: Bearer <key>"');
-    return on;
-  };
-  return {
-    required: () => on,
-    async authorize(event: Event): Promise<string | undefined> {
-      if (!(await turnedOn())) return undefined;
-      const info = await keys.verify(bearerKey(event.headers?.authorization));
-      if (!info) throw unauthorized();
-      return info.name;
     },
   };
 }

@@ -116,11 +116,6 @@ function write(res: ServerResponse, result: Result): void {
 export interface LocalServerOptions {
   handlers: Map<string, Handler>;
   log?: (line: string) => void;
-  /**
-   * The local stand-in for the HTTP API's Lambda authorizer, run before dispatch: throws a
-   * 401 HttpError to refuse, or returns the caller's key name for the log line.
-   */
-  authorize?: (event: Event) => Promise<string | undefined>;
 }
 
 /** The local API Gateway: route table -> v2 event -> the same handler Lambda runs -> response. */
@@ -131,7 +126,6 @@ export function createLocalServer(opts: LocalServerOptions): Server {
     const started = performance.now();
     const method = req.method ?? 'GET';
     let result: Result;
-    let caller: string | undefined;
     try {
       const match = matchRoute(method, splitTarget(req.url).pathname);
       let params: Record<string, string>;
@@ -147,19 +141,17 @@ export function createLocalServer(opts: LocalServerOptions): Server {
       const routeKey = match.route ? `${match.route.method} ${match.route.path}` : fallbackRoute.routeKey;
       const handlerName = match.route?.handler ?? fallbackRoute.handler;
       const event = toEvent(req, body, routeKey, params);
-      if (opts.authorize) caller = await opts.authorize(event);
       const handler = opts.handlers.get(handlerName)!;
       const timeoutMs = (match.route?.timeoutSeconds ?? 10) * 1000;
       result = await handler(event, lambdaContext(event.requestContext.requestId, timeoutMs));
     } catch (err) {
-      // Before a handler ran (path, body, auth check): the same mapping the handlers use.
+      // Before a handler ran (path, body): the same mapping the handlers use.
       result = errorResponse(err);
       if (result.statusCode === 500) log(`error ${(err as Error).stack ?? String(err)}`);
       if (result.statusCode === 413) res.setHeader('Connection', 'close');
     }
     write(res, result);
-    // The key's name, never the key.
-    log(`${method} ${req.url} ${result.statusCode} ${(performance.now() - started).toFixed(1)}ms${caller ? ` key=${caller}` : ''}`);
+    log(`${method} ${req.url} ${result.statusCode} ${(performance.now() - started).toFixed(1)}ms`);
   });
   // Keep idle connections longer than clients' pools do, so a client never sends on a socket the
   // server is closing at that very moment (the keep-alive race that surfaces as ECONNRESET).

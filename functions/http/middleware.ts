@@ -3,6 +3,7 @@ import httpJsonBodyParser from '@middy/http-json-body-parser';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import { type ZodType, z } from 'zod';
 import { logger } from '../adapters/logger.js';
+import { authenticator } from '../auth/authenticate.js';
 import { ValidationError } from '../agents/errors.js';
 import { describeError, payloadTooLarge, unsupportedMediaType } from './errors.js';
 import { messageIdSchema, uuidSchema } from '../agents/model.js';
@@ -97,6 +98,13 @@ export function isTransient(err: unknown): boolean {
   return e.$fault === 'server' && (e.$metadata?.httpStatusCode ?? 0) >= 500;
 }
 
+/** Bearer API keys, before anything else of the request is looked at (401 in the envelope). */
+const apiKeyAuth = (): MiddlewareObj<Event, Result> => ({
+  before: async (request) => {
+    await authenticator().authenticate(request.event.headers?.authorization);
+  },
+});
+
 const jsonParser = httpJsonBodyParser();
 
 /**
@@ -169,14 +177,15 @@ function validatePathParams(params: Record<string, string | undefined>): Record<
 }
 
 /**
- * One HTTP API (v2) route: JSON body parsing and validation, path and query validation, the
- * envelope and the error mapping. The handler body only calls the domain and shapes the reply.
+ * One HTTP API (v2) route: the API key check, JSON body parsing and validation, path and query
+ * validation, the envelope and the error mapping. The handler body only calls the domain and shapes the reply.
  */
 export function httpRoute<B extends ZodType | undefined = undefined, Q extends ZodType | undefined = undefined>(
   spec: RouteSpec<B, Q>,
   fn: (input: RouteInput<Parsed<B>, Parsed<Q>>) => Promise<Reply>,
 ) {
   const handler = middy<Event, Result, Error, Context>();
+  handler.use(apiKeyAuth());
   if (spec.body) handler.use(jsonBody());
   // Registered last, as middy documents for error handlers: its onError runs first.
   handler.use(errorEnvelope());

@@ -1,15 +1,17 @@
 import { readFileSync } from 'node:fs';
+import aslValidator from 'asl-validator';
 import { App } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { Bucket } from 'aws-cdk-lib/aws-s3';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { routeName, routes } from '../../functions/http/routes.js';
-import { buildApp } from '../../infra/app.js';
+import { buildApp, cdkJsonContext } from '../../infra/app.js';
 import { MESSAGE_MAX_RECEIVES, WORKER_TIMEOUT_S, type AgentsStack } from '../../infra/stack.js';
 import { STOP_WORKFLOW_ASL } from '../../infra/workflow-definition.js';
 
 /** Bundling is skipped here (`aws:cdk:bundling-stacks: []`); `npm run synth` bundles for real. */
-const newApp = (context: Record<string, unknown> = {}) => new App({ context: { 'aws:cdk:bundling-stacks': [], ...context } });
+const newApp = (context: Record<string, unknown> = {}) =>
+  new App({ context: { ...cdkJsonContext(), 'aws:cdk:bundling-stacks': [], ...context } });
 
 let stack: AgentsStack;
 let template: Template;
@@ -41,7 +43,7 @@ describe('the deployed API', () => {
 
   it('runs every function on arm64 Node.js 22 with tracing and JSON logs', () => {
     const fns = resources('AWS::Lambda::Function');
-    expect(fns.length).toBe(routes.length + 1 + 3 + 1 + 1 + 1); // routes, $default, workflow tasks, reaper, authorizer, message worker
+    expect(fns.length).toBe(routes.length + 1 + 3 + 1 + 1); // routes, $default, workflow tasks, reaper, message worker
     for (const [, f] of fns) {
       expect(f.Properties.Architectures).toEqual(['arm64']);
       expect(f.Properties.Runtime).toBe('nodejs22.x');
@@ -57,31 +59,24 @@ describe('the deployed API', () => {
     expect(() => buildApp(newApp({ stage: 'x', stopWaitWindowMs: 28_000 }))).toThrow(/leaves no room/);
   });
 
-  it('puts every route, $default included, behind the Bearer-key Lambda authorizer', () => {
-    const [[authorizerId, authorizer]] = resources('AWS::ApiGatewayV2::Authorizer') as [[string, Resource]];
-    expect(authorizer.Properties).toMatchObject({
-      AuthorizerType: 'REQUEST',
-      EnableSimpleResponses: true,
-      AuthorizerPayloadFormatVersion: '2.0',
-      IdentitySource: ['$request.header.Authorization'],
-      AuthorizerResultTtlInSeconds: 30,
-    });
-    const routeResources = resources('AWS::ApiGatewayV2::Route');
-    expect(routeResources).toHaveLength(routes.length + 1);
-    for (const [, r] of routeResources) {
-      expect(r.Properties.AuthorizationType).toBe('CUSTOM');
-      expect(r.Properties.AuthorizerId).toEqual({ Ref: authorizerId });
-    }
-  });
-
-  it('lets the authorizer read the keys table and nothing else', () => {
-    const statements = policyActionsOf('Authorizer').filter((s) => s.actions.some((a) => a.startsWith('dynamodb:')));
+  it('checks API keys in every route\'s function, $default included: GetItem on the keys table, and only there', () => {
     const keysTable = stack.getLogicalId(stack.node.findChild('ApiKeysTable').node.defaultChild as never);
-    for (const s of statements) {
-      expect(s.actions.every((a) => !/Put|Update|Delete|Write/.test(a))).toBe(true);
-      expect(JSON.stringify(s.resources)).toContain(keysTable);
+    const httpFunctions = [...routes.map(routeName), 'NotFound'];
+    const fns = template.findResources('AWS::Lambda::Function') as Record<string, Resource>;
+    for (const name of Object.keys(stack.functions)) {
+      const onKeys = policyActionsOf(name).filter((s) => JSON.stringify(s.resources).includes(keysTable));
+      const env = fns[functionId(name)]!.Properties.Environment.Variables;
+      if (httpFunctions.includes(name)) {
+        expect(onKeys, name).toEqual([{ actions: ['dynamodb:GetItem'], resources: [{ 'Fn::GetAtt': [keysTable, 'Arn'] }] }]);
+        expect(env.API_KEYS_TABLE, name).toEqual({ Ref: keysTable });
+        expect(env.AUTH_CACHE_SECONDS, name).toBe('30');
+      } else {
+        expect(onKeys, name).toEqual([]);
+      }
     }
-    expect(statements.length).toBeGreaterThan(0);
+    // No API Gateway authorizer: its refusals could not be answered in the API's envelope.
+    expect(resources('AWS::ApiGatewayV2::Authorizer')).toEqual([]);
+    expect(resources('AWS::ApiGatewayV2::Route')).toHaveLength(routes.length + 1);
   });
 
   it('writes API access logs', () => {
@@ -103,6 +98,36 @@ describe('the stop workflow', () => {
     });
     expect(machine.Properties.TracingConfiguration).toEqual({ Enabled: true });
     expect(machine.Properties.LoggingConfiguration.Level).toBe('ALL');
+  });
+
+  it('renders, with the stack\'s substitutions, to a definition asl-validator accepts, whose every task the machine may invoke', () => {
+    const [[, machine]] = resources('AWS::StepFunctions::StateMachine') as [[string, Resource]];
+    // As CloudFormation renders it: each ${Name} replaced by its substitution (a function ARN here).
+    const arnOf = (id: string) => `arn:aws:lambda:us-east-1:123456789012:function:${id}`;
+    const substitutions = machine.Properties.DefinitionSubstitutions as Record<string, { 'Fn::GetAtt': [string, string] }>;
+    const rendered = (machine.Properties.DefinitionString as string).replace(/\$\{(\w+)\}/g, (_, name: string) => {
+      const sub = substitutions[name];
+      if (!sub) throw new Error(`no substitution for \${${name}}`);
+      return arnOf(sub['Fn::GetAtt'][0]);
+    });
+    const definition = JSON.parse(rendered) as { States: Record<string, { Type: string; Resource?: string }> };
+    const { isValid, errorsText } = aslValidator(definition);
+    expect(isValid, errorsText()).toBe(true);
+
+    const roleId = stack.getLogicalId(stack.stateMachine.role.node.defaultChild as never);
+    const invocable = resources('AWS::IAM::Policy')
+      .filter(([, p]) => p.Properties.Roles.some((r: { Ref: string }) => r.Ref === roleId))
+      .flatMap(([, p]) => p.Properties.PolicyDocument.Statement)
+      .filter((st: { Action: string | string[] }) => [st.Action].flat().includes('lambda:InvokeFunction'))
+      .flatMap((st: { Resource: unknown }) => [st.Resource].flat() as { 'Fn::GetAtt'?: [string, string] }[])
+      .map((r) => r['Fn::GetAtt']?.[0])
+      .filter(Boolean);
+    const tasks = Object.values(definition.States).filter((st) => st.Type === 'Task');
+    expect(tasks.length).toBe(Object.keys(substitutions).length);
+    for (const task of tasks) {
+      const fnId = task.Resource!.split(':function:')[1]!;
+      expect(invocable, task.Resource).toContain(fnId);
+    }
   });
 
   it('may be started by the stop function, on that state machine and nothing broader', () => {
@@ -133,7 +158,7 @@ describe('least privilege', () => {
       const puts = policyActionsOf(name).filter((s) => s.actions.includes('events:PutEvents'));
       expect(puts, name).toEqual([{ actions: ['events:PutEvents'], resources: [{ 'Fn::GetAtt': [busId, 'Arn'] }] }]);
     }
-    for (const name of [...routes.filter((r) => !r.publishes).map(routeName), 'CheckDrainTask', 'RecordFailureTask', 'NotFound', 'Authorizer']) {
+    for (const name of [...routes.filter((r) => !r.publishes).map(routeName), 'CheckDrainTask', 'RecordFailureTask', 'NotFound']) {
       expect(policyActionsOf(name).some((s) => s.actions.includes('events:PutEvents')), name).toBe(false);
     }
   });

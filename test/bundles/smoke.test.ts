@@ -1,0 +1,181 @@
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { buildDeps } from '../../functions/adapters/deps.js';
+import { createDocumentClient } from '../../functions/adapters/dynamodb/client.js';
+import { ApiKeysStore } from '../../functions/auth/api-keys.js';
+import { sendMessage } from '../../functions/agents/messages.js';
+import { beginGracefulStop } from '../../functions/agents/stop.js';
+import { ensureTables } from '../../local/dynamodb.js';
+import { BundleProcess, buildBundles, httpEvent, type BundledFunction } from '../support/bundles.js';
+import { testConfig } from '../support/stack.js';
+
+/**
+ * The deployed artifacts themselves: every function's bundle, built by `cdk synth`'s own
+ * bundling, run alone beside the AWS SDK in a Node 22 process, given the events API Gateway,
+ * Step Functions, EventBridge and SQS send, against DynamoDB Local. AWS services other than
+ * DynamoDB point at a closed port: what reaches them must fail cleanly, in the envelope.
+ */
+const endpoint = inject('dynamoEndpoint');
+const config = testConfig();
+const keysTable = `keys-${config.agentsTable.slice('agents-'.length)}`;
+const db = createDocumentClient(endpoint);
+const keys = new ApiKeysStore(db, keysTable);
+let bundles: ReturnType<typeof buildBundles>;
+const running = new Map<string, BundleProcess>();
+let key: string;
+
+/** The template's environment with its references bound to the local resources. */
+function environment(fn: BundledFunction): Record<string, string> {
+  const env: Record<string, string> = {
+    PATH: process.env.PATH ?? '',
+    AWS_REGION: 'eu-west-1',
+    AWS_ACCESS_KEY_ID: 'local',
+    AWS_SECRET_ACCESS_KEY: 'local',
+    AWS_LAMBDA_FUNCTION_NAME: fn.name,
+    DYNAMODB_ENDPOINT: endpoint,
+    AWS_ENDPOINT_URL_SFN: 'http://127.0.0.1:9',
+    AWS_ENDPOINT_URL_EVENTBRIDGE: 'http://127.0.0.1:9',
+    AWS_ENDPOINT_URL_SQS: 'http://127.0.0.1:9',
+    POWERTOOLS_LOG_LEVEL: 'ERROR',
+  };
+  const bound: Record<string, string> = {
+    AGENTS_TABLE: config.agentsTable,
+    RECORDS_TABLE: config.recordsTable,
+    API_KEYS_TABLE: keysTable,
+    EVENT_BUS_NAME: 'agents-lifecycle-test',
+    STOP_STATE_MACHINE_ARN: 'arn:aws:states:eu-west-1:123456789012:stateMachine:StopWorkflow',
+    MESSAGE_QUEUE_URL: 'http://127.0.0.1:9/123456789012/agent-messages',
+  };
+  for (const [name, value] of Object.entries(fn.environment)) {
+    env[name] = typeof value === 'string' ? value : (bound[name] ?? (() => { throw new Error(`unbound reference ${name} of ${fn.name}`); })());
+  }
+  return env;
+}
+
+const fn = (name: string): BundleProcess => {
+  let p = running.get(name);
+  if (!p) {
+    const bundled = bundles.functions.get(name);
+    if (!bundled) throw new Error(`no function ${name}`);
+    p = new BundleProcess(bundled, environment(bundled));
+    running.set(name, p);
+  }
+  return p;
+};
+
+type HttpResult = { statusCode: number; headers: Record<string, string>; body: string };
+/** `auth`: the key to send (null: no Authorization header). */
+async function call(name: string, opts: Parameters<typeof httpEvent>[0], auth: string | null = key) {
+  const event = httpEvent({ ...opts, headers: { ...(auth && { authorization: `Bearer ${auth}` }), ...opts.headers } });
+  const res = await fn(name).invoke<HttpResult>(event);
+  return { status: res.statusCode, headers: res.headers, body: JSON.parse(res.body) };
+}
+
+beforeAll(async () => {
+  await ensureTables(endpoint, { agents: config.agentsTable, records: config.recordsTable, apiKeys: keysTable });
+  ({ key } = await keys.create('bundle-test'));
+  bundles = buildBundles();
+}, 180_000);
+afterAll(() => {
+  for (const p of running.values()) p.stop();
+  bundles?.cleanup();
+  db.destroy();
+});
+
+describe('HTTP functions, given API Gateway v2 events', { timeout: 60_000 }, () => {
+  let agentId: string;
+  const json = { 'content-type': 'application/json; charset=utf-8' };
+
+  it('checks the API key first: none, bogus or revoked is 401 in the envelope; $default too', async () => {
+    const revoked = await keys.create('revoked');
+    await keys.revoke(revoked.info.keyId);
+    for (const auth of [null, 'agk_0000000000000000_' + 'a'.repeat(43), revoked.key]) {
+      const res = await call('ListAgents', { method: 'GET', path: '/agents', routeKey: 'GET /agents' }, auth);
+      expect(res.status).toBe(401);
+      expect(res.headers['WWW-Authenticate']).toBe('Bearer');
+      expect(res.body).toEqual({ success: false, error: expect.stringContaining('Authorization: Bearer <key>'), code: 'UNAUTHORIZED' });
+    }
+    const unknown = await call('NotFound', { method: 'GET', path: '/nowhere', routeKey: '$default' }, null);
+    expect(unknown.status).toBe(401);
+  });
+
+  it('creates (base64 body, charset content type), starts, messages and stops an agent', async () => {
+    const created = await call('CreateAgent', {
+      method: 'POST', path: '/agents', routeKey: 'POST /agents', headers: json, base64: true, body: JSON.stringify({ name: 'bundled', idleTimeoutMs: null }),
+    });
+    expect(created.status).toBe(201);
+    agentId = created.body.data.agentId;
+    const path = (suffix: string) => ({ path: `/agents/${agentId}${suffix}`, pathParameters: { agentId } });
+
+    expect((await call('StartAgent', { method: 'POST', routeKey: 'POST /agents/{agentId}/start', ...path('/start') })).status).toBe(200);
+    const sent = await call('SendMessage', { method: 'POST', routeKey: 'POST /agents/{agentId}/messages', headers: json, body: '{"text":"hello"}', ...path('/messages') });
+    expect(sent).toMatchObject({ status: 200, body: { success: true, data: { status: 'completed', reply: 'hello' } } });
+    const listed = await call('ListAgents', { method: 'GET', path: '/agents', routeKey: 'GET /agents', query: { status: 'active', limit: '10' } });
+    expect(listed.body.data.map((a: { agentId: string }) => a.agentId)).toContain(agentId);
+
+    const stop = await call('StopAgent', { method: 'POST', routeKey: 'POST /agents/{agentId}/stop', headers: json, body: '{"graceful":true,"timeout":5000}', ...path('/stop') });
+    expect(stop).toMatchObject({ status: 200, body: { success: true, message: 'Agent stopped successfully', data: { agentId, status: 'inactive' } } });
+    const again = await call('StopAgent', { method: 'POST', routeKey: 'POST /agents/{agentId}/stop', ...path('/stop') });
+    expect(again).toMatchObject({ status: 409, body: { success: false, error: 'Agent is not running', code: 'AGENT_NOT_RUNNING' } });
+    const stops = await call('ListStops', { method: 'GET', routeKey: 'GET /agents/{agentId}/stops', ...path('/stops') });
+    expect(stops.body.data[0]).toMatchObject({ outcome: 'drained', reason: 'api' });
+  });
+
+  it('answers bad input in the envelope: bad JSON 400, unknown route 404, wrong method 405', async () => {
+    const bad = await call('CreateAgent', { method: 'POST', path: '/agents', routeKey: 'POST /agents', headers: json, body: '{"name":' });
+    expect(bad).toMatchObject({ status: 400, body: { success: false, code: 'VALIDATION_ERROR', error: 'Request body is not valid JSON' } });
+    const missing = await call('NotFound', { method: 'GET', path: '/nowhere', routeKey: '$default' });
+    expect(missing).toMatchObject({ status: 404, body: { success: false, code: 'ROUTE_NOT_FOUND' } });
+    const wrong = await call('NotFound', { method: 'PUT', path: '/agents', routeKey: '$default' });
+    expect(wrong.status).toBe(405);
+    expect(wrong.headers.Allow).toBe('POST, GET');
+  });
+
+  it('a message the queue cannot take is a 503 and recorded failed (the SQS client loads and fails cleanly)', async () => {
+    const created = await call('CreateAgent', { method: 'POST', path: '/agents', routeKey: 'POST /agents', headers: json, body: '{"name":"async"}' });
+    const id = created.body.data.agentId as string;
+    await call('StartAgent', { method: 'POST', path: `/agents/${id}/start`, routeKey: 'POST /agents/{agentId}/start', pathParameters: { agentId: id } });
+    const res = await call('SendMessage', {
+      method: 'POST', path: `/agents/${id}/messages`, routeKey: 'POST /agents/{agentId}/messages', pathParameters: { agentId: id },
+      headers: { ...json, prefer: 'respond-async' }, body: '{"text":"later","messageId":"q-1"}',
+    });
+    expect(res).toMatchObject({ status: 503, body: { success: false, code: 'UNAVAILABLE' } });
+    const message = await call('GetMessage', {
+      method: 'GET', path: `/agents/${id}/messages/q-1`, routeKey: 'GET /agents/{agentId}/messages/{messageId}', pathParameters: { agentId: id, messageId: 'q-1' },
+    });
+    expect(message.body.data).toMatchObject({ status: 'failed', error: 'the message could not be handed to a worker' });
+  });
+});
+
+describe('workflow tasks, the reaper and the worker, given their events', { timeout: 60_000 }, () => {
+  it('runs CheckDrain, RecordStopFailure and Finalize on a stop with work in flight', async () => {
+    // A stopping agent with a message in flight, set up through the domain on the same tables.
+    const d = buildDeps({ config, db, workflow: { start: async () => {} }, events: { publish: async () => {} }, queue: { send: async () => {} } });
+    const created = await call('CreateAgent', { method: 'POST', path: '/agents', routeKey: 'POST /agents', headers: { 'content-type': 'application/json' }, body: '{"name":"draining"}' });
+    const agentId = created.body.data.agentId as string;
+    await call('StartAgent', { method: 'POST', path: `/agents/${agentId}/start`, routeKey: 'POST /agents/{agentId}/start', pathParameters: { agentId } });
+    await sendMessage(d, agentId, { text: 'in flight' }, { mode: 'async', waitMs: 0 });
+    const { stop } = await beginGracefulStop(d, agentId, { timeoutMs: 1000, reason: 'api' });
+    const input = { agentId, stopId: stop.stopId };
+
+    expect(await fn('CheckDrainTask').invoke(input)).toMatchObject({ ...input, state: 'draining', inFlight: 1, waitSeconds: 1 });
+    expect(await fn('RecordFailureTask').invoke({ ...input, error: 'States.TaskFailed', cause: 'test' })).toEqual({ ...input, recorded: true });
+    await new Promise((r) => setTimeout(r, 1100));
+    expect(await fn('CheckDrainTask').invoke(input)).toMatchObject({ state: 'ready' });
+    expect(await fn('FinalizeTask').invoke(input)).toEqual({ ...input, outcome: 'timed_out' });
+    expect(await fn('FinalizeTask').invoke(input)).toMatchObject({ outcome: 'superseded' });
+  });
+
+  it('runs the reaper on a scheduled event, and the worker on SQS events (a job it cannot run, a malformed one)', async () => {
+    const summary = await fn('Reaper').invoke(
+      { version: '0', id: 'e-1', 'detail-type': 'Scheduled Event', source: 'aws.events', account: '123456789012', time: new Date().toISOString(), region: 'eu-west-1', resources: [], detail: {} },
+      60_000,
+    );
+    expect(summary).toMatchObject({ complete: true, errors: 0 });
+    const record = (body: string) => ({
+      messageId: 'sqs-1', receiptHandle: 'r', body, attributes: { ApproximateReceiveCount: '1' }, messageAttributes: {}, md5OfBody: '', eventSource: 'aws:sqs',
+      eventSourceARN: 'arn:aws:sqs:eu-west-1:123456789012:agent-messages', awsRegion: 'eu-west-1',
+    });
+    const job = JSON.stringify({ agentId: '4b9c3c49-4c5a-4e7b-9d2f-2f1b7f0e7c11', messageId: 'm-1', token: '0b3f5a6e-2c1d-4e8f-9a7b-6c5d4e3f2a1b' });
+    expect(await fn('MessageWorker').invoke({ Records: [record(job), record('not json')] }, 900_000)).toEqual({ batchItemFailures: [] });
+  });
+});
