@@ -98,6 +98,19 @@ describe('HTTP functions, given API Gateway v2 events', { timeout: 60_000 }, () 
     expect(unknown.status).toBe(401);
   });
 
+  it('fails closed when the key store cannot be reached: 503 in the envelope, never a request let in', async () => {
+    const bundled = bundles.functions.get('ListAgents')!;
+    const cut = new BundleProcess(bundled, { ...environment(bundled), DYNAMODB_ENDPOINT: 'http://127.0.0.1:9', DYNAMODB_MAX_ATTEMPTS: '1' });
+    try {
+      const res = await cut.invoke<HttpResult>(httpEvent({ method: 'GET', path: '/agents', routeKey: 'GET /agents', headers: { authorization: `Bearer ${key}` } }));
+      expect(res.statusCode).toBe(503);
+      expect(res.headers['Retry-After']).toBe('1');
+      expect(JSON.parse(res.body)).toMatchObject({ success: false, code: 'UNAVAILABLE' });
+    } finally {
+      cut.stop();
+    }
+  });
+
   it('creates (base64 body, charset content type), starts, messages and stops an agent', async () => {
     const created = await call('CreateAgent', {
       method: 'POST', path: '/agents', routeKey: 'POST /agents', headers: json, base64: true, body: JSON.stringify({ name: 'bundled', idleTimeoutMs: null }),
