@@ -27,6 +27,7 @@ export function propsFromContext(app: App): AgentsStackProps {
     reaperIntervalMinutes: Number(ctx('reaperIntervalMinutes') ?? 5),
     alarmEmail: ctx('alarmEmail') as string | undefined,
     authCacheSeconds: Number(ctx('authCacheSeconds') ?? 30),
+    runtimeUrls: ctx('runtimeUrls') === 'any' ? 'any' : 'public',
   };
 }
 

@@ -31,6 +31,8 @@ export interface AgentsStackProps extends StackProps {
   alarmEmail?: string;
   /** How long a function trusts a verified API key: a revoked key works up to this long. */
   authCacheSeconds: number;
+  /** Where the http runtime may call: `public` (default) refuses loopback, private and link-local addresses. */
+  runtimeUrls: 'public' | 'any';
 }
 
 const STOP_FUNCTION_TIMEOUT_S = LONGEST_ROUTE_TIMEOUT_S;
@@ -68,7 +70,7 @@ export class AgentsStack extends Stack {
         timeout: extra.timeout ? Duration.seconds(extra.timeout) : undefined,
         logRetention: props.logRetentionDays,
         removalPolicy: logRemoval,
-        environment: { STOP_WAIT_WINDOW_MS: String(props.stopWaitWindowMs), ...extra.environment },
+        environment: { STOP_WAIT_WINDOW_MS: String(props.stopWaitWindowMs), RUNTIME_URLS: props.runtimeUrls, ...extra.environment },
       });
       this.functions[name] = f;
       return f;

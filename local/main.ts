@@ -20,6 +20,9 @@ const print = (line: string) => process.stdout.write(`${new Date().toISOString()
 env.AGENTS_TABLE ??= 'agents';
 env.RECORDS_TABLE ??= 'agent-records';
 env.API_KEYS_TABLE ??= 'api-keys';
+// On one machine the agents' workers run on it too: the http runtime may call loopback and private
+// addresses (deployed, the default `public` refuses them).
+env.RUNTIME_URLS ??= 'any';
 
 async function main(): Promise<void> {
   const config = configFromEnv(env);

@@ -6,7 +6,8 @@ import { AgentsStore } from './dynamodb/agents-store.js';
 import { createDocumentClient } from './dynamodb/client.js';
 import { RecordsStore } from './dynamodb/records-store.js';
 import { logger } from './logger.js';
-import { defaultRuntimes } from './runtimes/index.js';
+import { generateSigningSecret } from './runtimes/http.js';
+import { runtimesFor } from './runtimes/index.js';
 
 /** Wiring: the domain's ports bound to adapters, from the environment in Lambda, by local/ on one machine. */
 export type { Deps };
@@ -42,10 +43,11 @@ export function buildDeps(parts: {
     ...rest,
     agents: agentsTable ? new AgentsStore(db, agentsTable, records) : notGranted<AgentsStore>('AGENTS_TABLE'),
     records,
-    runtimes: parts.runtimes ?? defaultRuntimes,
+    runtimes: parts.runtimes ?? runtimesFor(parts.config),
     shutdown: parts.shutdown ?? new AbortController().signal,
     log: logger,
     now: parts.now ?? Date.now,
+    newSigningSecret: generateSigningSecret,
     metrics: { eventPublishFailures: 0 },
   };
 }

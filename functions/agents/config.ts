@@ -19,6 +19,12 @@ export interface Config {
   recordRetentionDays: number;
   /** The reaper heals a `stopping` agent this long after its deadline (its workflow is gone). */
   stuckStopGraceMs: number;
+  /**
+   * Where the `http` runtime may call: `public` refuses loopback, private, link-local (the
+   * instance metadata address above all) and other non-public addresses, checked on the address
+   * actually connected to; `any` allows them (local development, a worker in your VPC).
+   */
+  runtimeUrls: 'public' | 'any';
 }
 
 export class ConfigError extends Error {}
@@ -55,5 +61,13 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): Config {
     stopPollMs: intEnv(env, 'STOP_POLL_MS', 100, 10, 5_000),
     recordRetentionDays: intEnv(env, 'RECORD_RETENTION_DAYS', 30, 1, 3650),
     stuckStopGraceMs: intEnv(env, 'STUCK_STOP_GRACE_MS', 300_000, 0, 86_400_000),
+    runtimeUrls: runtimeUrlsFromEnv(env),
   };
 }
+
+function runtimeUrlsFromEnv(env: NodeJS.ProcessEnv): 'public' | 'any' {
+  const raw = env.RUNTIME_URLS ?? 'public';
+  if (raw !== 'public' && raw !== 'any') throw new ConfigError(`Environment variable RUNTIME_URLS must be "public" or "any", got ${JSON.stringify(raw)}`);
+  return raw;
+}
+

@@ -21,9 +21,14 @@ import {
   sameActivity,
 } from './model.js';
 
+/**
+ * Create an agent, with its signing secret (the `http` runtime signs every request with it): the
+ * one moment the secret is returned, with the rotation below.
+ */
 export async function createAgent(d: Deps, input: CreateAgentInput): Promise<AgentItem> {
   const now = d.now();
   const item: AgentItem = {
+    signingSecret: d.newSigningSecret(),
     agentId: input.agentId ?? randomUUID(),
     name: input.name,
     ...(input.description !== undefined && { description: input.description }),
@@ -46,6 +51,18 @@ export async function createAgent(d: Deps, input: CreateAgentInput): Promise<Age
     throw err;
   }
   return item;
+}
+
+/** A new signing secret, returned once; the previous one stops working at once. */
+export async function rotateSigningSecret(d: Deps, agentId: string): Promise<{ agentId: string; signingSecret: string }> {
+  const signingSecret = d.newSigningSecret();
+  try {
+    await d.agents.setSigningSecret(agentId, signingSecret, d.now());
+  } catch (err) {
+    if (err instanceof AgentConditionFailed) throw new AgentNotFound();
+    throw err;
+  }
+  return { agentId, signingSecret };
 }
 
 export async function getAgent(d: Deps, agentId: string): Promise<AgentItem> {

@@ -153,7 +153,7 @@ export async function runLeased(d: Deps, agent: AgentItem, token: string, record
   schedule();
   try {
     const { reply } = await untilAborted(
-      runtimeFor(d.runtimes, agent).process(agent, { messageId, text: record.text, metadata: record.metadata }, signal),
+      runtimeFor(d.runtimes, agent).process(agent, { messageId, text: record.text, metadata: record.metadata, deadline: d.now() + timeLimitMs }, signal),
       signal,
     );
     return { status: 'completed', reply };

@@ -24,7 +24,19 @@ export const echoRuntimeSchema = z.strictObject({
   type: z.literal('echo'),
   delayMs: z.int().min(0).max(MAX_ECHO_DELAY_MS).optional(),
 });
-export const runtimeSchema = z.discriminatedUnion('type', [echoRuntimeSchema]);
+/**
+ * An agent that runs anywhere: the service POSTs each message (and the lifecycle calls `cancel`
+ * and `stop`) to `url`, signed with the agent's signing secret (README: Bring your own agent).
+ */
+export const httpRuntimeSchema = z.strictObject({
+  type: z.literal('http'),
+  url: z
+    .url({ protocol: /^https?$/, message: 'must be an http(s) URL' })
+    .max(2048)
+    .refine((u) => !new URL(u).username && !new URL(u).password, { message: 'must not carry credentials (the requests are signed instead)' }),
+  timeoutMs: z.int().min(100).max(MAX_ECHO_DELAY_MS).optional(),
+});
+export const runtimeSchema = z.discriminatedUnion('type', [echoRuntimeSchema, httpRuntimeSchema]);
 export type Runtime = z.infer<typeof runtimeSchema>;
 
 const settingsSchema = z
@@ -99,6 +111,8 @@ export interface StopInfo {
   forced?: boolean;
   /** Set when the drain workflow failed past its retries; the API answers 500 for this stop. */
   failure?: { error: string; cause: string; at: number };
+  /** The finalizer closing the runtime now (one `stop` call per stop), until when. */
+  closing?: { token: string; until: number };
 }
 
 export interface LastStop {
@@ -146,10 +160,12 @@ export interface AgentItem {
   stop?: StopInfo;
   lastStop?: LastStop;
   dueAt: number;
+  /** Signs the `http` runtime's requests. Shown once (create, rotate); never in a response otherwise, a log line or an event. */
+  signingSecret?: string;
 }
 
 /** The agent as the API returns it. */
-export type Agent = Omit<AgentItem, 'leases' | 'dueAt'> & { inFlight: number };
+export type Agent = Omit<AgentItem, 'leases' | 'dueAt' | 'signingSecret'> & { inFlight: number };
 
 export const liveLeaseIds = (agent: Pick<AgentItem, 'leases'>, now: number): string[] =>
   Object.entries(agent.leases ?? {})

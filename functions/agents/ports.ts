@@ -23,6 +23,8 @@ export interface Deps {
   shutdown: AbortSignal;
   log: Logger;
   now: () => number;
+  /** A new random signing secret for an agent's `http` runtime. */
+  newSigningSecret: () => string;
   /** Counters a test or an operator can read (event publish failures are counted, never silent). */
   metrics: { eventPublishFailures: number };
 }
@@ -45,6 +47,14 @@ export interface RuntimeMessage {
   messageId: string;
   text: string;
   metadata?: Record<string, unknown>;
+  /** When the work must be done by (epoch ms): its time limit; past it the signal fires. */
+  deadline: number;
+}
+
+/** What `close` is told: the stop that ends the agent's run, and how it ended. */
+export interface RuntimeStop {
+  stopId: string;
+  outcome: 'drained' | 'timed_out' | 'forced';
 }
 
 /**
@@ -54,7 +64,8 @@ export interface RuntimeMessage {
  */
 export interface AgentRuntime {
   process(agent: AgentItem, message: RuntimeMessage, signal: AbortSignal): Promise<{ reply: string }>;
-  close(agent: AgentItem): Promise<void>;
+  /** Save state and close connections; a failure fails the finalize (the workflow retries it). */
+  close(agent: AgentItem, stop: RuntimeStop): Promise<void>;
 }
 
 /** One admitted asynchronous message, as handed to a worker: its ids and its admission's token. */

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { monotonicFactory } from 'ulid';
 import { publish } from './events.js';
 import { AgentConditionFailed, runtimeFor, type Deps } from './ports.js';
@@ -15,6 +16,8 @@ import {
 } from './model.js';
 
 export const newId = monotonicFactory();
+/** How long a finalizer's claim on closing the runtime holds: above the runtime's lifecycle call timeout. */
+const CLOSE_CLAIM_MS = 15_000;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
@@ -127,7 +130,9 @@ export async function checkDrain(
  * alone. Past the deadline no completion can land (they are fenced on it), so the lease set the
  * commit is conditioned on can only have shrunk, and a retry converges.
  */
-export async function finalizeStop(d: Deps, agentId: string, stopId: string): Promise<{ outcome?: StopOutcome }> {
+export async function finalizeStop(d: Deps, agentId: string, stopId: string): Promise<{ outcome?: StopOutcome; closingElsewhere?: true }> {
+  const token = randomUUID();
+  let closed: StopOutcome | undefined;
   for (let attempt = 0; attempt < RETRY_LIMITS.stopCommit + d.config.maxInFlight; attempt++) {
     const agent = await d.agents.get(agentId);
     if (!agent || agent.status !== 'stopping' || agent.stop?.stopId !== stopId) return {};
@@ -135,10 +140,25 @@ export async function finalizeStop(d: Deps, agentId: string, stopId: string): Pr
     const drained = liveLeaseIds(agent, now).length === 0;
     if (!drained && !agent.stop.forced && now < agent.stop.deadline) return {};
     const outcome: StopOutcome = agent.stop.forced ? 'forced' : drained ? 'drained' : 'timed_out';
-    // Tell the runtime to close its connections; a failure here fails the task (retried by the
-    // workflow). A forced stop does not depend on it: it always succeeds.
-    const closing = runtimeFor(d.runtimes, agent).close(agent);
-    await (outcome === 'forced' ? closing.catch((err: Error) => d.log.warn('runtime did not close on force stop', { agentId, error: err })) : closing);
+    if (closed !== outcome) {
+      // Tell the runtime to save its state and close its connections, once per stop: this
+      // finalizer claims it first, and a finalizer that finds the claim held by another leaves the
+      // stop to it. A failure fails the task (the workflow retries). A forced stop depends on
+      // neither: it always succeeds, at once (cutting short a graceful close may repeat `stop`).
+      if (outcome !== 'forced' && !(await d.agents.claimClose(agentId, stopId, { token, until: now + CLOSE_CLAIM_MS }, now))) {
+        return { closingElsewhere: true };
+      }
+      const closing = runtimeFor(d.runtimes, agent).close(agent, { stopId, outcome });
+      if (outcome === 'forced') {
+        await closing.catch((err: Error) => d.log.warn('runtime did not close on force stop', { agentId, error: err }));
+      } else {
+        await closing.catch(async (err: unknown) => {
+          await d.agents.releaseClose(agentId, stopId, token);
+          throw err;
+        });
+      }
+      closed = outcome;
+    }
     if (await commitStop(d, agent, agent.stop, outcome, now)) return { outcome };
     await backoff(attempt);
   }

@@ -192,8 +192,15 @@ export const fallbackResponses = {
 const docs: Record<string, RouteDoc> = {
   'create-agent': {
     summary: 'Create an agent (inactive)',
+    description:
+      'The answer carries the agent\'s `signingSecret`, shown this once: the `http` runtime signs every request to the agent\'s worker with it ' +
+      '(README: Bring your own agent). `POST /agents/{agentId}/signing-secret` replaces it.',
     responses: {
-      201: { description: 'Created', schema: success(agentSchema), headers: { Location: '/agents/{agentId}', ETag: 'the version' } },
+      201: {
+        description: 'Created; `signingSecret` is shown only here',
+        schema: success(agentSchema.extend({ signingSecret: z.string().describe('whsec_...: store it in the agent\'s worker; never shown again') })),
+        headers: { Location: '/agents/{agentId}', ETag: 'the version' },
+      },
       400: common[400],
       409: err('An agent with that agentId exists', 'AGENT_EXISTS', `An agent with agentId ${AGENT_ID} already exists`),
     },
@@ -274,6 +281,18 @@ const docs: Record<string, RouteDoc> = {
       503: err('The store cannot be reached, or the message could not be handed to the worker (it is recorded failed); retry (Retry-After)', 'UNAVAILABLE', 'Message m-1 could not be handed to a worker and was recorded as failed; send it again with a new messageId'),
     },
   },
+  'rotate-signing-secret': {
+    summary: "Replace the agent's signing secret (shown once); the old one stops working at once",
+    responses: {
+      200: {
+        description: 'The new secret',
+        schema: success(z.object({ agentId: z.uuid(), signingSecret: z.string() })),
+        example: { success: true, message: 'Signing secret rotated: store it now, it is not shown again', data: { agentId: AGENT_ID, signingSecret: 'whsec_Qk3...' } },
+      },
+      400: common[400],
+      404: common[404],
+    },
+  },
   'list-messages': { summary: "An agent's message history", responses: { 200: { description: 'A page of messages', schema: success(z.array(messageSchema), { nextCursor: z.string().optional() }) }, 400: common[400], 404: common[404] } },
   'get-message': { summary: 'One message with its status', responses: { 200: { description: 'The message', schema: success(messageSchema) }, 400: common[400], 404: err('No such agent or message', 'AGENT_NOT_FOUND', 'Message not found') } },
   'list-stops': { summary: "An agent's stop history, newest first", responses: { 200: { description: 'A page of stop records', schema: success(z.array(stopRecordSchema), { nextCursor: z.string().optional() }) }, 400: common[400], 404: common[404] } },
@@ -291,7 +310,7 @@ const queries: Partial<Record<string, z.ZodObject>> = {
   'list-stops': pageQuerySchema,
 };
 const requestExamples: Partial<Record<string, unknown>> = {
-  'create-agent': { name: 'demo', runtime: { type: 'echo', delayMs: 3000 } },
+  'create-agent': { name: 'demo', runtime: { type: 'http', url: 'https://agents.example.com/hooks/agent', timeoutMs: 60000 } },
   'stop-agent': { graceful: true, timeout: 10000 },
   'send-message': { text: 'hello' },
   'update-agent': { name: 'renamed' },

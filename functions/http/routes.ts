@@ -56,6 +56,7 @@ export const routes: readonly Route[] = [
     queuesMessages: true,
     timeoutSeconds: LONGEST_ROUTE_TIMEOUT_S,
   },
+  { method: 'POST', path: '/agents/{agentId}/signing-secret', handler: 'rotate-signing-secret', agents: 'write', records: 'none' },
   { method: 'GET', path: '/agents/{agentId}/messages', handler: 'list-messages', agents: 'read', records: 'read' },
   { method: 'GET', path: '/agents/{agentId}/messages/{messageId}', handler: 'get-message', agents: 'read', records: 'read' },
   { method: 'GET', path: '/agents/{agentId}/stops', handler: 'list-stops', agents: 'read', records: 'read' },

@@ -2,9 +2,15 @@ import { deps } from '../adapters/deps.js';
 import type { StopWorkflowInput } from '../agents/ports.js';
 import { finalizeStop } from '../agents/stop.js';
 
+/** Another finalizer is closing the runtime for this stop; the workflow retries (ASL Retry). */
+class StopClosingElsewhere extends Error {
+  override readonly name = 'StopClosingElsewhere';
+}
+
 /** Finalize task: drained or timed_out, idempotent per stopId. */
 export const handler = async (input: StopWorkflowInput) => {
   const { agentId, stopId } = input;
-  const { outcome } = await finalizeStop(deps(), agentId, stopId);
+  const { outcome, closingElsewhere } = await finalizeStop(deps(), agentId, stopId);
+  if (closingElsewhere) throw new StopClosingElsewhere(`Stop ${stopId} is being closed by another finalizer; retrying`);
   return { agentId, stopId, outcome: outcome ?? 'superseded' };
 };

@@ -23,6 +23,7 @@ export const testConfig = (overrides: Partial<Config> = {}): Config & { agentsTa
     stopPollMs: 20,
     recordRetentionDays: 30,
     stuckStopGraceMs: 300_000,
+    runtimeUrls: 'any',
     ...overrides,
   };
 };

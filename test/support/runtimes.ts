@@ -1,5 +1,6 @@
 import type { AgentRuntime, Deps, RuntimeRegistry } from '../../functions/agents/ports.js';
 import { echoRuntime } from '../../functions/adapters/runtimes/echo.js';
+import { HttpRuntime } from '../../functions/adapters/runtimes/http.js';
 import { eventually } from './api.js';
 
 /**
@@ -43,6 +44,7 @@ export class GatedRuntime {
         this.closed.push(agent.agentId);
       },
     } satisfies AgentRuntime,
+    http: new HttpRuntime({ urls: 'any' }),
   };
 
   /** Ids of the messages held now (of one agent, or of all). */

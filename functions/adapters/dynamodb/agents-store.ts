@@ -68,6 +68,19 @@ export class AgentsStore {
     );
   }
 
+  /** Replace the agent's signing secret (any status): the `http` runtime signs with it from now on. */
+  async setSigningSecret(agentId: string, secret: string, now: number): Promise<void> {
+    await this.conditional(
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: { agentId },
+        UpdateExpression: 'SET signingSecret = :secret, updatedAt = :now',
+        ConditionExpression: 'attribute_exists(agentId)',
+        ExpressionAttributeValues: { ':secret': secret, ':now': now },
+      }),
+    );
+  }
+
   /** One page of agents: by status through the index (cost grows with the page), or all by Scan. */
   async list(status: AgentStatus | undefined, limit: number, startKey?: Key): Promise<Page<AgentItem>> {
     if (!status) {
@@ -428,6 +441,51 @@ export class AgentsStore {
     ]);
     if (!reasons) return { completed: true };
     return { completed: false, ...agentRefusal(reasons[0]) };
+  }
+
+  /**
+   * Claim the closing of a stop (the runtime's `close`, i.e. the worker's `stop` call), so that
+   * concurrent finalizers (the waiting request at the deadline, a refused heartbeat, the
+   * workflow) make it once. Race finalize vs finalize: only for this stopId while stopping, and
+   * only if no other claim is live (`until` passed: its holder died; the same token: ours).
+   */
+  async claimClose(agentId: string, stopId: string, claim: { token: string; until: number }, now: number): Promise<boolean> {
+    try {
+      await this.conditional(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: { agentId },
+          UpdateExpression: 'SET #stop.closing = :claim',
+          ConditionExpression:
+            '#status = :stopping AND #stop.stopId = :stopId AND ' +
+            '(attribute_not_exists(#stop.closing) OR #stop.closing.#until < :now OR #stop.closing.#token = :token)',
+          ExpressionAttributeNames: { '#status': 'status', '#stop': 'stop', '#until': 'until', '#token': 'token' },
+          ExpressionAttributeValues: { ':claim': claim, ':stopping': 'stopping', ':stopId': stopId, ':now': now, ':token': claim.token },
+        }),
+      );
+      return true;
+    } catch (err) {
+      if (err instanceof AgentConditionFailed) return false;
+      throw err;
+    }
+  }
+
+  /** Give a close claim back (the close failed): the next finalizer may try at once. */
+  async releaseClose(agentId: string, stopId: string, token: string): Promise<void> {
+    try {
+      await this.conditional(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: { agentId },
+          UpdateExpression: 'REMOVE #stop.closing',
+          ConditionExpression: '#status = :stopping AND #stop.stopId = :stopId AND #stop.closing.#token = :token',
+          ExpressionAttributeNames: { '#status': 'status', '#stop': 'stop', '#token': 'token' },
+          ExpressionAttributeValues: { ':stopping': 'stopping', ':stopId': stopId, ':token': token },
+        }),
+      );
+    } catch (err) {
+      if (!(err instanceof AgentConditionFailed)) throw err;
+    }
   }
 
   /**

@@ -1,0 +1,41 @@
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { finalizeStop } from '../../functions/agents/stop.js';
+import { GatedRuntime } from '../support/runtimes.js';
+import { createAgent, eventually, startTestApp, type TestApp } from '../support/stack.js';
+
+/**
+ * Race finalize vs finalize: at a graceful stop's deadline the waiting request, a refused
+ * heartbeat and the workflow may all finalize at once; the runtime's `close` (an agent worker's
+ * `stop` call, where it saves its state) is made once, by the finalizer that claimed it.
+ */
+const gated = new GatedRuntime();
+let app: TestApp;
+beforeAll(async () => {
+  app = await startTestApp({ runtimes: gated.registry });
+});
+afterAll(async () => {
+  gated.releaseAll();
+  await app.close();
+});
+
+it('closes the runtime once when several finalizers race at the deadline', async () => {
+  const agentId = await createAgent(app.api, { settings: { gated: true } }, true);
+  // Closing is slow (a worker saving its state): whoever closes first holds it while the others arrive.
+  let openGate!: () => void;
+  gated.closeGates.set(agentId, new Promise<void>((resolve) => (openGate = resolve)));
+  void app.api('POST', `/agents/${agentId}/messages`, { text: 'held' }, { prefer: 'respond-async' });
+  await gated.waitForHeld(1, agentId);
+  const stop = await app.api('POST', `/agents/${agentId}/stop`, { timeout: 300 }, { prefer: 'respond-async' });
+  const { stopId } = stop.body.data;
+  await new Promise((r) => setTimeout(r, 400));
+
+  // Past the deadline: three more finalizers besides the stop's own workflow.
+  const racing = [finalizeStop(app.deps, agentId, stopId), finalizeStop(app.deps, agentId, stopId), finalizeStop(app.deps, agentId, stopId)];
+  await new Promise((r) => setTimeout(r, 300));
+  openGate();
+  const results = await Promise.all(racing);
+  expect(results.filter((r) => r.outcome !== undefined).length).toBeLessThanOrEqual(1);
+  await eventually(async () => (await app.api('GET', `/agents/${agentId}`)).body.data.status === 'inactive');
+  expect(gated.closed.filter((id) => id === agentId)).toHaveLength(1);
+  expect((await app.api('GET', `/agents/${agentId}`)).body.data.lastStop).toMatchObject({ stopId, outcome: 'timed_out' });
+});

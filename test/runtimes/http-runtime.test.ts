@@ -1,0 +1,177 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sign } from '../../functions/adapters/runtimes/http.js';
+import { freePort } from '../../local/dynamodb.js';
+import { eventually, startTestApp, type TestApp } from '../support/stack.js';
+
+/**
+ * Real agents on the `http` runtime: the reference worker (examples/http-worker) runs as a
+ * separate process; the control plane signs every call to it, and the worker verifies them.
+ */
+const dir = mkdtempSync(join(tmpdir(), 'http-worker-'));
+const secretsFile = join(dir, 'secrets.json');
+const secrets: Record<string, string> = {};
+const logLines: string[] = [];
+let worker: ChildProcess;
+let workerUrl: string;
+let app: TestApp;
+
+beforeAll(async () => {
+  writeFileSync(secretsFile, '{}');
+  const port = await freePort();
+  workerUrl = `http://127.0.0.1:${port}`;
+  worker = spawn(process.execPath, ['examples/http-worker/server.mjs'], {
+    env: { ...process.env, PORT: String(port), SIGNING_SECRETS_FILE: secretsFile, STATE_DIR: join(dir, 'state') },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  await eventually(async () => (await fetch(`${workerUrl}/calls`).catch(() => undefined))?.ok, 10_000, 50);
+  app = await startTestApp({ log: (line) => logLines.push(line), config: { heartbeatMs: 200, leaseTtlMs: 1000 } });
+});
+afterAll(async () => {
+  await app.close();
+  worker.kill();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+type Call = { type: string; agentId: string; messageId?: string; stopId?: string; outcome?: string; idempotencyKey?: string; verified: boolean };
+const calls = async (agentId: string): Promise<Call[]> => ((await (await fetch(`${workerUrl}/calls`)).json()) as Call[]).filter((c) => c.agentId === agentId);
+const responses: string[] = [];
+async function api(method: string, path: string, body?: unknown, headers?: Record<string, string>) {
+  const res = await app.api(method, path, body, headers);
+  responses.push(res.text);
+  return res;
+}
+
+/** An agent on the reference worker, started, whose secret the worker knows. */
+async function workerAgent(url = workerUrl): Promise<string> {
+  const created = await api('POST', '/agents', { name: 'real', runtime: { type: 'http', url, timeoutMs: 60_000 }, idleTimeoutMs: null });
+  expect(created.status).toBe(201);
+  const { agentId, signingSecret } = created.body.data;
+  expect(signingSecret).toMatch(/^whsec_[A-Za-z0-9_-]{43}$/);
+  secrets[agentId] = signingSecret;
+  writeFileSync(secretsFile, JSON.stringify(secrets));
+  expect((await api('POST', `/agents/${agentId}/start`)).status).toBe(200);
+  return agentId;
+}
+const message = async (agentId: string, id: string) => (await api('GET', `/agents/${agentId}/messages/${id}`)).body.data;
+
+describe('the protocol', () => {
+  it('sends signed messages the worker verifies, with the messageId as Idempotency-Key, and returns its reply', async () => {
+    const agentId = await workerAgent();
+    const res = await api('POST', `/agents/${agentId}/messages`, { text: 'hello', messageId: 'm-1' });
+    expect(res.status).toBe(200);
+    expect(res.body.data).toMatchObject({ status: 'completed', reply: 'echo: hello' });
+    expect(await calls(agentId)).toEqual([expect.objectContaining({ type: 'message', messageId: 'm-1', idempotencyKey: 'm-1', verified: true })]);
+  });
+
+  it('a tampered body, or a signature made with another secret, is refused by the worker', async () => {
+    const agentId = await workerAgent();
+    const body = JSON.stringify({ type: 'message', agentId, messageId: 'x', text: 'hi', metadata: {}, deadline: Date.now() + 1000 });
+    const signature = sign(secrets[agentId]!, body);
+    const post = (b: string, s: string) => fetch(workerUrl, { method: 'POST', headers: { 'content-type': 'application/json', 'agent-signature': s }, body: b });
+    expect((await post(body.replace('"hi"', '"rm -rf"'), signature)).status).toBe(401);
+    expect((await post(body, sign('whsec_not-the-secret', body))).status).toBe(401);
+    expect((await post(body, signature)).status).toBe(200);
+  });
+
+  it('a graceful stop drains the work, then calls stop once with outcome drained; the worker saves state', async () => {
+    const agentId = await workerAgent();
+    const sent = await api('POST', `/agents/${agentId}/messages`, { text: 'work', metadata: { workMs: 1500 } }, { prefer: 'respond-async' });
+    expect(sent.status).toBe(202);
+    await eventually(async () => (await calls(agentId)).some((c) => c.type === 'message'));
+    const stop = await api('POST', `/agents/${agentId}/stop`, { timeout: 10_000 });
+    expect(stop.status).toBe(200);
+    expect(await message(agentId, sent.body.data.messageId)).toMatchObject({ status: 'completed', reply: 'echo: work' });
+    const { lastStop } = (await api('GET', `/agents/${agentId}`)).body.data;
+    expect((await calls(agentId)).filter((c) => c.type === 'stop')).toEqual([expect.objectContaining({ stopId: lastStop.stopId, outcome: 'drained', verified: true })]);
+    const state = JSON.parse(readFileSync(join(dir, 'state', `${agentId}.json`), 'utf8'));
+    expect(state).toMatchObject({ stopId: lastStop.stopId, outcome: 'drained', messagesHandled: 1 });
+  });
+
+  it('a stop that times out cancels the running work at the worker, then calls stop with timed_out', async () => {
+    const agentId = await workerAgent();
+    const sent = await api('POST', `/agents/${agentId}/messages`, { text: 'long', metadata: { workMs: 60_000 } }, { prefer: 'respond-async' });
+    await eventually(async () => (await calls(agentId)).some((c) => c.type === 'message'));
+    const stop = await api('POST', `/agents/${agentId}/stop`, { timeout: 1000 });
+    expect(stop.status).toBe(408);
+    const { messageId } = sent.body.data;
+    await eventually(async () => (await calls(agentId)).some((c) => c.type === 'cancel'), 5000);
+    const seen = await calls(agentId);
+    expect(seen.filter((c) => c.type === 'cancel')).toEqual([expect.objectContaining({ messageId, verified: true })]);
+    expect(seen.filter((c) => c.type === 'stop')).toEqual([expect.objectContaining({ stopId: stop.body.data.stopId, outcome: 'timed_out' })]);
+    expect(await message(agentId, messageId)).toMatchObject({ status: 'interrupted' });
+  });
+
+  it('a force stop cancels the running work and calls stop with forced', async () => {
+    const agentId = await workerAgent();
+    const sent = await api('POST', `/agents/${agentId}/messages`, { text: 'long', metadata: { workMs: 60_000 } }, { prefer: 'respond-async' });
+    await eventually(async () => (await calls(agentId)).some((c) => c.type === 'message'));
+    expect((await api('POST', `/agents/${agentId}/stop`, { graceful: false })).status).toBe(200);
+    await eventually(async () => (await calls(agentId)).some((c) => c.type === 'cancel'), 5000);
+    const seen = await calls(agentId);
+    expect(seen.filter((c) => c.type === 'cancel')).toEqual([expect.objectContaining({ messageId: sent.body.data.messageId })]);
+    expect(seen.filter((c) => c.type === 'stop')).toEqual([expect.objectContaining({ outcome: 'forced' })]);
+  });
+});
+
+describe('a worker that misbehaves: the message is failed with the reason, 502 to a synchronous caller', () => {
+  it.each([
+    ['answers 500', { behave: 'fail' }, "the agent's worker answered HTTP 500"],
+    ['answers a body that is not JSON', { behave: 'badJson' }, "the agent's worker answered with a body that is not JSON"],
+  ])('%s', async (_, metadata, reason) => {
+    const agentId = await workerAgent();
+    const res = await api('POST', `/agents/${agentId}/messages`, { text: 'hi', messageId: 'bad-1', metadata });
+    expect(res.status).toBe(502);
+    expect(res.body).toMatchObject({ success: false, code: 'RUNTIME_FAILED', error: expect.stringContaining(reason) });
+    expect(await message(agentId, 'bad-1')).toMatchObject({ status: 'failed', error: reason });
+  });
+
+  it('is slow: the call is cut at the agent\'s timeoutMs', async () => {
+    const created = await api('POST', '/agents', { name: 'impatient', runtime: { type: 'http', url: workerUrl, timeoutMs: 500 } });
+    const { agentId, signingSecret } = created.body.data;
+    secrets[agentId] = signingSecret;
+    writeFileSync(secretsFile, JSON.stringify(secrets));
+    await api('POST', `/agents/${agentId}/start`);
+    const res = await api('POST', `/agents/${agentId}/messages`, { text: 'hi', messageId: 'slow-1', metadata: { behave: 'slow' } });
+    expect(res.status).toBe(502);
+    expect(await message(agentId, 'slow-1')).toMatchObject({ status: 'failed', error: "the agent's worker did not answer within 500 ms" });
+  });
+
+  it('is down', async () => {
+    const agentId = await workerAgent(`http://127.0.0.1:${await freePort()}`);
+    const res = await api('POST', `/agents/${agentId}/messages`, { text: 'hi', messageId: 'down-1' });
+    expect(res.status).toBe(502);
+    expect(await message(agentId, 'down-1')).toMatchObject({ status: 'failed', error: "the agent's worker cannot be reached (ECONNREFUSED)" });
+  });
+});
+
+describe('the signing secret', () => {
+  it('rotates: the new one is shown once, the worker refuses the old one until it has the new one', async () => {
+    const agentId = await workerAgent();
+    const rotated = await api('POST', `/agents/${agentId}/signing-secret`);
+    expect(rotated.status).toBe(200);
+    const fresh = rotated.body.data.signingSecret as string;
+    expect(fresh).not.toBe(secrets[agentId]);
+    // The worker still holds the old secret: it refuses the new signatures.
+    const refused = await api('POST', `/agents/${agentId}/messages`, { text: 'hi', messageId: 'rot-1' });
+    expect(refused.status).toBe(502);
+    expect(await message(agentId, 'rot-1')).toMatchObject({ status: 'failed', error: "the agent's worker answered HTTP 401" });
+    secrets[agentId] = fresh;
+    writeFileSync(secretsFile, JSON.stringify(secrets));
+    expect((await api('POST', `/agents/${agentId}/messages`, { text: 'hi', messageId: 'rot-2' })).status).toBe(200);
+  });
+
+  it('never appears in a response but the two that show it, in a log line or in an event', async () => {
+    await api('GET', '/agents?limit=100');
+    for (const agentId of Object.keys(secrets)) await api('GET', `/agents/${agentId}`);
+    const shown = responses.filter((r) => r.includes('"signingSecret"'));
+    // Only create (201) and rotate answers carry it.
+    expect(shown.every((r) => JSON.parse(r).message === 'Agent created' || JSON.parse(r).message?.startsWith('Signing secret rotated'))).toBe(true);
+    const everything = [...responses.filter((r) => !shown.includes(r)), ...logLines, JSON.stringify(app.bus.published)].join('\n');
+    for (const secret of Object.values(secrets)) expect(everything).not.toContain(secret);
+    expect(everything).not.toContain('whsec_');
+  });
+});
