@@ -1,4 +1,5 @@
-import { Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
+import { ArnFormat, Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import type { ITableV2 } from 'aws-cdk-lib/aws-dynamodb';
 import type { IEventBus } from 'aws-cdk-lib/aws-events';
 import { Architecture, LoggingFormat, Runtime, Tracing } from 'aws-cdk-lib/aws-lambda';
@@ -8,6 +9,9 @@ import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import type { IStateMachine } from 'aws-cdk-lib/aws-stepfunctions';
 import type { Construct } from 'constructs';
 import { fileURLToPath } from 'node:url';
+
+/** Secrets an llm agent may name for its API key (the only ones the functions may read). */
+export const LLM_SECRET_PREFIX = 'agents-llm/';
 
 export const PROJECT_ROOT = fileURLToPath(new URL('..', import.meta.url));
 
@@ -97,6 +101,20 @@ export class AgentFunction extends NodejsFunction {
     table.grant(this, 'dynamodb:GetItem');
     this.addEnvironment('API_KEYS_TABLE', table.tableName);
     this.addEnvironment('AUTH_CACHE_SECONDS', String(cacheSeconds));
+    return this;
+  }
+
+  /**
+   * The `llm` runtime's API keys: GetSecretValue on secrets named `agents-llm/...` only (agents
+   * name their key's secret; the service's other secrets stay out of reach).
+   */
+  bindLlmSecrets(): this {
+    const arn = Stack.of(this).formatArn({ service: 'secretsmanager', resource: 'secret', resourceName: `${LLM_SECRET_PREFIX}*`, arnFormat: ArnFormat.COLON_RESOURCE_NAME });
+    this.addToRolePolicy(new PolicyStatement({ actions: ['secretsmanager:GetSecretValue'], resources: [arn] }));
+    Validations.of(this.role!).acknowledge({
+      id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:secretsmanager:<AWS::Region>:<AWS::AccountId>:secret:${LLM_SECRET_PREFIX}*]`,
+      reason: 'An llm agent names its API key secret at runtime; the grant is limited to the agents-llm/ prefix reserved for those keys.',
+    });
     return this;
   }
 

@@ -132,7 +132,9 @@ export class AgentsStack extends Stack {
       enforceSSL: true,
       deadLetterQueue: { queue: this.messageDeadLetters, maxReceiveCount: MESSAGE_MAX_RECEIVES },
     });
-    const worker = withTables(fn('MessageWorker', 'functions/worker/process-message.ts', { timeout: WORKER_TIMEOUT_S }), 'write', 'write').bindEventBus(bus);
+    const worker = withTables(fn('MessageWorker', 'functions/worker/process-message.ts', { timeout: WORKER_TIMEOUT_S }), 'write', 'write')
+      .bindEventBus(bus)
+      .bindLlmSecrets();
     worker.addEventSource(new SqsEventSource(this.messageQueue, { batchSize: 1, reportBatchItemFailures: true }));
 
     // The HTTP API: one route and one function per entry of the route table, and $default.
@@ -159,6 +161,7 @@ export class AgentsStack extends Stack {
       if (route.publishes) f.bindEventBus(bus);
       if (route.startsWorkflow) f.bindStopWorkflow(this.stateMachine);
       if (route.queuesMessages) f.bindMessageQueue(this.messageQueue);
+      if (route.runsRuntimes) f.bindLlmSecrets();
       this.api.addRoutes({ path: route.path, methods: [HttpMethod[route.method]], integration: new HttpLambdaIntegration(`${name}Integration`, f) });
     }
     const stage = this.api.defaultStage!.node.defaultChild as CfnStage;

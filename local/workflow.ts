@@ -83,6 +83,11 @@ export class LocalStopWorkflow implements StopWorkflow {
     return this.running.get(stopId)?.done;
   }
 
+  /** Whether the execution of this stop is still running. */
+  isRunning(stopId: string): boolean {
+    return this.running.has(stopId);
+  }
+
   get inProgress(): number {
     return this.running.size;
   }

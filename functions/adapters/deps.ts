@@ -43,7 +43,7 @@ export function buildDeps(parts: {
     ...rest,
     agents: agentsTable ? new AgentsStore(db, agentsTable, records) : notGranted<AgentsStore>('AGENTS_TABLE'),
     records,
-    runtimes: parts.runtimes ?? runtimesFor(parts.config),
+    runtimes: parts.runtimes ?? runtimesFor(parts.config, () => records),
     shutdown: parts.shutdown ?? new AbortController().signal,
     log: logger,
     now: parts.now ?? Date.now,

@@ -36,7 +36,31 @@ export const httpRuntimeSchema = z.strictObject({
     .refine((u) => !new URL(u).username && !new URL(u).password, { message: 'must not carry credentials (the requests are signed instead)' }),
   timeoutMs: z.int().min(100).max(MAX_ECHO_DELAY_MS).optional(),
 });
-export const runtimeSchema = z.discriminatedUnion('type', [echoRuntimeSchema, httpRuntimeSchema]);
+/**
+ * An agent that thinks: any OpenAI-compatible chat-completions endpoint. Its conversation (the
+ * last `memoryTurns` turns) is its state: read at each message, written at each reply, saved at
+ * stop. The key is named, never given: an environment variable LLM_API_KEY[_NAME] of the service,
+ * or a Secrets Manager secret named agents-llm/... (the only ones the stack lets it read).
+ */
+export const llmRuntimeSchema = z.strictObject({
+  type: z.literal('llm'),
+  baseUrl: z.url({ protocol: /^https?$/, message: 'must be an http(s) URL' }).max(2048),
+  model: z.string().min(1).max(256),
+  system: z.string().max(16_384).optional(),
+  apiKey: z.union([
+    z.strictObject({
+      env: z.string().regex(/^LLM_API_KEY(_[A-Z0-9_]{1,64})?$/, { message: 'must name an environment variable LLM_API_KEY or LLM_API_KEY_<NAME>' }),
+    }),
+    z.strictObject({
+      secretArn: z
+        .string()
+        .regex(/^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:agents-llm\/[A-Za-z0-9/_+=.@-]+$/, { message: 'must be the ARN of a Secrets Manager secret named agents-llm/...' }),
+    }),
+  ]),
+  memoryTurns: z.int().min(0).max(100).optional(),
+  timeoutMs: z.int().min(1000).max(MAX_ECHO_DELAY_MS).optional(),
+});
+export const runtimeSchema = z.discriminatedUnion('type', [echoRuntimeSchema, httpRuntimeSchema, llmRuntimeSchema]);
 export type Runtime = z.infer<typeof runtimeSchema>;
 
 const settingsSchema = z
@@ -232,6 +256,8 @@ export interface StopRecord {
   drained: number;
   interrupted: number;
   interruptedMessageIds: string[];
+  /** The runtime saved the agent's state at this stop. */
+  stateSaved: boolean;
 }
 
 /** Where an active agent sits in the byStatus index: its next idle check, or never. */

@@ -65,7 +65,7 @@ export interface RuntimeStop {
 export interface AgentRuntime {
   process(agent: AgentItem, message: RuntimeMessage, signal: AbortSignal): Promise<{ reply: string }>;
   /** Save state and close connections; a failure fails the finalize (the workflow retries it). */
-  close(agent: AgentItem, stop: RuntimeStop): Promise<void>;
+  close(agent: AgentItem, stop: RuntimeStop): Promise<{ stateSaved: boolean } | void>;
 }
 
 /** One admitted asynchronous message, as handed to a worker: its ids and its admission's token. */

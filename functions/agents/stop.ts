@@ -133,6 +133,7 @@ export async function checkDrain(
 export async function finalizeStop(d: Deps, agentId: string, stopId: string): Promise<{ outcome?: StopOutcome; closingElsewhere?: true }> {
   const token = randomUUID();
   let closed: StopOutcome | undefined;
+  let stateSaved = false;
   for (let attempt = 0; attempt < RETRY_LIMITS.stopCommit + d.config.maxInFlight; attempt++) {
     const agent = await d.agents.get(agentId);
     if (!agent || agent.status !== 'stopping' || agent.stop?.stopId !== stopId) return {};
@@ -149,17 +150,17 @@ export async function finalizeStop(d: Deps, agentId: string, stopId: string): Pr
         return { closingElsewhere: true };
       }
       const closing = runtimeFor(d.runtimes, agent).close(agent, { stopId, outcome });
-      if (outcome === 'forced') {
-        await closing.catch((err: Error) => d.log.warn('runtime did not close on force stop', { agentId, error: err }));
-      } else {
-        await closing.catch(async (err: unknown) => {
-          await d.agents.releaseClose(agentId, stopId, token);
-          throw err;
-        });
-      }
+      const result =
+        outcome === 'forced'
+          ? await closing.catch((err: Error) => d.log.warn('runtime did not close on force stop', { agentId, error: err }))
+          : await closing.catch(async (err: unknown) => {
+              await d.agents.releaseClose(agentId, stopId, token);
+              throw err;
+            });
+      stateSaved = result?.stateSaved ?? false;
       closed = outcome;
     }
-    if (await commitStop(d, agent, agent.stop, outcome, now)) return { outcome };
+    if (await commitStop(d, agent, agent.stop, outcome, now, stateSaved)) return { outcome };
     await backoff(attempt);
   }
   throw retriesExhausted();
@@ -218,7 +219,7 @@ async function closeAdmission(d: Deps, agentId: string, reason: StopReason): Pro
  * The commit point of every stop (the store's `commitStop`: one transaction, conditioned on the
  * state read), then the `Agent Stopped` event. Returns false when it must be re-evaluated.
  */
-async function commitStop(d: Deps, agent: AgentItem, stop: StopInfo, outcome: StopOutcome, now: number): Promise<boolean> {
+async function commitStop(d: Deps, agent: AgentItem, stop: StopInfo, outcome: StopOutcome, now: number, stateSaved: boolean): Promise<boolean> {
   const leaseIds = Object.keys(agent.leases ?? {});
   const lastStop: LastStop = {
     stopId: stop.stopId,
@@ -242,6 +243,7 @@ async function commitStop(d: Deps, agent: AgentItem, stop: StopInfo, outcome: St
     drained: stop.drained ?? 0,
     interrupted: leaseIds.length,
     interruptedMessageIds: leaseIds,
+    stateSaved,
   };
   if (!(await d.agents.commitStop(agent, stop.stopId, lastStop, record, now))) return false;
   d.log.info('agent stopped', { agentId: agent.agentId, stopId: stop.stopId, outcome, interrupted: leaseIds.length });

@@ -34,7 +34,13 @@ const agentSchema = z
     description: z.string().optional(),
     status: z.enum(AGENT_STATUSES),
     settings: z.record(z.string(), z.unknown()),
-    runtime: runtimeSchema,
+    runtime: runtimeSchema.meta({
+      examples: [
+        { type: 'http', url: 'https://agents.example.com/hooks/agent', timeoutMs: 60000 },
+        { type: 'llm', baseUrl: 'https://api.openai.com/v1', model: 'gpt-4o-mini', system: 'You are terse.', apiKey: { env: 'LLM_API_KEY' }, memoryTurns: 20 },
+        { type: 'echo', delayMs: 3000 },
+      ],
+    }),
     idleTimeoutMs: z.number().int().nullable(),
     inFlight: z.number().int().describe('Messages in flight: the number of unexpired leases'),
     version: z.number().int().describe('Optimistic-lock counter; the ETag, for If-Match'),
@@ -92,6 +98,7 @@ const stopRecordSchema = z
     drained: z.number().int(),
     interrupted: z.number().int(),
     interruptedMessageIds: z.array(z.string()),
+    stateSaved: z.boolean().optional().describe("The agent's runtime saved its state at this stop (an llm agent's conversation; an http agent's worker answered stop)"),
   })
   .register(named, { id: 'StopRecord' });
 

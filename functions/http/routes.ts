@@ -18,6 +18,8 @@ export interface Route {
   publishes?: boolean;
   /** Hands asynchronous messages to the worker's queue. */
   queuesMessages?: boolean;
+  /** Runs agents' runtimes (an llm agent's key may be in Secrets Manager). */
+  runsRuntimes?: boolean;
   /** Lambda timeout; the stop route waits up to the stop window, messages up to the runtime. */
   timeoutSeconds?: number;
 }
@@ -54,6 +56,7 @@ export const routes: readonly Route[] = [
     records: 'write',
     publishes: true,
     queuesMessages: true,
+    runsRuntimes: true,
     timeoutSeconds: LONGEST_ROUTE_TIMEOUT_S,
   },
   { method: 'POST', path: '/agents/{agentId}/signing-secret', handler: 'rotate-signing-secret', agents: 'write', records: 'none' },

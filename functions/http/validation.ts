@@ -26,7 +26,10 @@ export function describeIssue(issue: Issue | undefined, where: 'body' | 'query')
     case 'invalid_union':
       return `${field} is not valid: ${issue.message}`;
     case 'invalid_format':
-      return `${field} must be ${issue.format === 'uuid' ? 'a UUID' : `a valid ${issue.format}`}`;
+      if (issue.format === 'uuid') return `${field} must be a UUID`;
+      // A schema's own sentence ("must name an environment variable ...") over zod's generic one.
+      if (!/^Invalid/.test(issue.message)) return `${field} ${issue.message}`;
+      return `${field} must be a valid ${issue.format}`;
     default:
       return `${issue.path.length ? field : place} ${issue.message}`;
   }

@@ -167,12 +167,17 @@ describe('workflow tasks, the reaper and the worker, given their events', { time
     const agentId = created.body.data.agentId as string;
     await call('StartAgent', { method: 'POST', path: `/agents/${agentId}/start`, routeKey: 'POST /agents/{agentId}/start', pathParameters: { agentId } });
     await sendMessage(d, agentId, { text: 'in flight' }, { mode: 'async', waitMs: 0 });
-    const { stop } = await beginGracefulStop(d, agentId, { timeoutMs: 1000, reason: 'api' });
+    // Cold starts first (a new process each), so the stop's deadline is not spent on them.
+    const unknown = { agentId: '4b9c3c49-4c5a-4e7b-9d2f-2f1b7f0e7c11', stopId: 'none' };
+    expect(await fn('CheckDrainTask').invoke(unknown)).toMatchObject({ state: 'gone' });
+    expect(await fn('RecordFailureTask').invoke(unknown)).toEqual({ ...unknown, recorded: true });
+    expect(await fn('FinalizeTask').invoke(unknown)).toEqual({ ...unknown, outcome: 'superseded' });
+    const { stop } = await beginGracefulStop(d, agentId, { timeoutMs: 3000, reason: 'api' });
     const input = { agentId, stopId: stop.stopId };
 
-    expect(await fn('CheckDrainTask').invoke(input)).toMatchObject({ ...input, state: 'draining', inFlight: 1, waitSeconds: 1 });
+    expect(await fn('CheckDrainTask').invoke(input)).toMatchObject({ ...input, state: 'draining', inFlight: 1, waitSeconds: expect.any(Number) });
     expect(await fn('RecordFailureTask').invoke({ ...input, error: 'States.TaskFailed', cause: 'test' })).toEqual({ ...input, recorded: true });
-    await new Promise((r) => setTimeout(r, 1100));
+    await new Promise((r) => setTimeout(r, Math.max(0, stop.deadline - Date.now() + 100)));
     expect(await fn('CheckDrainTask').invoke(input)).toMatchObject({ state: 'ready' });
     expect(await fn('FinalizeTask').invoke(input)).toEqual({ ...input, outcome: 'timed_out' });
     expect(await fn('FinalizeTask').invoke(input)).toMatchObject({ outcome: 'superseded' });

@@ -148,7 +148,7 @@ describe('graceful stop', () => {
     expect(forced.status).toBe(200);
     expect(forced.body.data.status).toBe('inactive');
     await app.workflow.settled(stopId);
-    expect(app.workflow.inProgress).toBe(0);
+    expect(app.workflow.isRunning(stopId)).toBe(false);
     expect((await graceful).status).toBe(200);
 
     gated.release(messageId!);

@@ -204,6 +204,21 @@ describe('the message worker', () => {
   });
 });
 
+describe('llm API keys', () => {
+  it('lets only the functions that run agents read secrets, and only those named agents-llm/...', () => {
+    const reads = (name: string) => policyActionsOf(name).filter((s) => s.actions.some((a) => a.startsWith('secretsmanager:')));
+    for (const name of Object.keys(stack.functions)) {
+      const statements = reads(name);
+      if (name === 'SendMessage' || name === 'MessageWorker') {
+        expect(statements.map((s) => s.actions), name).toEqual([['secretsmanager:GetSecretValue']]);
+        expect(JSON.stringify(statements[0]!.resources), name).toContain(':secret:agents-llm/*');
+      } else {
+        expect(statements, name).toEqual([]);
+      }
+    }
+  });
+});
+
 describe('tables and schedule', () => {
   it('keeps every table on demand with point-in-time recovery, the records table with TTL', () => {
     const tables = resources('AWS::DynamoDB::GlobalTable');

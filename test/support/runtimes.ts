@@ -45,6 +45,7 @@ export class GatedRuntime {
       },
     } satisfies AgentRuntime,
     http: new HttpRuntime({ urls: 'any' }),
+    llm: { process: () => Promise.reject(new Error('not in this registry')), close: async () => ({ stateSaved: false }) },
   };
 
   /** Ids of the messages held now (of one agent, or of all). */

@@ -1,10 +1,23 @@
-import { BatchWriteCommand, GetCommand, QueryCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
+import { BatchWriteCommand, GetCommand, QueryCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { Key, Page } from '../../agents/ports.js';
 import { untilProcessed } from './client.js';
 import type { MessageRecord, StopRecord } from '../../agents/model.js';
 
 const MSG = 'MSG#';
 const STOP = 'STOP#';
+const CONVERSATION = 'STATE#conversation';
+
+/** One turn of an llm agent's conversation. */
+export interface Turn {
+  role: 'user' | 'assistant';
+  content: string;
+}
+export interface Conversation {
+  turns: Turn[];
+  version: number;
+  savedAt?: number;
+}
 export const messageKey = (agentId: string, messageId: string) => ({ agentId, sk: `${MSG}${messageId}` });
 export const stopKey = (agentId: string, stopId: string) => ({ agentId, sk: `${STOP}${stopId}` });
 
@@ -13,7 +26,7 @@ type Stored<T> = T & { sk: string; expiresAt: number };
 /** Records as the API returns them: storage keys dropped, fields in a stable order. */
 const MESSAGE_FIELDS = ['agentId', 'messageId', 'status', 'text', 'metadata', 'reply', 'error', 'stopId', 'createdAt', 'completedAt'] as const;
 const STOP_FIELDS = [
-  'agentId', 'stopId', 'outcome', 'reason', 'graceful', 'timeoutMs', 'requestedAt', 'deadline', 'stoppedAt', 'durationMs', 'drained', 'interrupted', 'interruptedMessageIds',
+  'agentId', 'stopId', 'outcome', 'reason', 'graceful', 'timeoutMs', 'requestedAt', 'deadline', 'stoppedAt', 'durationMs', 'drained', 'interrupted', 'interruptedMessageIds', 'stateSaved',
 ] as const;
 function pick<T>(item: object, fields: readonly string[]): T {
   const source = item as Record<string, unknown>;
@@ -40,6 +53,44 @@ export class RecordsStore {
       new GetCommand({ TableName: this.tableName, Key: messageKey(agentId, messageId), ConsistentRead: true }),
     );
     return out.Item ? toMessage(out.Item as Stored<MessageRecord>) : undefined;
+  }
+
+  /** An llm agent's conversation: its state (absent: an empty one, version 0). */
+  async getConversation(agentId: string): Promise<Conversation> {
+    const out = await this.db.send(new GetCommand({ TableName: this.tableName, Key: { agentId, sk: CONVERSATION }, ConsistentRead: true }));
+    const item = out.Item as (Conversation & { sk: string }) | undefined;
+    return item ? { turns: item.turns ?? [], version: item.version ?? 0, ...(item.savedAt !== undefined && { savedAt: item.savedAt }) } : { turns: [], version: 0 };
+  }
+
+  /** Replace the conversation if it is still at `expectedVersion` (false: another reply landed first). */
+  async saveConversation(agentId: string, turns: Turn[], expectedVersion: number, now: number): Promise<boolean> {
+    try {
+      await this.db.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: { agentId, sk: CONVERSATION },
+          UpdateExpression: 'SET turns = :turns, version = :next, updatedAt = :now, createdAt = if_not_exists(createdAt, :now)',
+          ConditionExpression: expectedVersion === 0 ? 'attribute_not_exists(version)' : 'version = :version',
+          ExpressionAttributeValues: { ':turns': turns, ':next': expectedVersion + 1, ':now': now, ...(expectedVersion > 0 && { ':version': expectedVersion }) },
+        }),
+      );
+      return true;
+    } catch (err) {
+      if (err instanceof ConditionalCheckFailedException) return false;
+      throw err;
+    }
+  }
+
+  /** Stamp the conversation as saved by a stop (it is written at every reply; this records the stop). */
+  async markConversationSaved(agentId: string, stopId: string, now: number): Promise<void> {
+    await this.db.send(
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: { agentId, sk: CONVERSATION },
+        UpdateExpression: 'SET savedAt = :now, savedByStop = :stopId, createdAt = if_not_exists(createdAt, :now)',
+        ExpressionAttributeValues: { ':now': now, ':stopId': stopId },
+      }),
+    );
   }
 
   async getStop(agentId: string, stopId: string): Promise<StopRecord | undefined> {

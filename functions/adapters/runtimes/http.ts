@@ -76,10 +76,11 @@ export class HttpRuntime implements AgentRuntime {
   }
 
   /** `stop` at finalize: the worker saves its state and closes its connections; a failure fails the finalize (retried). */
-  async close(agent: AgentItem, stop: RuntimeStop): Promise<void> {
+  async close(agent: AgentItem, stop: RuntimeStop): Promise<{ stateSaved: boolean }> {
     const body = JSON.stringify({ type: 'stop', agentId: agent.agentId, stopId: stop.stopId, outcome: stop.outcome });
     const answer = await this.post(agent, body, { timeoutMs: LIFECYCLE_TIMEOUT_MS, idempotencyKey: stop.stopId });
     if (answer.status < 200 || answer.status > 299) throw new Error(`the agent's worker refused stop ${stop.stopId}: HTTP ${answer.status}`);
+    return { stateSaved: true };
   }
 
   private async cancel(agent: AgentItem, messageId: string): Promise<void> {

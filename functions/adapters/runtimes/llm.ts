@@ -1,0 +1,124 @@
+import OpenAI from 'openai';
+import type { AgentRuntime, RuntimeMessage, RuntimeStop } from '../../agents/ports.js';
+import type { AgentItem, Runtime } from '../../agents/model.js';
+import type { RecordsStore, Turn } from '../dynamodb/records-store.js';
+import { Refused, outboundFetch } from './outbound.js';
+
+type LlmRuntimeConfig = Extract<Runtime, { type: 'llm' }>;
+
+export const DEFAULT_MEMORY_TURNS = 20;
+/** The conversation kept is also bounded in size (it is one DynamoDB item). */
+export const MAX_MEMORY_BYTES = 64 * 1024;
+const DEFAULT_TIMEOUT_MS = 60_000;
+const MAX_ANSWER_BYTES = 1024 * 1024;
+const SECRET_CACHE_MS = 5 * 60_000;
+
+export interface LlmRuntimeOptions {
+  urls: 'public' | 'any';
+  /** The records table: the conversation lives beside the agent's messages. */
+  records: () => RecordsStore;
+  env?: NodeJS.ProcessEnv;
+}
+
+/**
+ * The `llm` runtime: an agent that thinks (any OpenAI-compatible chat-completions endpoint,
+ * through the `openai` package, its AbortSignal passed through) and remembers: its conversation,
+ * the last `memoryTurns` turns, is read at each message and written with each reply (a
+ * conditional write on its version, so concurrent replies both land), and `close` records the
+ * stop that saved it. The API key is resolved at call time from the variable or secret the
+ * runtime names, and goes nowhere but the request's Authorization header.
+ */
+export class LlmRuntime implements AgentRuntime {
+  private readonly fetch: ReturnType<typeof outboundFetch>;
+  private readonly secrets = new Map<string, { value: string; until: number }>();
+
+  constructor(private readonly opts: LlmRuntimeOptions) {
+    this.fetch = outboundFetch({ urls: opts.urls, maxBytes: MAX_ANSWER_BYTES });
+  }
+
+  async process(agent: AgentItem, message: RuntimeMessage, signal: AbortSignal): Promise<{ reply: string }> {
+    const runtime = agent.runtime as LlmRuntimeConfig;
+    const records = this.opts.records();
+    const [apiKey, memory] = await Promise.all([this.apiKey(runtime.apiKey), records.getConversation(agent.agentId)]);
+    const client = new OpenAI({
+      apiKey,
+      baseURL: runtime.baseUrl,
+      fetch: this.fetch,
+      maxRetries: 0,
+      timeout: Math.max(1, Math.min(runtime.timeoutMs ?? DEFAULT_TIMEOUT_MS, message.deadline - Date.now())),
+    });
+    const messages = [
+      ...(runtime.system ? [{ role: 'system' as const, content: runtime.system }] : []),
+      ...memory.turns,
+      { role: 'user' as const, content: message.text },
+    ];
+    let reply: string | null | undefined;
+    try {
+      const completion = await client.chat.completions.create({ model: runtime.model, messages }, { signal });
+      reply = completion.choices?.[0]?.message?.content;
+    } catch (err) {
+      if (signal.aborted) throw signal.reason;
+      throw new Error(describe(err), { cause: err });
+    }
+    if (typeof reply !== 'string') throw new Error('the model endpoint answered without a message');
+    await this.remember(agent, [{ role: 'user', content: message.text }, { role: 'assistant', content: reply }], memory);
+    return { reply };
+  }
+
+  /** The conversation is written with every reply; at stop, record that this stop saved it. */
+  async close(agent: AgentItem, stop: RuntimeStop): Promise<{ stateSaved: boolean }> {
+    await this.opts.records().markConversationSaved(agent.agentId, stop.stopId, Date.now());
+    return { stateSaved: true };
+  }
+
+  private async remember(agent: AgentItem, exchange: Turn[], read: { turns: Turn[]; version: number }): Promise<void> {
+    const records = this.opts.records();
+    const limit = (agent.runtime as LlmRuntimeConfig).memoryTurns ?? DEFAULT_MEMORY_TURNS;
+    let memory = read;
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const turns = bounded([...memory.turns, ...exchange], limit);
+      if (await records.saveConversation(agent.agentId, turns, memory.version, Date.now())) return;
+      // Another reply of this agent landed first: add this exchange after it.
+      memory = await records.getConversation(agent.agentId);
+    }
+    throw new Error('the conversation kept changing; the reply was not remembered');
+  }
+
+  private async apiKey(source: LlmRuntimeConfig['apiKey']): Promise<string> {
+    if ('env' in source) {
+      const value = (this.opts.env ?? process.env)[source.env];
+      if (!value) throw new Error(`the model's API key is not set: environment variable ${source.env} is empty`);
+      return value;
+    }
+    const cached = this.secrets.get(source.secretArn);
+    if (cached && cached.until > Date.now()) return cached.value;
+    const { SecretsManagerClient, GetSecretValueCommand } = await import('@aws-sdk/client-secrets-manager');
+    let value: string | undefined;
+    try {
+      value = (await new SecretsManagerClient({}).send(new GetSecretValueCommand({ SecretId: source.secretArn }))).SecretString;
+    } catch (err) {
+      throw new Error(`the model's API key could not be read from Secrets Manager (${(err as Error).name})`, { cause: err });
+    }
+    if (!value) throw new Error('the model\'s API key secret has no string value');
+    this.secrets.set(source.secretArn, { value, until: Date.now() + SECRET_CACHE_MS });
+    return value;
+  }
+}
+
+/** The last `limit` turns, fewer if they exceed MAX_MEMORY_BYTES; always whole exchanges from the end. */
+export function bounded(turns: Turn[], limit: number): Turn[] {
+  let kept = turns.slice(Math.max(0, turns.length - limit));
+  while (kept.length > 0 && Buffer.byteLength(JSON.stringify(kept)) > MAX_MEMORY_BYTES) kept = kept.slice(2);
+  return kept;
+}
+
+/** A model endpoint's failure in a sentence, without echoing what the endpoint said (it may quote the key). */
+function describe(err: unknown): string {
+  if (err instanceof OpenAI.APIConnectionTimeoutError) return 'the model endpoint did not answer in time';
+  if (err instanceof OpenAI.APIError && typeof err.status === 'number') return `the model endpoint answered HTTP ${err.status}`;
+  const cause = (err as { cause?: unknown }).cause;
+  if (cause instanceof Refused) return cause.message;
+  const code = (cause as NodeJS.ErrnoException | undefined)?.code;
+  if (err instanceof OpenAI.APIConnectionError) return `the model endpoint cannot be reached${code ? ` (${code})` : ''}`;
+  return 'the model endpoint call failed';
+}
