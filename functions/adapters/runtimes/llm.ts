@@ -1,4 +1,4 @@
-import OpenAI from 'openai';
+import type OpenAIClient from 'openai';
 import type { AgentRuntime, RuntimeMessage, RuntimeStop } from '../../agents/ports.js';
 import type { AgentItem, Runtime } from '../../agents/model.js';
 import type { RecordsStore, Turn } from '../dynamodb/records-store.js';
@@ -39,7 +39,8 @@ export class LlmRuntime implements AgentRuntime {
   async process(agent: AgentItem, message: RuntimeMessage, signal: AbortSignal): Promise<{ reply: string }> {
     const runtime = agent.runtime as LlmRuntimeConfig;
     const records = this.opts.records();
-    const [apiKey, memory] = await Promise.all([this.apiKey(runtime.apiKey), records.getConversation(agent.agentId)]);
+    // Loaded on first use: the functions that never run an llm agent do not pay for it at cold start.
+    const [{ default: OpenAI }, apiKey, memory] = await Promise.all([import('openai'), this.apiKey(runtime.apiKey), records.getConversation(agent.agentId)]);
     const client = new OpenAI({
       apiKey,
       baseURL: runtime.baseUrl,
@@ -58,7 +59,7 @@ export class LlmRuntime implements AgentRuntime {
       reply = completion.choices?.[0]?.message?.content;
     } catch (err) {
       if (signal.aborted) throw signal.reason;
-      throw new Error(describe(err), { cause: err });
+      throw new Error(describe(OpenAI, err), { cause: err });
     }
     if (typeof reply !== 'string') throw new Error('the model endpoint answered without a message');
     await this.remember(agent, [{ role: 'user', content: message.text }, { role: 'assistant', content: reply }], memory);
@@ -113,7 +114,7 @@ export function bounded(turns: Turn[], limit: number): Turn[] {
 }
 
 /** A model endpoint's failure in a sentence, without echoing what the endpoint said (it may quote the key). */
-function describe(err: unknown): string {
+function describe(OpenAI: typeof OpenAIClient, err: unknown): string {
   if (err instanceof OpenAI.APIConnectionTimeoutError) return 'the model endpoint did not answer in time';
   if (err instanceof OpenAI.APIError && typeof err.status === 'number') return `the model endpoint answered HTTP ${err.status}`;
   const cause = (err as { cause?: unknown }).cause;
