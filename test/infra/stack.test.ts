@@ -257,6 +257,21 @@ describe('cdk-nag', () => {
     expect(() => app.synth()).not.toThrow();
   });
 
+  it('reports none either for a stack with a concrete account and region (as `cdk synth` and deploy build it)', () => {
+    const saved = { account: process.env.CDK_DEFAULT_ACCOUNT, region: process.env.CDK_DEFAULT_REGION };
+    process.env.CDK_DEFAULT_ACCOUNT = '123456789012';
+    process.env.CDK_DEFAULT_REGION = 'eu-west-1';
+    try {
+      const { app } = buildApp(newApp());
+      expect(() => app.synth()).not.toThrow();
+    } finally {
+      for (const [name, value] of [['CDK_DEFAULT_ACCOUNT', saved.account], ['CDK_DEFAULT_REGION', saved.region]] as const) {
+        if (value === undefined) delete process.env[name];
+        else process.env[name] = value;
+      }
+    }
+  });
+
   it('fails synthesis on an unacknowledged finding', () => {
     const { app, stack: s } = buildApp(newApp());
     new Bucket(s, 'UnencryptedLogs');
