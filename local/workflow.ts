@@ -88,10 +88,6 @@ export class LocalStopWorkflow implements StopWorkflow {
     return this.running.has(stopId);
   }
 
-  get inProgress(): number {
-    return this.running.size;
-  }
-
   /** Abort every execution (shutdown). The agents stay `stopping`; a restart resumes their workflows. */
   async close(): Promise<void> {
     const all = [...this.running.values()];

@@ -5,7 +5,7 @@ import { EventBridgePublisher, SqsMessageQueue, StepFunctionsStopWorkflow } from
 import { AgentsStore } from './dynamodb/agents-store.js';
 import { createDocumentClient } from './dynamodb/client.js';
 import { RecordsStore } from './dynamodb/records-store.js';
-import { logger } from './logger.js';
+import { logger, wireAtColdStart } from './logger.js';
 import { generateSigningSecret } from './runtimes/http.js';
 import { runtimesFor } from './runtimes/index.js';
 
@@ -83,13 +83,5 @@ export function useDeps(next: Deps | undefined): void {
   current = next;
 }
 
-// In Lambda, wire at init: a configuration error is a failed cold start with one clear log line,
-// not a 500 on every request. (The local stack and tests wire with useDeps instead.)
-if (process.env.AWS_LAMBDA_FUNCTION_NAME) {
-  try {
-    deps();
-  } catch (err) {
-    logger.error('configuration error: this function cannot start', { error: err as Error });
-    throw err;
-  }
-}
+// The local stack and tests wire with useDeps instead.
+wireAtColdStart('start', deps);

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { publish } from './events.js';
 import { AgentConditionFailed, runtimeFor, type Deps, type MessageJob } from './ports.js';
-import { RETRY_LIMITS, backoff, retriesExhausted } from './retry.js';
+import { RETRY_LIMITS, backoff, retriesExhausted, sleep } from './retry.js';
 import {
   AgentConflict,
   AgentNotFound,
@@ -28,7 +28,6 @@ import {
 } from './model.js';
 import { finalizeStop, newId } from './stop.js';
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 
 /**

@@ -22,8 +22,10 @@ export const RETRY_LIMITS = {
  * Jittered exponential backoff between attempts of a write that lost a transaction conflict or a
  * condition on a hot agent item (capped at ~100 ms).
  */
-export const backoff = (attempt: number) =>
-  new Promise((resolve) => setTimeout(resolve, Math.min(100, 2 ** attempt) * (0.5 + Math.random())));
+export const backoff = (attempt: number) => sleep(Math.min(100, 2 ** attempt) * (0.5 + Math.random()));
+
+/** Wait `ms` (the polls of a waiting stop or message request, and backoff). */
+export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** The retries of one write ran out: the one typed error for it, mapped once (429). */
 export const retriesExhausted = () => new AgentBusy();

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { monotonicFactory } from 'ulid';
 import { publish } from './events.js';
 import { AgentConditionFailed, runtimeFor, type Deps } from './ports.js';
-import { RETRY_LIMITS, backoff, retriesExhausted } from './retry.js';
+import { RETRY_LIMITS, backoff, retriesExhausted, sleep } from './retry.js';
 import { AgentNotFound, StopFailed, agentNotRunning } from './errors.js';
 import {
   type AgentItem,
@@ -18,7 +18,6 @@ import {
 export const newId = monotonicFactory();
 /** How long a finalizer's claim on closing the runtime holds: above the runtime's lifecycle call timeout. */
 const CLOSE_CLAIM_MS = 15_000;
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
  * Step Functions fails an execution at 25,000 history events; one CheckDrain/Choice/Wait loop

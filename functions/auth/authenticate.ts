@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { createDocumentClient } from '../adapters/dynamodb/client.js';
-import { logger } from '../adapters/logger.js';
+import { logger, wireAtColdStart } from '../adapters/logger.js';
 import { intEnv, requiredEnv } from '../agents/config.js';
 import { unauthorized } from '../http/errors.js';
 import { ApiKeysStore, bearerKey, type ApiKeyInfo } from './api-keys.js';
@@ -100,13 +100,5 @@ export function useAuthenticator(next: KeyAuthenticator | undefined): void {
   current = next;
 }
 
-// In Lambda (an HTTP function: this module is loaded by every route's middleware), wire at init:
-// a function without its key table fails its cold start with one log line, never serves a request.
-if (process.env.AWS_LAMBDA_FUNCTION_NAME) {
-  try {
-    authenticator();
-  } catch (err) {
-    logger.error('configuration error: this function cannot authenticate requests', { error: err as Error });
-    throw err;
-  }
-}
+// Every route's middleware loads this module: a function without its key table never serves a request.
+wireAtColdStart('authenticate requests', () => authenticator());
