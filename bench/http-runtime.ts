@@ -4,12 +4,12 @@
  * message calls straight to it, then N synchronous messages through the API to an agent on it
  * (admission, the signed call, completion), interleaved in rounds so both see the same machine.
  */
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sign } from '../functions/adapters/runtimes/http.js';
 import { freePort } from '../local/dynamodb.js';
+import { startNode } from '../test/support/processes.js';
 import { benchStack, percentile, summary } from './support.js';
 
 const N = 200;
@@ -18,10 +18,7 @@ const secretsFile = join(dir, 'secrets.json');
 writeFileSync(secretsFile, '{}');
 const port = await freePort();
 const workerUrl = `http://127.0.0.1:${port}`;
-const worker = spawn(process.execPath, ['examples/http-worker/server.mjs'], {
-  env: { ...process.env, PORT: String(port), SIGNING_SECRETS_FILE: secretsFile, STATE_DIR: join(dir, 'state') },
-  stdio: 'ignore',
-});
+const { proc: worker } = startNode(['examples/http-worker/server.mjs'], { PORT: String(port), SIGNING_SECRETS_FILE: secretsFile, STATE_DIR: join(dir, 'state') });
 const stack = await benchStack({ config: { runtimeUrls: 'any' } });
 try {
   for (let i = 0; i < 100 && !(await fetch(`${workerUrl}/calls`).catch(() => undefined)); i++) await new Promise((r) => setTimeout(r, 50));

@@ -67,14 +67,15 @@ export class LocalMessageQueue implements MessageQueue {
   }
 }
 
-function sqsEvent(job: MessageJob, receiveCount: number, messageId: string): SQSEvent {
+/** An SQS event of one record, as the Lambda event source mapping delivers it. */
+export function sqsEvent(job: MessageJob | string, receiveCount: number, messageId: string): SQSEvent {
   const now = String(Date.now());
   return {
     Records: [
       {
         messageId,
         receiptHandle: messageId,
-        body: JSON.stringify(job),
+        body: typeof job === 'string' ? job : JSON.stringify(job),
         attributes: {
           ApproximateReceiveCount: String(receiveCount),
           SentTimestamp: now,

@@ -5,6 +5,7 @@ import { ApiKeysStore } from '../../functions/auth/api-keys.js';
 import { sendMessage } from '../../functions/agents/messages.js';
 import { beginGracefulStop } from '../../functions/agents/stop.js';
 import { ensureTables } from '../../local/dynamodb.js';
+import { sqsEvent } from '../../local/queue.js';
 import { BundleProcess, buildBundles, httpEvent, type BundledFunction } from '../support/bundles.js';
 import { testConfig } from '../support/stack.js';
 
@@ -189,11 +190,8 @@ describe('workflow tasks, the reaper and the worker, given their events', { time
       60_000,
     );
     expect(summary).toMatchObject({ complete: true, errors: 0 });
-    const record = (body: string) => ({
-      messageId: 'sqs-1', receiptHandle: 'r', body, attributes: { ApproximateReceiveCount: '1' }, messageAttributes: {}, md5OfBody: '', eventSource: 'aws:sqs',
-      eventSourceARN: 'arn:aws:sqs:eu-west-1:123456789012:agent-messages', awsRegion: 'eu-west-1',
-    });
-    const job = JSON.stringify({ agentId: '4b9c3c49-4c5a-4e7b-9d2f-2f1b7f0e7c11', messageId: 'm-1', token: '0b3f5a6e-2c1d-4e8f-9a7b-6c5d4e3f2a1b' });
-    expect(await fn('MessageWorker').invoke({ Records: [record(job), record('not json')] }, 900_000)).toEqual({ batchItemFailures: [] });
+    const job = { agentId: '4b9c3c49-4c5a-4e7b-9d2f-2f1b7f0e7c11', messageId: 'm-1', token: '0b3f5a6e-2c1d-4e8f-9a7b-6c5d4e3f2a1b' };
+    const records = [...sqsEvent(job, 1, 'sqs-1').Records, ...sqsEvent('not json', 1, 'sqs-2').Records];
+    expect(await fn('MessageWorker').invoke({ Records: records }, 900_000)).toEqual({ batchItemFailures: [] });
   });
 });

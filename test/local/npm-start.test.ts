@@ -1,9 +1,10 @@
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, expect, it } from 'vitest';
 import { freePort } from '../../local/dynamodb.js';
+import { startNode } from '../support/processes.js';
 import { eventually } from '../support/stack.js';
 
 /**
@@ -20,13 +21,9 @@ afterAll(() => {
 
 /** A Node process of ours (local/*.ts) as a user starts it, its output collected. */
 function run(script: string, args: string[], env: Record<string, string>) {
-  const proc = spawn(process.execPath, ['--import', 'tsx', script, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  started.push(proc);
-  let out = '';
-  proc.stdout!.on('data', (c: Buffer) => (out += c.toString()));
-  proc.stderr!.on('data', (c: Buffer) => (out += c.toString()));
-  const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
-  return { proc, exited, output: () => out };
+  const child = startNode(['--import', 'tsx', script, ...args], env);
+  started.push(child.proc);
+  return child;
 }
 
 const server = (env: Record<string, string>) => run('local/main.ts', [], { AGENTS_REAPER_INTERVAL_MS: '0', ...env });

@@ -1,10 +1,11 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sign } from '../../functions/adapters/runtimes/http.js';
 import { freePort } from '../../local/dynamodb.js';
+import { startNode } from '../support/processes.js';
 import { eventually, startTestApp, type TestApp } from '../support/stack.js';
 
 /**
@@ -23,10 +24,7 @@ beforeAll(async () => {
   writeFileSync(secretsFile, '{}');
   const port = await freePort();
   workerUrl = `http://127.0.0.1:${port}`;
-  worker = spawn(process.execPath, ['examples/http-worker/server.mjs'], {
-    env: { ...process.env, PORT: String(port), SIGNING_SECRETS_FILE: secretsFile, STATE_DIR: join(dir, 'state') },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
+  ({ proc: worker } = startNode(['examples/http-worker/server.mjs'], { PORT: String(port), SIGNING_SECRETS_FILE: secretsFile, STATE_DIR: join(dir, 'state') }));
   await eventually(async () => (await fetch(`${workerUrl}/calls`).catch(() => undefined))?.ok, 10_000, 50);
   app = await startTestApp({ log: (line) => logLines.push(line), config: { heartbeatMs: 200, leaseTtlMs: 1000 } });
 });

@@ -1,7 +1,7 @@
-import { spawn } from 'node:child_process';
 import { afterAll, beforeAll, expect, inject, it } from 'vitest';
 import { runReaper } from '../../functions/agents/reaper.js';
 import { freePort } from '../../local/dynamodb.js';
+import { startNode } from '../support/processes.js';
 import { apiClient, eventually, startTestApp, type TestApp } from '../support/stack.js';
 
 /**
@@ -23,26 +23,18 @@ afterAll(async () => {
 it('a killed worker leaves a lease that expires within the TTL, and its message is settled failed', { timeout: 90_000 }, async () => {
   const { agentsTable, recordsTable } = observer.deps.config;
   const port = await freePort();
-  const worker = spawn(process.execPath, ['--import', 'tsx', 'local/main.ts'], {
-    env: {
-      ...process.env,
-      PORT: String(port),
-      DYNAMODB_ENDPOINT: inject('dynamoEndpoint'),
-      AGENTS_TABLE: agentsTable,
-      RECORDS_TABLE: recordsTable,
-      API_KEYS_TABLE: `keys-${agentsTable!.slice('agents-'.length)}`,
-      HEARTBEAT_MS: String(HEARTBEAT_MS),
-      LEASE_TTL_MS: String(LEASE_TTL_MS),
-      AGENTS_REAPER_INTERVAL_MS: '0',
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
+  const { proc: worker, exited, output } = startNode(['--import', 'tsx', 'local/main.ts'], {
+    PORT: String(port),
+    DYNAMODB_ENDPOINT: inject('dynamoEndpoint'),
+    AGENTS_TABLE: agentsTable!,
+    RECORDS_TABLE: recordsTable!,
+    API_KEYS_TABLE: `keys-${agentsTable!.slice('agents-'.length)}`,
+    HEARTBEAT_MS: String(HEARTBEAT_MS),
+    LEASE_TTL_MS: String(LEASE_TTL_MS),
+    AGENTS_REAPER_INTERVAL_MS: '0',
   });
-  let output = '';
-  worker.stdout!.on('data', (c: Buffer) => (output += c.toString()));
-  worker.stderr!.on('data', (c: Buffer) => (output += c.toString()));
-  const exited = new Promise((resolve) => worker.once('exit', resolve));
   try {
-    await eventually(async () => output.includes('agents API on'), 60_000, 100);
+    await eventually(async () => output().includes('agents API on'), 60_000, 100);
     const api = apiClient(`http://127.0.0.1:${port}`);
     const created = await api('POST', '/agents', { name: 'doomed', runtime: { type: 'echo', delayMs: 60_000 }, idleTimeoutMs: null });
     const agentId = created.body.data.agentId as string;
