@@ -6,6 +6,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sign } from '../../functions/adapters/runtimes/http.js';
 import { freePort } from '../../local/dynamodb.js';
 import { startNode } from '../support/processes.js';
+import { logger } from '../../functions/adapters/logger.js';
+import { captureOutput } from '../support/output.js';
 import { eventually, startTestApp, type TestApp } from '../support/stack.js';
 
 /**
@@ -16,6 +18,9 @@ const dir = mkdtempSync(join(tmpdir(), 'http-worker-'));
 const secretsFile = join(dir, 'secrets.json');
 const secrets: Record<string, string> = {};
 const logLines: string[] = [];
+/** The handlers' own JSON log lines (Powertools writes them to stdout; on at INFO for this file). */
+const output = captureOutput();
+logger.setLogLevel('INFO');
 let worker: ChildProcess;
 let workerUrl: string;
 let app: TestApp;
@@ -29,6 +34,8 @@ beforeAll(async () => {
   app = await startTestApp({ log: (line) => logLines.push(line), config: { heartbeatMs: 200, leaseTtlMs: 1000 } });
 });
 afterAll(async () => {
+  output.restore();
+  logger.setLogLevel('SILENT');
   await app.close();
   worker.kill();
   rmSync(dir, { recursive: true, force: true });
@@ -168,7 +175,8 @@ describe('the signing secret', () => {
     const shown = responses.filter((r) => r.includes('"signingSecret"'));
     // Only create (201) and rotate answers carry it.
     expect(shown.every((r) => JSON.parse(r).message === 'Agent created' || JSON.parse(r).message?.startsWith('Signing secret rotated'))).toBe(true);
-    const everything = [...responses.filter((r) => !shown.includes(r)), ...logLines, JSON.stringify(app.bus.published)].join('\n');
+    const everything = [...responses.filter((r) => !shown.includes(r)), ...logLines, output.text(), JSON.stringify(app.bus.published)].join('\n');
+    expect(output.text()).toContain('runtime failed to process a message'); // the handlers' logs are in it
     for (const secret of Object.values(secrets)) expect(everything).not.toContain(secret);
     expect(everything).not.toContain('whsec_');
   });

@@ -1,5 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OpenAiStandIn } from '../support/openai-standin.js';
+import { logger } from '../../functions/adapters/logger.js';
+import { captureOutput } from '../support/output.js';
 import { eventually, startTestApp, type TestApp } from '../support/stack.js';
 
 /**
@@ -11,6 +13,9 @@ import { eventually, startTestApp, type TestApp } from '../support/stack.js';
 const KEY = 'sk-test-0123456789abcdef';
 const standIn = new OpenAiStandIn();
 const logLines: string[] = [];
+/** The handlers' own JSON log lines (Powertools writes them to stdout; on at INFO for this file). */
+const output = captureOutput();
+logger.setLogLevel('INFO');
 const responses: string[] = [];
 let app: TestApp;
 beforeAll(async () => {
@@ -19,6 +24,8 @@ beforeAll(async () => {
   app = await startTestApp({ log: (line) => logLines.push(line), config: { heartbeatMs: 200, leaseTtlMs: 1000 } });
 });
 afterAll(async () => {
+  output.restore();
+  logger.setLogLevel('SILENT');
   await app.close();
   await standIn.stop();
   delete process.env.LLM_API_KEY_TEST;
@@ -121,7 +128,8 @@ describe('failures and secrets', () => {
   });
 
   it('never shows the API key in a response, a log line or an event', async () => {
-    const everything = [...responses, ...logLines, JSON.stringify(app.bus.published)].join('\n');
+    const everything = [...responses, ...logLines, output.text(), JSON.stringify(app.bus.published)].join('\n');
+    expect(output.text()).toContain('runtime failed to process a message'); // the handlers' logs are in it
     expect(everything).not.toContain(KEY);
   });
 });

@@ -66,6 +66,7 @@ describe('Prefer: respond-async', () => {
     expect(again.body.message).toBe('Message already accepted');
     gated.release('retry-1');
     await eventually(async () => (await message(agentId, 'retry-1')).status === 'completed');
+    expect(gated.started.filter((id) => id === 'retry-1')).toHaveLength(1);
   });
 
   it('Prefer: wait=N answers 200 with the reply when it ends in time, 202 when it does not', async () => {

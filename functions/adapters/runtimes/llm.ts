@@ -62,6 +62,8 @@ export class LlmRuntime implements AgentRuntime {
       throw new Error(describe(OpenAI, err), { cause: err });
     }
     if (typeof reply !== 'string') throw new Error('the model endpoint answered without a message');
+    // A message cut by a stop meanwhile is not remembered (its lease is gone; it ends interrupted).
+    if (signal.aborted) throw signal.reason;
     await this.remember(agent, [{ role: 'user', content: message.text }, { role: 'assistant', content: reply }], memory);
     return { reply };
   }

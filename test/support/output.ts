@@ -1,0 +1,19 @@
+/**
+ * Everything this process writes to stdout and stderr from now on (the handlers' JSON logs
+ * included), for tests that must show something never reaches a log line.
+ */
+export function captureOutput(): { text(): string; restore(): void } {
+  const chunks: string[] = [];
+  const streams = [process.stdout, process.stderr];
+  const originals = streams.map((s) => s.write.bind(s));
+  streams.forEach((stream, i) => {
+    stream.write = ((chunk: unknown, ...rest: unknown[]) => {
+      chunks.push(typeof chunk === 'string' ? chunk : Buffer.from(chunk as Uint8Array).toString('utf8'));
+      return (originals[i] as (...a: unknown[]) => boolean)(chunk, ...rest);
+    }) as typeof stream.write;
+  });
+  return {
+    text: () => chunks.join(''),
+    restore: () => streams.forEach((stream, i) => (stream.write = originals[i] as typeof stream.write)),
+  };
+}
