@@ -136,4 +136,10 @@ export class AgentFunction extends NodejsFunction {
     this.addEnvironment('STOP_STATE_MACHINE_ARN', stateMachine.stateMachineArn);
     return this;
   }
+
+  bindFleetStopWorkflow(stateMachine: IStateMachine): this {
+    stateMachine.grantStartExecution(this);
+    this.addEnvironment('FLEET_STOP_STATE_MACHINE_ARN', stateMachine.stateMachineArn);
+    return this;
+  }
 }

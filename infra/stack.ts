@@ -17,7 +17,7 @@ import type { Construct } from 'constructs';
 import { agentsTable, apiKeysTable, recordsTable, type TableDef } from '../functions/adapters/dynamodb/tables.js';
 import { API_GATEWAY_LIMIT_S, LONGEST_ROUTE_TIMEOUT_S, fallbackRoute, routeName, routes, type Route } from '../functions/http/routes.js';
 import { AgentFunction } from './agent-function.js';
-import { STOP_WORKFLOW_ASL, workflowTasks, type WorkflowSubstitution } from './workflow-definition.js';
+import { fleetStopWorkflow, stopWorkflow, type WorkflowDefinition } from './workflow-definition.js';
 
 export interface AgentsStackProps extends StackProps {
   stage: string;
@@ -44,6 +44,7 @@ export const MESSAGE_MAX_RECEIVES = 3;
 export class AgentsStack extends Stack {
   readonly api: HttpApi;
   readonly stateMachine: StateMachine;
+  readonly fleetStateMachine: StateMachine;
   readonly messageQueue: Queue;
   readonly messageDeadLetters: Queue;
   readonly functions: Record<string, AgentFunction> = {};
@@ -82,41 +83,50 @@ export class AgentsStack extends Stack {
       return f;
     };
 
-    // The drain workflow: the one ASL file, its task ARNs substituted.
-    const taskAccess: Record<WorkflowSubstitution, { agents: Route['agents']; records: Route['records']; publishes: boolean }> = {
-      CheckDrainFunctionArn: { agents: 'read', records: 'none', publishes: false },
-      FinalizeStopFunctionArn: { agents: 'write', records: 'write', publishes: true },
-      RecordStopFailureFunctionArn: { agents: 'write', records: 'none', publishes: false },
-    };
-    const taskFunctions = Object.fromEntries(
-      (Object.keys(workflowTasks) as WorkflowSubstitution[]).map((sub) => {
-        const { handler, state } = workflowTasks[sub];
-        const f = withTables(fn(`${state}Task`, `functions/workflow/${handler}.ts`), taskAccess[sub].agents, taskAccess[sub].records);
-        if (taskAccess[sub].publishes) f.bindEventBus(bus);
-        return [sub, f];
-      }),
-    ) as Record<WorkflowSubstitution, AgentFunction>;
-
-    const workflowLogs = new LogGroup(this, 'StopWorkflowLogs', { retention: props.logRetentionDays, removalPolicy: logRemoval });
-    this.stateMachine = new StateMachine(this, 'StopWorkflow', {
-      stateMachineType: StateMachineType.STANDARD,
-      // Inline (not an S3 asset), so the template shows the very definition the local interpreter runs.
-      definitionBody: DefinitionBody.fromString(readFileSync(STOP_WORKFLOW_ASL, 'utf8')),
-      definitionSubstitutions: Object.fromEntries(Object.entries(taskFunctions).map(([sub, f]) => [sub, f.functionArn])),
-      tracingEnabled: true,
-      logs: { destination: workflowLogs, level: LogLevel.ALL, includeExecutionData: true },
-    });
-    for (const f of Object.values(taskFunctions)) {
-      f.grantInvoke(this.stateMachine);
-      Validations.of(this.stateMachine.role).acknowledge({
-        id: `AwsSolutions-IAM5[Resource::<${this.getLogicalId(f.node.defaultChild as never)}.Arn>:*]`,
-        reason: 'Invoking a task function includes its versions and aliases (grantInvoke); scoped to that one function.',
+    // A workflow: its one ASL file, its task ARNs substituted, each task function with the access it declares.
+    type TaskAccess = { agents: Route['agents']; records: Route['records']; publishes?: boolean; startsStops?: boolean };
+    const machine = <W extends WorkflowDefinition>(id: string, workflow: W, access: Record<keyof W['tasks'], TaskAccess>) => {
+      const taskFunctions = Object.entries(workflow.tasks).map(([sub, task]) => {
+        const a = access[sub as keyof W['tasks']];
+        const f = withTables(fn(task.function, `functions/workflow/${task.handler}.ts`, { timeout: a.startsStops ? 300 : undefined }), a.agents, a.records);
+        if (a.publishes) f.bindEventBus(bus);
+        return [sub, f] as const;
       });
-    }
-    Validations.of(this.stateMachine.role).acknowledge({
-      id: 'AwsSolutions-IAM5[Resource::*]',
-      reason: 'Step Functions log delivery and X-Ray actions do not support resource-level permissions.',
+      const logs = new LogGroup(this, `${id}Logs`, { retention: props.logRetentionDays, removalPolicy: logRemoval });
+      const stateMachine = new StateMachine(this, id, {
+        stateMachineType: StateMachineType.STANDARD,
+        // Inline (not an S3 asset), so the template shows the very definition the local interpreter runs.
+        definitionBody: DefinitionBody.fromString(readFileSync(workflow.asl, 'utf8')),
+        definitionSubstitutions: Object.fromEntries(taskFunctions.map(([sub, f]) => [sub, f.functionArn])),
+        tracingEnabled: true,
+        logs: { destination: logs, level: LogLevel.ALL, includeExecutionData: true },
+      });
+      for (const [, f] of taskFunctions) {
+        f.grantInvoke(stateMachine);
+        Validations.of(stateMachine.role).acknowledge({
+          id: `AwsSolutions-IAM5[Resource::<${this.getLogicalId(f.node.defaultChild as never)}.Arn>:*]`,
+          reason: 'Invoking a task function includes its versions and aliases (grantInvoke); scoped to that one function.',
+        });
+      }
+      Validations.of(stateMachine.role).acknowledge({
+        id: 'AwsSolutions-IAM5[Resource::*]',
+        reason: 'Step Functions log delivery and X-Ray actions do not support resource-level permissions.',
+      });
+      return { stateMachine, taskFunctions: Object.fromEntries(taskFunctions) as Record<keyof W['tasks'], AgentFunction> };
+    };
+
+    // The drain workflow of one stop.
+    this.stateMachine = machine('StopWorkflow', stopWorkflow, {
+      CheckDrainFunctionArn: { agents: 'read', records: 'none' },
+      FinalizeStopFunctionArn: { agents: 'write', records: 'write', publishes: true },
+      RecordStopFailureFunctionArn: { agents: 'write', records: 'none' },
+    }).stateMachine;
+    // The fleet stop: its step stops agents with the one-agent stop code (so it may start their drain workflows).
+    const fleet = machine('FleetStopWorkflow', fleetStopWorkflow, {
+      FleetStopStepFunctionArn: { agents: 'write', records: 'write', publishes: true, startsStops: true },
     });
+    this.fleetStateMachine = fleet.stateMachine;
+    fleet.taskFunctions.FleetStopStepFunctionArn.bindStopWorkflow(this.stateMachine).bindLlmSecrets();
 
     // The message worker: asynchronous messages, handed off through SQS (see README: why SQS).
     this.messageDeadLetters = new Queue(this, 'MessageDeadLetters', {
@@ -160,6 +170,7 @@ export class AgentsStack extends Stack {
       f.bindApiKeys(apiKeys, props.authCacheSeconds);
       if (route.publishes) f.bindEventBus(bus);
       if (route.startsWorkflow) f.bindStopWorkflow(this.stateMachine);
+      if (route.startsFleetWorkflow) f.bindFleetStopWorkflow(this.fleetStateMachine);
       if (route.queuesMessages) f.bindMessageQueue(this.messageQueue);
       if (route.runsRuntimes) f.bindLlmSecrets();
       this.api.addRoutes({ path: route.path, methods: [HttpMethod[route.method]], integration: new HttpLambdaIntegration(`${name}Integration`, f) });
@@ -195,6 +206,7 @@ export class AgentsStack extends Stack {
     new CfnOutput(this, 'EventBusName', { value: bus.eventBusName });
     new CfnOutput(this, 'ApiKeysTableName', { value: apiKeys.tableName });
     new CfnOutput(this, 'StopWorkflowArn', { value: this.stateMachine.stateMachineArn });
+    new CfnOutput(this, 'FleetStopWorkflowArn', { value: this.fleetStateMachine.stateMachineArn });
   }
 
   private table(id: string, def: TableDef, retain: boolean, removalPolicy: RemovalPolicy): TableV2 {
@@ -237,6 +249,7 @@ export class AgentsStack extends Stack {
     }
     alarm('StopWorkflowFailed', this.stateMachine.metricFailed({ period: Duration.minutes(5) }), 'A stop workflow failed: an agent is left stopping with a recorded failure');
     alarm('StopWorkflowTimedOut', this.stateMachine.metricTimedOut({ period: Duration.minutes(5) }), 'A stop workflow timed out');
+    alarm('FleetStopWorkflowFailed', this.fleetStateMachine.metricFailed({ period: Duration.minutes(5) }), 'A fleet stop workflow failed: the operation is recorded failed');
     alarm(
       'MessageDeadLettersAlarm',
       this.messageDeadLetters.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(5), statistic: 'Maximum' }),

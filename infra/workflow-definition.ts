@@ -1,23 +1,43 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
-/** The one state machine definition: CDK substitutes these with function ARNs, locally with task names. */
-export const STOP_WORKFLOW_ASL = fileURLToPath(new URL('./stop-workflow.asl.json', import.meta.url));
+/**
+ * The state machine definitions, one ASL file each: CDK substitutes `${Name}` with function ARNs,
+ * the local interpreter maps the same names to the handlers. Each task names the handler file
+ * under functions/workflow/ its Lambda runs, and the states that invoke it.
+ */
+export interface WorkflowDefinition {
+  /** The ASL file. */
+  asl: string;
+  tasks: Record<string, { handler: string; states: readonly string[]; function: string }>;
+}
 
-/** Substitution name -> the workflow task handler file under functions/workflow/ (and its state). */
-export const workflowTasks = {
-  CheckDrainFunctionArn: { handler: 'check-drain', state: 'CheckDrain' },
-  FinalizeStopFunctionArn: { handler: 'finalize-stop', state: 'Finalize' },
-  RecordStopFailureFunctionArn: { handler: 'record-stop-failure', state: 'RecordFailure' },
-} as const;
+export const stopWorkflow = {
+  asl: fileURLToPath(new URL('./stop-workflow.asl.json', import.meta.url)),
+  tasks: {
+    CheckDrainFunctionArn: { handler: 'check-drain', states: ['CheckDrain'], function: 'CheckDrainTask' },
+    FinalizeStopFunctionArn: { handler: 'finalize-stop', states: ['Finalize'], function: 'FinalizeTask' },
+    RecordStopFailureFunctionArn: { handler: 'record-stop-failure', states: ['RecordFailure'], function: 'RecordFailureTask' },
+  },
+} as const satisfies WorkflowDefinition;
 
-export type WorkflowSubstitution = keyof typeof workflowTasks;
+export const fleetStopWorkflow = {
+  asl: fileURLToPath(new URL('./fleet-stop-workflow.asl.json', import.meta.url)),
+  tasks: {
+    FleetStopStepFunctionArn: { handler: 'fleet-stop-step', states: ['Advance', 'RecordFailure'], function: 'FleetStopTask' },
+  },
+} as const satisfies WorkflowDefinition;
+
+/** The drain workflow's file (kept for the tests that read it). */
+export const STOP_WORKFLOW_ASL = stopWorkflow.asl;
+
+export type WorkflowSubstitution = keyof typeof stopWorkflow.tasks;
 
 /** The definition with `${Name}` replaced, as Step Functions' definitionSubstitutions does. */
-export function renderDefinition(substitutions: Record<WorkflowSubstitution, string>): Record<string, unknown> {
-  const text = readFileSync(STOP_WORKFLOW_ASL, 'utf8').replace(/\$\{(\w+)\}/g, (whole, name: string) => {
-    const value = substitutions[name as WorkflowSubstitution];
-    if (value === undefined) throw new Error(`No substitution for ${whole} in ${STOP_WORKFLOW_ASL}`);
+export function renderDefinition(workflow: WorkflowDefinition, substitutions: Record<string, string>): Record<string, unknown> {
+  const text = readFileSync(workflow.asl, 'utf8').replace(/\$\{(\w+)\}/g, (whole, name: string) => {
+    const value = substitutions[name];
+    if (value === undefined) throw new Error(`No substitution for ${whole} in ${workflow.asl}`);
     return value;
   });
   return JSON.parse(text) as Record<string, unknown>;

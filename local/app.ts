@@ -6,12 +6,13 @@ import { buildDeps, useDeps, type Deps } from '../functions/adapters/deps.js';
 import { createDocumentClient, type StoreTimeouts } from '../functions/adapters/dynamodb/client.js';
 import type { EventPublisher, MessageQueue, RuntimeRegistry } from '../functions/agents/ports.js';
 import { runReaper } from '../functions/agents/reaper.js';
+import { agentPages } from '../functions/agents/selection.js';
 import { ApiKeysStore } from '../functions/auth/api-keys.js';
 import { KeyAuthenticator, useAuthenticator } from '../functions/auth/authenticate.js';
 import { LocalEventBus } from './events.js';
 import { LocalMessageQueue } from './queue.js';
 import { createLocalServer, loadHandlers } from './server.js';
-import { LocalStopWorkflow, type LocalWorkflowOptions } from './workflow.js';
+import { LocalFleetWorkflow, LocalStopWorkflow, type LocalWorkflowOptions } from './workflow.js';
 
 export interface LocalAppOptions {
   endpoint: string;
@@ -41,12 +42,16 @@ export interface LocalApp {
   db: DynamoDBDocumentClient;
   deps: Deps;
   workflow: LocalStopWorkflow;
+  /** Fleet stops' workflows (the fleet stop ASL, same interpreter). */
+  fleetWorkflow: LocalFleetWorkflow;
   bus: LocalEventBus;
   /** The worker's queue: asynchronous messages run here, through the deployed worker handler. */
   queue: LocalMessageQueue;
   server: Server;
   /** Agents left `stopping` by a previous run whose workflows were resumed. */
   resumed: number;
+  /** Fleet stops left running by a previous run whose workflows were resumed. */
+  resumedFleetStops: number;
   keys?: ApiKeysStore;
   /** Whether requests need an API key now (locally: from the first key ever created on). */
   authRequired(): boolean;
@@ -66,6 +71,7 @@ export async function startLocalApp(opts: LocalAppOptions): Promise<LocalApp> {
   const log = opts.log ?? (() => {});
   const bus = new LocalEventBus(log);
   const workflow = new LocalStopWorkflow({ ...opts.workflow });
+  const fleetWorkflow = new LocalFleetWorkflow({ log: opts.workflow?.log });
   const db = createDocumentClient(opts.endpoint, opts.store);
   const queue = new LocalMessageQueue({ log, invocationTimeoutMs: opts.workerTimeoutMs });
   const lifetime = new AbortController();
@@ -73,6 +79,7 @@ export async function startLocalApp(opts: LocalAppOptions): Promise<LocalApp> {
     config: opts.config,
     db,
     workflow,
+    fleetWorkflow,
     events: opts.events ?? bus,
     queue: opts.queue ? opts.queue(queue) : queue,
     runtimes: opts.runtimes,
@@ -80,6 +87,7 @@ export async function startLocalApp(opts: LocalAppOptions): Promise<LocalApp> {
   });
   useDeps(deps);
   const resumed = await resumeStoppingAgents(deps);
+  const resumedFleetStops = await resumeFleetStops(deps);
   // The same check every deployed function makes; locally it turns on with the first key ever
   // created (or at once with `always`), and checks the store on every request (no cache).
   const auth = opts.auth
@@ -103,10 +111,12 @@ export async function startLocalApp(opts: LocalAppOptions): Promise<LocalApp> {
     db,
     deps,
     workflow,
+    fleetWorkflow,
     bus,
     queue,
     server,
     resumed,
+    resumedFleetStops,
     keys,
     authRequired: () => auth?.required() ?? false,
     async close(graceMs = 2000) {
@@ -119,6 +129,7 @@ export async function startLocalApp(opts: LocalAppOptions): Promise<LocalApp> {
       server.closeAllConnections();
       await closed;
       await queue.close();
+      await fleetWorkflow.close();
       await workflow.close();
       db.destroy();
     },
@@ -132,17 +143,21 @@ export async function startLocalApp(opts: LocalAppOptions): Promise<LocalApp> {
  */
 export async function resumeStoppingAgents(d: Deps): Promise<number> {
   let resumed = 0;
-  let startKey: Record<string, unknown> | undefined;
-  do {
-    const page = await d.agents.queryByStatus('stopping', { limit: 100, startKey });
-    for (const agent of await d.agents.getMany(page.items.map((k) => k.agentId))) {
+  for await (const page of agentPages(d, 'stopping')) {
+    for (const agent of await d.agents.getMany(page.agents.map((k) => k.agentId))) {
       if (agent.status !== 'stopping' || !agent.stop) continue;
       await d.workflow.start({ agentId: agent.agentId, stopId: agent.stop.stopId });
       resumed++;
     }
-    startKey = page.lastKey;
-  } while (startKey);
+  }
   return resumed;
+}
+
+/** Likewise every fleet stop left running: its workflow starts again and picks up where its members stand. */
+export async function resumeFleetStops(d: Deps): Promise<number> {
+  const running = await d.fleet.listRunning();
+  for (const operationId of running) await d.fleetWorkflow.start({ operationId });
+  return running.length;
 }
 
 /** The local EventBridge schedule: the same reaper, on a timer, never two runs at once. */

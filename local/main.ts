@@ -69,6 +69,7 @@ async function main(): Promise<void> {
       : 'auth: OFF, no API key was ever created (create one with `npm run keys -- create --name <name>`, or set AGENTS_REQUIRE_AUTH=1); auth turns on with the first key and stays on',
   );
   if (app.resumed > 0) print(`resumed the stop workflow of ${app.resumed} agent(s) left stopping`);
+  if (app.resumedFleetStops > 0) print(`resumed ${app.resumedFleetStops} fleet stop(s) left running`);
   print(`agents API on http://localhost:${port} (stop window ${config.stopWaitWindowMs} ms)`);
 
   let closing = false;

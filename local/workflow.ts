@@ -1,9 +1,10 @@
 import { StateMachine } from 'aws-local-stepfunctions';
-import type { Deps, StopWorkflow, StopWorkflowInput } from '../functions/agents/ports.js';
+import type { Deps, FleetWorkflow, FleetWorkflowInput, StopWorkflow, StopWorkflowInput } from '../functions/agents/ports.js';
 import { handler as checkDrain } from '../functions/workflow/check-drain.js';
 import { handler as finalizeStop } from '../functions/workflow/finalize-stop.js';
+import { handler as fleetStopStep } from '../functions/workflow/fleet-stop-step.js';
 import { handler as recordStopFailure } from '../functions/workflow/record-stop-failure.js';
-import { renderDefinition, workflowTasks, type WorkflowSubstitution } from '../infra/workflow-definition.js';
+import { fleetStopWorkflow, renderDefinition, stopWorkflow, type WorkflowDefinition, type WorkflowSubstitution } from '../infra/workflow-definition.js';
 
 /** One entry of an execution's event log (the library does not export its type). */
 export type EventLog = { type: string; timestamp: number; state?: { name: string } };
@@ -15,13 +16,16 @@ export const taskHandlers: Record<WorkflowSubstitution, TaskHandler> = {
   FinalizeStopFunctionArn: finalizeStop,
   RecordStopFailureFunctionArn: recordStopFailure,
 };
+const fleetTaskHandlers: Record<keyof typeof fleetStopWorkflow.tasks, TaskHandler> = {
+  FleetStopStepFunctionArn: (input: never) => fleetStopStep(input),
+};
 
 /** The deployed definition, its Resource ARNs substituted with local placeholders. */
-export function localDefinition(): Record<string, unknown> {
+export function localDefinition(workflow: WorkflowDefinition = stopWorkflow): Record<string, unknown> {
   const subs = Object.fromEntries(
-    Object.entries(workflowTasks).map(([sub, { handler }]) => [sub, `arn:aws:lambda:us-east-1:000000000000:function:${handler}`]),
-  ) as Record<WorkflowSubstitution, string>;
-  return renderDefinition(subs);
+    Object.entries(workflow.tasks).map(([sub, { handler }]) => [sub, `arn:aws:lambda:us-east-1:000000000000:function:${handler}`]),
+  );
+  return renderDefinition(workflow, subs);
 }
 
 export interface LocalWorkflowOptions {
@@ -30,34 +34,43 @@ export interface LocalWorkflowOptions {
   waitTimeOverrides?: Record<string, number>;
   retryIntervalOverrides?: Record<string, number>;
   /** Called with every execution's event log entries (state transitions), for benchmarks. */
-  onEvent?: (stopId: string, event: EventLog) => void;
+  onEvent?: (executionName: string, event: EventLog) => void;
   log?: Deps['log'];
 }
 
 /**
  * Runs the very ASL file CDK deploys, through aws-local-stepfunctions, its tasks mapped to the same
- * handlers the Lambda functions run. One execution per stopId, like Step Functions' execution name.
+ * handlers the Lambda functions run. One execution per name (stopId, operationId), like Step
+ * Functions' execution name.
  */
-export class LocalStopWorkflow implements StopWorkflow {
-  private readonly machine = new StateMachine(localDefinition() as never);
+class LocalWorkflow<I extends object> {
+  private readonly machine: StateMachine;
   private readonly running = new Map<string, { abort: () => void; done: Promise<unknown> }>();
   private readonly started = new Set<string>();
+  private readonly handlers: Record<string, (input: unknown) => Promise<never>>;
 
-  constructor(private readonly options: LocalWorkflowOptions = {}) {}
-
-  async start(input: StopWorkflowInput): Promise<void> {
-    if (this.started.has(input.stopId)) return;
-    this.started.add(input.stopId);
+  constructor(
+    workflow: WorkflowDefinition,
+    defaults: Record<string, TaskHandler>,
+    private readonly nameOf: (input: I) => string,
+    private readonly options: LocalWorkflowOptions = {},
+  ) {
+    this.machine = new StateMachine(localDefinition(workflow) as never);
     // Task state -> the handler its Lambda runs (or a test's stand-in for that state).
-    const handlers = Object.fromEntries(
-      (Object.keys(workflowTasks) as WorkflowSubstitution[]).map((sub) => {
-        const { state } = workflowTasks[sub];
-        return [state, (this.options.handlers?.[state] ?? taskHandlers[sub]) as (input: unknown) => Promise<never>];
-      }),
+    this.handlers = Object.fromEntries(
+      Object.entries(workflow.tasks).flatMap(([sub, { states }]) =>
+        states.map((state) => [state, (options.handlers?.[state] ?? defaults[sub]) as (input: unknown) => Promise<never>]),
+      ),
     );
+  }
+
+  async start(input: I): Promise<void> {
+    const name = this.nameOf(input);
+    if (this.started.has(name)) return;
+    this.started.add(name);
     const execution = this.machine.run(input as never, {
       overrides: {
-        taskResourceLocalHandlers: handlers,
+        taskResourceLocalHandlers: this.handlers,
         waitTimeOverrides: this.options.waitTimeOverrides,
         retryIntervalOverrides: this.options.retryIntervalOverrides,
       },
@@ -65,33 +78,47 @@ export class LocalStopWorkflow implements StopWorkflow {
     });
     const done = execution.result
       .catch((err: Error) => {
-        this.options.log?.warn('stop workflow failed', { ...input, error: err });
+        this.options.log?.warn('workflow failed', { ...input, error: err });
         return { failed: err.message };
       })
-      .finally(() => this.running.delete(input.stopId));
-    this.running.set(input.stopId, { abort: execution.abort, done });
+      .finally(() => this.running.delete(name));
+    this.running.set(name, { abort: execution.abort, done });
     if (this.options.onEvent) {
       const onEvent = this.options.onEvent;
       void (async () => {
-        for await (const event of execution.eventLogs) onEvent(input.stopId, event as EventLog);
+        for await (const event of execution.eventLogs) onEvent(name, event as EventLog);
       })();
     }
   }
 
   /** Wait for an execution to end (tests). */
-  async settled(stopId: string): Promise<unknown> {
-    return this.running.get(stopId)?.done;
+  async settled(name: string): Promise<unknown> {
+    return this.running.get(name)?.done;
   }
 
-  /** Whether the execution of this stop is still running. */
-  isRunning(stopId: string): boolean {
-    return this.running.has(stopId);
+  /** Whether the execution of this name is still running. */
+  isRunning(name: string): boolean {
+    return this.running.has(name);
   }
 
-  /** Abort every execution (shutdown). The agents stay `stopping`; a restart resumes their workflows. */
+  /** Abort every execution (shutdown). What they govern stays as it is; a restart resumes them. */
   async close(): Promise<void> {
     const all = [...this.running.values()];
     all.forEach((e) => e.abort());
     await Promise.all(all.map((e) => e.done));
+  }
+}
+
+/** The drain workflow of one stop (stop-workflow.asl.json), named by stopId. */
+export class LocalStopWorkflow extends LocalWorkflow<StopWorkflowInput> implements StopWorkflow {
+  constructor(options: LocalWorkflowOptions = {}) {
+    super(stopWorkflow, taskHandlers, (i) => i.stopId, options);
+  }
+}
+
+/** The workflow of one fleet stop (fleet-stop-workflow.asl.json), named by operationId. */
+export class LocalFleetWorkflow extends LocalWorkflow<FleetWorkflowInput> implements FleetWorkflow {
+  constructor(options: LocalWorkflowOptions = {}) {
+    super(fleetStopWorkflow, fleetTaskHandlers, (i) => i.operationId, options);
   }
 }

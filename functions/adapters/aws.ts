@@ -1,4 +1,4 @@
-import type { EventPublisher, LifecycleEvent, MessageJob, MessageQueue, StopWorkflow, StopWorkflowInput } from '../agents/ports.js';
+import type { EventPublisher, FleetWorkflow, FleetWorkflowInput, LifecycleEvent, MessageJob, MessageQueue, StopWorkflow, StopWorkflowInput } from '../agents/ports.js';
 
 export const EVENT_SOURCE = 'agents.lifecycle';
 
@@ -8,26 +8,35 @@ const sfn = async () => import('@aws-sdk/client-sfn');
 const eventBridge = async () => import('@aws-sdk/client-eventbridge');
 const sqs = async () => import('@aws-sdk/client-sqs');
 
-/** Step Functions: one Standard execution per stop, named by stopId (the name makes it idempotent). */
-export class StepFunctionsStopWorkflow implements StopWorkflow {
+/**
+ * Step Functions: one Standard execution per stop (named by stopId) or per fleet stop (named by
+ * operationId); the name makes starting it idempotent.
+ */
+class StepFunctionsWorkflow<I extends object> {
   private client?: import('@aws-sdk/client-sfn').SFNClient;
 
-  constructor(private readonly stateMachineArn: string) {}
+  constructor(
+    private readonly stateMachineArn: string,
+    private readonly nameOf: (input: I) => string,
+  ) {}
 
-  async start(input: StopWorkflowInput): Promise<void> {
+  async start(input: I): Promise<void> {
     const { ExecutionAlreadyExists, SFNClient, StartExecutionCommand } = await sfn();
     this.client ??= new SFNClient({});
     try {
       await this.client.send(
-        new StartExecutionCommand({ stateMachineArn: this.stateMachineArn, name: input.stopId, input: JSON.stringify(input) }),
+        new StartExecutionCommand({ stateMachineArn: this.stateMachineArn, name: this.nameOf(input), input: JSON.stringify(input) }),
       );
     } catch (err) {
-      // Same name, same input: this stop's execution exists already (a joined or repeated stop).
+      // Same name, same input: this execution exists already (a joined or repeated request).
       if (err instanceof ExecutionAlreadyExists) return;
       throw err;
     }
   }
 }
+
+export const stepFunctionsStopWorkflow = (arn: string): StopWorkflow => new StepFunctionsWorkflow<StopWorkflowInput>(arn, (i) => i.stopId);
+export const stepFunctionsFleetWorkflow = (arn: string): FleetWorkflow => new StepFunctionsWorkflow<FleetWorkflowInput>(arn, (i) => i.operationId);
 
 export class EventBridgePublisher implements EventPublisher {
   private client?: import('@aws-sdk/client-eventbridge').EventBridgeClient;

@@ -1,8 +1,9 @@
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { type Config, ConfigError, configFromEnv } from '../agents/config.js';
-import type { Deps, EventPublisher, MessageQueue, RuntimeRegistry, StopWorkflow } from '../agents/ports.js';
-import { EventBridgePublisher, SqsMessageQueue, StepFunctionsStopWorkflow } from './aws.js';
+import type { Deps, EventPublisher, FleetWorkflow, MessageQueue, RuntimeRegistry, StopWorkflow } from '../agents/ports.js';
+import { EventBridgePublisher, SqsMessageQueue, stepFunctionsFleetWorkflow, stepFunctionsStopWorkflow } from './aws.js';
 import { AgentsStore } from './dynamodb/agents-store.js';
+import { FleetStore } from './dynamodb/fleet-store.js';
 import { createDocumentClient } from './dynamodb/client.js';
 import { RecordsStore } from './dynamodb/records-store.js';
 import { logger, wireAtColdStart } from './logger.js';
@@ -29,6 +30,7 @@ export function buildDeps(parts: {
   config: Config;
   db: DynamoDBDocumentClient;
   workflow: StopWorkflow;
+  fleetWorkflow: FleetWorkflow;
   events: EventPublisher;
   queue: MessageQueue;
   runtimes?: RuntimeRegistry;
@@ -43,6 +45,7 @@ export function buildDeps(parts: {
     ...rest,
     agents: agentsTable ? new AgentsStore(db, agentsTable, records) : notGranted<AgentsStore>('AGENTS_TABLE'),
     records,
+    fleet: recordsTable ? new FleetStore(db, recordsTable, (now) => records.expiresAt(now)) : notGranted<FleetStore>('RECORDS_TABLE'),
     runtimes: parts.runtimes ?? runtimesFor(parts.config, () => records),
     shutdown: parts.shutdown ?? new AbortController().signal,
     log: logger,
@@ -59,8 +62,11 @@ function depsFromEnvironment(env = process.env): Deps {
     config,
     db: createDocumentClient(env.DYNAMODB_ENDPOINT),
     workflow: env.STOP_STATE_MACHINE_ARN
-      ? new StepFunctionsStopWorkflow(env.STOP_STATE_MACHINE_ARN)
+      ? stepFunctionsStopWorkflow(env.STOP_STATE_MACHINE_ARN)
       : { start: () => Promise.reject(new Error('STOP_STATE_MACHINE_ARN is not set for this function')) },
+    fleetWorkflow: env.FLEET_STOP_STATE_MACHINE_ARN
+      ? stepFunctionsFleetWorkflow(env.FLEET_STOP_STATE_MACHINE_ARN)
+      : { start: () => Promise.reject(new Error('FLEET_STOP_STATE_MACHINE_ARN is not set for this function')) },
     events: env.EVENT_BUS_NAME
       ? new EventBridgePublisher(env.EVENT_BUS_NAME)
       : { publish: () => Promise.reject(new Error('EVENT_BUS_NAME is not set for this function')) },

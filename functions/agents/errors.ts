@@ -22,6 +22,8 @@ export type ErrorCode =
   | 'STOP_FAILED'
   | 'RUNTIME_FAILED'
   | 'ASYNC_REQUIRED'
+  | 'OPERATION_NOT_FOUND'
+  | 'IDEMPOTENCY_KEY_REUSED'
   | 'UNAVAILABLE';
 
 export abstract class DomainError extends Error {
@@ -128,5 +130,20 @@ export class Unavailable extends DomainError {
   constructor(message: string) {
     super(message);
     this.retryAfterSeconds = 1;
+  }
+}
+
+export class OperationNotFound extends DomainError {
+  readonly code = 'OPERATION_NOT_FOUND';
+  constructor() {
+    super('Fleet stop operation not found (operations are kept for the records\' retention period)');
+  }
+}
+
+/** The same Idempotency-Key came with another request: a key names one request only. */
+export class IdempotencyKeyReused extends DomainError {
+  readonly code = 'IDEMPOTENCY_KEY_REUSED';
+  constructor(operationId: string) {
+    super(`This Idempotency-Key already started fleet stop ${operationId} with a different request; send a new key for a new request`);
   }
 }

@@ -3,7 +3,8 @@ import { z } from 'zod';
 export const AGENT_STATUSES = ['inactive', 'active', 'stopping'] as const;
 export type AgentStatus = (typeof AGENT_STATUSES)[number];
 export type StopOutcome = 'drained' | 'timed_out' | 'forced';
-export type StopReason = 'api' | 'idle';
+/** Who asked: a user's stop, the idle reaper, or a fleet stop (`operationId` names it). */
+export type StopReason = 'api' | 'idle' | 'fleet';
 export type MessageStatus = 'processing' | 'completed' | 'failed' | 'interrupted';
 
 /** dueAt for agents the reaper must never pick (idle timeout disabled). */
@@ -112,9 +113,10 @@ export const sendMessageSchema = z.strictObject({
 });
 export type SendMessageInput = z.infer<typeof sendMessageSchema>;
 
+/** Agents per page: 100 by default (the most a page holds); the last page has `nextCursor: null`. */
 export const listQuerySchema = z.strictObject({
   status: z.enum(AGENT_STATUSES).optional(),
-  limit: z.coerce.number().int().min(1).max(100).default(25),
+  limit: z.coerce.number().int().min(1).max(100).default(100),
   cursor: z.string().max(2048).optional(),
 });
 export const pageQuerySchema = z.strictObject({
@@ -129,6 +131,8 @@ export interface StopInfo {
   graceful: boolean;
   timeoutMs: number;
   reason: StopReason;
+  /** The fleet stop this stop is part of. */
+  operationId?: string;
   /** Messages that completed while this stop waited for them. */
   drained?: number;
   /** Set by a force stop: admission is closed and the deadline moved to the force stop's time. */
@@ -143,6 +147,7 @@ export interface LastStop {
   stopId: string;
   outcome: StopOutcome;
   reason: StopReason;
+  operationId?: string;
   requestedAt: number;
   stoppedAt: number;
   interrupted: number;
@@ -247,6 +252,7 @@ export interface StopRecord {
   stopId: string;
   outcome: StopOutcome;
   reason: StopReason;
+  operationId?: string;
   graceful: boolean;
   timeoutMs: number;
   requestedAt: number;

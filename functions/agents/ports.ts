@@ -1,8 +1,10 @@
 /** Secondary ports: what the domain needs from the outside, with an AWS and a local adapter each. */
 import type { Logger } from '@aws-lambda-powertools/logger';
 import type { AgentsStore } from '../adapters/dynamodb/agents-store.js';
+import type { FleetStore } from '../adapters/dynamodb/fleet-store.js';
 import type { RecordsStore } from '../adapters/dynamodb/records-store.js';
 import type { Config } from './config.js';
+import type { FleetCounts } from './fleet-model.js';
 import type { AgentItem, Runtime } from './model.js';
 
 /** Everything the domain needs, wired once: from the environment in Lambda, by local/ on one machine. */
@@ -11,7 +13,11 @@ export interface Deps {
   /** The Agents table: every state-changing write of the product, each with its race guard. */
   agents: AgentsStore;
   records: RecordsStore;
+  /** Fleet stop operations (in the records table). */
+  fleet: FleetStore;
   workflow: StopWorkflow;
+  /** Starts the fleet stop workflow of one operation. */
+  fleetWorkflow: FleetWorkflow;
   events: EventPublisher;
   runtimes: RuntimeRegistry;
   /** Hands asynchronous messages to the worker (SQS deployed; an in-process queue locally). */
@@ -93,18 +99,32 @@ export interface StopWorkflow {
   start(input: StopWorkflowInput): Promise<void>;
 }
 
+export interface FleetWorkflowInput {
+  operationId: string;
+}
+
+/** Starts the workflow of one fleet stop. Idempotent per operationId. */
+export interface FleetWorkflow {
+  start(input: FleetWorkflowInput): Promise<void>;
+}
+
 export type LifecycleEventType =
   | 'Agent Started'
   | 'Agent Stopping'
   | 'Agent Stopped'
   | 'Message Completed'
   | 'Message Failed'
-  | 'Message Interrupted';
+  | 'Message Interrupted'
+  | 'Fleet Stop Completed';
 
 export interface LifecycleEvent {
   type: LifecycleEventType;
   detail: {
-    agentId: string;
+    /** Every event but a fleet's names its agent. */
+    agentId?: string;
+    operationId?: string;
+    status?: string;
+    counts?: FleetCounts;
     messageId?: string;
     error?: string;
     stopId?: string;

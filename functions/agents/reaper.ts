@@ -1,7 +1,8 @@
-import { AgentConditionFailed, type Deps, type Key } from './ports.js';
+import { AgentConditionFailed, type Deps } from './ports.js';
 import { AgentConflict } from './errors.js';
 import { DEFAULT_STOP_TIMEOUT_MS, type AgentStatus, expiredLeases, idleDueAt, lastActiveAt, liveLeaseIds, nextReaperCheck, sameActivity } from './model.js';
 import { reclaimExpiredLeases } from './messages.js';
+import { agentPages, mapBounded } from './selection.js';
 import { NoLongerIdle, beginGracefulStop, finalizeStop } from './stop.js';
 
 export interface ReaperSummary {
@@ -39,14 +40,12 @@ export async function runReaper(d: Deps, opts: ReaperOptions): Promise<ReaperSum
   const now = d.now();
 
   const sweep = async (status: AgentStatus, dueBy: number, visit: (agentId: string, dueAt: number) => Promise<void>) => {
-    let startKey: Key | undefined;
-    do {
+    for await (const page of agentPages(d, status, { pageSize: opts.pageSize, dueBy })) {
       if (outOfTime()) {
         summary.complete = false;
         return;
       }
-      const page = await d.agents.queryByStatus(status, { limit: opts.pageSize ?? 100, startKey, dueBy });
-      await mapBounded(page.items, opts.concurrency ?? 8, async ({ agentId, dueAt }) => {
+      await mapBounded(page.agents, opts.concurrency ?? 8, async ({ agentId, dueAt }) => {
         if (outOfTime()) {
           summary.complete = false;
           return;
@@ -59,8 +58,7 @@ export async function runReaper(d: Deps, opts: ReaperOptions): Promise<ReaperSum
           d.log.error('reaper could not handle an agent', { agentId, status, error: err as Error });
         }
       });
-      startKey = page.lastKey;
-    } while (startKey);
+    }
   };
 
   await sweep('active', now, async (agentId, dueAt) => {
@@ -105,12 +103,4 @@ export async function runReaper(d: Deps, opts: ReaperOptions): Promise<ReaperSum
 
 function ignoreConditionFailed(err: unknown): void {
   if (!(err instanceof AgentConditionFailed)) throw err;
-}
-
-async function mapBounded<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
-    while (next < items.length) await fn(items[next++]!);
-  });
-  await Promise.all(workers);
 }

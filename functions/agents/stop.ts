@@ -46,8 +46,8 @@ export type StopView =
 export async function beginGracefulStop(
   d: Deps,
   agentId: string,
-  opts: { timeoutMs: number; reason: StopReason; idleSince?: number },
-): Promise<{ stop: StopInfo; joined: boolean }> {
+  opts: { timeoutMs: number; reason: StopReason; idleSince?: number; operationId?: string },
+): Promise<{ stop: StopInfo; joined: boolean; outcome?: StopOutcome }> {
   const now = d.now();
   const proposed: StopInfo = {
     stopId: newId(now),
@@ -56,6 +56,7 @@ export async function beginGracefulStop(
     graceful: true,
     timeoutMs: opts.timeoutMs,
     reason: opts.reason,
+    ...(opts.operationId && { operationId: opts.operationId }),
   };
   let agent: AgentItem;
   let joined = false;
@@ -77,8 +78,8 @@ export async function beginGracefulStop(
     // Fast path: nothing in flight, no workflow. Should finalizing fail here (the runtime did not
     // close), the workflow below takes over and retries it with backoff.
     try {
-      await finalizeStop(d, agentId, stop.stopId);
-      return { stop, joined };
+      const { outcome } = await finalizeStop(d, agentId, stop.stopId);
+      return { stop, joined, outcome };
     } catch (err) {
       d.log.warn('finalize in the stop request failed; handing over to the workflow', { agentId, stopId: stop.stopId, error: err as Error });
     }
@@ -171,8 +172,13 @@ export async function finalizeStop(d: Deps, agentId: string, stopId: string): Pr
  * on a running agent, whatever the message traffic: the first write is conditioned on the status
  * alone, and the commit's retries converge because nothing can be added to what it commits.
  */
-export async function forceStop(d: Deps, agentId: string, reason: StopReason = 'api'): Promise<Extract<StopView, { kind: 'stopped' }>> {
-  const stopId = await closeAdmission(d, agentId, reason);
+export async function forceStop(
+  d: Deps,
+  agentId: string,
+  reason: StopReason = 'api',
+  operationId?: string,
+): Promise<Extract<StopView, { kind: 'stopped' }>> {
+  const stopId = await closeAdmission(d, agentId, reason, operationId);
   // No outcome from here means the stop's own workflow or a completion committed it first: its
   // outcome stands. Either way the stop has ended: a forced stop is never rolled back.
   await finalizeStop(d, agentId, stopId);
@@ -182,10 +188,19 @@ export async function forceStop(d: Deps, agentId: string, reason: StopReason = '
 }
 
 /** A force stop's first write; returns the stopId it governs. */
-async function closeAdmission(d: Deps, agentId: string, reason: StopReason): Promise<string> {
+async function closeAdmission(d: Deps, agentId: string, reason: StopReason, operationId?: string): Promise<string> {
   for (let attempt = 0; ; attempt++) {
     const now = d.now();
-    const stop: StopInfo = { stopId: newId(now), requestedAt: now, deadline: now, graceful: false, timeoutMs: 0, reason, forced: true };
+    const stop: StopInfo = {
+      stopId: newId(now),
+      requestedAt: now,
+      deadline: now,
+      graceful: false,
+      timeoutMs: 0,
+      reason,
+      ...(operationId && { operationId }),
+      forced: true,
+    };
     let current: AgentItem | null;
     try {
       await d.agents.beginForcedStop(agentId, stop, now);
@@ -224,6 +239,7 @@ async function commitStop(d: Deps, agent: AgentItem, stop: StopInfo, outcome: St
     stopId: stop.stopId,
     outcome,
     reason: stop.reason,
+    ...(stop.operationId && { operationId: stop.operationId }),
     requestedAt: stop.requestedAt,
     stoppedAt: now,
     interrupted: leaseIds.length,
@@ -233,6 +249,7 @@ async function commitStop(d: Deps, agent: AgentItem, stop: StopInfo, outcome: St
     stopId: stop.stopId,
     outcome,
     reason: stop.reason,
+    ...(stop.operationId && { operationId: stop.operationId }),
     graceful: stop.graceful,
     timeoutMs: stop.timeoutMs,
     requestedAt: stop.requestedAt,

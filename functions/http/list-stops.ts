@@ -5,5 +5,5 @@ import { httpRoute, ok } from './middleware.js';
 
 export const handler = httpRoute({ query: pageQuerySchema }, async ({ params, query }) => {
   const page = await listStops(deps(), params.agentId!, query);
-  return ok(page.items, { nextCursor: page.nextCursor });
+  return ok(page.items, { nextCursor: page.nextCursor ?? null });
 });

@@ -7,6 +7,7 @@ import { authenticator } from '../auth/authenticate.js';
 import { ValidationError } from '../agents/errors.js';
 import { describeError, payloadTooLarge, unsupportedMediaType } from './errors.js';
 import { messageIdSchema, uuidSchema } from '../agents/model.js';
+import { operationIdSchema } from '../agents/fleet-model.js';
 import { describeIssue } from './validation.js';
 
 /** Request bodies above this are refused with 413 (the largest valid body is well under it). */
@@ -23,7 +24,7 @@ export interface Reply {
 
 const JSON_HEADERS = { 'Content-Type': 'application/json; charset=utf-8', 'Cache-Control': 'no-store' };
 
-export const ok = (data: unknown, extra: { statusCode?: number; message?: string; headers?: Record<string, string>; nextCursor?: string } = {}): Reply => ({
+export const ok = (data: unknown, extra: { statusCode?: number; message?: string; headers?: Record<string, string>; nextCursor?: string | null } = {}): Reply => ({
   statusCode: extra.statusCode ?? 200,
   headers: extra.headers,
   body: {
@@ -167,6 +168,9 @@ function validatePathParams(params: Record<string, string | undefined>): Record<
       if (!id.success) throw new ValidationError(`Path parameter "agentId" must be a UUID, got ${JSON.stringify(value.slice(0, 64))}`);
       out[name] = id.data;
       continue;
+    }
+    if (name === 'operationId' && !operationIdSchema.safeParse(value).success) {
+      throw new ValidationError(`Path parameter "operationId" must be an operation id as returned by POST /agents/stop, got ${JSON.stringify(value.slice(0, 64))}`);
     }
     if (name === 'messageId' && !messageIdSchema.safeParse(value).success) {
       throw new ValidationError('Path parameter "messageId" must be 1 to 64 letters, digits, "_" or "-"');

@@ -13,6 +13,7 @@ import {
   stopAgentSchema,
   updateAgentSchema,
 } from '../agents/model.js';
+import { fleetStopSchema, toFleetView } from '../agents/fleet-model.js';
 import { routes, type Route } from './routes.js';
 
 /**
@@ -25,7 +26,8 @@ import { routes, type Route } from './routes.js';
 const named = z.registry<{ id: string }>();
 
 const outcome = z.enum(['drained', 'timed_out', 'forced']);
-const reason = z.enum(['api', 'idle']);
+const reason = z.enum(['api', 'idle', 'fleet']);
+const operationId = z.string().optional().describe('The fleet stop this stop was part of (reason fleet)');
 
 const agentSchema = z
   .object({
@@ -57,13 +59,14 @@ const agentSchema = z
         graceful: z.boolean(),
         timeoutMs: z.number().int(),
         reason,
+        operationId,
         drained: z.number().int().optional(),
         failure: z.object({ error: z.string(), cause: z.string(), at: z.number().int() }).optional(),
       })
       .optional()
       .describe('The stop in progress, while status is stopping'),
     lastStop: z
-      .object({ stopId: z.string(), outcome, reason, requestedAt: z.number().int(), stoppedAt: z.number().int(), interrupted: z.number().int() })
+      .object({ stopId: z.string(), outcome, reason, operationId, requestedAt: z.number().int(), stoppedAt: z.number().int(), interrupted: z.number().int() })
       .optional(),
   })
   .register(named, { id: 'Agent' });
@@ -89,6 +92,7 @@ const stopRecordSchema = z
     stopId: z.string(),
     outcome,
     reason,
+    operationId,
     graceful: z.boolean(),
     timeoutMs: z.number().int(),
     requestedAt: z.number().int(),
@@ -102,11 +106,40 @@ const stopRecordSchema = z
   })
   .register(named, { id: 'StopRecord' });
 
+const count = (what: string) => z.number().int().describe(what);
+const fleetStopViewSchema = z
+  .object({
+    operationId: z.string(),
+    status: z.enum(['running', 'completed', 'failed']),
+    done: z.boolean().describe('True once the operation ended (completed or failed): no count changes after'),
+    graceful: z.boolean(),
+    timeout: z.number().int(),
+    concurrency: z.number().int(),
+    selector: z.object({ status: z.enum(['active', 'stopping']).optional(), agentIds: z.array(z.uuid()).optional() }),
+    counts: z.object({
+      selected: count('Agents the selector matched'),
+      inProgress: count('Selected agents whose stop has not ended yet'),
+      stopped: count('Agents stopped: drained + timed_out + forced'),
+      drained: count('Stops that ended with every message finished'),
+      timed_out: count('Stops whose timeout cut messages short'),
+      forced: count('Force stops'),
+      failed: count('Agents whose stop failed (see failures)'),
+      skipped: count('Agents not running when the operation reached them, or deleted'),
+    }),
+    failures: z.array(z.object({ agentId: z.uuid(), error: z.string() })).describe('The first 100 failures, with reasons'),
+    failure: z.object({ error: z.string(), cause: z.string() }).optional().describe('Why the operation itself failed (status failed)'),
+    createdAt: z.number().int(),
+    updatedAt: z.number().int(),
+    completedAt: z.number().int().optional(),
+  })
+  .register(named, { id: 'FleetStop' });
+
 // The documented shapes must accept what the handlers return (checked at compile time).
 const _agentShape: z.input<typeof agentSchema> = {} as Agent;
 const _messageShape: z.input<typeof messageSchema> = {} as MessageRecord;
 const _stopShape: z.input<typeof stopRecordSchema> = {} as StopRecord;
-void [_agentShape, _messageShape, _stopShape];
+const _fleetShape: z.input<typeof fleetStopViewSchema> = {} as ReturnType<typeof toFleetView>;
+void [_agentShape, _messageShape, _stopShape, _fleetShape];
 
 const stoppedSchema = z.object({ agentId: z.uuid(), status: z.literal('inactive'), stoppedAt: z.number().int() }).register(named, { id: 'AgentStopped' });
 const stoppingSchema = z
@@ -159,6 +192,20 @@ function componentSchemas(): Record<string, unknown> {
 
 const AGENT_ID = 'f3b9c4a2-6d1e-4f7a-9b8c-2e5d7a1c0b94';
 const STOP_ID = '01JQ8Z6B5N4M3K2J1H0G9F8E7D';
+const OPERATION_ID = '01JQ8Z7C0D1E2F3G4H5J6K7M8N';
+const FLEET_EXAMPLE = {
+  operationId: OPERATION_ID,
+  status: 'running',
+  done: false,
+  graceful: true,
+  timeout: 30000,
+  concurrency: 10,
+  selector: { status: 'active' },
+  counts: { selected: 300, inProgress: 12, stopped: 288, drained: 288, timed_out: 0, forced: 0, failed: 0, skipped: 0 },
+  failures: [],
+  createdAt: 1709683200000,
+  updatedAt: 1709683203000,
+};
 
 type Documented = { description: string; example?: unknown; schema?: z.ZodType; headers?: Record<string, string> };
 interface RouteDoc {
@@ -214,7 +261,38 @@ const docs: Record<string, RouteDoc> = {
   },
   'list-agents': {
     summary: 'List agents, optionally by status',
-    responses: { 200: { description: 'A page of agents; pass nextCursor back as cursor for the next', schema: success(z.array(agentSchema), { nextCursor: z.string().optional() }) }, 400: common[400] },
+    description:
+      'Up to `limit` agents (default and maximum 100). The list ends when `nextCursor` is null: until then, pass it back as `cursor` for the next page ' +
+      '(a page may hold fewer than `limit` agents and still not be the last).',
+    responses: { 200: { description: 'A page of agents; nextCursor is null on the last page', schema: success(z.array(agentSchema), { nextCursor: z.string().nullable() }) }, 400: common[400] },
+  },
+  'stop-fleet': {
+    summary: 'Stop many agents in one call: every agent in a status, a list of agents, or both',
+    description:
+      'Starts one fleet stop operation and answers 202 with it and its `Location`. Each selected agent is stopped with the one-agent stop (`graceful`, `timeout` as there), ' +
+      '`concurrency` at a time, by a workflow that survives the caller and the server going away. Agents are selected when the operation reaches them. ' +
+      'With `Idempotency-Key`, a repeat of the request returns the same operation (and starts nothing); the same key with another body is refused (422). ' +
+      'A `Fleet Stop Completed` event is published when it ends.',
+    responses: {
+      202: {
+        description: 'Started (or, with an Idempotency-Key already used for this request, the operation it started, with Idempotent-Replayed: true)',
+        schema: success(fleetStopViewSchema),
+        headers: { Location: '/agents/stops/{operationId}', 'Idempotent-Replayed': 'true when this answers a repeated Idempotency-Key' },
+        example: { success: true, message: 'Fleet stop started', data: { ...FLEET_EXAMPLE, counts: { selected: 0, inProgress: 0, stopped: 0, drained: 0, timed_out: 0, forced: 0, failed: 0, skipped: 0 } } },
+      },
+      200: { description: 'A repeated Idempotency-Key whose operation already ended', schema: success(fleetStopViewSchema) },
+      400: err('Bad input: no selector, a bad status or agentId, concurrency out of range, a malformed Idempotency-Key', 'VALIDATION_ERROR', 'Request body must select agents: give "status" ("active" or "stopping"), "agentIds", or both'),
+      422: err('The Idempotency-Key was used for a different request', 'IDEMPOTENCY_KEY_REUSED', `This Idempotency-Key already started fleet stop ${OPERATION_ID} with a different request; send a new key for a new request`),
+      503: err('The operation could not be started (nothing was stopped), or the store is down; retry (Retry-After)', 'UNAVAILABLE', 'The fleet stop could not be started (its workflow did not start); nothing was stopped, retry the request'),
+    },
+  },
+  'get-fleet-stop': {
+    summary: "A fleet stop's progress: counts by outcome, failures with reasons, done",
+    responses: {
+      200: { description: 'The operation', schema: success(fleetStopViewSchema), example: { success: true, data: FLEET_EXAMPLE } },
+      400: err('The operationId is malformed', 'VALIDATION_ERROR', 'Path parameter "operationId" must be an operation id as returned by POST /agents/stop, got "x"'),
+      404: err('No such operation (or it expired with the records retention)', 'OPERATION_NOT_FOUND', "Fleet stop operation not found (operations are kept for the records' retention period)"),
+    },
   },
   'get-agent': { summary: 'Get an agent', responses: { 200: { description: 'The agent', schema: success(agentSchema), headers: { ETag: 'the version' } }, 400: common[400], 404: common[404] } },
   'update-agent': {
@@ -300,15 +378,16 @@ const docs: Record<string, RouteDoc> = {
       404: common[404],
     },
   },
-  'list-messages': { summary: "An agent's message history", responses: { 200: { description: 'A page of messages', schema: success(z.array(messageSchema), { nextCursor: z.string().optional() }) }, 400: common[400], 404: common[404] } },
+  'list-messages': { summary: "An agent's message history", responses: { 200: { description: 'A page of messages', schema: success(z.array(messageSchema), { nextCursor: z.string().nullable().describe('null on the last page') }) }, 400: common[400], 404: common[404] } },
   'get-message': { summary: 'One message with its status', responses: { 200: { description: 'The message', schema: success(messageSchema) }, 400: common[400], 404: err('No such agent or message', 'AGENT_NOT_FOUND', 'Message not found') } },
-  'list-stops': { summary: "An agent's stop history, newest first", responses: { 200: { description: 'A page of stop records', schema: success(z.array(stopRecordSchema), { nextCursor: z.string().optional() }) }, 400: common[400], 404: common[404] } },
+  'list-stops': { summary: "An agent's stop history, newest first", responses: { 200: { description: 'A page of stop records', schema: success(z.array(stopRecordSchema), { nextCursor: z.string().nullable().describe('null on the last page') }) }, 400: common[400], 404: common[404] } },
 };
 
 const bodies: Partial<Record<string, z.ZodType>> = {
   'create-agent': createAgentSchema,
   'update-agent': updateAgentSchema,
   'stop-agent': stopAgentSchema,
+  'stop-fleet': fleetStopSchema,
   'send-message': sendMessageSchema,
 };
 const queries: Partial<Record<string, z.ZodObject>> = {
@@ -319,6 +398,7 @@ const queries: Partial<Record<string, z.ZodObject>> = {
 const requestExamples: Partial<Record<string, unknown>> = {
   'create-agent': { name: 'demo', runtime: { type: 'http', url: 'https://agents.example.com/hooks/agent', timeoutMs: 60000 } },
   'stop-agent': { graceful: true, timeout: 10000 },
+  'stop-fleet': { status: 'active', graceful: true, timeout: 30000, concurrency: 10 },
   'send-message': { text: 'hello' },
   'update-agent': { name: 'renamed' },
 };
@@ -338,6 +418,10 @@ function operation(route: Route): Record<string, unknown> {
   const parameters: Record<string, unknown>[] = [];
   if (route.path.includes('{agentId}')) parameters.push({ name: 'agentId', in: 'path', required: true, schema: { type: 'string', format: 'uuid' } });
   if (route.path.includes('{messageId}')) parameters.push({ name: 'messageId', in: 'path', required: true, schema: jsonSchema(messageIdSchema) });
+  if (route.path.includes('{operationId}')) parameters.push({ name: 'operationId', in: 'path', required: true, schema: { type: 'string', pattern: '^[0-9A-HJKMNP-TV-Z]{26}$' } });
+  if (route.handler === 'stop-fleet') {
+    parameters.push({ name: 'Idempotency-Key', in: 'header', required: false, description: 'Makes the request safe to repeat: the same key returns the same operation (1 to 255 printable characters, a UUID say)', schema: { type: 'string' } });
+  }
   const query = queries[route.handler];
   if (query) {
     const shape = jsonSchema(query, 'input') as { properties: Record<string, Record<string, unknown>> };
@@ -360,7 +444,7 @@ function operation(route: Route): Record<string, unknown> {
     operationId: camel(route.handler),
     summary: doc.summary,
     ...(doc.description && { description: doc.description }),
-    tags: [route.path.includes('/messages') ? 'Messages' : route.path.endsWith('/stop') || route.path.endsWith('/stops') ? 'Stopping' : 'Agents'],
+    tags: [route.path.includes('/messages') ? 'Messages' : /\/stops?(\/|$)/.test(route.path) ? 'Stopping' : 'Agents'],
     ...(parameters.length > 0 && { parameters }),
     ...(body && {
       requestBody: {

@@ -14,6 +14,8 @@ export interface Route {
   records: Access;
   /** May start the stop workflow. */
   startsWorkflow?: boolean;
+  /** May start the fleet stop workflow. */
+  startsFleetWorkflow?: boolean;
   /** Publishes lifecycle events. */
   publishes?: boolean;
   /** Hands asynchronous messages to the worker's queue. */
@@ -34,6 +36,9 @@ export const routeName = (route: Pick<Route, 'handler'>) => route.handler.replac
 export const routes: readonly Route[] = [
   { method: 'POST', path: '/agents', handler: 'create-agent', agents: 'write', records: 'none' },
   { method: 'GET', path: '/agents', handler: 'list-agents', agents: 'read', records: 'none' },
+  // Before /agents/{agentId}...: a literal segment wins, as in API Gateway.
+  { method: 'POST', path: '/agents/stop', handler: 'stop-fleet', agents: 'none', records: 'write', startsFleetWorkflow: true },
+  { method: 'GET', path: '/agents/stops/{operationId}', handler: 'get-fleet-stop', agents: 'none', records: 'read' },
   { method: 'GET', path: '/agents/{agentId}', handler: 'get-agent', agents: 'read', records: 'none' },
   { method: 'PATCH', path: '/agents/{agentId}', handler: 'update-agent', agents: 'write', records: 'none' },
   { method: 'DELETE', path: '/agents/{agentId}', handler: 'delete-agent', agents: 'write', records: 'write' },

@@ -163,7 +163,7 @@ describe('HTTP functions, given API Gateway v2 events', { timeout: 60_000 }, () 
 describe('workflow tasks, the reaper and the worker, given their events', { timeout: 60_000 }, () => {
   it('runs CheckDrain, RecordStopFailure and Finalize on a stop with work in flight', async () => {
     // A stopping agent with a message in flight, set up through the domain on the same tables.
-    const d = buildDeps({ config, db, workflow: { start: async () => {} }, events: { publish: async () => {} }, queue: { send: async () => {} } });
+    const d = buildDeps({ config, db, workflow: { start: async () => {} }, fleetWorkflow: { start: async () => {} }, events: { publish: async () => {} }, queue: { send: async () => {} } });
     const created = await call('CreateAgent', { method: 'POST', path: '/agents', routeKey: 'POST /agents', headers: { 'content-type': 'application/json' }, body: '{"name":"draining"}' });
     const agentId = created.body.data.agentId as string;
     await call('StartAgent', { method: 'POST', path: `/agents/${agentId}/start`, routeKey: 'POST /agents/{agentId}/start', pathParameters: { agentId } });

@@ -12,6 +12,7 @@ it('refuses, in a sentence, to use a table the function was not granted', () => 
     config: { ...testConfig(), recordsTable: undefined },
     db,
     workflow: { start: async () => {} },
+    fleetWorkflow: { start: async () => {} },
     events: { publish: async () => {} },
     queue: { send: async () => {} },
   });

@@ -1,0 +1,219 @@
+import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
+import { GetCommand, PutCommand, QueryCommand, TransactWriteCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import type { FleetMember, FleetOperation, MemberState } from '../../agents/fleet-model.js';
+import type { Key } from '../../agents/ports.js';
+import { cancellationReasons } from './client.js';
+
+/**
+ * Fleet stop operations, in the records table beside the agents' records (its partition key is
+ * `agentId`, which no agent's id can collide with here: agent ids are UUIDs):
+ * - `FLEET` / `OP#<operationId>`: the operation, its selection cursor and its counts
+ * - `FLEET` / `KEY#<sha256 of Idempotency-Key>`: which operation a key started
+ * - `FLEET#<operationId>` / `<agentId>`: one member per selected agent, its stop and its outcome
+ * All expire with the records' retention.
+ */
+const FLEET = 'FLEET';
+const opKey = (operationId: string) => ({ agentId: FLEET, sk: `OP#${operationId}` });
+const idempotencyKey = (keyHash: string) => ({ agentId: FLEET, sk: `KEY#${keyHash}` });
+const memberPartition = (operationId: string) => `${FLEET}#${operationId}`;
+
+type Stored<T> = T & { agentId: string; sk: string; expiresAt: number };
+
+const OPERATION_FIELDS = [
+  'operationId', 'status', 'graceful', 'timeoutMs', 'concurrency', 'selector', 'counts', 'failures', 'failure', 'createdAt', 'updatedAt', 'completedAt',
+] as const;
+
+function toOperation(item: Record<string, unknown>): FleetOperation {
+  const op = Object.fromEntries(OPERATION_FIELDS.filter((f) => item[f] !== undefined).map((f) => [f, item[f]])) as unknown as FleetOperation;
+  op.selection = item.selection as FleetOperation['selection'];
+  if (item.requestHash !== undefined) op.requestHash = item.requestHash as string;
+  return op;
+}
+
+export class FleetStore {
+  constructor(
+    private readonly db: DynamoDBDocumentClient,
+    readonly tableName: string,
+    private readonly expiresAt: (now: number) => number,
+  ) {}
+
+  /**
+   * Create the operation, and with an idempotency key its key item, in one transaction. When the
+   * key was used before, nothing is written and the operation it started is returned instead.
+   */
+  async create(op: FleetOperation, keyHash?: string): Promise<{ created: true } | { created: false; existing: FleetOperation }> {
+    const expiresAt = this.expiresAt(op.createdAt);
+    const put = { TableName: this.tableName, Item: { ...opKey(op.operationId), ...op, expiresAt }, ConditionExpression: 'attribute_not_exists(sk)' };
+    if (!keyHash) {
+      await this.db.send(new PutCommand(put));
+      return { created: true };
+    }
+    try {
+      await this.db.send(
+        new TransactWriteCommand({
+          TransactItems: [
+            { Put: put },
+            {
+              Put: {
+                TableName: this.tableName,
+                Item: { ...idempotencyKey(keyHash), operationId: op.operationId, createdAt: op.createdAt, expiresAt },
+                ConditionExpression: 'attribute_not_exists(sk)',
+              },
+            },
+          ],
+        }),
+      );
+      return { created: true };
+    } catch (err) {
+      const reasons = cancellationReasons(err);
+      if (reasons?.[1]?.code !== 'ConditionalCheckFailed') throw err;
+    }
+    const key = await this.db.send(new GetCommand({ TableName: this.tableName, Key: idempotencyKey(keyHash), ConsistentRead: true }));
+    const existing = key.Item && (await this.get(key.Item.operationId as string));
+    // The key's operation was rolled back (its workflow did not start) between the two reads: a
+    // retry of the request will find the key free.
+    if (!existing) throw new Error('The operation of this Idempotency-Key is being rolled back; retry the request');
+    return { created: false, existing };
+  }
+
+  /** Undo `create` (the workflow did not start): the operation and its key, so a retry may reuse the key. */
+  async remove(operationId: string, keyHash?: string): Promise<void> {
+    await this.db.send(
+      new TransactWriteCommand({
+        TransactItems: [
+          { Delete: { TableName: this.tableName, Key: opKey(operationId) } },
+          ...(keyHash ? [{ Delete: { TableName: this.tableName, Key: idempotencyKey(keyHash) } }] : []),
+        ],
+      }),
+    );
+  }
+
+  async get(operationId: string): Promise<FleetOperation | undefined> {
+    const out = await this.db.send(new GetCommand({ TableName: this.tableName, Key: opKey(operationId), ConsistentRead: true }));
+    return out.Item ? toOperation(out.Item) : undefined;
+  }
+
+  /** Operations still running (a restarted local server resumes their workflows). */
+  async listRunning(): Promise<string[]> {
+    const ids: string[] = [];
+    let startKey: Key | undefined;
+    do {
+      const out = await this.db.send(
+        new QueryCommand({
+          TableName: this.tableName,
+          KeyConditionExpression: 'agentId = :fleet AND begins_with(sk, :op)',
+          FilterExpression: '#status = :running',
+          ExpressionAttributeNames: { '#status': 'status' },
+          ExpressionAttributeValues: { ':fleet': FLEET, ':op': 'OP#', ':running': 'running' },
+          ProjectionExpression: 'operationId',
+          ExclusiveStartKey: startKey,
+        }),
+      );
+      ids.push(...(out.Items ?? []).map((i) => i.operationId as string));
+      startKey = out.LastEvaluatedKey;
+    } while (startKey);
+    return ids;
+  }
+
+  /** Save progress of a running operation: its selection cursor and counts. */
+  async saveProgress(operationId: string, progress: Pick<FleetOperation, 'selection' | 'counts' | 'failures'>, now: number): Promise<void> {
+    await this.db.send(
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: opKey(operationId),
+        UpdateExpression: 'SET selection = :selection, counts = :counts, failures = :failures, updatedAt = :now',
+        ConditionExpression: '#status = :running',
+        ExpressionAttributeNames: { '#status': 'status' },
+        ExpressionAttributeValues: { ':selection': progress.selection, ':counts': progress.counts, ':failures': progress.failures, ':running': 'running', ':now': now },
+      }),
+    );
+  }
+
+  /** running -> completed or failed, once: false when it had already ended. */
+  async end(
+    operationId: string,
+    end: Pick<FleetOperation, 'counts' | 'failures'> & { status: 'completed' | 'failed'; failure?: FleetOperation['failure'] },
+    now: number,
+  ): Promise<boolean> {
+    try {
+      await this.db.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: opKey(operationId),
+          UpdateExpression: `SET #status = :status, counts = :counts, failures = :failures, completedAt = :now, updatedAt = :now${end.failure ? ', failure = :failure' : ''}`,
+          ConditionExpression: '#status = :running',
+          ExpressionAttributeNames: { '#status': 'status' },
+          ExpressionAttributeValues: {
+            ':status': end.status,
+            ':counts': end.counts,
+            ':failures': end.failures,
+            ':running': 'running',
+            ':now': now,
+            ...(end.failure && { ':failure': end.failure }),
+          },
+        }),
+      );
+      return true;
+    } catch (err) {
+      if (err instanceof ConditionalCheckFailedException) return false;
+      throw err;
+    }
+  }
+
+  /** Add an agent to the operation; false when it is a member already (selected by an earlier page or pass). */
+  async addMember(operationId: string, agentId: string, now: number): Promise<boolean> {
+    try {
+      await this.db.send(
+        new PutCommand({
+          TableName: this.tableName,
+          Item: { agentId: memberPartition(operationId), sk: agentId, state: 'pending', updatedAt: now, expiresAt: this.expiresAt(now) },
+          ConditionExpression: 'attribute_not_exists(sk)',
+        }),
+      );
+      return true;
+    } catch (err) {
+      if (err instanceof ConditionalCheckFailedException) return false;
+      throw err;
+    }
+  }
+
+  async setMember(operationId: string, agentId: string, state: MemberState, detail: { stopId?: string; error?: string; attempts?: number }, now: number) {
+    const set = Object.entries({ state, ...detail, updatedAt: now }).filter(([, v]) => v !== undefined);
+    await this.db.send(
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: { agentId: memberPartition(operationId), sk: agentId },
+        UpdateExpression: `SET ${set.map(([k]) => `#${k} = :${k}`).join(', ')}`,
+        ExpressionAttributeNames: Object.fromEntries(set.map(([k]) => [`#${k}`, k])),
+        ExpressionAttributeValues: Object.fromEntries(set.map(([k, v]) => [`:${k}`, v])),
+      }),
+    );
+  }
+
+  /** Every member of the operation, in agentId order. */
+  async members(operationId: string): Promise<FleetMember[]> {
+    const members: FleetMember[] = [];
+    let startKey: Key | undefined;
+    do {
+      const out = await this.db.send(
+        new QueryCommand({
+          TableName: this.tableName,
+          KeyConditionExpression: 'agentId = :p',
+          ExpressionAttributeValues: { ':p': memberPartition(operationId) },
+          ExclusiveStartKey: startKey,
+        }),
+      );
+      for (const item of (out.Items ?? []) as Stored<FleetMember & { sk: string }>[]) {
+        members.push({
+          agentId: item.sk,
+          state: item.state,
+          ...(item.stopId !== undefined && { stopId: item.stopId }),
+          ...(item.error !== undefined && { error: item.error }),
+          ...(item.attempts !== undefined && { attempts: item.attempts }),
+        });
+      }
+      startKey = out.LastEvaluatedKey;
+    } while (startKey);
+    return members;
+  }
+}

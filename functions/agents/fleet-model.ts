@@ -1,0 +1,106 @@
+import { z } from 'zod';
+import { DEFAULT_STOP_TIMEOUT_MS, MAX_STOP_TIMEOUT_MS, type StopOutcome, uuidSchema } from './model.js';
+
+/** Agents one fleet stop may name explicitly (the body stays well under API Gateway's limits). */
+export const MAX_FLEET_AGENT_IDS = 1000;
+export const MAX_FLEET_CONCURRENCY = 100;
+export const DEFAULT_FLEET_CONCURRENCY = 10;
+
+/**
+ * `POST /agents/stop`: the one-agent stop's `graceful` and `timeout`, a selector (a status, a list
+ * of agentIds, or both: those of the list in that status) and how many agents are stopped at once.
+ */
+export const fleetStopSchema = z
+  .strictObject({
+    graceful: z.boolean().default(true),
+    timeout: z.int().min(0).max(MAX_STOP_TIMEOUT_MS).default(DEFAULT_STOP_TIMEOUT_MS),
+    status: z.enum(['active', 'stopping'], { message: 'must be "active" or "stopping" (only running agents can be stopped)' }).optional(),
+    agentIds: z.array(uuidSchema).min(1).max(MAX_FLEET_AGENT_IDS).optional(),
+    concurrency: z.int().min(1).max(MAX_FLEET_CONCURRENCY).default(DEFAULT_FLEET_CONCURRENCY),
+  })
+  .refine((s) => s.status !== undefined || s.agentIds !== undefined, {
+    message: 'must select agents: give "status" ("active" or "stopping"), "agentIds", or both',
+  });
+export type FleetStopInput = z.infer<typeof fleetStopSchema>;
+
+/** `Idempotency-Key`: printable ASCII, as the IETF draft's examples (a UUID fits). */
+export const idempotencyKeySchema = z.string().regex(/^[\x21-\x7e]{1,255}$/, {
+  message: 'must be 1 to 255 printable ASCII characters without spaces (a UUID, say)',
+});
+
+export const operationIdSchema = z.string().regex(/^[0-9A-HJKMNP-TV-Z]{26}$/, { message: 'must be an operation id as returned by POST /agents/stop' });
+
+/**
+ * Where one selected agent stands: `pending` (selected, its stop not begun), `stopping` (its stop
+ * began: `stopId`), then how it ended: its stop's outcome, `failed` (with the error), or `skipped`
+ * (not running when the fleet stop reached it, or not found).
+ */
+export type MemberState = 'pending' | 'stopping' | StopOutcome | 'failed' | 'skipped';
+export const OPEN_STATES: readonly MemberState[] = ['pending', 'stopping'];
+
+export interface FleetMember {
+  agentId: string;
+  state: MemberState;
+  stopId?: string;
+  error?: string;
+  /** Stop attempts that failed with an error worth retrying (a store that was down, contention). */
+  attempts?: number;
+}
+
+export interface FleetCounts {
+  selected: number;
+  /** Stops begun and not ended yet (draining), plus selected agents not reached yet. */
+  inProgress: number;
+  /** Stops ended, by outcome. */
+  stopped: number;
+  drained: number;
+  timed_out: number;
+  forced: number;
+  failed: number;
+  skipped: number;
+}
+
+export interface FleetOperation {
+  operationId: string;
+  status: 'running' | 'completed' | 'failed';
+  graceful: boolean;
+  timeoutMs: number;
+  concurrency: number;
+  selector: { status?: 'active' | 'stopping'; agentIds?: string[] };
+  /**
+   * Where selection stands: agents are selected page by page (a cursor into the byStatus index, or
+   * an offset into `agentIds`); a status selection repeats passes until one finds no new agent.
+   */
+  selection: { done: boolean; pass: number; cursor?: Record<string, unknown>; offset?: number; foundThisPass: number };
+  counts: FleetCounts;
+  /** The first failures, with reasons (the rest are counted). */
+  failures: { agentId: string; error: string }[];
+  /** The operation itself failed (its workflow ran out of retries). */
+  failure?: { error: string; cause: string };
+  /** SHA-256 of the request, to refuse an Idempotency-Key reused for another request. */
+  requestHash?: string;
+  createdAt: number;
+  updatedAt: number;
+  completedAt?: number;
+}
+
+export const emptyCounts = (): FleetCounts => ({ selected: 0, inProgress: 0, stopped: 0, drained: 0, timed_out: 0, forced: 0, failed: 0, skipped: 0 });
+
+/** The operation as the API shows it. */
+export function toFleetView(op: FleetOperation) {
+  return {
+    operationId: op.operationId,
+    status: op.status,
+    done: op.status !== 'running',
+    graceful: op.graceful,
+    timeout: op.timeoutMs,
+    concurrency: op.concurrency,
+    selector: op.selector,
+    counts: op.counts,
+    failures: op.failures,
+    ...(op.failure && { failure: op.failure }),
+    createdAt: op.createdAt,
+    updatedAt: op.updatedAt,
+    ...(op.completedAt !== undefined && { completedAt: op.completedAt }),
+  };
+}
