@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mapBounded } from '../../functions/agents/selection.js';
-import { createAgent, eventually, startTestApp, type Api, type TestApp } from '../support/stack.js';
+import { createFleet, untilDone } from '../support/fleet.js';
+import { startTestApp, type Api, type TestApp } from '../support/stack.js';
 
 /**
  * Fleet stop against the real local stack: DynamoDB Local, the fleet stop ASL through the local
@@ -13,24 +14,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await app.close();
 });
-
-/** Create `n` agents (started when asked), 10 requests at a time. */
-export async function createFleet(api: Api, n: number, body: Record<string, unknown> = {}, start = true): Promise<string[]> {
-  const ids: string[] = [];
-  await mapBounded([...Array(n).keys()], 10, async () => {
-    ids.push(await createAgent(api, { idleTimeoutMs: null, ...body }, start));
-  });
-  return ids;
-}
-
-/** Follow a fleet stop until it is done (the README's loop). */
-export async function untilDone(api: Api, operationId: string, timeoutMs = 60_000) {
-  return eventually(async () => {
-    const res = await api('GET', `/agents/stops/${operationId}`);
-    if (res.status !== 200) throw new Error(`GET operation: ${res.text}`);
-    return res.body.data.done && res.body.data;
-  }, timeoutMs, 100);
-}
 
 /** Every agent of a status, following nextCursor to the end. */
 async function listAll(api: Api, status: string): Promise<{ agentId: string }[]> {
