@@ -126,7 +126,7 @@ export class AgentsStack extends Stack {
       FleetStopStepFunctionArn: { agents: 'write', records: 'write', publishes: true, startsStops: true },
     });
     this.fleetStateMachine = fleet.stateMachine;
-    fleet.taskFunctions.FleetStopStepFunctionArn.bindStopWorkflow(this.stateMachine).bindLlmSecrets();
+    fleet.taskFunctions.FleetStopStepFunctionArn.bindStopWorkflow(this.stateMachine);
 
     // The message worker: asynchronous messages, handed off through SQS (see README: why SQS).
     this.messageDeadLetters = new Queue(this, 'MessageDeadLetters', {

@@ -47,30 +47,28 @@ class LocalWorkflow<I extends object> {
   private readonly machine: StateMachine;
   private readonly running = new Map<string, { abort: () => void; done: Promise<unknown> }>();
   private readonly started = new Set<string>();
-  private readonly handlers: Record<string, (input: unknown) => Promise<never>>;
-
   constructor(
-    workflow: WorkflowDefinition,
-    defaults: Record<string, TaskHandler>,
+    private readonly workflow: WorkflowDefinition,
+    private readonly defaults: Record<string, TaskHandler>,
     private readonly nameOf: (input: I) => string,
     private readonly options: LocalWorkflowOptions = {},
   ) {
     this.machine = new StateMachine(localDefinition(workflow) as never);
-    // Task state -> the handler its Lambda runs (or a test's stand-in for that state).
-    this.handlers = Object.fromEntries(
-      Object.entries(workflow.tasks).flatMap(([sub, { states }]) =>
-        states.map((state) => [state, (options.handlers?.[state] ?? defaults[sub]) as (input: unknown) => Promise<never>]),
-      ),
-    );
   }
 
   async start(input: I): Promise<void> {
     const name = this.nameOf(input);
     if (this.started.has(name)) return;
     this.started.add(name);
+    // Task state -> the handler its Lambda runs (or a test's stand-in for that state, as set now).
+    const handlers = Object.fromEntries(
+      Object.entries(this.workflow.tasks).flatMap(([sub, { states }]) =>
+        states.map((state) => [state, (this.options.handlers?.[state] ?? this.defaults[sub]) as (input: unknown) => Promise<never>]),
+      ),
+    );
     const execution = this.machine.run(input as never, {
       overrides: {
-        taskResourceLocalHandlers: this.handlers,
+        taskResourceLocalHandlers: handlers,
         waitTimeOverrides: this.options.waitTimeOverrides,
         retryIntervalOverrides: this.options.retryIntervalOverrides,
       },

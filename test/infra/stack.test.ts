@@ -7,7 +7,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { routeName, routes } from '../../functions/http/routes.js';
 import { buildApp, cdkJsonContext } from '../../infra/app.js';
 import { MESSAGE_MAX_RECEIVES, WORKER_TIMEOUT_S, type AgentsStack } from '../../infra/stack.js';
-import { STOP_WORKFLOW_ASL } from '../../infra/workflow-definition.js';
+import { STOP_WORKFLOW_ASL, fleetStopWorkflow } from '../../infra/workflow-definition.js';
 
 /** Bundling is skipped here (`aws:cdk:bundling-stacks: []`); `npm run synth` bundles for real. */
 const newApp = (context: Record<string, unknown> = {}) =>
@@ -43,7 +43,7 @@ describe('the deployed API', () => {
 
   it('runs every function on arm64 Node.js 22 with tracing and JSON logs', () => {
     const fns = resources('AWS::Lambda::Function');
-    expect(fns.length).toBe(routes.length + 1 + 3 + 1 + 1); // routes, $default, workflow tasks, reaper, message worker
+    expect(fns.length).toBe(routes.length + 1 + 3 + 1 + 1 + 1); // routes, $default, stop workflow tasks, fleet stop task, reaper, message worker
     for (const [, f] of fns) {
       expect(f.Properties.Architectures).toEqual(['arm64']);
       expect(f.Properties.Runtime).toBe('nodejs22.x');
@@ -86,9 +86,12 @@ describe('the deployed API', () => {
   });
 });
 
+const machineResource = (which: 'stateMachine' | 'fleetStateMachine') =>
+  template.findResources('AWS::StepFunctions::StateMachine')[stack.getLogicalId(stack[which].node.defaultChild as never)] as Resource;
+
 describe('the stop workflow', () => {
   it('is the ASL file with the task function ARNs substituted', () => {
-    const [[, machine]] = resources('AWS::StepFunctions::StateMachine') as [[string, Resource]];
+    const machine = machineResource('stateMachine');
     expect(machine.Properties.StateMachineType).toBe('STANDARD');
     expect(machine.Properties.DefinitionString).toEqual(readFileSync(STOP_WORKFLOW_ASL, 'utf8'));
     expect(machine.Properties.DefinitionSubstitutions).toEqual({
@@ -100,8 +103,8 @@ describe('the stop workflow', () => {
     expect(machine.Properties.LoggingConfiguration.Level).toBe('ALL');
   });
 
-  it('renders, with the stack\'s substitutions, to a definition asl-validator accepts, whose every task the machine may invoke', () => {
-    const [[, machine]] = resources('AWS::StepFunctions::StateMachine') as [[string, Resource]];
+  it.each(['stateMachine', 'fleetStateMachine'] as const)('%s renders, with the stack\'s substitutions, to a definition asl-validator accepts, whose every task the machine may invoke', (which) => {
+    const machine = machineResource(which);
     // As CloudFormation renders it: each ${Name} replaced by its substitution (a function ARN here).
     const arnOf = (id: string) => `arn:aws:lambda:us-east-1:123456789012:function:${id}`;
     const substitutions = machine.Properties.DefinitionSubstitutions as Record<string, { 'Fn::GetAtt': [string, string] }>;
@@ -114,7 +117,7 @@ describe('the stop workflow', () => {
     const { isValid, errorsText } = aslValidator(definition);
     expect(isValid, errorsText()).toBe(true);
 
-    const roleId = stack.getLogicalId(stack.stateMachine.role.node.defaultChild as never);
+    const roleId = stack.getLogicalId(stack[which].role.node.defaultChild as never);
     const invocable = resources('AWS::IAM::Policy')
       .filter(([, p]) => p.Properties.Roles.some((r: { Ref: string }) => r.Ref === roleId))
       .flatMap(([, p]) => p.Properties.PolicyDocument.Statement)
@@ -123,7 +126,7 @@ describe('the stop workflow', () => {
       .map((r) => r['Fn::GetAtt']?.[0])
       .filter(Boolean);
     const tasks = Object.values(definition.States).filter((st) => st.Type === 'Task');
-    expect(tasks.length).toBe(Object.keys(substitutions).length);
+    expect(new Set(tasks.map((t) => t.Resource)).size).toBe(Object.keys(substitutions).length);
     for (const task of tasks) {
       const fnId = task.Resource!.split(':function:')[1]!;
       expect(invocable, task.Resource).toContain(fnId);
@@ -134,8 +137,28 @@ describe('the stop workflow', () => {
     const machineId = stack.getLogicalId(stack.stateMachine.node.defaultChild as never);
     const starts = policyActionsOf('StopAgent').filter((s) => s.actions.some((a) => a.startsWith('states:')));
     expect(starts).toEqual([{ actions: ['states:StartExecution'], resources: [{ Ref: machineId }] }]);
-    for (const name of ['GetAgent', 'ListAgents', 'CreateAgent', 'SendMessage']) {
+    for (const name of ['GetAgent', 'ListAgents', 'CreateAgent', 'SendMessage', 'GetFleetStop']) {
       expect(policyActionsOf(name).flatMap((s) => s.actions).filter((a) => a.startsWith('states:'))).toEqual([]);
+    }
+  });
+});
+
+describe('the fleet stop workflow', () => {
+  it('is its ASL file, its one task function substituted', () => {
+    const machine = machineResource('fleetStateMachine');
+    expect(machine.Properties.StateMachineType).toBe('STANDARD');
+    expect(machine.Properties.DefinitionString).toEqual(readFileSync(fleetStopWorkflow.asl, 'utf8'));
+    expect(machine.Properties.DefinitionSubstitutions).toEqual({ FleetStopStepFunctionArn: { 'Fn::GetAtt': [functionId('FleetStopTask'), 'Arn'] } });
+  });
+
+  it('is started by POST /agents/stop only; its task may start stop workflows (each agent\'s drain)', () => {
+    const fleetId = stack.getLogicalId(stack.fleetStateMachine.node.defaultChild as never);
+    const stopId = stack.getLogicalId(stack.stateMachine.node.defaultChild as never);
+    const starts = (name: string) => policyActionsOf(name).filter((s) => s.actions.some((a) => a.startsWith('states:')));
+    expect(starts('StopFleet')).toEqual([{ actions: ['states:StartExecution'], resources: [{ Ref: fleetId }] }]);
+    expect(starts('FleetStopTask')).toEqual([{ actions: ['states:StartExecution'], resources: [{ Ref: stopId }] }]);
+    for (const name of Object.keys(stack.functions).filter((n) => n !== 'StopFleet')) {
+      expect(JSON.stringify(starts(name)), name).not.toContain(fleetId);
     }
   });
 });
@@ -153,7 +176,7 @@ describe('least privilege', () => {
 
   it('lets exactly the functions that publish put events, on the lifecycle bus only', () => {
     const busId = Object.keys(template.findResources('AWS::Events::EventBus'))[0]!;
-    const publishing = [...routes.filter((r) => r.publishes).map(routeName), 'FinalizeTask', 'Reaper', 'MessageWorker'];
+    const publishing = [...routes.filter((r) => r.publishes).map(routeName), 'FinalizeTask', 'FleetStopTask', 'Reaper', 'MessageWorker'];
     for (const name of publishing) {
       const puts = policyActionsOf(name).filter((s) => s.actions.includes('events:PutEvents'));
       expect(puts, name).toEqual([{ actions: ['events:PutEvents'], resources: [{ 'Fn::GetAtt': [busId, 'Arn'] }] }]);
@@ -243,7 +266,7 @@ describe('tables and schedule', () => {
   });
 
   it('alarms on function errors and failed workflows, to an SNS topic when an email is given', () => {
-    expect(resources('AWS::CloudWatch::Alarm').length).toBe(Object.keys(stack.functions).length + 3);
+    expect(resources('AWS::CloudWatch::Alarm').length).toBe(Object.keys(stack.functions).length + 4); // + stop workflow failed, timed out, fleet stop failed, dead letters
     expect(resources('AWS::SNS::Topic')).toHaveLength(0);
     const withEmail = Template.fromStack(buildApp(newApp({ alarmEmail: 'ops@example.com' })).stack);
     withEmail.resourceCountIs('AWS::SNS::Topic', 1);

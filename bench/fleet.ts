@@ -1,0 +1,137 @@
+/**
+ * `npm run bench:fleet` (part of `npm run bench`): stop 1,000 idle active agents
+ * - with one fleet stop (`POST /agents/stop {status: "active"}`), at two concurrencies, and
+ * - with the seed's "maintenance window" client loop: `GET /agents` following `nextCursor`, then
+ *   `POST /agents/{id}/stop` for every active agent, one at a time,
+ * over the same 1,000 agents (put back to active between runs), in the same run. Time to all
+ * inactive, and DynamoDB calls per agent counted at the client every request goes through.
+ */
+import { BatchWriteCommand } from '@aws-sdk/lib-dynamodb';
+import type { AgentItem } from '../functions/agents/model.js';
+import { benchStack } from './support.js';
+
+const FLEET = Number(process.env.FLEET ?? 1000);
+const stack = await benchStack();
+const { app } = stack;
+const d = app.deps;
+
+const READS = new Set(['GetCommand', 'QueryCommand', 'BatchGetCommand', 'ScanCommand']);
+const calls = new Map<string, number>();
+const send = app.db.send.bind(app.db);
+app.db.send = ((command: { constructor: { name: string } }, ...rest: unknown[]) => {
+  calls.set(command.constructor.name, (calls.get(command.constructor.name) ?? 0) + 1);
+  return (send as (...args: unknown[]) => unknown)(command, ...rest);
+}) as typeof app.db.send;
+const counted = () => {
+  const all = [...calls.entries()];
+  const reads = all.filter(([name]) => READS.has(name)).reduce((n, [, c]) => n + c, 0);
+  const writes = all.filter(([name]) => !READS.has(name)).reduce((n, [, c]) => n + c, 0);
+  return { reads, writes };
+};
+
+const ids = Array.from({ length: FLEET }, () => crypto.randomUUID());
+/** Put the fleet back: every agent active, idle, no stop history on the item. */
+async function activateAll(): Promise<void> {
+  const now = Date.now();
+  for (let i = 0; i < ids.length; i += 25) {
+    let batch = ids.slice(i, i + 25).map((agentId, j) => {
+      const item: AgentItem = {
+        agentId,
+        name: `fleet-${i + j}`,
+        status: 'active',
+        settings: {},
+        runtime: { type: 'echo' },
+        idleTimeoutMs: null,
+        leases: {},
+        version: 2,
+        createdAt: now,
+        updatedAt: now,
+        startedAt: now,
+        dueAt: Number.MAX_SAFE_INTEGER,
+      };
+      return { PutRequest: { Item: item } };
+    });
+    while (batch.length) {
+      const out = await app.db.send(new BatchWriteCommand({ RequestItems: { [d.agents.tableName]: batch } }));
+      batch = (out.UnprocessedItems?.[d.agents.tableName] ?? []) as typeof batch;
+    }
+  }
+}
+
+async function activeLeft(): Promise<number> {
+  let n = 0;
+  let startKey: Record<string, unknown> | undefined;
+  do {
+    const page = await d.agents.queryByStatus('active', { limit: 1000, startKey });
+    n += page.items.length;
+    startKey = page.lastKey;
+  } while (startKey);
+  return n;
+}
+
+type Row = { label: string; seconds: number; reads: number; writes: number; requests: number };
+const rows: Row[] = [];
+
+async function measure(label: string, run: () => Promise<number>): Promise<void> {
+  await activateAll();
+  calls.clear();
+  const t0 = performance.now();
+  const requests = await run();
+  const seconds = (performance.now() - t0) / 1000;
+  const { reads, writes } = counted();
+  const left = await activeLeft();
+  if (left !== 0) throw new Error(`${label}: ${left} agents still active`);
+  rows.push({ label, seconds, reads: reads / FLEET, writes: writes / FLEET, requests });
+  console.log(`${label}: ${seconds.toFixed(1)} s`);
+}
+
+const fleetStop = (concurrency: number) => async () => {
+  const started = await app.api('POST', '/agents/stop', { status: 'active', concurrency });
+  if (started.status !== 202) throw new Error(`fleet stop: ${started.text}`);
+  let requests = 1;
+  for (;;) {
+    requests++;
+    const op = (await app.api('GET', `/agents/stops/${started.body.data.operationId}`)).body.data;
+    if (op.done) {
+      if (op.counts.stopped !== FLEET) throw new Error(`fleet stop stopped ${op.counts.stopped} of ${FLEET}`);
+      return requests;
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+};
+
+/** The seed's loop, fixed to follow nextCursor: list every agent, stop the active ones one by one. */
+const clientLoop = async () => {
+  let requests = 0;
+  let cursor: string | null = null;
+  do {
+    const page = await app.api('GET', `/agents${cursor ? `?cursor=${encodeURIComponent(cursor)}` : ''}`);
+    requests++;
+    for (const agent of page.body.data as { agentId: string; status: string }[]) {
+      if (agent.status !== 'active') continue;
+      const res = await app.api('POST', `/agents/${agent.agentId}/stop`, { graceful: true, timeout: 30_000 });
+      requests++;
+      if (res.status !== 200) throw new Error(`stop ${agent.agentId}: ${res.status} ${res.text}`);
+    }
+    cursor = page.body.nextCursor;
+  } while (cursor);
+  return requests;
+};
+
+try {
+  console.log(`fleet of ${FLEET} idle active agents, DynamoDB Local in memory, ${new Date().toISOString()}`);
+  await measure('fleet stop, concurrency 10', fleetStop(10));
+  await measure('fleet stop, concurrency 50', fleetStop(50));
+  await measure('client loop (GET /agents + nextCursor, 1 stop at a time)', clientLoop);
+  console.log('');
+  console.log(`${'stop 1,000 idle agents'.padEnd(58)} ${'to all inactive'.padStart(16)} ${'HTTP requests'.padStart(14)} ${'reads/agent'.padStart(12)} ${'writes/agent'.padStart(13)}`);
+  for (const r of rows) {
+    console.log(
+      `${r.label.padEnd(58)} ${`${r.seconds.toFixed(1)} s`.padStart(16)} ${String(r.requests).padStart(14)} ${r.reads.toFixed(2).padStart(12)} ${r.writes.toFixed(2).padStart(13)}`,
+    );
+  }
+  const loop = rows.at(-1)!;
+  for (const r of rows.slice(0, -1)) console.log(`${r.label}: ${(loop.seconds / r.seconds).toFixed(1)}x faster than the client loop`);
+} finally {
+  await stack.close();
+}
