@@ -3,6 +3,7 @@ import { buildDeps } from '../../functions/adapters/deps.js';
 import { createDocumentClient } from '../../functions/adapters/dynamodb/client.js';
 import { ApiKeysStore } from '../../functions/auth/api-keys.js';
 import { sendMessage } from '../../functions/agents/messages.js';
+import { startFleetStop } from '../../functions/agents/fleet.js';
 import { beginGracefulStop } from '../../functions/agents/stop.js';
 import { ensureTables } from '../../local/dynamodb.js';
 import { sqsEvent } from '../../local/queue.js';
@@ -23,6 +24,9 @@ const keys = new ApiKeysStore(db, keysTable);
 let bundles: ReturnType<typeof buildBundles>;
 const running = new Map<string, BundleProcess>();
 let key: string;
+/** The domain over the same tables, to set up what an event finds (its workflows and events go nowhere). */
+const domain = () =>
+  buildDeps({ config, db, workflow: { start: async () => {} }, fleetWorkflow: { start: async () => {} }, events: { publish: async () => {} }, queue: { send: async () => {} } });
 
 /** The template's environment with its references bound to the local resources. */
 function environment(fn: BundledFunction): Record<string, string> {
@@ -44,6 +48,7 @@ function environment(fn: BundledFunction): Record<string, string> {
     API_KEYS_TABLE: keysTable,
     EVENT_BUS_NAME: 'agents-lifecycle-test',
     STOP_STATE_MACHINE_ARN: 'arn:aws:states:eu-west-1:123456789012:stateMachine:StopWorkflow',
+    FLEET_STOP_STATE_MACHINE_ARN: 'arn:aws:states:eu-west-1:123456789012:stateMachine:FleetStopWorkflow',
     MESSAGE_QUEUE_URL: 'http://127.0.0.1:9/123456789012/agent-messages',
   };
   for (const [name, value] of Object.entries(fn.environment)) {
@@ -163,7 +168,7 @@ describe('HTTP functions, given API Gateway v2 events', { timeout: 60_000 }, () 
 describe('workflow tasks, the reaper and the worker, given their events', { timeout: 60_000 }, () => {
   it('runs CheckDrain, RecordStopFailure and Finalize on a stop with work in flight', async () => {
     // A stopping agent with a message in flight, set up through the domain on the same tables.
-    const d = buildDeps({ config, db, workflow: { start: async () => {} }, fleetWorkflow: { start: async () => {} }, events: { publish: async () => {} }, queue: { send: async () => {} } });
+    const d = domain();
     const created = await call('CreateAgent', { method: 'POST', path: '/agents', routeKey: 'POST /agents', headers: { 'content-type': 'application/json' }, body: '{"name":"draining"}' });
     const agentId = created.body.data.agentId as string;
     await call('StartAgent', { method: 'POST', path: `/agents/${agentId}/start`, routeKey: 'POST /agents/{agentId}/start', pathParameters: { agentId } });
@@ -182,6 +187,30 @@ describe('workflow tasks, the reaper and the worker, given their events', { time
     expect(await fn('CheckDrainTask').invoke(input)).toMatchObject({ state: 'ready' });
     expect(await fn('FinalizeTask').invoke(input)).toEqual({ ...input, outcome: 'timed_out' });
     expect(await fn('FinalizeTask').invoke(input)).toMatchObject({ outcome: 'superseded' });
+  });
+
+  it('runs a fleet stop step by step (advance, fail) and shows it through GET /agents/stops/{operationId}', async () => {
+    const d = domain();
+    const created = await call('CreateAgent', { method: 'POST', path: '/agents', routeKey: 'POST /agents', headers: { 'content-type': 'application/json' }, body: '{"name":"fleet"}' });
+    const agentId = created.body.data.agentId as string;
+    await call('StartAgent', { method: 'POST', path: `/agents/${agentId}/start`, routeKey: 'POST /agents/{agentId}/start', pathParameters: { agentId } });
+    const { op } = await startFleetStop(d, { agentIds: [agentId], graceful: true, timeout: 5000, concurrency: 10 });
+    const { operationId } = op;
+
+    expect(await fn('FleetStopTask').invoke({ operationId, step: 'advance' }, 60_000)).toEqual({ operationId, state: 'done', waitSeconds: 0 });
+    const view = await call('GetFleetStop', { method: 'GET', path: `/agents/stops/${operationId}`, routeKey: 'GET /agents/stops/{operationId}', pathParameters: { operationId } });
+    expect(view).toMatchObject({ status: 200, body: { data: { operationId, status: 'completed', done: true, counts: { selected: 1, stopped: 1, drained: 1 } } } });
+    expect(await fn('FleetStopTask').invoke({ operationId, step: 'fail', error: 'States.TaskFailed', cause: 'late' })).toEqual({ operationId, state: 'failed' });
+    const still = await call('GetFleetStop', { method: 'GET', path: `/agents/stops/${operationId}`, routeKey: 'GET /agents/stops/{operationId}', pathParameters: { operationId } });
+    expect(still.body.data.status).toBe('completed');
+  });
+
+  it('answers POST /agents/stop 503 when its workflow cannot start (Step Functions unreachable), leaving no operation', async () => {
+    const res = await call('StopFleet', { method: 'POST', path: '/agents/stop', routeKey: 'POST /agents/stop', headers: { 'content-type': 'application/json', 'idempotency-key': 'k-1' }, body: '{"status":"active"}' });
+    expect(res).toMatchObject({ status: 503, body: { success: false, code: 'UNAVAILABLE' } });
+    const bad = await call('StopFleet', { method: 'POST', path: '/agents/stop', routeKey: 'POST /agents/stop', headers: { 'content-type': 'application/json' }, body: '{}' });
+    expect(bad).toMatchObject({ status: 400, body: { code: 'VALIDATION_ERROR' } });
+    expect(await domain().fleet.listRunning()).toEqual([]);
   });
 
   it('runs the reaper on a scheduled event, and the worker on SQS events (a job it cannot run, a malformed one)', async () => {
