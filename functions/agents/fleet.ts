@@ -144,13 +144,11 @@ async function selectNextPage(d: Deps, op: FleetOperation): Promise<void> {
     sel.cursor = page?.lastKey;
     more = page?.lastKey !== undefined;
   }
-  const fresh: FleetMember[] = [];
-  await mapBounded(agentIds, op.concurrency, async (agentId) => {
-    if (await d.fleet.addMember(op.operationId, agentId, d.now())) fresh.push({ agentId, state: 'pending' });
-  });
+  const fresh: FleetMember[] = (await d.fleet.addMembers(op.operationId, agentIds, d.now())).map((agentId) => ({ agentId, state: 'pending' }));
   sel.foundThisPass += fresh.length;
   op.counts.selected += fresh.length;
   await mapBounded(fresh, op.concurrency, (m) => stopMember(d, op, m));
+  await d.fleet.putMembers(op.operationId, fresh, d.now());
   for (const m of fresh) count(op, m);
 
   if (more) return;
@@ -191,10 +189,12 @@ function tally(members: FleetMember[]): Pick<FleetOperation, 'counts' | 'failure
   return result;
 }
 
-/** Record where a member stands, on the member item and in memory. */
-async function settle(d: Deps, op: FleetOperation, m: FleetMember, state: MemberState, detail: { stopId?: string; error?: string; attempts?: number } = {}) {
+/**
+ * Record where a member stands, in memory; the caller writes the batch's members after (a crash
+ * before that leaves them `pending`, and the next step finds their stops through their agents).
+ */
+function settle(m: FleetMember, state: MemberState, detail: { stopId?: string; error?: string; attempts?: number } = {}): void {
   Object.assign(m, { state }, detail);
-  await d.fleet.setMember(op.operationId, m.agentId, state, detail, d.now());
 }
 
 /**
@@ -206,34 +206,34 @@ async function stopMember(d: Deps, op: FleetOperation, m: FleetMember): Promise<
   try {
     if (op.selector.agentIds && op.selector.status) {
       const agent = await d.agents.get(m.agentId);
-      if (!agent) return await settle(d, op, m, 'skipped', { error: 'agent not found' });
+      if (!agent) return settle(m, 'skipped', { error: 'agent not found' });
       if (agent.status !== op.selector.status) return await notRunning(d, op, m, agent);
     }
     if (op.graceful) {
       const { stop, outcome } = await beginGracefulStop(d, m.agentId, { timeoutMs: op.timeoutMs, reason: 'fleet', operationId: op.operationId });
-      return await settle(d, op, m, outcome ?? 'stopping', { stopId: stop.stopId });
+      return settle(m, outcome ?? 'stopping', { stopId: stop.stopId });
     }
     const stopped = await forceStop(d, m.agentId, 'fleet', op.operationId);
-    return await settle(d, op, m, stopped.outcome, { stopId: stopped.stopId });
+    return settle(m, stopped.outcome, { stopId: stopped.stopId });
   } catch (err) {
-    if (err instanceof AgentNotFound) return settle(d, op, m, 'skipped', { error: 'agent not found' });
+    if (err instanceof AgentNotFound) return settle(m, 'skipped', { error: 'agent not found' });
     if (err instanceof AgentConflict && err.code === 'AGENT_NOT_RUNNING') return notRunning(d, op, m, await d.agents.get(m.agentId));
-    if (err instanceof StopFailed) return settle(d, op, m, 'failed', { error: `${err.message}: its stop workflow did not start` });
+    if (err instanceof StopFailed) return settle(m, 'failed', { error: `${err.message}: its stop workflow did not start` });
     // A store that is down, contention: the next step tries again, a few times.
     const attempts = (m.attempts ?? 0) + 1;
     d.log.warn('fleet stop could not stop an agent', { operationId: op.operationId, agentId: m.agentId, attempts, error: err as Error });
-    if (attempts >= MEMBER_ATTEMPTS) return settle(d, op, m, 'failed', { error: (err as Error).message, attempts });
-    return settle(d, op, m, 'pending', { attempts });
+    if (attempts >= MEMBER_ATTEMPTS) return settle(m, 'failed', { error: (err as Error).message, attempts });
+    return settle(m, 'pending', { attempts });
   }
 }
 
 /** Not running: stopped by an earlier attempt of this operation (after a crash), or skipped. */
 async function notRunning(d: Deps, op: FleetOperation, m: FleetMember, agent: AgentItem | undefined): Promise<void> {
-  if (!agent) return settle(d, op, m, 'skipped', { error: 'agent not found' });
+  if (!agent) return settle(m, 'skipped', { error: 'agent not found' });
   const last = agent.status === 'inactive' ? agent.lastStop : undefined;
-  if (last?.operationId === op.operationId) return settle(d, op, m, last.outcome, { stopId: last.stopId });
-  if (agent.status === 'stopping' && agent.stop && agent.stop.operationId === op.operationId) return settle(d, op, m, 'stopping', { stopId: agent.stop.stopId });
-  return settle(d, op, m, 'skipped', { error: `agent was ${agent.status}` });
+  if (last?.operationId === op.operationId) return settle(m, last.outcome, { stopId: last.stopId });
+  if (agent.status === 'stopping' && agent.stop && agent.stop.operationId === op.operationId) return settle(m, 'stopping', { stopId: agent.stop.stopId });
+  return settle(m, 'skipped', { error: `agent was ${agent.status}` });
 }
 
 /**
@@ -245,6 +245,7 @@ async function settleMembers(d: Deps, op: FleetOperation, open: FleetMember[], o
     if (outOfTime()) return;
     const batch = open.slice(i, i + PAGE_SIZE);
     const agents = new Map((await d.agents.getMany(batch.filter((m) => m.state === 'stopping').map((m) => m.agentId))).map((a) => [a.agentId, a]));
+    const before = batch.map((m) => JSON.stringify(m));
     await mapBounded(batch, op.concurrency, async (m) => {
       if (m.state === 'pending') return stopMember(d, op, m);
       const agent = agents.get(m.agentId);
@@ -254,9 +255,14 @@ async function settleMembers(d: Deps, op: FleetOperation, open: FleetMember[], o
         if (err instanceof AgentNotFound) return undefined;
         throw err;
       });
-      if (!view) return settle(d, op, m, 'skipped', { error: 'agent was deleted' });
-      if (view.kind === 'stopped') return settle(d, op, m, view.outcome);
-      if (view.kind === 'failed') return settle(d, op, m, 'failed', { error: `stop ${m.stopId} failed: ${view.error}` });
+      if (!view) return settle(m, 'skipped', { error: 'agent was deleted' });
+      if (view.kind === 'stopped') return settle(m, view.outcome);
+      if (view.kind === 'failed') return settle(m, 'failed', { error: `stop ${m.stopId} failed: ${view.error}` });
     });
+    await d.fleet.putMembers(
+      op.operationId,
+      batch.filter((m, i) => JSON.stringify(m) !== before[i]),
+      d.now(),
+    );
   }
 }

@@ -69,4 +69,6 @@ export async function untilProcessed<T>(pending: T[], call: (pending: T[]) => Pr
     if (attempt > 0) await new Promise((r) => setTimeout(r, 20 * 2 ** attempt));
     pending = await call(pending);
   }
+  // Nothing is dropped silently: the caller fails (a transient error, retried by its caller).
+  if (pending.length > 0) throw new Error(`DynamoDB left ${pending.length} batch item(s) unprocessed after 8 attempts`);
 }

@@ -1,8 +1,17 @@
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
-import { GetCommand, PutCommand, QueryCommand, TransactWriteCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import {
+  BatchGetCommand,
+  BatchWriteCommand,
+  GetCommand,
+  PutCommand,
+  QueryCommand,
+  TransactWriteCommand,
+  UpdateCommand,
+  type DynamoDBDocumentClient,
+} from '@aws-sdk/lib-dynamodb';
 import type { FleetMember, FleetOperation, MemberState } from '../../agents/fleet-model.js';
 import type { Key } from '../../agents/ports.js';
-import { cancellationReasons } from './client.js';
+import { cancellationReasons, untilProcessed } from './client.js';
 
 /**
  * Fleet stop operations, in the records table beside the agents' records (its partition key is
@@ -160,34 +169,41 @@ export class FleetStore {
     }
   }
 
-  /** Add an agent to the operation; false when it is a member already (selected by an earlier page or pass). */
-  async addMember(operationId: string, agentId: string, now: number): Promise<boolean> {
-    try {
-      await this.db.send(
-        new PutCommand({
-          TableName: this.tableName,
-          Item: { agentId: memberPartition(operationId), sk: agentId, state: 'pending', updatedAt: now, expiresAt: this.expiresAt(now) },
-          ConditionExpression: 'attribute_not_exists(sk)',
-        }),
-      );
-      return true;
-    } catch (err) {
-      if (err instanceof ConditionalCheckFailedException) return false;
-      throw err;
-    }
+  /**
+   * Add agents to the operation as `pending` members, before their stops begin (so a crash after a
+   * stop never loses it); returns those that were not members yet (an earlier page or pass
+   * selected the others). One BatchGet and a BatchWrite per 25, not a write per agent: one
+   * execution runs an operation at a time, so the read and the write do not race.
+   */
+  async addMembers(operationId: string, agentIds: string[], now: number): Promise<string[]> {
+    const existing = new Set<string>();
+    const partition = memberPartition(operationId);
+    await untilProcessed<Key>(
+      agentIds.map((sk) => ({ agentId: partition, sk })),
+      async (keys) => {
+        const out = await this.db.send(new BatchGetCommand({ RequestItems: { [this.tableName]: { Keys: keys, ConsistentRead: true, ProjectionExpression: 'sk' } } }));
+        for (const item of out.Responses?.[this.tableName] ?? []) existing.add(item.sk as string);
+        return (out.UnprocessedKeys?.[this.tableName]?.Keys ?? []) as Key[];
+      },
+    );
+    const fresh = agentIds.filter((id) => !existing.has(id));
+    await this.putMembers(operationId, fresh.map((agentId) => ({ agentId, state: 'pending' as MemberState })), now);
+    return fresh;
   }
 
-  async setMember(operationId: string, agentId: string, state: MemberState, detail: { stopId?: string; error?: string; attempts?: number }, now: number) {
-    const set = Object.entries({ state, ...detail, updatedAt: now }).filter(([, v]) => v !== undefined);
-    await this.db.send(
-      new UpdateCommand({
-        TableName: this.tableName,
-        Key: { agentId: memberPartition(operationId), sk: agentId },
-        UpdateExpression: `SET ${set.map(([k]) => `#${k} = :${k}`).join(', ')}`,
-        ExpressionAttributeNames: Object.fromEntries(set.map(([k]) => [`#${k}`, k])),
-        ExpressionAttributeValues: Object.fromEntries(set.map(([k, v]) => [`:${k}`, v])),
-      }),
-    );
+  /** Write members as they stand (their state, stop, error), 25 per BatchWrite. */
+  async putMembers(operationId: string, members: FleetMember[], now: number): Promise<void> {
+    const partition = memberPartition(operationId);
+    const expiresAt = this.expiresAt(now);
+    for (let i = 0; i < members.length; i += 25) {
+      await untilProcessed(
+        members.slice(i, i + 25).map(({ agentId, ...rest }) => ({ PutRequest: { Item: { agentId: partition, sk: agentId, ...rest, updatedAt: now, expiresAt } } })),
+        async (requests) => {
+          const out = await this.db.send(new BatchWriteCommand({ RequestItems: { [this.tableName]: requests } }));
+          return (out.UnprocessedItems?.[this.tableName] ?? []) as typeof requests;
+        },
+      );
+    }
   }
 
   /** Every member of the operation, in agentId order. */
