@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mapBounded } from '../../functions/agents/selection.js';
 import { createFleet, untilDone } from '../support/fleet.js';
+import { startNode } from '../support/processes.js';
 import { startTestApp, type Api, type TestApp } from '../support/stack.js';
 
 /**
@@ -157,6 +158,21 @@ describe('POST /agents/stop', () => {
     const malformed = await app.api('GET', '/agents/stops/not-an-id');
     expect(malformed.status).toBe(400);
     expect(malformed.body.error).toContain('operationId');
+  });
+});
+
+describe('examples/maintenance-window.mjs', () => {
+  it('stops every running agent with one fleet stop and exits 0; run again, it follows the same operation', { timeout: 60_000 }, async () => {
+    const agents = await createFleet(app.api, 12);
+    const env = { AGENTS_URL: app.url, IDEMPOTENCY_KEY: `example-${agents[0]}` };
+    const first = startNode(['examples/maintenance-window.mjs', '5000'], env);
+    expect(await first.exited, first.output()).toBe(0);
+    expect(first.output()).toMatch(/completed: 12 stopped, 0 failed, 0 active now/);
+    const operationId = /fleet stop (\w+) \(Fleet stop started\)/.exec(first.output())![1];
+
+    const again = startNode(['examples/maintenance-window.mjs', '5000'], env);
+    expect(await again.exited, again.output()).toBe(0);
+    expect(again.output()).toContain(`fleet stop ${operationId} (Fleet stop already requested with this Idempotency-Key)`);
   });
 });
 
