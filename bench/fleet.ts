@@ -92,7 +92,7 @@ const fleetStop = (concurrency: number) => async () => {
   let requests = 1;
   for (;;) {
     requests++;
-    const op = (await app.api('GET', `/agents/stops/${started.body.data.operationId}`)).body.data;
+    const op = (await app.api('GET', `/fleet-stops/${started.body.data.operationId}`)).body.data;
     if (op.done) {
       if (op.counts.stopped !== FLEET) throw new Error(`fleet stop stopped ${op.counts.stopped} of ${FLEET}`);
       return requests;

@@ -6,7 +6,7 @@
  *
  * One fleet stop (POST /agents/stop), made safe to repeat with an Idempotency-Key: run it again
  * after a crash or a lost answer and it follows the same operation instead of starting another.
- * Then it follows the operation (GET /agents/stops/{operationId}) until `done`, and checks the
+ * Then it follows the operation (GET /fleet-stops/{operationId}) until `done`, and checks the
  * result the way a client must list agents: following `nextCursor` until it is null.
  * No dependencies (Node 20+ fetch). Exits 1 if any agent is left running or failed to stop.
  */
@@ -32,7 +32,7 @@ console.log(`fleet stop ${operationId} (${started.message})`);
 let op = started.data;
 while (!op.done) {
   await new Promise((r) => setTimeout(r, 1000));
-  op = (await api('GET', `/agents/stops/${operationId}`)).data;
+  op = (await api('GET', `/fleet-stops/${operationId}`)).data;
   const c = op.counts;
   console.log(`selected ${c.selected}, stopped ${c.stopped} (drained ${c.drained}, timed out ${c.timed_out}, forced ${c.forced}), in progress ${c.inProgress}, failed ${c.failed}, skipped ${c.skipped}`);
 }

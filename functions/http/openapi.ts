@@ -277,7 +277,7 @@ const docs: Record<string, RouteDoc> = {
       202: {
         description: 'Started (or, with an Idempotency-Key already used for this request, the operation it started, with Idempotent-Replayed: true)',
         schema: success(fleetStopViewSchema),
-        headers: { Location: '/agents/stops/{operationId}', 'Idempotent-Replayed': 'true when this answers a repeated Idempotency-Key' },
+        headers: { Location: '/fleet-stops/{operationId}', 'Idempotent-Replayed': 'true when this answers a repeated Idempotency-Key' },
         example: { success: true, message: 'Fleet stop started', data: { ...FLEET_EXAMPLE, counts: { selected: 0, inProgress: 0, stopped: 0, drained: 0, timed_out: 0, forced: 0, failed: 0, skipped: 0 } } },
       },
       200: { description: 'A repeated Idempotency-Key whose operation already ended', schema: success(fleetStopViewSchema) },
@@ -444,7 +444,7 @@ function operation(route: Route): Record<string, unknown> {
     operationId: camel(route.handler),
     summary: doc.summary,
     ...(doc.description && { description: doc.description }),
-    tags: [route.path.includes('/messages') ? 'Messages' : /\/stops?(\/|$)/.test(route.path) ? 'Stopping' : 'Agents'],
+    tags: [route.path.includes('/messages') ? 'Messages' : /(^|\/)(fleet-)?stops?(\/|$)/.test(route.path) ? 'Stopping' : 'Agents'],
     ...(parameters.length > 0 && { parameters }),
     ...(body && {
       requestBody: {

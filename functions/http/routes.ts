@@ -38,7 +38,7 @@ export const routes: readonly Route[] = [
   { method: 'GET', path: '/agents', handler: 'list-agents', agents: 'read', records: 'none' },
   // Before /agents/{agentId}...: a literal segment wins, as in API Gateway.
   { method: 'POST', path: '/agents/stop', handler: 'stop-fleet', agents: 'none', records: 'write', startsFleetWorkflow: true },
-  { method: 'GET', path: '/agents/stops/{operationId}', handler: 'get-fleet-stop', agents: 'none', records: 'read' },
+
   { method: 'GET', path: '/agents/{agentId}', handler: 'get-agent', agents: 'read', records: 'none' },
   { method: 'PATCH', path: '/agents/{agentId}', handler: 'update-agent', agents: 'write', records: 'none' },
   { method: 'DELETE', path: '/agents/{agentId}', handler: 'delete-agent', agents: 'write', records: 'write' },
@@ -68,6 +68,8 @@ export const routes: readonly Route[] = [
   { method: 'GET', path: '/agents/{agentId}/messages', handler: 'list-messages', agents: 'read', records: 'read' },
   { method: 'GET', path: '/agents/{agentId}/messages/{messageId}', handler: 'get-message', agents: 'read', records: 'read' },
   { method: 'GET', path: '/agents/{agentId}/stops', handler: 'list-stops', agents: 'read', records: 'read' },
+  // A fleet stop's progress: its own resource (under /agents/ it would be ambiguous with /agents/{agentId}/stops).
+  { method: 'GET', path: '/fleet-stops/{operationId}', handler: 'get-fleet-stop', agents: 'none', records: 'read' },
 ];
 
 /** Everything no route matches: 404, or 405 with Allow when the path exists under another method. */

@@ -18,6 +18,6 @@ export const handler = httpRoute({ body: fleetStopSchema }, async ({ body, heade
   return ok(toFleetView(op), {
     statusCode: done ? 200 : 202,
     message: created ? 'Fleet stop started' : 'Fleet stop already requested with this Idempotency-Key',
-    headers: { Location: `/agents/stops/${op.operationId}`, ...(!created && { 'Idempotent-Replayed': 'true' }) },
+    headers: { Location: `/fleet-stops/${op.operationId}`, ...(!created && { 'Idempotent-Replayed': 'true' }) },
   });
 });

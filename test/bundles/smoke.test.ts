@@ -189,7 +189,7 @@ describe('workflow tasks, the reaper and the worker, given their events', { time
     expect(await fn('FinalizeTask').invoke(input)).toMatchObject({ outcome: 'superseded' });
   });
 
-  it('runs a fleet stop step by step (advance, fail) and shows it through GET /agents/stops/{operationId}', async () => {
+  it('runs a fleet stop step by step (advance, fail) and shows it through GET /fleet-stops/{operationId}', async () => {
     const d = domain();
     const created = await call('CreateAgent', { method: 'POST', path: '/agents', routeKey: 'POST /agents', headers: { 'content-type': 'application/json' }, body: '{"name":"fleet"}' });
     const agentId = created.body.data.agentId as string;
@@ -198,10 +198,10 @@ describe('workflow tasks, the reaper and the worker, given their events', { time
     const { operationId } = op;
 
     expect(await fn('FleetStopTask').invoke({ operationId, step: 'advance' }, 60_000)).toEqual({ operationId, state: 'done', waitSeconds: 0 });
-    const view = await call('GetFleetStop', { method: 'GET', path: `/agents/stops/${operationId}`, routeKey: 'GET /agents/stops/{operationId}', pathParameters: { operationId } });
+    const view = await call('GetFleetStop', { method: 'GET', path: `/fleet-stops/${operationId}`, routeKey: 'GET /fleet-stops/{operationId}', pathParameters: { operationId } });
     expect(view).toMatchObject({ status: 200, body: { data: { operationId, status: 'completed', done: true, counts: { selected: 1, stopped: 1, drained: 1 } } } });
     expect(await fn('FleetStopTask').invoke({ operationId, step: 'fail', error: 'States.TaskFailed', cause: 'late' })).toEqual({ operationId, state: 'failed' });
-    const still = await call('GetFleetStop', { method: 'GET', path: `/agents/stops/${operationId}`, routeKey: 'GET /agents/stops/{operationId}', pathParameters: { operationId } });
+    const still = await call('GetFleetStop', { method: 'GET', path: `/fleet-stops/${operationId}`, routeKey: 'GET /fleet-stops/{operationId}', pathParameters: { operationId } });
     expect(still.body.data.status).toBe('completed');
   });
 

@@ -49,7 +49,7 @@ it('a fleet stop survives a crash of the server running it: a restart finishes i
     // of the second are stopped while their members still say `pending` (the step writes members
     // per page): the resumed operation must find those stops through the agents, not skip them.
     await eventually(async () => {
-      const op = (await api('GET', `/agents/stops/${operationId}`)).body.data;
+      const op = (await api('GET', `/fleet-stops/${operationId}`)).body.data;
       return op.counts.selected === 100 && (await countInactive(api)) >= 110;
     }, 30_000, 20);
     proc.kill('SIGKILL');

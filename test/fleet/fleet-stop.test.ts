@@ -42,7 +42,7 @@ describe('POST /agents/stop', () => {
 
     const started = await app.api('POST', '/agents/stop', { status: 'active', timeout: 5000, concurrency: 20 });
     expect(started.status).toBe(202);
-    expect(started.headers.get('location')).toBe(`/agents/stops/${started.body.data.operationId}`);
+    expect(started.headers.get('location')).toBe(`/fleet-stops/${started.body.data.operationId}`);
     expect(started.body.data).toMatchObject({ status: 'running', done: false, selector: { status: 'active' } });
     const op = await untilDone(app.api, started.body.data.operationId);
 
@@ -152,10 +152,10 @@ describe('POST /agents/stop', () => {
       expect(res.body).toMatchObject({ success: false, code: 'VALIDATION_ERROR' });
       expect(res.body.error).toContain(sentence);
     }
-    const unknown = await app.api('GET', '/agents/stops/01JQ8Z7C0D1E2F3G4H5J6K7M8N');
+    const unknown = await app.api('GET', '/fleet-stops/01JQ8Z7C0D1E2F3G4H5J6K7M8N');
     expect(unknown.status).toBe(404);
     expect(unknown.body.code).toBe('OPERATION_NOT_FOUND');
-    const malformed = await app.api('GET', '/agents/stops/not-an-id');
+    const malformed = await app.api('GET', '/fleet-stops/not-an-id');
     expect(malformed.status).toBe(400);
     expect(malformed.body.error).toContain('operationId');
   });

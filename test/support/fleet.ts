@@ -15,7 +15,7 @@ export async function createFleet(api: Api, n: number, body: Record<string, unkn
 export async function untilDone(api: Api, operationId: string, timeoutMs = 60_000) {
   return eventually(
     async () => {
-      const res = await api('GET', `/agents/stops/${operationId}`);
+      const res = await api('GET', `/fleet-stops/${operationId}`);
       if (res.status !== 200) throw new Error(`GET operation: ${res.text}`);
       return res.body.data.done && res.body.data;
     },
