@@ -194,7 +194,8 @@ export class AgentsStack extends Stack {
     // The idle reaper, on an EventBridge schedule.
     const reaper = withTables(fn('Reaper', 'functions/scheduled/reaper.ts', { timeout: 120 }), 'write', 'write')
       .bindEventBus(bus)
-      .bindStopWorkflow(this.stateMachine);
+      .bindStopWorkflow(this.stateMachine)
+      .bindFleetStopWorkflow(this.fleetStateMachine);
     new Rule(this, 'ReaperSchedule', {
       description: 'Stops idle agents and heals stuck stops',
       schedule: Schedule.rate(Duration.minutes(props.reaperIntervalMinutes)),

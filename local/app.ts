@@ -156,7 +156,7 @@ export async function resumeStoppingAgents(d: Deps): Promise<number> {
 /** Likewise every fleet stop left running: its workflow starts again and picks up where its members stand. */
 export async function resumeFleetStops(d: Deps): Promise<number> {
   const running = await d.fleet.listRunning();
-  for (const operationId of running) await d.fleetWorkflow.start({ operationId });
+  for (const { operationId } of running) await d.fleetWorkflow.start({ operationId });
   return running.length;
 }
 

@@ -15,6 +15,8 @@ export interface ReaperSummary {
   rescheduled: number;
   /** Stuck `stopping` agents this run finalized (their workflow died or never started). */
   healed: number;
+  /** Fleet stops not advanced for the grace period whose workflow was started again (a no-op if it runs). */
+  stalledFleetStops: number;
   errors: number;
   /** False when the time budget ran out first; the next run picks up the rest. */
   complete: boolean;
@@ -35,7 +37,7 @@ export interface ReaperOptions {
  */
 export async function runReaper(d: Deps, opts: ReaperOptions): Promise<ReaperSummary> {
   const started = Date.now();
-  const summary: ReaperSummary = { examined: 0, stopped: 0, reclaimed: 0, rescheduled: 0, healed: 0, errors: 0, complete: true, durationMs: 0 };
+  const summary: ReaperSummary = { examined: 0, stopped: 0, reclaimed: 0, rescheduled: 0, healed: 0, stalledFleetStops: 0, errors: 0, complete: true, durationMs: 0 };
   const outOfTime = () => Date.now() - started > opts.budgetMs;
   const now = d.now();
 
@@ -96,6 +98,20 @@ export async function runReaper(d: Deps, opts: ReaperOptions): Promise<ReaperSum
     const { outcome } = await finalizeStop(d, agentId, agent.stop.stopId);
     if (outcome) summary.healed++;
   });
+
+  // A fleet stop whose workflow never started (its request died between writing the operation and
+  // starting it) would stay `running`: one not advanced for the grace period is started again,
+  // by operationId, so a live or finished execution is left as it is.
+  for (const { operationId, updatedAt } of await d.fleet.listRunning()) {
+    if (updatedAt > now - d.config.stuckStopGraceMs) continue;
+    try {
+      await d.fleetWorkflow.start({ operationId });
+      summary.stalledFleetStops++;
+    } catch (err) {
+      summary.errors++;
+      d.log.error('reaper could not restart a stalled fleet stop', { operationId, error: err as Error });
+    }
+  }
 
   summary.durationMs = Date.now() - started;
   return summary;

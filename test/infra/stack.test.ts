@@ -151,13 +151,14 @@ describe('the fleet stop workflow', () => {
     expect(machine.Properties.DefinitionSubstitutions).toEqual({ FleetStopStepFunctionArn: { 'Fn::GetAtt': [functionId('FleetStopTask'), 'Arn'] } });
   });
 
-  it('is started by POST /agents/stop only; its task may start stop workflows (each agent\'s drain)', () => {
+  it('is started by POST /agents/stop (and the reaper, for a stalled one) only; its task may start stop workflows (each agent\'s drain)', () => {
     const fleetId = stack.getLogicalId(stack.fleetStateMachine.node.defaultChild as never);
     const stopId = stack.getLogicalId(stack.stateMachine.node.defaultChild as never);
     const starts = (name: string) => policyActionsOf(name).filter((s) => s.actions.some((a) => a.startsWith('states:')));
     expect(starts('StopFleet')).toEqual([{ actions: ['states:StartExecution'], resources: [{ Ref: fleetId }] }]);
     expect(starts('FleetStopTask')).toEqual([{ actions: ['states:StartExecution'], resources: [{ Ref: stopId }] }]);
-    for (const name of Object.keys(stack.functions).filter((n) => n !== 'StopFleet')) {
+    expect(starts('Reaper').flatMap((s) => s.resources)).toContainEqual({ Ref: fleetId });
+    for (const name of Object.keys(stack.functions).filter((n) => n !== 'StopFleet' && n !== 'Reaper')) {
       expect(JSON.stringify(starts(name)), name).not.toContain(fleetId);
     }
   });

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runReaper } from '../../functions/agents/reaper.js';
+import { untilDone } from '../support/fleet.js';
 import { GatedRuntime } from '../support/runtimes.js';
 import { createAgent, sleep, startTestApp, type TestApp } from '../support/stack.js';
 
@@ -58,6 +59,27 @@ describe('idle reaper', () => {
     const summary = await reap();
     expect(summary.healed).toBe(1);
     expect((await agent(agentId)).lastStop).toMatchObject({ outcome: 'timed_out', interrupted: 1 });
+  });
+
+  it('restarts a fleet stop whose workflow never started (its request died after writing it)', async () => {
+    const agentId = await createAgent(app.api, { idleTimeoutMs: null }, true);
+    const start = app.fleetWorkflow.start;
+    app.fleetWorkflow.start = async () => {}; // the request "died" between the write and the start
+    let operationId: string;
+    try {
+      const res = await app.api('POST', '/agents/stop', { agentIds: [agentId] });
+      expect(res.status).toBe(202);
+      operationId = res.body.data.operationId;
+    } finally {
+      app.fleetWorkflow.start = start;
+    }
+    await sleep(100);
+    expect((await app.api('GET', `/fleet-stops/${operationId}`)).body.data).toMatchObject({ status: 'running', counts: { selected: 0 } });
+    const summary = await reap();
+    expect(summary.stalledFleetStops).toBe(1);
+    const op = await untilDone(app.api, operationId);
+    expect(op.counts).toMatchObject({ selected: 1, stopped: 1, drained: 1 });
+    expect((await agent(agentId)).status).toBe('inactive');
   });
 
   it('stops each idle agent once when two runs overlap', async () => {

@@ -102,9 +102,9 @@ export class FleetStore {
     return out.Item ? toOperation(out.Item) : undefined;
   }
 
-  /** Operations still running (a restarted local server resumes their workflows). */
-  async listRunning(): Promise<string[]> {
-    const ids: string[] = [];
+  /** Operations still running, with when each last advanced (a restarted server resumes them, the reaper heals stalled ones). */
+  async listRunning(): Promise<{ operationId: string; updatedAt: number }[]> {
+    const ops: { operationId: string; updatedAt: number }[] = [];
     let startKey: Key | undefined;
     do {
       const out = await this.db.send(
@@ -114,14 +114,14 @@ export class FleetStore {
           FilterExpression: '#status = :running',
           ExpressionAttributeNames: { '#status': 'status' },
           ExpressionAttributeValues: { ':fleet': FLEET, ':op': 'OP#', ':running': 'running' },
-          ProjectionExpression: 'operationId',
+          ProjectionExpression: 'operationId, updatedAt',
           ExclusiveStartKey: startKey,
         }),
       );
-      ids.push(...(out.Items ?? []).map((i) => i.operationId as string));
+      ops.push(...(out.Items ?? []).map((i) => ({ operationId: i.operationId as string, updatedAt: i.updatedAt as number })));
       startKey = out.LastEvaluatedKey;
     } while (startKey);
-    return ids;
+    return ops;
   }
 
   /** Save progress of a running operation: its selection cursor and counts. */
