@@ -9,26 +9,14 @@
  */
 import { BatchWriteCommand } from '@aws-sdk/lib-dynamodb';
 import type { AgentItem } from '../functions/agents/model.js';
-import { benchStack } from './support.js';
+import { benchStack, countCalls } from './support.js';
 
 const FLEET = Number(process.env.FLEET ?? 1000);
 const stack = await benchStack();
 const { app } = stack;
 const d = app.deps;
 
-const READS = new Set(['GetCommand', 'QueryCommand', 'BatchGetCommand', 'ScanCommand']);
-const calls = new Map<string, number>();
-const send = app.db.send.bind(app.db);
-app.db.send = ((command: { constructor: { name: string } }, ...rest: unknown[]) => {
-  calls.set(command.constructor.name, (calls.get(command.constructor.name) ?? 0) + 1);
-  return (send as (...args: unknown[]) => unknown)(command, ...rest);
-}) as typeof app.db.send;
-const counted = () => {
-  const all = [...calls.entries()];
-  const reads = all.filter(([name]) => READS.has(name)).reduce((n, [, c]) => n + c, 0);
-  const writes = all.filter(([name]) => !READS.has(name)).reduce((n, [, c]) => n + c, 0);
-  return { reads, writes };
-};
+const calls = countCalls(app.db);
 
 const ids = Array.from({ length: FLEET }, () => crypto.randomUUID());
 /** Put the fleet back: every agent active, idle, no stop history on the item. */
@@ -75,11 +63,11 @@ const rows: Row[] = [];
 
 async function measure(label: string, run: () => Promise<number>, record = true): Promise<void> {
   await activateAll();
-  calls.clear();
+  calls.reset();
   const t0 = performance.now();
   const requests = await run();
   const seconds = (performance.now() - t0) / 1000;
-  const { reads, writes } = counted();
+  const { reads, writes } = calls.counts();
   const left = await activeLeft();
   if (left !== 0) throw new Error(`${label}: ${left} agents still active`);
   if (record) rows.push({ label, seconds, reads: reads / FLEET, writes: writes / FLEET, requests });

@@ -7,8 +7,9 @@
  *     state transitions its execution took
  *   - a drain that can only end by timeout (a crashed worker): transitions for that path
  */
+import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { GatedRuntime } from '../test/support/runtimes.js';
-import { benchStack, summary } from './support.js';
+import { benchStack, countCalls, goal, percentile, summary } from './support.js';
 
 const gated = new GatedRuntime();
 const transitions = new Map<string, number>();
@@ -17,6 +18,19 @@ const stack = await benchStack({
   workflow: { onEvent: (stopId, e) => e.type === 'StateEntered' && transitions.set(stopId, (transitions.get(stopId) ?? 0) + 1) },
 });
 const { api } = stack;
+const calls = countCalls(stack.app.db);
+/** One raw single-item conditional write on the same DynamoDB Local: the yardstick. */
+const rawWrite = (agentId: string) =>
+  stack.app.db.send(
+    new UpdateCommand({
+      TableName: stack.app.deps.agents.tableName,
+      Key: { agentId },
+      UpdateExpression: 'SET benchCounter = if_not_exists(benchCounter, :zero) + :one',
+      ConditionExpression: 'attribute_exists(agentId) AND #status = :active',
+      ExpressionAttributeNames: { '#status': 'status' },
+      ExpressionAttributeValues: { ':zero': 0, ':one': 1, ':active': 'active' },
+    }),
+  );
 const create = async (gatedAgent: boolean) => {
   const res = await api('POST', '/agents', { name: 'bench', settings: gatedAgent ? { gated: true } : {} });
   const id = res.body.data.agentId as string;
@@ -29,15 +43,32 @@ try {
   // Warm-up: module caches, connections, JIT.
   for (let i = 0; i < 5; i++) await api('POST', `/agents/${await create(false)}/stop`, {});
 
+  // Idle stops interleaved with raw conditional writes, so both meet the same warm JVM.
   const idle: number[] = [];
+  const raw: number[] = [];
+  let stopCalls = { reads: 0, writes: 0, transactions: 0 };
   for (let i = 0; i < 50; i++) {
     const id = await create(false);
+    for (let r = 0; r < 3; r++) {
+      const t0 = performance.now();
+      await rawWrite(id);
+      raw.push(performance.now() - t0);
+    }
+    calls.reset();
     const t = performance.now();
     const res = await api('POST', `/agents/${id}/stop`, {});
     idle.push(performance.now() - t);
+    const c = calls.counts();
+    stopCalls = { reads: stopCalls.reads + c.reads, writes: stopCalls.writes + c.writes, transactions: stopCalls.transactions + c.transactions };
     if (res.status !== 200) throw new Error(`idle stop answered ${res.status}`);
   }
   lines.push(summary('idle stop: POST /stop -> 200', idle));
+  lines.push(summary('raw conditional write (same run, interleaved)', raw));
+  lines.push(goal('idle stop p50 / raw conditional write p50', percentile(idle, 50) / percentile(raw, 50), 3, 'x', 2));
+  lines.push(
+    `${'idle stop: DynamoDB calls per stop'.padEnd(52)} ${((stopCalls.reads + stopCalls.writes) / 50).toFixed(1)} ` +
+      `(${(stopCalls.reads / 50).toFixed(1)} reads, ${(stopCalls.writes / 50).toFixed(1)} writes of which ${(stopCalls.transactions / 50).toFixed(1)} transactions)`,
+  );
   lines.push(`${'idle stop: state transitions'.padEnd(48)} 0 (finalized in the request, no workflow)`);
 
   for (const n of [1, 10, 50]) {
@@ -66,6 +97,7 @@ try {
     }
     lines.push(summary(`drain of ${n}: last completion -> inactive`, toInactive));
     lines.push(summary(`drain of ${n}: POST /stop answered after release`, stopLatency));
+    lines.push(goal(`drain of ${n}: release -> answered, p50`, percentile(stopLatency, 50), n === 50 ? 300 : 100, 'ms'));
     lines.push(`${`drain of ${n}: state transitions per stop`.padEnd(48)} ${[...new Set(perStop)].join(', ')}`);
   }
 

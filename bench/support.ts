@@ -1,3 +1,4 @@
+import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { startOwnStack, type AppOptions } from '../test/support/local-stack.js';
 
 /** DynamoDB Local in memory plus the whole local stack, for a benchmark run. */
@@ -14,4 +15,29 @@ export const fmt = (ms: number) => `${ms.toFixed(1)} ms`;
 
 export function summary(label: string, values: number[]): string {
   return `${label.padEnd(48)} n=${String(values.length).padStart(3)}  p50 ${fmt(percentile(values, 50)).padStart(10)}  p95 ${fmt(percentile(values, 95)).padStart(10)}`;
+}
+
+const READS = new Set(['GetCommand', 'QueryCommand', 'BatchGetCommand', 'ScanCommand']);
+
+/** Count the DynamoDB calls made through `db` (every store of the local stack uses this one client). */
+export function countCalls(db: DynamoDBDocumentClient) {
+  const calls = new Map<string, number>();
+  const send = db.send.bind(db);
+  db.send = ((command: { constructor: { name: string } }, ...rest: unknown[]) => {
+    calls.set(command.constructor.name, (calls.get(command.constructor.name) ?? 0) + 1);
+    return (send as (...args: unknown[]) => unknown)(command, ...rest);
+  }) as typeof db.send;
+  const sum = (keep: (name: string) => boolean) => [...calls].filter(([name]) => keep(name)).reduce((n, [, c]) => n + c, 0);
+  return {
+    reset: () => calls.clear(),
+    /** Reads, writes (transactions included) and transactions so far. */
+    counts: () => ({ reads: sum((n) => READS.has(n)), writes: sum((n) => !READS.has(n)), transactions: sum((n) => n === 'TransactWriteCommand') }),
+  };
+}
+
+/** A figure next to its goal; a miss is printed and makes the process exit non-zero. */
+export function goal(label: string, value: number, bound: number, unit: string, digits = 1): string {
+  const met = value <= bound;
+  if (!met) process.exitCode = 1;
+  return `${label.padEnd(52)} ${value.toFixed(digits).padStart(8)} ${unit.padEnd(3)} goal <= ${bound} ${unit}  ${met ? 'met' : 'MISSED'}`;
 }
