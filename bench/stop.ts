@@ -103,7 +103,7 @@ try {
 
   // A worker that never completes: the stop ends at its timeout, through the Wait loop.
   const id = await create(true);
-  void api('POST', `/agents/${id}/messages`, { text: 'hangs' });
+  void api('POST', `/agents/${id}/messages`, { text: 'hangs' }).catch(() => undefined); // cut when the stack closes
   await gated.waitForHeld(1, id);
   const res = await api('POST', `/agents/${id}/stop`, { timeout: 5000 });
   const [record] = (await api('GET', `/agents/${id}/stops`)).body.data;

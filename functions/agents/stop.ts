@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { monotonicFactory } from 'ulid';
 import { publish } from './events.js';
 import { AgentConditionFailed, runtimeFor, type Deps } from './ports.js';
-import { RETRY_LIMITS, backoff, retriesExhausted, sleep } from './retry.js';
+import { RETRY_LIMITS, backoff, retriesExhausted } from './retry.js';
 import { AgentNotFound, StopFailed, agentNotRunning } from './errors.js';
 import {
   type AgentItem,
@@ -47,7 +47,7 @@ export async function beginGracefulStop(
   d: Deps,
   agentId: string,
   opts: { timeoutMs: number; reason: StopReason; idleSince?: number; operationId?: string },
-): Promise<{ stop: StopInfo; joined: boolean; outcome?: StopOutcome }> {
+): Promise<{ stop: StopInfo; joined: boolean; outcome?: StopOutcome; stopped?: LastStop }> {
   const now = d.now();
   const proposed: StopInfo = {
     stopId: newId(now),
@@ -78,8 +78,10 @@ export async function beginGracefulStop(
     // Fast path: nothing in flight, no workflow. Should finalizing fail here (the runtime did not
     // close), the workflow below takes over and retries it with backoff.
     try {
-      const { outcome } = await finalizeStop(d, agentId, stop.stopId);
-      return { stop, joined, outcome };
+      // The item the conditional write returned serves as the finalizer's first read: the commit
+      // is conditioned on it, so a stale one only costs a retry.
+      const { outcome, stopped } = await finalizeStop(d, agentId, stop.stopId, agent);
+      return { stop, joined, outcome, stopped };
     } catch (err) {
       d.log.warn('finalize in the stop request failed; handing over to the workflow', { agentId, stopId: stop.stopId, error: err as Error });
     }
@@ -130,12 +132,18 @@ export async function checkDrain(
  * alone. Past the deadline no completion can land (they are fenced on it), so the lease set the
  * commit is conditioned on can only have shrunk, and a retry converges.
  */
-export async function finalizeStop(d: Deps, agentId: string, stopId: string): Promise<{ outcome?: StopOutcome; closingElsewhere?: true }> {
+export async function finalizeStop(
+  d: Deps,
+  agentId: string,
+  stopId: string,
+  /** The agent as a conditional write just returned it: used instead of the first read. */
+  known?: AgentItem,
+): Promise<{ outcome?: StopOutcome; closingElsewhere?: true; stopped?: LastStop }> {
   const token = randomUUID();
   let closed: StopOutcome | undefined;
   let stateSaved = false;
   for (let attempt = 0; attempt < RETRY_LIMITS.stopCommit + d.config.maxInFlight; attempt++) {
-    const agent = await d.agents.get(agentId);
+    const agent = attempt === 0 && known ? known : await d.agents.get(agentId);
     if (!agent || agent.status !== 'stopping' || agent.stop?.stopId !== stopId) return {};
     const now = d.now();
     const drained = liveLeaseIds(agent, now).length === 0;
@@ -160,7 +168,8 @@ export async function finalizeStop(d: Deps, agentId: string, stopId: string): Pr
       stateSaved = result?.stateSaved ?? false;
       closed = outcome;
     }
-    if (await commitStop(d, agent, agent.stop, outcome, now, stateSaved)) return { outcome };
+    const stopped = await commitStop(d, agent, agent.stop, outcome, now, stateSaved);
+    if (stopped) return { outcome, stopped };
     await backoff(attempt);
   }
   throw retriesExhausted();
@@ -178,17 +187,18 @@ export async function forceStop(
   reason: StopReason = 'api',
   operationId?: string,
 ): Promise<Extract<StopView, { kind: 'stopped' }>> {
-  const stopId = await closeAdmission(d, agentId, reason, operationId);
+  const { stopId, agent } = await closeAdmission(d, agentId, reason, operationId);
   // No outcome from here means the stop's own workflow or a completion committed it first: its
   // outcome stands. Either way the stop has ended: a forced stop is never rolled back.
-  await finalizeStop(d, agentId, stopId);
+  const { stopped } = await finalizeStop(d, agentId, stopId, agent);
+  if (stopped) return { kind: 'stopped', agentId, stopId, outcome: stopped.outcome, stoppedAt: stopped.stoppedAt, interrupted: stopped.interrupted };
   const view = await viewStop(d, agentId, stopId);
   if (view.kind !== 'stopped') throw new Error(`Force stop ${stopId} of agent ${agentId} did not end: ${view.kind}`);
   return view;
 }
 
-/** A force stop's first write; returns the stopId it governs. */
-async function closeAdmission(d: Deps, agentId: string, reason: StopReason, operationId?: string): Promise<string> {
+/** A force stop's first write; returns the stopId it governs (and the agent, when its write returned it). */
+async function closeAdmission(d: Deps, agentId: string, reason: StopReason, operationId?: string): Promise<{ stopId: string; agent?: AgentItem }> {
   for (let attempt = 0; ; attempt++) {
     const now = d.now();
     const stop: StopInfo = {
@@ -203,9 +213,9 @@ async function closeAdmission(d: Deps, agentId: string, reason: StopReason, oper
     };
     let current: AgentItem | null;
     try {
-      await d.agents.beginForcedStop(agentId, stop, now);
+      const agent = await d.agents.beginForcedStop(agentId, stop, now);
       await publish(d, { type: 'Agent Stopping', detail: { agentId, stopId: stop.stopId, reason } });
-      return stop.stopId;
+      return { stopId: stop.stopId, agent };
     } catch (err) {
       if (!(err instanceof AgentConditionFailed)) throw err;
       current = err.current;
@@ -214,14 +224,14 @@ async function closeAdmission(d: Deps, agentId: string, reason: StopReason, oper
     if (current.status === 'inactive') throw agentNotRunning();
     if (current.status === 'stopping' && current.stop) {
       const { stopId } = current.stop;
-      if (current.stop.forced) return stopId;
+      if (current.stop.forced) return { stopId };
       try {
         await d.agents.forceStopInProgress(agentId, stopId, now, current.stop.deadline <= now);
-        return stopId;
+        return { stopId };
       } catch (err) {
         if (!(err instanceof AgentConditionFailed)) throw err;
         // That stop ended or its deadline passed between the two writes: look again.
-        if (err.current?.status === 'inactive' && err.current.lastStop?.stopId === stopId) return stopId;
+        if (err.current?.status === 'inactive' && err.current.lastStop?.stopId === stopId) return { stopId };
       }
     }
     // Each retry follows a transition (active -> stopping -> ...), of which there are few.
@@ -233,7 +243,14 @@ async function closeAdmission(d: Deps, agentId: string, reason: StopReason, oper
  * The commit point of every stop (the store's `commitStop`: one transaction, conditioned on the
  * state read), then the `Agent Stopped` event. Returns false when it must be re-evaluated.
  */
-async function commitStop(d: Deps, agent: AgentItem, stop: StopInfo, outcome: StopOutcome, now: number, stateSaved: boolean): Promise<boolean> {
+async function commitStop(
+  d: Deps,
+  agent: AgentItem,
+  stop: StopInfo,
+  outcome: StopOutcome,
+  now: number,
+  stateSaved: boolean,
+): Promise<LastStop | undefined> {
   const leaseIds = Object.keys(agent.leases ?? {});
   const lastStop: LastStop = {
     stopId: stop.stopId,
@@ -261,7 +278,8 @@ async function commitStop(d: Deps, agent: AgentItem, stop: StopInfo, outcome: St
     interruptedMessageIds: leaseIds,
     stateSaved,
   };
-  if (!(await d.agents.commitStop(agent, stop.stopId, lastStop, record, now))) return false;
+  if (!(await d.agents.commitStop(agent, stop.stopId, lastStop, record, now))) return undefined;
+  stopEnded(stop.stopId);
   d.log.info('agent stopped', { agentId: agent.agentId, stopId: stop.stopId, outcome, interrupted: leaseIds.length });
   await publish(d, {
     type: 'Agent Stopped',
@@ -270,7 +288,46 @@ async function commitStop(d: Deps, agent: AgentItem, stop: StopInfo, outcome: St
   await Promise.all(
     leaseIds.map((messageId) => publish(d, { type: 'Message Interrupted', detail: { agentId: agent.agentId, messageId, stopId: stop.stopId } })),
   );
-  return true;
+  return lastStop;
+}
+
+/**
+ * Stop requests waiting in this process, by stopId: the commit wakes them at once (a completion
+ * that drained the stop, the workflow's Finalize run locally); across processes they poll.
+ */
+const waiting = new Map<string, Set<() => void>>();
+function stopEnded(stopId: string): void {
+  for (const wake of waiting.get(stopId) ?? []) wake();
+}
+
+/** Sleep up to `ms`, or until this stop ends in this process (also if it ended since the last sleep). */
+function stopWatch(stopId: string) {
+  let ended = false;
+  let wakeSleeper: (() => void) | undefined;
+  const listener = () => {
+    ended = true;
+    wakeSleeper?.();
+  };
+  const set = waiting.get(stopId) ?? new Set();
+  set.add(listener);
+  waiting.set(stopId, set);
+  return {
+    sleep: (ms: number) =>
+      new Promise<void>((resolve) => {
+        if (ended) return resolve();
+        const timer = setTimeout(done, ms);
+        function done() {
+          clearTimeout(timer);
+          wakeSleeper = undefined;
+          resolve();
+        }
+        wakeSleeper = done;
+      }),
+    close: () => {
+      set.delete(listener);
+      if (set.size === 0) waiting.delete(stopId);
+    },
+  };
 }
 
 /** The workflow's failure path: record it on the agent, which stays recoverable (force stop, reaper). */
@@ -313,16 +370,22 @@ export async function viewStop(d: Deps, agentId: string, stopId: string): Promis
  */
 export async function awaitStop(d: Deps, agentId: string, stopId: string, windowMs: number): Promise<StopView> {
   const until = d.now() + windowMs;
-  for (;;) {
-    let view = await viewStop(d, agentId, stopId);
-    if (view.kind === 'stopping' && d.now() >= view.deadline) {
-      await finalizeStop(d, agentId, stopId).catch((err: Error) =>
-        d.log.warn('finalize at the deadline failed in the stop request; the workflow retries it', { agentId, stopId, error: err }),
-      );
-      view = await viewStop(d, agentId, stopId);
+  // Registered before the first read, so a commit between the read and the sleep is not missed.
+  const watch = stopWatch(stopId);
+  try {
+    for (;;) {
+      let view = await viewStop(d, agentId, stopId);
+      if (view.kind === 'stopping' && d.now() >= view.deadline) {
+        await finalizeStop(d, agentId, stopId).catch((err: Error) =>
+          d.log.warn('finalize at the deadline failed in the stop request; the workflow retries it', { agentId, stopId, error: err }),
+        );
+        view = await viewStop(d, agentId, stopId);
+      }
+      const left = until - d.now();
+      if (view.kind !== 'stopping' || left <= 0) return view;
+      await watch.sleep(Math.min(d.config.stopPollMs, left, Math.max(1, view.deadline - d.now())));
     }
-    const left = until - d.now();
-    if (view.kind !== 'stopping' || left <= 0) return view;
-    await sleep(Math.min(d.config.stopPollMs, left, Math.max(1, view.deadline - d.now())));
+  } finally {
+    watch.close();
   }
 }

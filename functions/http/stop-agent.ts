@@ -31,7 +31,12 @@ export const handler = httpRoute({ body: stopAgentSchema }, async ({ body, param
     // stop it took over (a graceful one past its deadline) was recorded with.
     return reply({ ...(await forceStop(d, agentId)), outcome: 'forced' });
   }
-  const { stop } = await beginGracefulStop(d, agentId, { timeoutMs: body.timeout, reason: 'api' });
+  const { stop, stopped } = await beginGracefulStop(d, agentId, { timeoutMs: body.timeout, reason: 'api' });
   const window = parsePrefer(header('prefer'), d.config.stopWaitWindowMs);
+  // Finalized in this request (nothing was in flight): answered from the commit, no re-read.
+  if (stopped) {
+    const { outcome, stoppedAt, interrupted } = stopped;
+    return reply({ kind: 'stopped', agentId, stopId: stop.stopId, outcome, stoppedAt, interrupted }, window.applied);
+  }
   return reply(await awaitStop(d, agentId, stop.stopId, window.ms), window.applied);
 });

@@ -276,8 +276,8 @@ export class AgentsStore {
    * completion lands (race: force vs late completion): the lease set is frozen for the commit.
    * Conditioned only on the status, never on the leases, so message traffic cannot make it fail.
    */
-  async beginForcedStop(agentId: string, stop: StopInfo, now: number): Promise<void> {
-    await this.conditional(
+  async beginForcedStop(agentId: string, stop: StopInfo, now: number): Promise<AgentItem> {
+    const out = await this.conditional(
       new UpdateCommand({
         TableName: this.tableName,
         Key: { agentId },
@@ -285,9 +285,11 @@ export class AgentsStore {
         ConditionExpression: 'attribute_exists(agentId) AND #status = :active',
         ExpressionAttributeNames: { '#status': 'status', '#stop': 'stop' },
         ExpressionAttributeValues: { ':stopping': 'stopping', ':active': 'active', ':stop': stop, ':now': now, ':one': 1 },
+        ReturnValues: 'ALL_NEW',
         ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
       }),
     );
+    return out.Attributes as AgentItem;
   }
 
   /**
