@@ -2,10 +2,13 @@
  * `npm run bench:load`: messages per second and latency through the local API (echo runtime, no
  * delay), next to the raw conditional-update rate of the same DynamoDB Local measured in the same
  * run; then the same load with starts and stops mixed in. Loopback only, bounded in time.
+ * DynamoDB Local's JVM is warmed first (both kinds of load, unmeasured), and the raw rate is
+ * measured before and after the message run (their mean is the yardstick), with the same number
+ * of connections. The DynamoDB calls per message are counted at the one client the stack uses.
  */
 import autocannon from 'autocannon';
 import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import { benchStack } from './support.js';
+import { benchStack, countCalls, goal, percentile } from './support.js';
 
 const SECONDS = Number(process.env.LOAD_SECONDS ?? 10);
 const CONNECTIONS = Number(process.env.LOAD_CONNECTIONS ?? 16);
@@ -24,33 +27,35 @@ try {
   }
 
   // 1. The raw rate of conditional updates on the same DynamoDB Local (same concurrency).
-  let raw = 0;
-  const rawUntil = Date.now() + SECONDS * 1000;
-  await Promise.all(
-    Array.from({ length: CONNECTIONS }, async (_, w) => {
-      for (let i = 0; Date.now() < rawUntil; i++) {
-        await app.db.send(
-          new UpdateCommand({
-            TableName: d.agents.tableName,
-            Key: { agentId: agents[(w + i) % AGENTS] },
-            UpdateExpression: 'SET benchCounter = if_not_exists(benchCounter, :zero) + :one',
-            ConditionExpression: 'attribute_exists(agentId) AND #status = :active',
-            ExpressionAttributeNames: { '#status': 'status' },
-            ExpressionAttributeValues: { ':zero': 0, ':one': 1, ':active': 'active' },
-          }),
-        );
-        raw++;
-      }
-    }),
-  );
-  const rawRate = raw / SECONDS;
+  const rawRun = async (seconds: number) => {
+    let raw = 0;
+    const rawUntil = Date.now() + seconds * 1000;
+    await Promise.all(
+      Array.from({ length: CONNECTIONS }, async (_, w) => {
+        for (let i = 0; Date.now() < rawUntil; i++) {
+          await app.db.send(
+            new UpdateCommand({
+              TableName: d.agents.tableName,
+              Key: { agentId: agents[(w + i) % AGENTS] },
+              UpdateExpression: 'SET benchCounter = if_not_exists(benchCounter, :zero) + :one',
+              ConditionExpression: 'attribute_exists(agentId) AND #status = :active',
+              ExpressionAttributeNames: { '#status': 'status' },
+              ExpressionAttributeValues: { ':zero': 0, ':one': 1, ':active': 'active' },
+            }),
+          );
+          raw++;
+        }
+      }),
+    );
+    return raw / seconds;
+  };
 
-  const load = async (title: string) => {
+  const load = async (title: string, seconds = SECONDS, quiet = false) => {
     let n = 0;
     const result = await autocannon({
       url: app.url,
       connections: CONNECTIONS,
-      duration: SECONDS,
+      duration: seconds,
       requests: [
         {
           method: 'POST',
@@ -60,6 +65,7 @@ try {
       ],
     });
     const codes = Object.fromEntries(Object.entries(result.statusCodeStats ?? {}).map(([code, s]) => [code, (s as { count: number }).count]));
+    if (quiet) return result;
     console.log(
       `${title.padEnd(34)} ${result.requests.average.toFixed(0).padStart(6)} req/s  p50 ${String(result.latency.p50).padStart(4)} ms  p99 ${String(result.latency.p99).padStart(4)} ms  ` +
         `statuses ${JSON.stringify(codes)}  errors ${result.errors} timeouts ${result.timeouts}`,
@@ -68,17 +74,38 @@ try {
   };
 
   console.log(`\nLoad benchmark: ${CONNECTIONS} connections, ${SECONDS} s per run, ${AGENTS} agents, echo runtime, loopback\n`);
-  console.log(`${'raw DynamoDB conditional updates'.padEnd(34)} ${rawRate.toFixed(0).padStart(6)} ops/s`);
+  // Warm-up, unmeasured: the JVM runs several times slower cold, which would flatter whichever ran second.
+  await rawRun(5);
+  await load('warm-up', 5, true);
+  const calls = countCalls(app.db);
+  const rawBefore = await rawRun(SECONDS / 2);
+  calls.reset();
   const messages = await load('POST /messages');
-  console.log(`${'ratio messages / raw updates'.padEnd(34)} ${(messages.requests.average / rawRate).toFixed(2)} (a message is 1 read + 2 transactions)`);
+  const perMessage = calls.counts();
+  const rawAfter = await rawRun(SECONDS / 2);
+  const rawRate = (rawBefore + rawAfter) / 2;
+  const sent = messages.requests.total;
+  console.log(`${'raw DynamoDB conditional updates'.padEnd(34)} ${rawRate.toFixed(0).padStart(6)} ops/s (before ${rawBefore.toFixed(0)}, after ${rawAfter.toFixed(0)})`);
+  console.log(
+    `${'DynamoDB calls per message'.padEnd(34)} ${((perMessage.reads + perMessage.writes) / sent).toFixed(2)} ` +
+      `(${(perMessage.reads / sent).toFixed(2)} reads, ${(perMessage.writes / sent).toFixed(2)} writes of which ${(perMessage.transactions / sent).toFixed(2)} transactions)`,
+  );
+  console.log(goal('messages/s / raw conditional updates/s', messages.requests.average / rawRate, 0.5, 'x', 2, true));
 
   // 2. The same load while a quarter of the agents are stopped and started again and again.
   let cycling = true;
   let cycles = 0;
+  const forceStops: number[] = [];
+  let forceFailures = 0;
   const churn = Promise.all(
     agents.slice(0, AGENTS / 4).map(async (id, i) => {
       while (cycling) {
+        const t = performance.now();
         const stop = await api('POST', `/agents/${id}/stop`, i % 2 ? { graceful: false } : { timeout: 2000 });
+        if (i % 2) {
+          forceStops.push(performance.now() - t);
+          if (stop.status !== 200) forceFailures++;
+        }
         if (stop.status >= 500) throw new Error(`stop answered ${stop.status}`);
         const start = await api('POST', `/agents/${id}/start`);
         if (start.status >= 500) throw new Error(`start answered ${start.status}`);
@@ -90,6 +117,8 @@ try {
   cycling = false;
   await churn;
   console.log(`${'stop/start cycles during that run'.padEnd(34)} ${cycles} (409s above are messages to agents being stopped)`);
+  console.log(goal(`force stop under load, p50 (n=${forceStops.length})`, percentile(forceStops, 50), 1000, 'ms'));
+  console.log(goal('force stops not answered 200', forceFailures, 0, '', 0));
   const fiveHundreds = Object.keys(mixed.statusCodeStats ?? {}).filter((c) => Number(c) >= 500);
   if (fiveHundreds.length) throw new Error(`5xx under load: ${fiveHundreds.join(', ')}`);
 } finally {

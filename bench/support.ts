@@ -35,9 +35,12 @@ export function countCalls(db: DynamoDBDocumentClient) {
   };
 }
 
-/** A figure next to its goal; a miss is printed and makes the process exit non-zero. */
-export function goal(label: string, value: number, bound: number, unit: string, digits = 1): string {
-  const met = value <= bound;
+/**
+ * A figure next to its goal (at most `bound`, or at least with `atLeast`); a miss is printed and
+ * makes the process exit non-zero.
+ */
+export function goal(label: string, value: number, bound: number, unit: string, digits = 1, atLeast = false): string {
+  const met = atLeast ? value >= bound : value <= bound;
   if (!met) process.exitCode = 1;
-  return `${label.padEnd(52)} ${value.toFixed(digits).padStart(8)} ${unit.padEnd(3)} goal <= ${bound} ${unit}  ${met ? 'met' : 'MISSED'}`;
+  return `${label.padEnd(52)} ${value.toFixed(digits).padStart(8)} ${unit.padEnd(3)} goal ${atLeast ? '>=' : '<='} ${bound} ${unit}  ${met ? 'met' : 'MISSED'}`;
 }
