@@ -23,6 +23,11 @@ export interface AgentFunctionProps {
   logRetention: RetentionDays;
   removalPolicy: RemovalPolicy;
   environment?: Record<string, string>;
+  /**
+   * Runs agents' messages: only then is the `openai` client (about 420 KiB, for llm agents) bundled;
+   * the other functions only ever close an llm agent, which does not load it.
+   */
+  runsMessages?: boolean;
 }
 
 /**
@@ -58,6 +63,8 @@ export class AgentFunction extends NodejsFunction {
         // ESM bundles still meet CommonJS dependencies that call require().
         banner: "import { createRequire } from 'module'; const require = createRequire(import.meta.url);",
         mainFields: ['module', 'main'],
+        // The runtime's AWS SDK (as the recommended flag sets it), and openai where no message runs.
+        externalModules: ['@aws-sdk/*', '@smithy/*', ...(props.runsMessages ? [] : ['openai'])],
       },
     });
     Validations.of(this).acknowledge(

@@ -65,9 +65,10 @@ export class AgentsStack extends Stack {
     const apiKeys = this.table('ApiKeysTable', apiKeysTable, props.retainData, removalPolicy);
     const bus = new EventBus(this, 'LifecycleBus', { eventBusName: `agents-lifecycle-${props.stage}` });
 
-    const fn = (name: string, entry: string, extra: { timeout?: number; environment?: Record<string, string> } = {}) => {
+    const fn = (name: string, entry: string, extra: { timeout?: number; environment?: Record<string, string>; runsMessages?: boolean } = {}) => {
       const f = new AgentFunction(this, name, {
         entry,
+        runsMessages: extra.runsMessages,
         timeout: extra.timeout ? Duration.seconds(extra.timeout) : undefined,
         logRetention: props.logRetentionDays,
         removalPolicy: logRemoval,
@@ -142,7 +143,7 @@ export class AgentsStack extends Stack {
       enforceSSL: true,
       deadLetterQueue: { queue: this.messageDeadLetters, maxReceiveCount: MESSAGE_MAX_RECEIVES },
     });
-    const worker = withTables(fn('MessageWorker', 'functions/worker/process-message.ts', { timeout: WORKER_TIMEOUT_S }), 'write', 'write')
+    const worker = withTables(fn('MessageWorker', 'functions/worker/process-message.ts', { timeout: WORKER_TIMEOUT_S, runsMessages: true }), 'write', 'write')
       .bindEventBus(bus)
       .bindLlmSecrets();
     worker.addEventSource(new SqsEventSource(this.messageQueue, { batchSize: 1, reportBatchItemFailures: true }));
@@ -166,7 +167,7 @@ export class AgentsStack extends Stack {
     });
     for (const route of routes) {
       const name = routeName(route);
-      const f = withTables(fn(name, `functions/http/${route.handler}.ts`, { timeout: route.timeoutSeconds }), route.agents, route.records);
+      const f = withTables(fn(name, `functions/http/${route.handler}.ts`, { timeout: route.timeoutSeconds, runsMessages: route.runsRuntimes }), route.agents, route.records);
       f.bindApiKeys(apiKeys, props.authCacheSeconds);
       if (route.publishes) f.bindEventBus(bus);
       if (route.startsWorkflow) f.bindStopWorkflow(this.stateMachine);

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import type { Key } from './ports.js';
 import { ValidationError } from './errors.js';
 import { AGENT_STATUSES, NEVER, messageIdSchema, type AgentStatus } from './model.js';

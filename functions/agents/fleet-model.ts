@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { DEFAULT_STOP_TIMEOUT_MS, MAX_STOP_TIMEOUT_MS, type StopOutcome, uuidSchema } from './model.js';
 
 /** Agents one fleet stop may name explicitly (the body stays well under API Gateway's limits). */

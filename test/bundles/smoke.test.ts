@@ -139,6 +139,18 @@ describe('HTTP functions, given API Gateway v2 events', { timeout: 60_000 }, () 
     expect(stops.body.data[0]).toMatchObject({ outcome: 'drained', reason: 'api' });
   });
 
+  it('stops an llm agent through a bundle without the openai client (closing it saves its memory, no model call)', async () => {
+    const runtime = { type: 'llm', baseUrl: 'https://llm.example.com/v1', model: 'm', apiKey: { env: 'LLM_API_KEY' } };
+    const created = await call('CreateAgent', { method: 'POST', path: '/agents', routeKey: 'POST /agents', headers: json, body: JSON.stringify({ name: 'thinker', runtime }) });
+    const id = created.body.data.agentId as string;
+    const path = (suffix: string) => ({ path: `/agents/${id}${suffix}`, pathParameters: { agentId: id } });
+    expect((await call('StartAgent', { method: 'POST', routeKey: 'POST /agents/{agentId}/start', ...path('/start') })).status).toBe(200);
+    const stop = await call('StopAgent', { method: 'POST', routeKey: 'POST /agents/{agentId}/stop', headers: json, body: '{"graceful":true}', ...path('/stop') });
+    expect(stop).toMatchObject({ status: 200, body: { data: { status: 'inactive' } } });
+    const stops = await call('ListStops', { method: 'GET', routeKey: 'GET /agents/{agentId}/stops', ...path('/stops') });
+    expect(stops.body.data[0]).toMatchObject({ outcome: 'drained', stateSaved: true });
+  });
+
   it('answers bad input in the envelope: bad JSON 400, unknown route 404, wrong method 405', async () => {
     const bad = await call('CreateAgent', { method: 'POST', path: '/agents', routeKey: 'POST /agents', headers: json, body: '{"name":' });
     expect(bad).toMatchObject({ status: 400, body: { success: false, code: 'VALIDATION_ERROR', error: 'Request body is not valid JSON' } });

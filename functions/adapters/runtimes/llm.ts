@@ -1,8 +1,23 @@
 import type OpenAIClient from 'openai';
+import { ConfigError } from '../../agents/config.js';
 import type { AgentRuntime, RuntimeMessage, RuntimeStop } from '../../agents/ports.js';
 import type { AgentItem, Runtime } from '../../agents/model.js';
 import type { RecordsStore, Turn } from '../dynamodb/records-store.js';
 import { Refused, outboundFetch } from './outbound.js';
+
+/**
+ * The `openai` client (about 420 KiB) is bundled only into the functions that run messages
+ * (routes with `runsRuntimes`, and the worker); the stack marks it external in the others, which
+ * only ever `close` an llm agent. Reaching it there is a wiring bug, said plainly.
+ */
+async function loadOpenAi(): Promise<typeof import('openai')> {
+  try {
+    return await import('openai');
+  } catch (err) {
+    if ((err as { code?: string }).code !== 'ERR_MODULE_NOT_FOUND') throw err;
+    throw new ConfigError('The openai client is not bundled with this function: only functions that run messages (routes with runsRuntimes, the worker) carry it');
+  }
+}
 
 type LlmRuntimeConfig = Extract<Runtime, { type: 'llm' }>;
 
@@ -40,7 +55,7 @@ export class LlmRuntime implements AgentRuntime {
     const runtime = agent.runtime as LlmRuntimeConfig;
     const records = this.opts.records();
     // Loaded on first use: the functions that never run an llm agent do not pay for it at cold start.
-    const [{ default: OpenAI }, apiKey, memory] = await Promise.all([import('openai'), this.apiKey(runtime.apiKey), records.getConversation(agent.agentId)]);
+    const [{ default: OpenAI }, apiKey, memory] = await Promise.all([loadOpenAi(), this.apiKey(runtime.apiKey), records.getConversation(agent.agentId)]);
     const client = new OpenAI({
       apiKey,
       baseURL: runtime.baseUrl,
