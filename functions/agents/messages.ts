@@ -340,7 +340,7 @@ async function complete(
       // the stop's deadline does. Past the deadline this request finalizes the stop itself.
       const pastDeadline = ours && current?.status === 'stopping' && expect === 'stopping';
       if (!current || !ours || pastDeadline) {
-        if (pastDeadline && current?.stop) await finalizeStopQuietly(d, agentId, current.stop.stopId);
+        if (pastDeadline && current?.stop) await finalizeStopQuietly(d, agentId, current.stop.stopId, current);
         throw interrupted(messageId);
       }
       const status = current.status === 'stopping' ? 'stopping' : 'active';
@@ -360,12 +360,12 @@ async function complete(
 async function finalizeIfDrained(d: Deps, agentId: string): Promise<void> {
   const agent = await d.agents.get(agentId);
   if (agent?.status === 'stopping' && agent.stop && liveLeaseIds(agent, d.now()).length === 0) {
-    await finalizeStopQuietly(d, agentId, agent.stop.stopId);
+    await finalizeStopQuietly(d, agentId, agent.stop.stopId, agent);
   }
 }
 
-async function finalizeStopQuietly(d: Deps, agentId: string, stopId: string): Promise<void> {
-  await finalizeStop(d, agentId, stopId).catch((err: Error) =>
+async function finalizeStopQuietly(d: Deps, agentId: string, stopId: string, known?: AgentItem): Promise<void> {
+  await finalizeStop(d, agentId, stopId, known).catch((err: Error) =>
     d.log.warn('finalize from a message request failed; the workflow will retry it', { agentId, stopId, error: err }),
   );
 }
