@@ -7,9 +7,8 @@
  * unmeasured round of each (DynamoDB Local runs several times slower on a cold JVM). Time to all
  * inactive, and DynamoDB calls per agent counted at the client every request goes through.
  */
-import { BatchWriteCommand } from '@aws-sdk/lib-dynamodb';
 import type { AgentItem } from '../functions/agents/model.js';
-import { benchStack, countCalls } from './support.js';
+import { benchStack, countCalls, putAgents } from './support.js';
 
 const FLEET = Number(process.env.FLEET ?? 1000);
 const stack = await benchStack();
@@ -22,29 +21,23 @@ const ids = Array.from({ length: FLEET }, () => crypto.randomUUID());
 /** Put the fleet back: every agent active, idle, no stop history on the item. */
 async function activateAll(): Promise<void> {
   const now = Date.now();
-  for (let i = 0; i < ids.length; i += 25) {
-    let batch = ids.slice(i, i + 25).map((agentId, j) => {
-      const item: AgentItem = {
-        agentId,
-        name: `fleet-${i + j}`,
-        status: 'active',
-        settings: {},
-        runtime: { type: 'echo' },
-        idleTimeoutMs: null,
-        leases: {},
-        version: 2,
-        createdAt: now,
-        updatedAt: now,
-        startedAt: now,
-        dueAt: Number.MAX_SAFE_INTEGER,
-      };
-      return { PutRequest: { Item: item } };
-    });
-    while (batch.length) {
-      const out = await app.db.send(new BatchWriteCommand({ RequestItems: { [d.agents.tableName]: batch } }));
-      batch = (out.UnprocessedItems?.[d.agents.tableName] ?? []) as typeof batch;
-    }
-  }
+  const agents = ids.map(
+    (agentId, i): AgentItem => ({
+      agentId,
+      name: `fleet-${i}`,
+      status: 'active',
+      settings: {},
+      runtime: { type: 'echo' },
+      idleTimeoutMs: null,
+      leases: {},
+      version: 2,
+      createdAt: now,
+      updatedAt: now,
+      startedAt: now,
+      dueAt: Number.MAX_SAFE_INTEGER,
+    }),
+  );
+  await putAgents(app.db, d.agents.tableName, agents);
 }
 
 async function activeLeft(): Promise<number> {

@@ -7,8 +7,7 @@
  * of connections. The DynamoDB calls per message are counted at the one client the stack uses.
  */
 import autocannon from 'autocannon';
-import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import { benchStack, countCalls, goal, percentile } from './support.js';
+import { benchStack, countCalls, goal, percentile, rawConditionalWrite } from './support.js';
 
 const SECONDS = Number(process.env.LOAD_SECONDS ?? 10);
 const CONNECTIONS = Number(process.env.LOAD_CONNECTIONS ?? 16);
@@ -33,16 +32,7 @@ try {
     await Promise.all(
       Array.from({ length: CONNECTIONS }, async (_, w) => {
         for (let i = 0; Date.now() < rawUntil; i++) {
-          await app.db.send(
-            new UpdateCommand({
-              TableName: d.agents.tableName,
-              Key: { agentId: agents[(w + i) % AGENTS] },
-              UpdateExpression: 'SET benchCounter = if_not_exists(benchCounter, :zero) + :one',
-              ConditionExpression: 'attribute_exists(agentId) AND #status = :active',
-              ExpressionAttributeNames: { '#status': 'status' },
-              ExpressionAttributeValues: { ':zero': 0, ':one': 1, ':active': 'active' },
-            }),
-          );
+          await rawConditionalWrite(app.db, d.agents.tableName, agents[(w + i) % AGENTS]!);
           raw++;
         }
       }),

@@ -3,10 +3,10 @@
  * against finding the same 200 with a Scan of the fleet. Items read are counted from the
  * DynamoDB responses (index keys + full items), on DynamoDB Local.
  */
-import { BatchWriteCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
+import { ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { runReaper } from '../functions/agents/reaper.js';
 import type { AgentItem } from '../functions/agents/model.js';
-import { benchStack } from './support.js';
+import { benchStack, putAgents } from './support.js';
 
 const FLEET = Number(process.env.FLEET ?? 20_000);
 const DUE = Number(process.env.DUE ?? 200);
@@ -36,13 +36,7 @@ try {
     };
   });
   const t0 = performance.now();
-  for (let i = 0; i < agents.length; i += 25) {
-    let batch = agents.slice(i, i + 25).map((Item) => ({ PutRequest: { Item } }));
-    while (batch.length) {
-      const out = await stack.app.db.send(new BatchWriteCommand({ RequestItems: { [d.agents.tableName]: batch } }));
-      batch = (out.UnprocessedItems?.[d.agents.tableName] ?? []) as typeof batch;
-    }
-  }
+  await putAgents(stack.app.db, d.agents.tableName, agents);
   console.log(`loaded ${FLEET} active agents (${DUE} idle past their timeout) in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
 
   // The same question answered by a Scan of the fleet.

@@ -7,9 +7,8 @@
  *     state transitions its execution took
  *   - a drain that can only end by timeout (a crashed worker): transitions for that path
  */
-import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { GatedRuntime } from '../test/support/runtimes.js';
-import { benchStack, countCalls, goal, percentile, summary } from './support.js';
+import { benchStack, countCalls, goal, percentile, rawConditionalWrite, summary } from './support.js';
 
 const gated = new GatedRuntime();
 const transitions = new Map<string, number>();
@@ -19,18 +18,7 @@ const stack = await benchStack({
 });
 const { api } = stack;
 const calls = countCalls(stack.app.db);
-/** One raw single-item conditional write on the same DynamoDB Local: the yardstick. */
-const rawWrite = (agentId: string) =>
-  stack.app.db.send(
-    new UpdateCommand({
-      TableName: stack.app.deps.agents.tableName,
-      Key: { agentId },
-      UpdateExpression: 'SET benchCounter = if_not_exists(benchCounter, :zero) + :one',
-      ConditionExpression: 'attribute_exists(agentId) AND #status = :active',
-      ExpressionAttributeNames: { '#status': 'status' },
-      ExpressionAttributeValues: { ':zero': 0, ':one': 1, ':active': 'active' },
-    }),
-  );
+const rawWrite = (agentId: string) => rawConditionalWrite(stack.app.db, stack.app.deps.agents.tableName, agentId);
 const create = async (gatedAgent: boolean) => {
   const res = await api('POST', '/agents', { name: 'bench', settings: gatedAgent ? { gated: true } : {} });
   const id = res.body.data.agentId as string;

@@ -1,4 +1,5 @@
-import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { BatchWriteCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import type { AgentItem } from '../functions/agents/model.js';
 import { startOwnStack, type AppOptions } from '../test/support/local-stack.js';
 
 /** DynamoDB Local in memory plus the whole local stack, for a benchmark run. */
@@ -43,4 +44,28 @@ export function goal(label: string, value: number, bound: number, unit: string, 
   const met = atLeast ? value >= bound : value <= bound;
   if (!met) process.exitCode = 1;
   return `${label.padEnd(52)} ${value.toFixed(digits).padStart(8)} ${unit.padEnd(3)} goal ${atLeast ? '>=' : '<='} ${bound} ${unit}  ${met ? 'met' : 'MISSED'}`;
+}
+
+/** The yardstick: one raw single-item conditional write on an active agent, through the same client. */
+export const rawConditionalWrite = (db: DynamoDBDocumentClient, tableName: string, agentId: string) =>
+  db.send(
+    new UpdateCommand({
+      TableName: tableName,
+      Key: { agentId },
+      UpdateExpression: 'SET benchCounter = if_not_exists(benchCounter, :zero) + :one',
+      ConditionExpression: 'attribute_exists(agentId) AND #status = :active',
+      ExpressionAttributeNames: { '#status': 'status' },
+      ExpressionAttributeValues: { ':zero': 0, ':one': 1, ':active': 'active' },
+    }),
+  );
+
+/** Write agent items straight into the table, 25 per BatchWrite (a fleet set up in seconds). */
+export async function putAgents(db: DynamoDBDocumentClient, tableName: string, agents: AgentItem[]): Promise<void> {
+  for (let i = 0; i < agents.length; i += 25) {
+    let batch = agents.slice(i, i + 25).map((Item) => ({ PutRequest: { Item } }));
+    while (batch.length) {
+      const out = await db.send(new BatchWriteCommand({ RequestItems: { [tableName]: batch } }));
+      batch = (out.UnprocessedItems?.[tableName] ?? []) as typeof batch;
+    }
+  }
 }
