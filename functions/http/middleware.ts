@@ -170,8 +170,9 @@ function validatePathParams(params: Record<string, string | undefined>): Record<
       out[name] = id.data;
       continue;
     }
-    if (name === 'operationId' && !operationIdSchema.safeParse(value).success) {
-      throw new ValidationError(`Path parameter "operationId" must be an operation id as returned by POST /agents/stop, got ${JSON.stringify(value.slice(0, 64))}`);
+    const operationId = name === 'operationId' ? operationIdSchema.safeParse(value) : undefined;
+    if (operationId && !operationId.success) {
+      throw new ValidationError(`Path parameter "operationId" ${operationId.error.issues[0]!.message}, got ${JSON.stringify(value.slice(0, 64))}`);
     }
     if (name === 'messageId' && !messageIdSchema.safeParse(value).success) {
       throw new ValidationError('Path parameter "messageId" must be 1 to 64 letters, digits, "_" or "-"');

@@ -13,7 +13,7 @@ import {
   stopAgentSchema,
   updateAgentSchema,
 } from '../agents/model.js';
-import { fleetStopSchema, toFleetView } from '../agents/fleet-model.js';
+import { fleetStopSchema, operationIdSchema, toFleetView } from '../agents/fleet-model.js';
 import { routes, type Route } from './routes.js';
 
 /**
@@ -418,7 +418,7 @@ function operation(route: Route): Record<string, unknown> {
   const parameters: Record<string, unknown>[] = [];
   if (route.path.includes('{agentId}')) parameters.push({ name: 'agentId', in: 'path', required: true, schema: { type: 'string', format: 'uuid' } });
   if (route.path.includes('{messageId}')) parameters.push({ name: 'messageId', in: 'path', required: true, schema: jsonSchema(messageIdSchema) });
-  if (route.path.includes('{operationId}')) parameters.push({ name: 'operationId', in: 'path', required: true, schema: { type: 'string', pattern: '^[0-9A-HJKMNP-TV-Z]{26}$' } });
+  if (route.path.includes('{operationId}')) parameters.push({ name: 'operationId', in: 'path', required: true, schema: jsonSchema(operationIdSchema) });
   if (route.handler === 'stop-fleet') {
     parameters.push({ name: 'Idempotency-Key', in: 'header', required: false, description: 'Makes the request safe to repeat: the same key returns the same operation (1 to 255 printable characters, a UUID say)', schema: { type: 'string' } });
   }
