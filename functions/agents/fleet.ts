@@ -4,7 +4,7 @@ import { publish } from './events.js';
 import { type FleetMember, type FleetOperation, type FleetStopInput, type MemberState, OPEN_STATES, emptyCounts } from './fleet-model.js';
 import type { AgentItem } from './model.js';
 import type { Deps } from './ports.js';
-import { agentPages, mapBounded } from './selection.js';
+import { mapBounded } from './selection.js';
 import { MAX_POLLS, beginGracefulStop, forceStop, newId, viewStop } from './stop.js';
 
 /** Agents selected per page (one index Query, then one conditional member write each). */
@@ -59,6 +59,7 @@ export async function startFleetStop(d: Deps, input: FleetStopInput, idempotency
   const result = await d.fleet.create(op, keyHash);
   if (!result.created) {
     const { existing } = result;
+    if (!existing) throw new Unavailable('The fleet stop of this Idempotency-Key is being rolled back (its workflow did not start); retry the request');
     if (existing.requestHash !== requestHash) throw new IdempotencyKeyReused(existing.operationId);
     // Heals a first request whose start was lost after its write (a no-op if it runs or ran).
     if (existing.status === 'running') await d.fleetWorkflow.start({ operationId: existing.operationId });
@@ -68,8 +69,11 @@ export async function startFleetStop(d: Deps, input: FleetStopInput, idempotency
     await d.fleetWorkflow.start({ operationId: op.operationId });
   } catch (err) {
     d.log.error('fleet stop workflow did not start', { operationId: op.operationId, error: err as Error });
-    await d.fleet.remove(op.operationId, keyHash);
-    throw new Unavailable('The fleet stop could not be started (its workflow did not start); nothing was stopped, retry the request');
+    // A start reported failed may still have happened: an operation a step already advanced stands.
+    if (await d.fleet.remove(op, keyHash)) {
+      throw new Unavailable('The fleet stop could not be started (its workflow did not start); nothing was stopped, retry the request');
+    }
+    return { op: await getFleetStop(d, op.operationId), created: true };
   }
   d.log.info('fleet stop started', { operationId: op.operationId, selector: { status: selector.status, agentIds: selector.agentIds?.length } });
   return { op, created: true };
@@ -138,11 +142,10 @@ async function selectNextPage(d: Deps, op: FleetOperation): Promise<void> {
     sel.offset = offset + agentIds.length;
     more = sel.offset < op.selector.agentIds.length;
   } else {
-    const pages = agentPages(d, op.selector.status!, { pageSize: PAGE_SIZE, startKey: sel.cursor });
-    const { value: page } = await pages.next();
-    agentIds = page?.agents.map((a: { agentId: string }) => a.agentId) ?? [];
-    sel.cursor = page?.lastKey;
-    more = page?.lastKey !== undefined;
+    const page = await d.agents.queryByStatus(op.selector.status!, { limit: PAGE_SIZE, startKey: sel.cursor });
+    agentIds = page.items.map((a) => a.agentId);
+    sel.cursor = page.lastKey;
+    more = page.lastKey !== undefined;
   }
   const fresh: FleetMember[] = (await d.fleet.addMembers(op.operationId, agentIds, d.now())).map((agentId) => ({ agentId, state: 'pending' }));
   sel.foundThisPass += fresh.length;

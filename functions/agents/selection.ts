@@ -2,19 +2,19 @@ import type { Deps, Key } from './ports.js';
 import type { AgentStatus } from './model.js';
 
 /**
- * Agents in a status, a page of ids at a time, through the byStatus index (status, dueAt): the
- * reaper (due ones only), a fleet stop's selection and the local resume of stops all page this way.
- * `lastKey` of each page is where the next one starts (a fleet stop saves it between steps).
+ * Every agent in a status, a page of ids at a time, through the byStatus index (status, dueAt):
+ * the reaper (due ones only) and the local resume of stops. (A fleet stop reads the same index one
+ * page per step, its cursor saved between steps.)
  */
 export async function* agentPages(
   d: Deps,
   status: AgentStatus,
-  opts: { pageSize?: number; startKey?: Key; dueBy?: number } = {},
-): AsyncGenerator<{ agents: { agentId: string; dueAt: number }[]; lastKey?: Key }> {
-  let startKey = opts.startKey;
+  opts: { pageSize?: number; dueBy?: number } = {},
+): AsyncGenerator<{ agents: { agentId: string; dueAt: number }[] }> {
+  let startKey: Key | undefined;
   do {
     const page = await d.agents.queryByStatus(status, { limit: opts.pageSize ?? 100, startKey, dueBy: opts.dueBy });
-    yield { agents: page.items, lastKey: page.lastKey };
+    yield { agents: page.items };
     startKey = page.lastKey;
   } while (startKey);
 }

@@ -1,19 +1,8 @@
 import { expect, inject, it } from 'vitest';
 import { freePort } from '../../local/dynamodb.js';
 import { startNode } from '../support/processes.js';
-import { apiClient, eventually, startTestApp, testConfig, type Api } from '../support/stack.js';
-import { createFleet, untilDone } from '../support/fleet.js';
-
-async function countInactive(api: Api): Promise<number> {
-  let n = 0;
-  let cursor: string | null = null;
-  do {
-    const page = await api('GET', `/agents?status=inactive${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`);
-    n += page.body.data.length;
-    cursor = page.body.nextCursor;
-  } while (cursor);
-  return n;
-}
+import { apiClient, eventually, startTestApp, testConfig } from '../support/stack.js';
+import { createFleet, listAll, untilDone } from '../support/fleet.js';
 
 /**
  * The server running a fleet stop dies mid-operation: `npm start`'s own process (local/main.ts),
@@ -50,7 +39,7 @@ it('a fleet stop survives a crash of the server running it: a restart finishes i
     // per page): the resumed operation must find those stops through the agents, not skip them.
     await eventually(async () => {
       const op = (await api('GET', `/fleet-stops/${operationId}`)).body.data;
-      return op.counts.selected === 100 && (await countInactive(api)) >= 110;
+      return op.counts.selected === 100 && (await listAll(api, 'inactive')).length >= 110;
     }, 30_000, 20);
     proc.kill('SIGKILL');
     await exited;

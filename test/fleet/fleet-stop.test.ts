@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mapBounded } from '../../functions/agents/selection.js';
-import { createFleet, untilDone } from '../support/fleet.js';
+import { createFleet, listAll, untilDone } from '../support/fleet.js';
 import { startNode } from '../support/processes.js';
-import { startTestApp, type Api, type TestApp } from '../support/stack.js';
+import { eventually, startTestApp, type TestApp } from '../support/stack.js';
 
 /**
  * Fleet stop against the real local stack: DynamoDB Local, the fleet stop ASL through the local
@@ -15,20 +15,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await app.close();
 });
-
-/** Every agent of a status, following nextCursor to the end. */
-async function listAll(api: Api, status: string): Promise<{ agentId: string }[]> {
-  const all: { agentId: string }[] = [];
-  let cursor: string | null = null;
-  do {
-    const res = await api('GET', `/agents?status=${status}${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`);
-    expect(res.status).toBe(200);
-    expect(res.body).toHaveProperty('nextCursor');
-    all.push(...res.body.data);
-    cursor = res.body.nextCursor;
-  } while (cursor);
-  return all;
-}
 
 describe('POST /agents/stop', () => {
   it('stops 300 started agents, some with messages in flight, and its counts match the stored stop records', { timeout: 120_000 }, async () => {
@@ -131,6 +117,45 @@ describe('POST /agents/stop', () => {
     expect(reused.body).toMatchObject({ success: false, code: 'IDEMPOTENCY_KEY_REUSED' });
     expect(reused.body.error).toContain(op.operationId);
     await app.api('POST', '/agents/stop', { agentIds: agents, graceful: false });
+  });
+
+  it('a workflow that does not start: 503, nothing stopped, and the same Idempotency-Key works on the retry', async () => {
+    const [agentId] = await createFleet(app.api, 1);
+    const start = app.fleetWorkflow.start;
+    app.fleetWorkflow.start = async () => {
+      throw new Error('Step Functions unreachable');
+    };
+    const key = `retry-${agentId}`;
+    try {
+      const refused = await app.api('POST', '/agents/stop', { agentIds: [agentId] }, { 'idempotency-key': key });
+      expect(refused.status).toBe(503);
+      expect(refused.body).toMatchObject({ success: false, code: 'UNAVAILABLE' });
+    } finally {
+      app.fleetWorkflow.start = start;
+    }
+    expect((await app.api('GET', `/agents/${agentId}`)).body.data.status).toBe('active');
+    const retried = await app.api('POST', '/agents/stop', { agentIds: [agentId] }, { 'idempotency-key': key });
+    expect(retried.status).toBe(202);
+    expect(retried.headers.get('idempotent-replayed')).toBeNull();
+    expect((await untilDone(app.api, retried.body.data.operationId)).counts).toMatchObject({ stopped: 1 });
+  });
+
+  it('a start reported failed that did happen is not rolled back: the operation stands and is answered with it', async () => {
+    const [agentId] = await createFleet(app.api, 1);
+    const start = app.fleetWorkflow.start.bind(app.fleetWorkflow);
+    app.fleetWorkflow.start = async (input) => {
+      await start(input);
+      await eventually(async () => (await app.api('GET', `/fleet-stops/${input.operationId}`)).body.data.done);
+      throw new Error('timed out waiting for StartExecution'); // it started all the same
+    };
+    try {
+      const res = await app.api('POST', '/agents/stop', { agentIds: [agentId] });
+      expect(res.status).toBe(200);
+      expect(res.body.data).toMatchObject({ status: 'completed', counts: { stopped: 1 } });
+      expect((await app.api('GET', `/fleet-stops/${res.body.data.operationId}`)).status).toBe(200);
+    } finally {
+      app.fleetWorkflow.start = start;
+    }
   });
 
   it('refuses bad requests with a 400 that says what to fix', async () => {

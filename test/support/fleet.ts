@@ -23,3 +23,16 @@ export async function untilDone(api: Api, operationId: string, timeoutMs = 60_00
     100,
   );
 }
+
+/** Every agent of a status, following nextCursor until it is null (as a client must). */
+export async function listAll(api: Api, status: string): Promise<{ agentId: string }[]> {
+  const all: { agentId: string }[] = [];
+  let cursor: string | null = null;
+  do {
+    const res = await api('GET', `/agents?status=${status}${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`);
+    if (res.status !== 200 || !('nextCursor' in res.body)) throw new Error(`GET /agents: ${res.text}`);
+    all.push(...res.body.data);
+    cursor = res.body.nextCursor;
+  } while (cursor);
+  return all;
+}

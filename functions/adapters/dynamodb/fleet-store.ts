@@ -8,6 +8,7 @@ import {
   TransactWriteCommand,
   UpdateCommand,
   type DynamoDBDocumentClient,
+  type QueryCommandInput,
 } from '@aws-sdk/lib-dynamodb';
 import type { FleetMember, FleetOperation, MemberState } from '../../agents/fleet-model.js';
 import type { Key } from '../../agents/ports.js';
@@ -26,18 +27,13 @@ const opKey = (operationId: string) => ({ agentId: FLEET, sk: `OP#${operationId}
 const idempotencyKey = (keyHash: string) => ({ agentId: FLEET, sk: `KEY#${keyHash}` });
 const memberPartition = (operationId: string) => `${FLEET}#${operationId}`;
 
+/** An item without its storage keys and TTL. */
 type Stored<T> = T & { agentId: string; sk: string; expiresAt: number };
-
-const OPERATION_FIELDS = [
-  'operationId', 'status', 'graceful', 'timeoutMs', 'concurrency', 'selector', 'counts', 'failures', 'failure', 'createdAt', 'updatedAt', 'completedAt',
-] as const;
-
-function toOperation(item: Record<string, unknown>): FleetOperation {
-  const op = Object.fromEntries(OPERATION_FIELDS.filter((f) => item[f] !== undefined).map((f) => [f, item[f]])) as unknown as FleetOperation;
-  op.selection = item.selection as FleetOperation['selection'];
-  if (item.requestHash !== undefined) op.requestHash = item.requestHash as string;
-  return op;
-}
+const toOperation = ({ agentId: _pk, sk: _sk, expiresAt: _ttl, ...op }: Stored<FleetOperation>): FleetOperation => op;
+const toMember = ({ agentId: _pk, sk, expiresAt: _ttl, updatedAt: _at, ...member }: Stored<FleetMember & { updatedAt: number }>): FleetMember => ({
+  ...member,
+  agentId: sk,
+});
 
 export class FleetStore {
   constructor(
@@ -50,7 +46,7 @@ export class FleetStore {
    * Create the operation, and with an idempotency key its key item, in one transaction. When the
    * key was used before, nothing is written and the operation it started is returned instead.
    */
-  async create(op: FleetOperation, keyHash?: string): Promise<{ created: true } | { created: false; existing: FleetOperation }> {
+  async create(op: FleetOperation, keyHash?: string): Promise<{ created: true } | { created: false; existing?: FleetOperation }> {
     const expiresAt = this.expiresAt(op.createdAt);
     const put = { TableName: this.tableName, Item: { ...opKey(op.operationId), ...op, expiresAt }, ConditionExpression: 'attribute_not_exists(sk)' };
     if (!keyHash) {
@@ -78,50 +74,54 @@ export class FleetStore {
       if (reasons?.[1]?.code !== 'ConditionalCheckFailed') throw err;
     }
     const key = await this.db.send(new GetCommand({ TableName: this.tableName, Key: idempotencyKey(keyHash), ConsistentRead: true }));
-    const existing = key.Item && (await this.get(key.Item.operationId as string));
-    // The key's operation was rolled back (its workflow did not start) between the two reads: a
-    // retry of the request will find the key free.
-    if (!existing) throw new Error('The operation of this Idempotency-Key is being rolled back; retry the request');
-    return { created: false, existing };
+    // No operation: the key's first request is rolling it back (its workflow did not start).
+    return { created: false, existing: key.Item && (await this.get(key.Item.operationId as string)) };
   }
 
-  /** Undo `create` (the workflow did not start): the operation and its key, so a retry may reuse the key. */
-  async remove(operationId: string, keyHash?: string): Promise<void> {
-    await this.db.send(
-      new TransactWriteCommand({
-        TransactItems: [
-          { Delete: { TableName: this.tableName, Key: opKey(operationId) } },
-          ...(keyHash ? [{ Delete: { TableName: this.tableName, Key: idempotencyKey(keyHash) } }] : []),
-        ],
-      }),
-    );
+  /**
+   * Undo `create` when its workflow did not start: the operation and its key, so a retry may reuse
+   * the key. Only while the operation is untouched (a start reported failed may have happened):
+   * false when a step already advanced it, which then stands.
+   */
+  async remove(op: FleetOperation, keyHash?: string): Promise<boolean> {
+    try {
+      await this.db.send(
+        new TransactWriteCommand({
+          TransactItems: [
+            {
+              Delete: {
+                TableName: this.tableName,
+                Key: opKey(op.operationId),
+                ConditionExpression: '#status = :running AND updatedAt = :createdAt',
+                ExpressionAttributeNames: { '#status': 'status' },
+                ExpressionAttributeValues: { ':running': 'running', ':createdAt': op.createdAt },
+              },
+            },
+            ...(keyHash ? [{ Delete: { TableName: this.tableName, Key: idempotencyKey(keyHash) } }] : []),
+          ],
+        }),
+      );
+      return true;
+    } catch (err) {
+      if (cancellationReasons(err)?.[0]?.code === 'ConditionalCheckFailed') return false;
+      throw err;
+    }
   }
 
   async get(operationId: string): Promise<FleetOperation | undefined> {
     const out = await this.db.send(new GetCommand({ TableName: this.tableName, Key: opKey(operationId), ConsistentRead: true }));
-    return out.Item ? toOperation(out.Item) : undefined;
+    return out.Item ? toOperation(out.Item as Stored<FleetOperation>) : undefined;
   }
 
   /** Operations still running, with when each last advanced (a restarted server resumes them, the reaper heals stalled ones). */
   async listRunning(): Promise<{ operationId: string; updatedAt: number }[]> {
-    const ops: { operationId: string; updatedAt: number }[] = [];
-    let startKey: Key | undefined;
-    do {
-      const out = await this.db.send(
-        new QueryCommand({
-          TableName: this.tableName,
-          KeyConditionExpression: 'agentId = :fleet AND begins_with(sk, :op)',
-          FilterExpression: '#status = :running',
-          ExpressionAttributeNames: { '#status': 'status' },
-          ExpressionAttributeValues: { ':fleet': FLEET, ':op': 'OP#', ':running': 'running' },
-          ProjectionExpression: 'operationId, updatedAt',
-          ExclusiveStartKey: startKey,
-        }),
-      );
-      ops.push(...(out.Items ?? []).map((i) => ({ operationId: i.operationId as string, updatedAt: i.updatedAt as number })));
-      startKey = out.LastEvaluatedKey;
-    } while (startKey);
-    return ops;
+    return this.queryAll<{ operationId: string; updatedAt: number }>({
+      KeyConditionExpression: 'agentId = :fleet AND begins_with(sk, :op)',
+      FilterExpression: '#status = :running',
+      ExpressionAttributeNames: { '#status': 'status' },
+      ExpressionAttributeValues: { ':fleet': FLEET, ':op': 'OP#', ':running': 'running' },
+      ProjectionExpression: 'operationId, updatedAt',
+    });
   }
 
   /** Save progress of a running operation: its selection cursor and counts. */
@@ -208,28 +208,22 @@ export class FleetStore {
 
   /** Every member of the operation, in agentId order. */
   async members(operationId: string): Promise<FleetMember[]> {
-    const members: FleetMember[] = [];
+    const items = await this.queryAll<Stored<FleetMember & { updatedAt: number }>>({
+      KeyConditionExpression: 'agentId = :p',
+      ExpressionAttributeValues: { ':p': memberPartition(operationId) },
+    });
+    return items.map(toMember);
+  }
+
+  /** Every item a query of this table matches, following its pages. */
+  private async queryAll<T>(query: Omit<QueryCommandInput, 'TableName' | 'ExclusiveStartKey'>): Promise<T[]> {
+    const items: T[] = [];
     let startKey: Key | undefined;
     do {
-      const out = await this.db.send(
-        new QueryCommand({
-          TableName: this.tableName,
-          KeyConditionExpression: 'agentId = :p',
-          ExpressionAttributeValues: { ':p': memberPartition(operationId) },
-          ExclusiveStartKey: startKey,
-        }),
-      );
-      for (const item of (out.Items ?? []) as Stored<FleetMember & { sk: string }>[]) {
-        members.push({
-          agentId: item.sk,
-          state: item.state,
-          ...(item.stopId !== undefined && { stopId: item.stopId }),
-          ...(item.error !== undefined && { error: item.error }),
-          ...(item.attempts !== undefined && { attempts: item.attempts }),
-        });
-      }
+      const out = await this.db.send(new QueryCommand({ ...query, TableName: this.tableName, ExclusiveStartKey: startKey }));
+      items.push(...((out.Items ?? []) as T[]));
       startKey = out.LastEvaluatedKey;
     } while (startKey);
-    return members;
+    return items;
   }
 }
