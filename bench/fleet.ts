@@ -117,7 +117,10 @@ try {
   }
   const [loop, ...fleet] = rows;
   for (const r of fleet) {
-    console.log(`${r.label}: ${(loop!.seconds / r.seconds).toFixed(1)}x the client loop's speed, ${(loop!.reads / r.reads).toFixed(1)}x fewer reads, ${Math.round(loop!.requests / r.requests)}x fewer requests`);
+    console.log(
+      `${r.label}: ${(loop!.seconds / r.seconds).toFixed(1)}x the client loop's speed, ${Math.round(loop!.requests / r.requests)}x fewer requests, ` +
+        `${r.reads.toFixed(2)} vs ${loop!.reads.toFixed(2)} reads and ${r.writes.toFixed(2)} vs ${loop!.writes.toFixed(2)} writes per agent`,
+    );
   }
 } finally {
   await stack.close();
