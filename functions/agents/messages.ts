@@ -305,12 +305,15 @@ function duplicateOutcome(existing: MessageRecord, mode: Delivery['mode']): Mess
 }
 
 /**
- * Complete: release the lease and write the outcome, in one transaction fenced on the admission's
- * token (race: late completion vs re-admission of the same messageId) and, while the agent is
- * stopping, on the stop's deadline (race: completion vs graceful timeout: the deadline is a
- * promise, so a completion after it is refused and the message ends `interrupted`). A lease
- * cleared by a stop fences the completion too. Completing the last lease of a stopping agent
- * finalizes the stop at once (event-driven; the workflow's Wait loop is only the guarantee).
+ * Complete, in two single-item writes (no transaction, so concurrent completions of one agent
+ * never conflict): the record takes the outcome while the lease still holds the message, then the
+ * lease is released. Both are fenced on the admission's token (race: late completion vs
+ * re-admission of the same messageId) and the release, while the agent is stopping, on the stop's
+ * deadline (race: completion vs graceful timeout: the deadline is a promise). A refused release
+ * means a stop took the message: its commit records it `interrupted`, over the outcome written
+ * first. The release returns the agent, so the completion that drained a stopping agent
+ * finalizes the stop at once without a read (event-driven; the workflow's Wait loop is only the
+ * guarantee). Finalizing never fails the (completed) message: the workflow retries it.
  */
 async function complete(
   d: Deps,
@@ -319,49 +322,31 @@ async function complete(
   token: string,
   outcome: Extract<MessageOutcome, { status: 'completed' | 'failed' }>,
 ): Promise<number> {
-  let expect: 'active' | 'stopping' = 'active';
-  for (let attempt = 0; attempt < RETRY_LIMITS.completion; attempt++) {
-    const now = d.now();
-    const result = await d.agents.completeMessage({ agentId, messageId, token, outcome, now, expect });
-    if (result.completed) {
-      await publish(d, {
-        type: outcome.status === 'completed' ? 'Message Completed' : 'Message Failed',
-        detail: { agentId, messageId, ...(outcome.status === 'failed' && { error: outcome.error }) },
-      });
-      if (expect === 'stopping') await finalizeIfDrained(d, agentId);
-      return now;
+  const now = d.now();
+  // Refused: a stop (or a reclaim) already ended the message, or the record is another admission's.
+  if (!(await d.agents.recordOutcome({ agentId, messageId, token, outcome, now }))) throw interrupted(messageId);
+  let agent: AgentItem;
+  try {
+    agent = await d.agents.releaseLease({ agentId, messageId, token, now: d.now() });
+  } catch (err) {
+    if (!(err instanceof AgentConditionFailed)) throw err;
+    // Our lease is still there, so the agent is stopping and its deadline has passed: this
+    // request ends that stop itself (its commit records the message interrupted).
+    const current = err.current;
+    const lease = current?.leases?.[messageId];
+    if (current?.status === 'stopping' && current.stop && typeof lease === 'object' && lease.token === token) {
+      await finalizeStopQuietly(d, agentId, current.stop.stopId, current);
     }
-    if (result.conditionFailed) {
-      const current = result.current ?? (await d.agents.get(agentId));
-      const lease = current?.leases?.[messageId];
-      const ours = typeof lease === 'object' && lease.token === token;
-      // Fenced: the lease was cleared by a stop or belongs to another admission, or the store
-      // refused a completion shaped for `stopping` while our lease is still there, which only
-      // the stop's deadline does. Past the deadline this request finalizes the stop itself.
-      const pastDeadline = ours && current?.status === 'stopping' && expect === 'stopping';
-      if (!current || !ours || pastDeadline) {
-        if (pastDeadline && current?.stop) await finalizeStopQuietly(d, agentId, current.stop.stopId, current);
-        throw interrupted(messageId);
-      }
-      const status = current.status === 'stopping' ? 'stopping' : 'active';
-      // A wrong guess of the agent's status (it began stopping): retry in the other shape at
-      // once, no backoff; only contention backs off.
-      if (status !== expect) {
-        expect = status;
-        continue;
-      }
-    }
-    await backoff(attempt);
+    throw interrupted(messageId);
   }
-  throw retriesExhausted();
-}
-
-/** The event-driven fast path. Its failure never fails the (completed) message: the workflow retries. */
-async function finalizeIfDrained(d: Deps, agentId: string): Promise<void> {
-  const agent = await d.agents.get(agentId);
-  if (agent?.status === 'stopping' && agent.stop && liveLeaseIds(agent, d.now()).length === 0) {
+  await publish(d, {
+    type: outcome.status === 'completed' ? 'Message Completed' : 'Message Failed',
+    detail: { agentId, messageId, ...(outcome.status === 'failed' && { error: outcome.error }) },
+  });
+  if (agent.status === 'stopping' && agent.stop && liveLeaseIds(agent, d.now()).length === 0) {
     await finalizeStopQuietly(d, agentId, agent.stop.stopId, agent);
   }
+  return now;
 }
 
 async function finalizeStopQuietly(d: Deps, agentId: string, stopId: string, known?: AgentItem): Promise<void> {
@@ -380,8 +365,9 @@ export async function reclaimExpiredLeases(d: Deps, agent: AgentItem): Promise<n
   let reclaimed = 0;
   for (const [messageId, lease] of expiredLeases(agent, now)) {
     const error = `lease expired at ${new Date(leaseExpiry(lease)).toISOString()}: the worker processing it stopped responding`;
-    if (await d.agents.reclaimLease(agent.agentId, messageId, lease, error, now)) {
-      reclaimed++;
+    const settled = await d.agents.reclaimLease(agent.agentId, messageId, lease, error, now);
+    if (settled) reclaimed++;
+    if (settled === 'failed') {
       await publish(d, { type: 'Message Failed', detail: { agentId: agent.agentId, messageId, error } });
     }
   }

@@ -134,8 +134,6 @@ export interface StopInfo {
   reason: StopReason;
   /** The fleet stop this stop is part of. */
   operationId?: string;
-  /** Messages that completed while this stop waited for them. */
-  drained?: number;
   /** Set by a force stop: admission is closed and the deadline moved to the force stop's time. */
   forced?: boolean;
   /** Set when the drain workflow failed past its retries; the API answers 500 for this stop. */
@@ -189,6 +187,8 @@ export interface AgentItem {
   lastActivityAt?: number;
   stop?: StopInfo;
   lastStop?: LastStop;
+  /** While stopping: the leases in flight when the stop began (those gone at its commit drained). */
+  leasesAtStop?: Record<string, StoredLease>;
   dueAt: number;
   /** Signs the `http` runtime's requests. Shown once (create, rotate); never in a response otherwise, a log line or an event. */
   signingSecret?: string;
@@ -261,6 +261,8 @@ export interface StopRecord {
   stoppedAt: number;
   durationMs: number;
   drained: number;
+  /** The messages in flight when the stop began that finished before its commit. */
+  drainedMessageIds: string[];
   interrupted: number;
   interruptedMessageIds: string[];
   /** The runtime saved the agent's state at this stop. */

@@ -8,8 +8,6 @@ import { AgentBusy } from './errors.js';
 export const RETRY_LIMITS = {
   /** Admission: contention from other messages of the same agent. */
   admission: 15,
-  /** Completion: at most one status change (active -> stopping) plus conflicts. */
-  completion: 30,
   /** Stop commit: the lease set only shrinks, so at most one retry per lease, plus conflicts. */
   stopCommit: 25,
   /** Force stop's first write: one retry per transition of the agent. */

@@ -252,6 +252,7 @@ async function commitStop(
   stateSaved: boolean,
 ): Promise<LastStop | undefined> {
   const leaseIds = Object.keys(agent.leases ?? {});
+  const drainedIds = Object.keys(agent.leasesAtStop ?? {}).filter((id) => !leaseIds.includes(id));
   const lastStop: LastStop = {
     stopId: stop.stopId,
     outcome,
@@ -273,7 +274,8 @@ async function commitStop(
     deadline: stop.deadline,
     stoppedAt: now,
     durationMs: now - stop.requestedAt,
-    drained: stop.drained ?? 0,
+    drained: drainedIds.length,
+    drainedMessageIds: drainedIds,
     interrupted: leaseIds.length,
     interruptedMessageIds: leaseIds,
     stateSaved,

@@ -60,7 +60,6 @@ const agentSchema = z
         timeoutMs: z.number().int(),
         reason,
         operationId,
-        drained: z.number().int().optional(),
         failure: z.object({ error: z.string(), cause: z.string(), at: z.number().int() }).optional(),
       })
       .optional()
@@ -100,6 +99,7 @@ const stopRecordSchema = z
     stoppedAt: z.number().int(),
     durationMs: z.number().int(),
     drained: z.number().int(),
+    drainedMessageIds: z.array(z.string()).optional().describe('The messages in flight when the stop began that finished (completed or failed) before it ended'),
     interrupted: z.number().int(),
     interruptedMessageIds: z.array(z.string()),
     stateSaved: z.boolean().optional().describe("The agent's runtime saved its state at this stop (an llm agent's conversation; an http agent's worker answered stop)"),

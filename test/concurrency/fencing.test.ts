@@ -150,6 +150,24 @@ describe('crashed workers', () => {
     expect((await message(agentId, crashed!)).status).toBe('failed');
   });
 
+  it('a worker that dies between recording a reply and releasing its lease: the reply stands, the reaper releases the lease', async () => {
+    const agentId = await createAgent(crashApp.api, { settings: { gated: true }, idleTimeoutMs: null }, true);
+    stallHeartbeats(crashApp.deps, agentId);
+    const release = crashApp.deps.agents.releaseLease.bind(crashApp.deps.agents);
+    crashApp.deps.agents.releaseLease = (a) => (a.agentId === agentId ? new Promise(() => {}) : release(a));
+    // The request never ends (its process "died"); the test server's close cuts it.
+    void crashApp.api('POST', `/agents/${agentId}/messages`, { text: 'answered, then the worker dies' }).catch(() => undefined);
+    const [id] = await crashGated.waitForHeld(1, agentId);
+    crashGated.release(id!);
+    await eventually(async () => (await message(agentId, id!)).status === 'completed');
+    await eventually(async () => (await get(agentId)).inFlight === 0);
+
+    const summary = await runReaper(crashApp.deps, { budgetMs: 5_000 });
+    expect(summary.reclaimed).toBeGreaterThanOrEqual(1);
+    expect(Object.keys((await crashApp.deps.agents.get(agentId))!.leases)).toEqual([]);
+    expect(await message(agentId, id!)).toMatchObject({ status: 'completed', reply: 'echo: answered, then the worker dies' });
+  });
+
   it('the next admission settles an expired lease below the in-flight cap', async () => {
     const agentId = await createAgent(crashApp.api, { settings: { gated: true }, idleTimeoutMs: null }, true);
     stallHeartbeats(crashApp.deps, agentId);

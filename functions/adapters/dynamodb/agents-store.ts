@@ -243,7 +243,9 @@ export class AgentsStore {
 
   /**
    * active -> stopping with a new stop, returning the new item; no admission succeeds after it.
-   * `idleSince` (the reaper) also requires no message activity since it looked.
+   * The leases in flight at this moment are kept (`leasesAtStop`): those gone at the commit are
+   * the messages the stop drained. `idleSince` (the reaper) also requires no message activity
+   * since it looked.
    */
   async beginStop(agentId: string, stop: StopInfo, now: number, idleSince?: number): Promise<AgentItem> {
     const idle = idleSince !== undefined;
@@ -251,9 +253,10 @@ export class AgentsStore {
       new UpdateCommand({
         TableName: this.tableName,
         Key: { agentId },
-        UpdateExpression: 'SET #status = :stopping, #stop = :stop, updatedAt = :now, dueAt = :deadline, version = version + :one',
+        UpdateExpression:
+          'SET #status = :stopping, #stop = :stop, updatedAt = :now, dueAt = :deadline, version = version + :one, leasesAtStop = #leases',
         ConditionExpression: `attribute_exists(agentId) AND #status = :active${idle ? ' AND lastActivityAt = :seen' : ''}`,
-        ExpressionAttributeNames: { '#status': 'status', '#stop': 'stop' },
+        ExpressionAttributeNames: { '#status': 'status', '#stop': 'stop', '#leases': 'leases' },
         ExpressionAttributeValues: {
           ':stopping': 'stopping',
           ':active': 'active',
@@ -281,9 +284,9 @@ export class AgentsStore {
       new UpdateCommand({
         TableName: this.tableName,
         Key: { agentId },
-        UpdateExpression: 'SET #status = :stopping, #stop = :stop, updatedAt = :now, dueAt = :now, version = version + :one',
+        UpdateExpression: 'SET #status = :stopping, #stop = :stop, updatedAt = :now, dueAt = :now, version = version + :one, leasesAtStop = #leases',
         ConditionExpression: 'attribute_exists(agentId) AND #status = :active',
-        ExpressionAttributeNames: { '#status': 'status', '#stop': 'stop' },
+        ExpressionAttributeNames: { '#status': 'status', '#stop': 'stop', '#leases': 'leases' },
         ExpressionAttributeValues: { ':stopping': 'stopping', ':active': 'active', ':stop': stop, ':now': now, ':one': 1 },
         ReturnValues: 'ALL_NEW',
         ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
@@ -322,7 +325,7 @@ export class AgentsStore {
       new UpdateCommand({
         TableName: this.tableName,
         Key: { agentId },
-        UpdateExpression: 'SET #status = :active, updatedAt = :now, dueAt = :dueAt, version = version + :one REMOVE #stop',
+        UpdateExpression: 'SET #status = :active, updatedAt = :now, dueAt = :dueAt, version = version + :one REMOVE #stop, leasesAtStop',
         ConditionExpression: '#status = :stopping AND #stop.stopId = :stopId AND attribute_not_exists(#stop.forced)',
         ExpressionAttributeNames: { '#status': 'status', '#stop': 'stop' },
         ExpressionAttributeValues: {
@@ -405,44 +408,51 @@ export class AgentsStore {
   }
 
   /**
-   * Complete a message: release its lease and write its outcome, together.
-   * Race late completion vs re-admission: the lease must still hold this admission's token, and
-   * so must the record (a messageId can be admitted again after a stop, or on an agent re-created
-   * under the same id). Race completion vs graceful timeout: while `stopping`, only before the
-   * stop's deadline (the timeout is a promise). A lease cleared by a stop fences it too.
-   * `expect` is the status the caller believes the agent is in; a wrong guess is a refusal with
-   * the current item, and the caller tries the other shape.
+   * Complete a message, first write: its record takes the outcome while its lease still holds it.
+   * Race late completion vs re-admission: only the record of this admission (its token) and only
+   * while `processing`: a stop that took the lease has recorded the message `interrupted`, and that
+   * stands. False when refused. (A message is `processing` only while leased; the reverse may be
+   * briefly untrue: between this write and `releaseLease`.)
    */
-  async completeMessage(a: {
+  async recordOutcome(a: {
     agentId: string;
     messageId: string;
     token: string;
     outcome: Extract<MessageOutcome, { status: 'completed' | 'failed' }>;
     now: number;
-    expect: 'active' | 'stopping';
-  }): Promise<{ completed: true } | ({ completed: false } & AgentRefusal)> {
-    const { agentId, messageId, token, now } = a;
-    const stopping = a.expect === 'stopping';
-    const reasons = await this.transact([
-      {
-        Update: {
-          TableName: this.tableName,
-          Key: { agentId },
-          UpdateExpression: stopping ? 'REMOVE #leases.#m SET #stop.drained = if_not_exists(#stop.drained, :zero) + :one' : 'REMOVE #leases.#m',
-          ConditionExpression: stopping
-            ? '#leases.#m.#token = :token AND #status = :stopping AND #stop.deadline > :now'
-            : '#leases.#m.#token = :token AND #status = :active',
-          ExpressionAttributeNames: { '#status': 'status', '#leases': 'leases', '#m': messageId, '#token': 'token', ...(stopping && { '#stop': 'stop' }) },
-          ExpressionAttributeValues: stopping
-            ? { ':token': token, ':stopping': 'stopping', ':now': now, ':zero': 0, ':one': 1 }
-            : { ':token': token, ':active': 'active' },
-          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
-        },
-      },
-      this.finishMessage(agentId, messageId, a.outcome, now, { token }),
-    ]);
-    if (!reasons) return { completed: true };
-    return { completed: false, ...agentRefusal(reasons[0]) };
+  }): Promise<boolean> {
+    try {
+      await this.db.send(new UpdateCommand(this.finishMessage(a.agentId, a.messageId, a.outcome, a.now, { token: a.token }).Update));
+      return true;
+    } catch (err) {
+      if (conditionFailedItem(err) !== undefined) return false;
+      throw err;
+    }
+  }
+
+  /**
+   * Complete a message, second write: release its lease, counting the completion, and return the
+   * agent as it is now (the caller finalizes a stop this drained, without a read).
+   * Race late completion vs stop: only while the lease holds this admission's token (a stop that
+   * cleared it has recorded the message `interrupted`, overwriting the outcome). Race completion
+   * vs graceful timeout: while stopping, only before the stop's deadline (the timeout is a
+   * promise: the stop's commit then records the message `interrupted`). One shape whatever the
+   * status, so a completion never guesses it.
+   */
+  async releaseLease(a: { agentId: string; messageId: string; token: string; now: number }): Promise<AgentItem> {
+    const out = await this.conditional(
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: { agentId: a.agentId },
+        UpdateExpression: 'REMOVE #leases.#m',
+        ConditionExpression: '#leases.#m.#token = :token AND (#status = :active OR (#status = :stopping AND #stop.deadline > :now))',
+        ExpressionAttributeNames: { '#status': 'status', '#leases': 'leases', '#m': a.messageId, '#token': 'token', '#stop': 'stop' },
+        ExpressionAttributeValues: { ':token': a.token, ':active': 'active', ':stopping': 'stopping', ':now': a.now },
+        ReturnValues: 'ALL_NEW',
+        ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+      }),
+    );
+    return out.Attributes as AgentItem;
   }
 
   /**
@@ -517,28 +527,38 @@ export class AgentsStore {
   /**
    * Settle the expired lease of a crashed worker on an active agent: the lease is released and
    * its message recorded `failed`. Race reclaim vs completion (or a renewed lease): only that
-   * very lease, by its token and expiry. False when it was no longer there to reclaim.
+   * very lease, by its token and expiry. A worker that crashed between a completion's two writes
+   * left its message already ended: then the lease alone is released (`released`). False when it
+   * was no longer there to reclaim.
    */
-  async reclaimLease(agentId: string, messageId: string, lease: StoredLease, error: string, now: number): Promise<boolean> {
+  async reclaimLease(agentId: string, messageId: string, lease: StoredLease, error: string, now: number): Promise<'failed' | 'released' | false> {
     const legacy = typeof lease === 'number';
+    const release = {
+      TableName: this.tableName,
+      Key: { agentId },
+      UpdateExpression: 'REMOVE #leases.#m',
+      ConditionExpression: legacy
+        ? '#status = :active AND #leases.#m = :expiresAt'
+        : '#status = :active AND #leases.#m.#token = :token AND #leases.#m.expiresAt = :expiresAt',
+      ExpressionAttributeNames: { '#status': 'status', '#leases': 'leases', '#m': messageId, ...(!legacy && { '#token': 'token' }) },
+      ExpressionAttributeValues: legacy
+        ? { ':active': 'active', ':expiresAt': lease }
+        : { ':active': 'active', ':token': lease.token, ':expiresAt': lease.expiresAt },
+    };
     const reasons = await this.transact([
-      {
-        Update: {
-          TableName: this.tableName,
-          Key: { agentId },
-          UpdateExpression: 'REMOVE #leases.#m',
-          ConditionExpression: legacy
-            ? '#status = :active AND #leases.#m = :expiresAt'
-            : '#status = :active AND #leases.#m.#token = :token AND #leases.#m.expiresAt = :expiresAt',
-          ExpressionAttributeNames: { '#status': 'status', '#leases': 'leases', '#m': messageId, ...(!legacy && { '#token': 'token' }) },
-          ExpressionAttributeValues: legacy
-            ? { ':active': 'active', ':expiresAt': lease }
-            : { ':active': 'active', ':token': lease.token, ':expiresAt': lease.expiresAt },
-        },
-      },
+      { Update: release },
       this.finishMessage(agentId, messageId, { status: 'failed', error }, now, { token: legacy ? undefined : lease.token }),
     ]);
-    return !reasons;
+    if (!reasons) return 'failed';
+    const recordEnded = reasons[0]?.code === 'None' && reasons[1]?.code === 'ConditionalCheckFailed';
+    if (!recordEnded) return false;
+    try {
+      await this.conditional(new UpdateCommand(release));
+      return 'released';
+    } catch (err) {
+      if (err instanceof AgentConditionFailed) return false;
+      throw err;
+    }
   }
 
   /**
@@ -557,7 +577,7 @@ export class AgentsStore {
           Key: { agentId: agent.agentId },
           UpdateExpression:
             'SET #status = :inactive, #leases = :empty, stoppedAt = :now, updatedAt = :now, lastStop = :lastStop, ' +
-            'dueAt = :now, version = version + :one REMOVE #stop',
+            'dueAt = :now, version = version + :one REMOVE #stop, leasesAtStop',
           ConditionExpression: [
             '#status = :stopping AND #stop.stopId = :stopId AND size(#leases) = :n',
             ...leaseIds.map((_, i) => `attribute_exists(#leases.#m${i})`),
