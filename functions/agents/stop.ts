@@ -58,18 +58,31 @@ export async function beginGracefulStop(
     reason: opts.reason,
     ...(opts.operationId && { operationId: opts.operationId }),
   };
-  let agent: AgentItem;
+  // First guess: nothing in flight. Then the stopping write also claims closing the runtime for
+  // this request, so an idle agent stops in two writes: this one and the commit. With work in
+  // flight it is refused, and the plain stopping write follows (the drain's finalizer claims).
+  const closeToken = randomUUID();
+  const claimed: StopInfo = { ...proposed, closing: { token: closeToken, until: now + CLOSE_CLAIM_MS } };
+  let agent: AgentItem | undefined;
   let joined = false;
-  try {
-    agent = await d.agents.beginStop(agentId, proposed, now, opts.idleSince);
-  } catch (err) {
-    if (!(err instanceof AgentConditionFailed)) throw err;
-    if (!err.current) throw new AgentNotFound();
-    if (opts.idleSince !== undefined && err.current.status === 'active') throw new NoLongerIdle();
-    if (err.current.status !== 'stopping') throw agentNotRunning();
-    agent = err.current;
-    joined = true;
+  for (const ifNothingInFlight of [true, false]) {
+    try {
+      agent = await d.agents.beginStop(agentId, ifNothingInFlight ? claimed : proposed, now, { idleSince: opts.idleSince, ifNothingInFlight });
+      break;
+    } catch (err) {
+      if (!(err instanceof AgentConditionFailed)) throw err;
+      const current = err.current;
+      if (!current) throw new AgentNotFound();
+      const stillIdle = opts.idleSince === undefined || current.lastActivityAt === opts.idleSince;
+      if (ifNothingInFlight && current.status === 'active' && stillIdle) continue;
+      if (current.status === 'active' && opts.idleSince !== undefined) throw new NoLongerIdle();
+      if (current.status !== 'stopping') throw agentNotRunning();
+      agent = current;
+      joined = true;
+      break;
+    }
   }
+  if (!agent) throw agentNotRunning();
   const stop = agent.stop as StopInfo;
   if (!joined) {
     await publish(d, { type: 'Agent Stopping', detail: { agentId, stopId: stop.stopId, reason: stop.reason } });
@@ -80,7 +93,7 @@ export async function beginGracefulStop(
     try {
       // The item the conditional write returned serves as the finalizer's first read: the commit
       // is conditioned on it, so a stale one only costs a retry.
-      const { outcome, stopped } = await finalizeStop(d, agentId, stop.stopId, agent);
+      const { outcome, stopped } = await finalizeStop(d, agentId, stop.stopId, agent, closeToken);
       return { stop, joined, outcome, stopped };
     } catch (err) {
       d.log.warn('finalize in the stop request failed; handing over to the workflow', { agentId, stopId: stop.stopId, error: err as Error });
@@ -138,8 +151,10 @@ export async function finalizeStop(
   stopId: string,
   /** The agent as a conditional write just returned it: used instead of the first read. */
   known?: AgentItem,
+  /** The close claim the caller's stopping write already made. */
+  claimToken?: string,
 ): Promise<{ outcome?: StopOutcome; closingElsewhere?: true; stopped?: LastStop }> {
-  const token = randomUUID();
+  const token = claimToken ?? randomUUID();
   let closed: StopOutcome | undefined;
   let stateSaved = false;
   for (let attempt = 0; attempt < RETRY_LIMITS.stopCommit + d.config.maxInFlight; attempt++) {
@@ -154,7 +169,8 @@ export async function finalizeStop(
       // finalizer claims it first, and a finalizer that finds the claim held by another leaves the
       // stop to it. A failure fails the task (the workflow retries). A forced stop depends on
       // neither: it always succeeds, at once (cutting short a graceful close may repeat `stop`).
-      if (outcome !== 'forced' && !(await d.agents.claimClose(agentId, stopId, { token, until: now + CLOSE_CLAIM_MS }, now))) {
+      const claimHeld = agent.stop.closing?.token === token;
+      if (outcome !== 'forced' && !claimHeld && !(await d.agents.claimClose(agentId, stopId, { token, until: now + CLOSE_CLAIM_MS }, now))) {
         return { closingElsewhere: true };
       }
       const closing = runtimeFor(d.runtimes, agent).close(agent, { stopId, outcome });

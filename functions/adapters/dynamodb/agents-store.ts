@@ -245,9 +245,11 @@ export class AgentsStore {
    * active -> stopping with a new stop, returning the new item; no admission succeeds after it.
    * The leases in flight at this moment are kept (`leasesAtStop`): those gone at the commit are
    * the messages the stop drained. `idleSince` (the reaper) also requires no message activity
-   * since it looked.
+   * since it looked; `ifNothingInFlight` requires an empty lease map (the stop then carries its
+   * requester's close claim: see beginGracefulStop).
    */
-  async beginStop(agentId: string, stop: StopInfo, now: number, idleSince?: number): Promise<AgentItem> {
+  async beginStop(agentId: string, stop: StopInfo, now: number, opts: { idleSince?: number; ifNothingInFlight?: boolean } = {}): Promise<AgentItem> {
+    const { idleSince, ifNothingInFlight = false } = opts;
     const idle = idleSince !== undefined;
     const out = await this.conditional(
       new UpdateCommand({
@@ -255,7 +257,9 @@ export class AgentsStore {
         Key: { agentId },
         UpdateExpression:
           'SET #status = :stopping, #stop = :stop, updatedAt = :now, dueAt = :deadline, version = version + :one, leasesAtStop = #leases',
-        ConditionExpression: `attribute_exists(agentId) AND #status = :active${idle ? ' AND lastActivityAt = :seen' : ''}`,
+        ConditionExpression:
+          `attribute_exists(agentId) AND #status = :active${idle ? ' AND lastActivityAt = :seen' : ''}` +
+          (ifNothingInFlight ? ' AND size(#leases) = :none' : ''),
         ExpressionAttributeNames: { '#status': 'status', '#stop': 'stop', '#leases': 'leases' },
         ExpressionAttributeValues: {
           ':stopping': 'stopping',
@@ -265,6 +269,7 @@ export class AgentsStore {
           ':deadline': stop.deadline,
           ':one': 1,
           ...(idle && { ':seen': idleSince }),
+          ...(ifNothingInFlight && { ':none': 0 }),
         },
         ReturnValues: 'ALL_NEW',
         ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
