@@ -118,28 +118,32 @@ try {
   // 3. The ceiling, for scale (not the product): the same API and load with the store reduced to
   // the two single-item lease writes a message cannot do without (admit, release), no record, no
   // read, no transaction. No design that keeps a durable record per message beats this here.
-  const known = new Map(await Promise.all(agents.map(async (id) => [id, (await d.agents.get(id))!] as const)));
-  const store = { get: d.agents.get, admitMessage: d.agents.admitMessage, recordOutcome: d.agents.recordOutcome, releaseLease: d.agents.releaseLease };
-  const leaseWrite = (agentId: string, update: string, condition: string, messageId: string, values: Record<string, unknown>) =>
-    app.db.send(
-      new UpdateCommand({
-        TableName: d.agents.tableName,
-        Key: { agentId },
-        UpdateExpression: update,
-        ConditionExpression: condition,
-        ExpressionAttributeNames: { '#status': 'status', '#leases': 'leases', '#m': messageId, ...(update.startsWith('REMOVE') && { '#token': 'token' }) },
-        ExpressionAttributeValues: { ':active': 'active', ...values },
-        ReturnValues: 'ALL_NEW',
-      }),
-    );
-  d.agents.get = async (id) => known.get(id);
-  d.agents.admitMessage = async ({ agentId, record, lease }) => {
-    await leaseWrite(agentId, 'SET #leases.#m = :lease', '#status = :active AND attribute_not_exists(#leases.#m)', record.messageId, { ':lease': lease });
-    return { admitted: true };
+  const store = {
+    createMessageRecord: d.agents.createMessageRecord,
+    admitLease: d.agents.admitLease,
+    recordOutcome: d.agents.recordOutcome,
+    releaseLease: d.agents.releaseLease,
   };
+  const leaseWrite = async (agentId: string, update: string, condition: string, messageId: string, values: Record<string, unknown>) =>
+    (
+      await app.db.send(
+        new UpdateCommand({
+          TableName: d.agents.tableName,
+          Key: { agentId },
+          UpdateExpression: update,
+          ConditionExpression: condition,
+          ExpressionAttributeNames: { '#status': 'status', '#leases': 'leases', '#m': messageId, ...(update.startsWith('REMOVE') && { '#token': 'token' }) },
+          ExpressionAttributeValues: { ':active': 'active', ...values },
+          ReturnValues: 'ALL_NEW',
+        }),
+      )
+    ).Attributes as AgentItem;
+  d.agents.createMessageRecord = async () => undefined;
+  d.agents.admitLease = ({ agentId, messageId, lease }) =>
+    leaseWrite(agentId, 'SET #leases.#m = :lease', '#status = :active AND attribute_not_exists(#leases.#m)', messageId, { ':lease': lease });
   d.agents.recordOutcome = async () => true;
-  d.agents.releaseLease = async ({ agentId, messageId, token }) =>
-    (await leaseWrite(agentId, 'REMOVE #leases.#m', '#status = :active AND #leases.#m.#token = :token', messageId, { ':token': token })).Attributes as AgentItem;
+  d.agents.releaseLease = ({ agentId, messageId, token }) =>
+    leaseWrite(agentId, 'REMOVE #leases.#m', '#status = :active AND #leases.#m.#token = :token', messageId, { ':token': token });
   const rawBeforeCeiling = await rawRun(SECONDS / 2);
   const ceiling = await load('ceiling: 2 lease writes/message');
   const rawAfterCeiling = await rawRun(SECONDS / 2);

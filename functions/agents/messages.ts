@@ -12,7 +12,7 @@ import {
   Unavailable,
   agentNotRunning,
   agentStopping,
-  type DomainError,
+  DomainError,
 } from './errors.js';
 import { cursorShapes, decodeCursor, encodeCursor } from './cursor.js';
 import {
@@ -225,56 +225,109 @@ export async function runQueuedMessage(
 
 type Admitted = { agent: AgentItem; record: MessageRecord; token: string } | { duplicate: MessageRecord };
 
+/**
+ * Admit in two single-item writes, no read: the `processing` record (conditioned on the messageId
+ * being new: a repeat is answered from the stored record), then the lease (conditioned on the
+ * agent being active, the cap, and for a synchronous message on work that fits the request); the
+ * lease write returns the agent, so its runtime needs no read. A refused lease deletes the record
+ * (the message was never admitted). An admission that dies between its two writes leaves a
+ * `processing` record with no lease: once its lease could have expired it is settled `failed`
+ * by whoever reads it (`settleIfUnleased`).
+ */
 async function admit(d: Deps, agentId: string, messageId: string, input: SendMessageInput, mode: Delivery['mode']): Promise<Admitted> {
-  // Read for the runtime's configuration and a precise error; the decision is the write's condition.
-  let agent = await d.agents.get(agentId);
+  const now = d.now();
+  const lease: Lease = { token: randomUUID(), expiresAt: now + d.config.leaseTtlMs, ...(mode === 'async' && { queued: true as const }) };
+  const record: MessageRecord = {
+    agentId,
+    messageId,
+    status: 'processing',
+    text: input.text,
+    ...(input.metadata && { metadata: input.metadata }),
+    createdAt: now,
+  };
+  const existing = await d.agents.createMessageRecord(record, lease.token, now);
+  if (existing) {
+    const agent = await d.agents.get(agentId);
+    if (!agent) throw new AgentNotFound();
+    return { duplicate: duplicateOutcome(await settleIfUnleased(d, agent, existing), mode) };
+  }
+  try {
+    return { agent: await admitLease(d, record, lease, mode), record, token: lease.token };
+  } catch (err) {
+    // Refused: never admitted, so no record. (Any other failure leaves the record: the lease
+    // write may have landed; if it did not, the record is settled once its lease could expire.)
+    if (err instanceof DomainError && !(err instanceof Unavailable)) await d.agents.discardMessageRecord(agentId, messageId, lease.token);
+    throw err;
+  }
+}
+
+async function admitLease(d: Deps, record: MessageRecord, lease: Lease, mode: Delivery['mode']): Promise<AgentItem> {
+  const { agentId, messageId } = record;
+  // The reaper must look at this agent by the time this lease could expire (a crashed worker);
+  // the index moves only when its next look is later than that: about once per lease TTL under
+  // steady traffic, not per message. First guess: it is not (refused with the item if wrong).
+  let moveDueAt = false;
   let reclaimTried = false;
   for (let attempt = 0; ; attempt++) {
-    if (!agent) throw new AgentNotFound();
-    if (agent.status === 'inactive') throw agentNotRunning();
-    if (agent.status === 'stopping') throw agentStopping();
-    if (mode === 'sync') assertFitsRequest(agent);
-    const now = d.now();
-    // Crashed workers' messages are settled by the next admission (and by the reaper), so they
-    // neither stay `processing` forever nor hold the in-flight cap.
-    if (!reclaimTried && expiredLeases(agent, now).length > 0) {
+    let current: AgentItem | null;
+    try {
+      const agent = await d.agents.admitLease({
+        agentId,
+        messageId,
+        lease,
+        maxInFlight: d.config.maxInFlight,
+        now: d.now(),
+        moveDueAt,
+        ...(mode === 'sync' && { maxWorkMs: MAX_SYNC_WORK_MS }),
+      });
+      // Crashed workers' messages are settled by the next admission (and by the reaper), so they
+      // neither stay `processing` forever nor hold the in-flight cap.
+      if (!reclaimTried && expiredLeases(agent, d.now()).length > 0) await reclaimExpiredLeases(d, agent);
+      return agent;
+    } catch (err) {
+      if (!(err instanceof AgentConditionFailed)) throw err;
+      current = err.current;
+    }
+    if (!current) throw new AgentNotFound();
+    if (current.status === 'inactive') throw agentNotRunning();
+    if (current.status === 'stopping') throw agentStopping();
+    if (mode === 'sync') assertFitsRequest(current);
+    if (current.leases?.[messageId] !== undefined) {
+      throw new AgentConflict('MESSAGE_IN_PROGRESS', `Message ${messageId} is already being processed; get it later for its reply`);
+    }
+    if (current.dueAt > lease.expiresAt !== moveDueAt) {
+      // A wrong guess of where the reaper's next check is: the other shape at once, no backoff.
+      moveDueAt = !moveDueAt;
+      continue;
+    }
+    if (Object.keys(current.leases ?? {}).length >= d.config.maxInFlight) {
+      if (reclaimTried || expiredLeases(current, d.now()).length === 0) {
+        throw new TooManyInFlight(d.config.maxInFlight, Math.max(1, Math.ceil(d.config.leaseTtlMs / 60_000)));
+      }
       reclaimTried = true;
-      await reclaimExpiredLeases(d, agent);
+      await reclaimExpiredLeases(d, current);
+      continue;
     }
-    const lease: Lease = { token: randomUUID(), expiresAt: now + d.config.leaseTtlMs, ...(mode === 'async' && { queued: true as const }) };
-    const record: MessageRecord = {
-      agentId,
-      messageId,
-      status: 'processing',
-      text: input.text,
-      ...(input.metadata && { metadata: input.metadata }),
-      createdAt: now,
-    };
-    const result = await d.agents.admitMessage({
-      agentId,
-      record,
-      lease,
-      maxInFlight: d.config.maxInFlight,
-      now,
-      // The reaper must look at this agent by the time this lease could expire (a crashed
-      // worker); the index moves only when its next look is later than that: about once per
-      // lease TTL under steady traffic, not per message.
-      moveDueAt: agent.dueAt > lease.expiresAt,
-    });
-    if (result.admitted) return { agent, record, token: lease.token };
-    if (result.recordExists) {
-      const existing = await d.records.getMessage(agentId, messageId);
-      if (existing) return { duplicate: duplicateOutcome(existing, mode) };
-    }
-    const current = result.current ?? (await d.agents.get(agentId));
-    const atCap = result.conditionFailed && current?.status === 'active' && Object.keys(current.leases ?? {}).length >= d.config.maxInFlight;
-    if (atCap && (reclaimTried || expiredLeases(current, d.now()).length === 0)) {
-      throw new TooManyInFlight(d.config.maxInFlight, Math.max(1, Math.ceil(d.config.leaseTtlMs / 60_000)));
-    }
-    if (!atCap && attempt >= RETRY_LIMITS.admission) throw retriesExhausted();
-    agent = current;
+    if (attempt >= RETRY_LIMITS.admission) throw retriesExhausted();
     await backoff(attempt);
   }
+}
+
+/**
+ * A `processing` record whose admission never wrote its lease (it died between its two writes,
+ * or its lease write was refused and the record's deletion failed) is settled `failed` once that
+ * lease could have expired; before then it may still be on its way. A record whose lease is there
+ * (by its token) is in flight, and left alone. Returns the record as it now stands.
+ */
+export async function settleIfUnleased(d: Deps, agent: AgentItem, record: MessageRecord): Promise<MessageRecord> {
+  const now = d.now();
+  if (record.status !== 'processing' || now < record.createdAt + d.config.leaseTtlMs) return record;
+  if (agent.leases?.[record.messageId] !== undefined) return record;
+  const error = 'the message was never admitted: its admission stopped between writing the message and taking its lease';
+  if (await d.agents.settleUnleased(record.agentId, record.messageId, record.createdAt, error, now)) {
+    return { ...record, status: 'failed', error, completedAt: now };
+  }
+  return (await d.records.getMessage(record.agentId, record.messageId)) ?? record;
 }
 
 /** Work that cannot end inside the API request is refused up front, with what to do instead. */
@@ -378,14 +431,16 @@ export async function getMessage(d: Deps, agentId: string, messageId: string): P
   const [agent, message] = await Promise.all([d.agents.get(agentId), d.records.getMessage(agentId, messageId)]);
   if (!agent) throw new AgentNotFound();
   if (!message) throw new MessageNotFound();
-  return message;
+  return settleIfUnleased(d, agent, message);
 }
 
 export async function listMessages(d: Deps, agentId: string, q: { limit: number; cursor?: string }) {
   const startKey = decodeCursor(q.cursor, cursorShapes.messages(agentId));
-  if (!(await d.agents.get(agentId))) throw new AgentNotFound();
+  const agent = await d.agents.get(agentId);
+  if (!agent) throw new AgentNotFound();
   const page = await d.records.listMessages(agentId, q.limit, startKey);
-  return { items: page.items, nextCursor: encodeCursor(page.lastKey) };
+  const items = await Promise.all(page.items.map((m) => settleIfUnleased(d, agent, m)));
+  return { items, nextCursor: encodeCursor(page.lastKey) };
 }
 
 export async function listStops(d: Deps, agentId: string, q: { limit: number; cursor?: string }) {

@@ -168,6 +168,35 @@ describe('crashed workers', () => {
     expect(await message(agentId, id!)).toMatchObject({ status: 'completed', reply: 'echo: answered, then the worker dies' });
   });
 
+  it('an admission that dies between writing the message and taking its lease: the message ends failed, never processing for good', async () => {
+    const agentId = await createAgent(crashApp.api, { idleTimeoutMs: null }, true);
+    const admitLease = crashApp.deps.agents.admitLease.bind(crashApp.deps.agents);
+    crashApp.deps.agents.admitLease = (a) => (a.agentId === agentId ? new Promise(() => {}) : admitLease(a));
+    // The request never ends (its process "died"); the test server's close cuts it.
+    void crashApp.api('POST', `/agents/${agentId}/messages`, { messageId: 'half', text: 'half admitted' }).catch(() => undefined);
+    await eventually(async () => (await crashApp.deps.records.getMessage(agentId, 'half'))?.status === 'processing');
+    expect(await get(agentId)).toMatchObject({ status: 'active', inFlight: 0 });
+
+    // Once its lease could have expired, whoever reads it settles it, with the reason.
+    await eventually(async () => (await message(agentId, 'half')).status === 'failed');
+    expect(await message(agentId, 'half')).toMatchObject({ status: 'failed', error: expect.stringMatching(/never admitted/) });
+    const list = (await crashApp.api('GET', `/agents/${agentId}/messages`)).body.data;
+    expect(list).toEqual([expect.objectContaining({ messageId: 'half', status: 'failed' })]);
+    // A retry of the same messageId is told so, and runs nothing.
+    crashApp.deps.agents.admitLease = admitLease;
+    const retry = await crashApp.api('POST', `/agents/${agentId}/messages`, { messageId: 'half', text: 'half admitted' });
+    expect(retry).toMatchObject({ status: 409, body: { code: 'MESSAGE_FAILED' } });
+  });
+
+  it('an admission refused by the agent leaves no message behind', async () => {
+    const agentId = await createAgent(crashApp.api, {});
+    const refused = await crashApp.api('POST', `/agents/${agentId}/messages`, { messageId: 'refused', text: 'not running' });
+    expect(refused.status).toBe(409);
+    expect(await crashApp.deps.records.getMessage(agentId, 'refused')).toBeUndefined();
+    expect((await crashApp.api('POST', `/agents/${agentId}/start`)).status).toBe(200);
+    expect((await crashApp.api('POST', `/agents/${agentId}/messages`, { messageId: 'refused', text: 'now running' })).body.data).toMatchObject({ status: 'completed', reply: 'now running' });
+  });
+
   it('the next admission settles an expired lease below the in-flight cap', async () => {
     const agentId = await createAgent(crashApp.api, { settings: { gated: true }, idleTimeoutMs: null }, true);
     stallHeartbeats(crashApp.deps, agentId);

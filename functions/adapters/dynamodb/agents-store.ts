@@ -11,7 +11,7 @@ import {
   type TransactWriteCommandInput,
 } from '@aws-sdk/lib-dynamodb';
 import { AgentConditionFailed, type Key, type Page } from '../../agents/ports.js';
-import { type CancellationCode, cancellationReasons, conditionFailedItem, leaseNames, untilProcessed } from './client.js';
+import { cancellationReasons, conditionFailedItem, leaseNames, untilProcessed } from './client.js';
 import {
   type AgentItem,
   type AgentStatus,
@@ -23,21 +23,8 @@ import {
   type StoredLease,
   type MessageOutcome,
 } from '../../agents/model.js';
-import { messageKey, stopKey } from './records-store.js';
+import { type Stored, messageKey, stopKey, toMessage } from './records-store.js';
 import { BY_STATUS_INDEX } from './tables.js';
-
-/**
- * The agent's part of a cancelled transaction: whether its condition is what failed (rather than
- * a conflict with another transaction), and the item as it was then (ALL_OLD; none if deleted).
- */
-export interface AgentRefusal {
-  conditionFailed: boolean;
-  current?: AgentItem;
-}
-const agentRefusal = (reason: { code: CancellationCode; item?: Record<string, unknown> } | undefined): AgentRefusal => ({
-  conditionFailed: reason?.code === 'ConditionalCheckFailed',
-  current: reason?.item as AgentItem | undefined,
-});
 
 /**
  * The Agents table. Every write that depends on state carries its condition; a failed condition
@@ -362,54 +349,124 @@ export class AgentsStore {
   }
 
   // ---------------------------------------------------------------------------------------------
-  // Message leases and the stop commit: each is ONE transaction over the agent item and its
-  // records, so a lease and its message record never disagree (a message is `processing` exactly
-  // while it holds a lease), and each carries the condition that closes its race.
+  // Message leases, records and the stop commit. Admission and completion are two single-item
+  // writes each, ordered so that a message is `processing` only while it holds a lease (except
+  // between admission's two writes); reclaims and the stop commit are one transaction each. Every
+  // write carries the condition that closes its race.
   // ---------------------------------------------------------------------------------------------
 
   /**
-   * Admit a message: its lease on the agent and its `processing` record, together.
-   * Race admit vs stop: only while `active`. Once `stopping` is written no message is admitted,
-   * and every admitted one is in the lease map the drain check reads.
-   * Race admit vs admit (same messageId): the lease id must be free and the record must not exist.
-   * Race admit vs reaper (a crashed worker must be found): the agent's next reaper check must come
-   * by the time this lease could expire. The caller read where it is (`moveDueAt`: later than the
-   * expiry, so move it to the expiry); the condition holds the write to that reading, so a check
-   * moved meanwhile refuses the admission and the caller reads again.
+   * Admit a message, first write: its `processing` record, carrying the admission's token.
+   * Race admit vs admit (same messageId): only if no record of that id exists; otherwise the
+   * stored record is returned (ALL_OLD, no read), and the caller answers with it, never a second
+   * run. Undefined when written.
    */
-  async admitMessage(a: {
+  async createMessageRecord(record: MessageRecord, token: string, now: number): Promise<MessageRecord | undefined> {
+    try {
+      await this.db.send(
+        new PutCommand({
+          TableName: this.records.tableName,
+          Item: { ...messageKey(record.agentId, record.messageId), ...record, leaseToken: token, expiresAt: this.records.expiresAt(now) },
+          ConditionExpression: 'attribute_not_exists(sk)',
+          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+        }),
+      );
+      return undefined;
+    } catch (err) {
+      const existing = conditionFailedItem<Stored<MessageRecord>>(err);
+      if (!existing) throw err;
+      return toMessage(existing);
+    }
+  }
+
+  /**
+   * Admit a message, second write: its lease, returning the agent (ALL_NEW: its runtime, and any
+   * expired leases to settle, without a read). Race admit vs stop: only while `active`; once
+   * `stopping` is written no message is admitted, and every admitted one is in the lease map the
+   * drain check reads. Race admit vs admit: the lease id must be free. Race admit vs reaper (a
+   * crashed worker must be found): the agent's next reaper check must come by the time this lease
+   * could expire; `moveDueAt` is the caller's guess that it is later (then it moves to the
+   * expiry), and the condition holds the write to that guess, so a wrong one is refused with the
+   * item and the caller tries the other. `maxWorkMs`: only a runtime whose simulated work fits.
+   */
+  async admitLease(a: {
     agentId: string;
-    record: MessageRecord;
+    messageId: string;
     lease: Lease;
     maxInFlight: number;
     now: number;
     moveDueAt: boolean;
-  }): Promise<{ admitted: true } | ({ admitted: false; recordExists: boolean } & AgentRefusal)> {
-    const { agentId, record, lease, now, moveDueAt } = a;
-    const reasons = await this.transact([
-      {
-        Update: {
-          TableName: this.tableName,
-          Key: { agentId },
-          UpdateExpression: `SET #leases.#m = :lease, lastActivityAt = :now${moveDueAt ? ', dueAt = :expiresAt' : ''}`,
-          ConditionExpression:
-            '#status = :active AND size(#leases) < :max AND attribute_not_exists(#leases.#m) AND ' +
-            (moveDueAt ? 'dueAt > :expiresAt' : 'dueAt <= :expiresAt'),
-          ExpressionAttributeNames: { '#status': 'status', '#leases': 'leases', '#m': record.messageId },
-          ExpressionAttributeValues: { ':active': 'active', ':max': a.maxInFlight, ':lease': lease, ':now': now, ':expiresAt': lease.expiresAt },
-          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+    maxWorkMs?: number;
+  }): Promise<AgentItem> {
+    const { lease, moveDueAt, maxWorkMs } = a;
+    const out = await this.conditional(
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: { agentId: a.agentId },
+        UpdateExpression: `SET #leases.#m = :lease, lastActivityAt = :now${moveDueAt ? ', dueAt = :expiresAt' : ''}`,
+        ConditionExpression:
+          '#status = :active AND size(#leases) < :max AND attribute_not_exists(#leases.#m) AND ' +
+          (moveDueAt ? 'dueAt > :expiresAt' : 'dueAt <= :expiresAt') +
+          (maxWorkMs !== undefined ? ' AND (attribute_not_exists(#runtime.delayMs) OR #runtime.delayMs <= :maxWork)' : ''),
+        ExpressionAttributeNames: {
+          '#status': 'status',
+          '#leases': 'leases',
+          '#m': a.messageId,
+          ...(maxWorkMs !== undefined && { '#runtime': 'runtime' }),
         },
-      },
-      {
-        Put: {
+        ExpressionAttributeValues: {
+          ':active': 'active',
+          ':max': a.maxInFlight,
+          ':lease': lease,
+          ':now': a.now,
+          ':expiresAt': lease.expiresAt,
+          ...(maxWorkMs !== undefined && { ':maxWork': maxWorkMs }),
+        },
+        ReturnValues: 'ALL_NEW',
+        ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+      }),
+    );
+    return out.Attributes as AgentItem;
+  }
+
+  /** A message refused admission: its record goes (only this admission's, still `processing`). */
+  async discardMessageRecord(agentId: string, messageId: string, token: string): Promise<void> {
+    try {
+      await this.db.send(
+        new DeleteCommand({
           TableName: this.records.tableName,
-          Item: { ...messageKey(agentId, record.messageId), ...record, leaseToken: lease.token, expiresAt: this.records.expiresAt(now) },
-          ConditionExpression: 'attribute_not_exists(sk)',
-        },
-      },
-    ]);
-    if (!reasons) return { admitted: true };
-    return { admitted: false, recordExists: reasons[1]?.code === 'ConditionalCheckFailed', ...agentRefusal(reasons[0]) };
+          Key: messageKey(agentId, messageId),
+          ConditionExpression: 'leaseToken = :token AND #status = :processing',
+          ExpressionAttributeNames: { '#status': 'status' },
+          ExpressionAttributeValues: { ':token': token, ':processing': 'processing' },
+        }),
+      );
+    } catch (err) {
+      if (conditionFailedItem(err) === undefined) throw err;
+    }
+  }
+
+  /**
+   * A `processing` record whose lease never came (its admission died between its two writes):
+   * recorded `failed`, only that record (by its createdAt) and only while still `processing`.
+   */
+  async settleUnleased(agentId: string, messageId: string, createdAt: number, error: string, now: number): Promise<boolean> {
+    try {
+      await this.db.send(
+        new UpdateCommand({
+          TableName: this.records.tableName,
+          Key: messageKey(agentId, messageId),
+          UpdateExpression: 'SET #status = :failed, #error = :error, completedAt = :now',
+          ConditionExpression: '#status = :processing AND createdAt = :createdAt',
+          ExpressionAttributeNames: { '#status': 'status', '#error': 'error' },
+          ExpressionAttributeValues: { ':failed': 'failed', ':error': error, ':now': now, ':processing': 'processing', ':createdAt': createdAt },
+        }),
+      );
+      return true;
+    } catch (err) {
+      if (conditionFailedItem(err) !== undefined) return false;
+      throw err;
+    }
   }
 
   /**

@@ -21,7 +21,7 @@ export interface Conversation {
 export const messageKey = (agentId: string, messageId: string) => ({ agentId, sk: `${MSG}${messageId}` });
 export const stopKey = (agentId: string, stopId: string) => ({ agentId, sk: `${STOP}${stopId}` });
 
-type Stored<T> = T & { sk: string; expiresAt: number };
+export type Stored<T> = T & { sk: string; expiresAt: number };
 
 /** Records as the API returns them: storage keys dropped, fields in a stable order. */
 const MESSAGE_FIELDS = ['agentId', 'messageId', 'status', 'text', 'metadata', 'reply', 'error', 'stopId', 'createdAt', 'completedAt'] as const;
@@ -32,7 +32,7 @@ function pick<T>(item: object, fields: readonly string[]): T {
   const source = item as Record<string, unknown>;
   return Object.fromEntries(fields.filter((f) => source[f] !== undefined).map((f) => [f, source[f]])) as T;
 }
-const toMessage = (item: Stored<MessageRecord>) => pick<MessageRecord>(item, MESSAGE_FIELDS);
+export const toMessage = (item: Stored<MessageRecord>) => pick<MessageRecord>(item, MESSAGE_FIELDS);
 const toStop = (item: Stored<StopRecord>) => pick<StopRecord>(item, STOP_FIELDS);
 
 /** The agent-records table: message and stop records under the agent, expired by TTL. */
