@@ -47,6 +47,10 @@ describe('messages', () => {
     expect(again.status).toBe(200);
     expect(again.body.message).toBe('Message already processed');
     expect(again.body.data).toEqual(first.body.data);
+    // A retry whose first answer was lost gets the stored outcome even after the agent stopped.
+    expect((await stop(agentId)).status).toBe(200);
+    const late = await send(agentId, 'once', { messageId: 'client-1' });
+    expect(late).toMatchObject({ status: 200, body: { message: 'Message already processed', data: first.body.data } });
   });
 
   it('answers 409 "Agent is not running" for an inactive agent and 404 for an unknown one', async () => {
