@@ -43,9 +43,9 @@ export interface Sent {
 }
 
 /**
- * Admit, run through the agent's runtime, complete. Admission and completion are each one
- * transaction over the agent's lease map and the message record, so the record and the lease
- * never disagree: a message is `processing` exactly while it holds a lease.
+ * Admit, run through the agent's runtime, complete. Admission and completion are two single-item
+ * writes each (record and lease), ordered so that a message is `processing` only while it holds
+ * a lease, but for the moment between admission's two writes (see `admit` and `complete`).
  */
 export async function sendMessage(d: Deps, agentId: string, input: SendMessageInput, delivery: Delivery = { mode: 'sync' }): Promise<Sent> {
   const messageId = input.messageId ?? newId();
@@ -411,7 +411,8 @@ async function finalizeStopQuietly(d: Deps, agentId: string, stopId: string, kno
 /**
  * Settle the expired leases (crashed workers) of an active agent: each lease is released and its
  * message recorded `failed`, in one transaction fenced on that very lease (its token and expiry),
- * so a lease renewed or completed meanwhile is left alone.
+ * so a lease renewed or completed meanwhile is left alone. A message whose reply was recorded
+ * before its worker died keeps it: only the lease is released.
  */
 export async function reclaimExpiredLeases(d: Deps, agent: AgentItem): Promise<number> {
   const now = d.now();
