@@ -431,19 +431,15 @@ export class AgentsStore {
 
   /** A message refused admission: its record goes (only this admission's, still `processing`). */
   async discardMessageRecord(agentId: string, messageId: string, token: string): Promise<void> {
-    try {
-      await this.db.send(
-        new DeleteCommand({
-          TableName: this.records.tableName,
-          Key: messageKey(agentId, messageId),
-          ConditionExpression: 'leaseToken = :token AND #status = :processing',
-          ExpressionAttributeNames: { '#status': 'status' },
-          ExpressionAttributeValues: { ':token': token, ':processing': 'processing' },
-        }),
-      );
-    } catch (err) {
-      if (conditionFailedItem(err) === undefined) throw err;
-    }
+    await this.conditionalRecord(
+      new DeleteCommand({
+        TableName: this.records.tableName,
+        Key: messageKey(agentId, messageId),
+        ConditionExpression: 'leaseToken = :token AND #status = :processing',
+        ExpressionAttributeNames: { '#status': 'status' },
+        ExpressionAttributeValues: { ':token': token, ':processing': 'processing' },
+      }),
+    );
   }
 
   /**
@@ -451,23 +447,9 @@ export class AgentsStore {
    * recorded `failed`, only that record (by its createdAt) and only while still `processing`.
    */
   async settleUnleased(agentId: string, messageId: string, createdAt: number, error: string, now: number): Promise<boolean> {
-    try {
-      await this.db.send(
-        new UpdateCommand({
-          TableName: this.records.tableName,
-          Key: messageKey(agentId, messageId),
-          UpdateExpression: 'SET #status = :failed, #error = :error, completedAt = :now',
-          ConditionExpression: '#status = :processing AND createdAt = :createdAt',
-          ExpressionAttributeNames: { '#status': 'status', '#error': 'error' },
-          ExpressionAttributeValues: { ':failed': 'failed', ':error': error, ':now': now, ':processing': 'processing', ':createdAt': createdAt },
-        }),
-      );
-      return true;
-    } catch (err) {
-      if (conditionFailedItem(err) !== undefined) return false;
-      throw err;
-    }
+    return this.conditionalRecord(new UpdateCommand(this.finishMessage(agentId, messageId, { status: 'failed', error }, now, { createdAt }).Update));
   }
+
 
   /**
    * Complete a message, first write: its record takes the outcome while its lease still holds it.
@@ -483,13 +465,7 @@ export class AgentsStore {
     outcome: Extract<MessageOutcome, { status: 'completed' | 'failed' }>;
     now: number;
   }): Promise<boolean> {
-    try {
-      await this.db.send(new UpdateCommand(this.finishMessage(a.agentId, a.messageId, a.outcome, a.now, { token: a.token }).Update));
-      return true;
-    } catch (err) {
-      if (conditionFailedItem(err) !== undefined) return false;
-      throw err;
-    }
+    return this.conditionalRecord(new UpdateCommand(this.finishMessage(a.agentId, a.messageId, a.outcome, a.now, { token: a.token }).Update));
   }
 
   /**
@@ -673,12 +649,15 @@ export class AgentsStore {
 
   /**
    * The record half of ending a message. With `fence`, it refuses a message that already ended
-   * and, given the admission's token, a record written by another admission of the same id.
+   * and, given the admission's token (or its createdAt), a record written by another admission of
+   * the same id.
    */
-  private finishMessage(agentId: string, messageId: string, outcome: MessageOutcome, now: number, fence: { token?: string } | false) {
+  private finishMessage(agentId: string, messageId: string, outcome: MessageOutcome, now: number, fence: { token?: string; createdAt?: number } | false) {
     const [field, value] =
       outcome.status === 'completed' ? ['reply', outcome.reply] : outcome.status === 'failed' ? ['error', outcome.error] : ['stopId', outcome.stopId];
-    const conditions = fence ? ['#status = :processing', ...(fence.token ? ['leaseToken = :token'] : [])] : [];
+    const conditions = fence
+      ? ['#status = :processing', ...(fence.token ? ['leaseToken = :token'] : []), ...(fence.createdAt !== undefined ? ['createdAt = :createdAt'] : [])]
+      : [];
     return {
       Update: {
         TableName: this.records.tableName,
@@ -692,9 +671,21 @@ export class AgentsStore {
           ':now': now,
           ...(fence && { ':processing': 'processing' }),
           ...(fence && fence.token && { ':token': fence.token }),
+          ...(fence && fence.createdAt !== undefined && { ':createdAt': fence.createdAt }),
         },
       },
     };
+  }
+
+  /** A conditional write to the records table: false when its condition refused it. */
+  private async conditionalRecord(command: UpdateCommand | DeleteCommand): Promise<boolean> {
+    try {
+      await this.db.send(command as UpdateCommand);
+      return true;
+    } catch (err) {
+      if (conditionFailedItem(err) !== undefined) return false;
+      throw err;
+    }
   }
 
   /** One transaction; undefined when it committed, else why it was cancelled (one reason per item). */
