@@ -188,6 +188,27 @@ describe('crashed workers', () => {
     expect(retry).toMatchObject({ status: 409, body: { code: 'MESSAGE_FAILED' } });
   });
 
+  it('an admission whose lease lands after it could have expired runs nothing: 503, the message failed, no lease left', async () => {
+    const agentId = await createAgent(crashApp.api, { settings: { gated: true }, idleTimeoutMs: null }, true);
+    const admitLease = crashApp.deps.agents.admitLease.bind(crashApp.deps.agents);
+    let reader: Promise<unknown> = Promise.resolve();
+    crashApp.deps.agents.admitLease = async (a) => {
+      if (a.agentId !== agentId) return admitLease(a);
+      // A store slower than the lease TTL (400 ms here): a reader settles the record meanwhile.
+      await sleep(600);
+      reader = message(agentId, 'late');
+      await reader;
+      return admitLease(a);
+    };
+    const res = await crashApp.api('POST', `/agents/${agentId}/messages`, { messageId: 'late', text: 'too late' });
+    await reader;
+    crashApp.deps.agents.admitLease = admitLease;
+    expect(res).toMatchObject({ status: 503, body: { success: false, error: expect.stringMatching(/send it again with a new messageId/) } });
+    expect(crashGated.started.filter((id) => id === 'late')).toEqual([]);
+    expect(await message(agentId, 'late')).toMatchObject({ status: 'failed' });
+    expect(Object.keys((await crashApp.deps.agents.get(agentId))!.leases)).toEqual([]);
+  });
+
   it('an admission refused by the agent leaves no message behind', async () => {
     const agentId = await createAgent(crashApp.api, {});
     const refused = await crashApp.api('POST', `/agents/${agentId}/messages`, { messageId: 'refused', text: 'not running' });
