@@ -1,4 +1,4 @@
-import * as z from 'zod';
+import * as z from 'zod/mini';
 import type { Key } from './ports.js';
 import { ValidationError } from './errors.js';
 import { AGENT_STATUSES, NEVER, messageIdSchema, type AgentStatus } from './model.js';
@@ -20,17 +20,17 @@ const ulid = /^[0-9A-HJKMNP-TV-Z]{26}$/;
 export const cursorShapes = {
   agents: () => z.strictObject({ agentId }),
   agentsByStatus: (status: AgentStatus) =>
-    z.strictObject({ agentId, status: z.enum(AGENT_STATUSES).refine((s) => s === status), dueAt: z.int().min(0).max(NEVER) }),
+    z.strictObject({ agentId, status: z.enum(AGENT_STATUSES).check(z.refine((s) => s === status)), dueAt: z.int().check(z.minimum(0), z.maximum(NEVER)) }),
   messages: (owner: string) =>
     z.strictObject({
       agentId: z.literal(owner),
-      sk: z.string().refine((sk) => sk.startsWith('MSG#') && messageIdSchema.safeParse(sk.slice(4)).success),
+      sk: z.string().check(z.refine((sk) => sk.startsWith('MSG#') && messageIdSchema.safeParse(sk.slice(4)).success)),
     }),
   stops: (owner: string) =>
-    z.strictObject({ agentId: z.literal(owner), sk: z.string().refine((sk) => sk.startsWith('STOP#') && ulid.test(sk.slice(5))) }),
+    z.strictObject({ agentId: z.literal(owner), sk: z.string().check(z.refine((sk) => sk.startsWith('STOP#') && ulid.test(sk.slice(5)))) }),
 };
 
-export function decodeCursor(cursor: string | undefined, shape: z.ZodType<Key>): Key | undefined {
+export function decodeCursor(cursor: string | undefined, shape: z.ZodMiniType<Key>): Key | undefined {
   if (cursor === undefined) return undefined;
   let key: unknown;
   try {

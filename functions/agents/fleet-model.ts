@@ -1,5 +1,5 @@
-import * as z from 'zod';
-import { DEFAULT_STOP_TIMEOUT_MS, MAX_STOP_TIMEOUT_MS, type StopOutcome, uuidSchema } from './model.js';
+import * as z from 'zod/mini';
+import { DEFAULT_STOP_TIMEOUT_MS, MAX_STOP_TIMEOUT_MS, schema, type StopOutcome, uuidSchema } from './model.js';
 
 /** Agents one fleet stop may name explicitly (the body stays well under API Gateway's limits). */
 export const MAX_FLEET_AGENT_IDS = 1000;
@@ -9,26 +9,33 @@ export const DEFAULT_FLEET_CONCURRENCY = 10;
 /**
  * `POST /agents/stop`: the one-agent stop's `graceful` and `timeout`, a selector (a status, a list
  * of agentIds, or both: those of the list in that status) and how many agents are stopped at once.
+ * (`@__PURE__`: esbuild honours `schema`'s no-side-effects mark only in its own file.)
  */
-export const fleetStopSchema = z
-  .strictObject({
-    graceful: z.boolean().default(true),
-    timeout: z.int().min(0).max(MAX_STOP_TIMEOUT_MS).default(DEFAULT_STOP_TIMEOUT_MS),
-    status: z.enum(['active', 'stopping'], { message: 'must be "active" or "stopping" (only running agents can be stopped)' }).optional(),
-    agentIds: z.array(uuidSchema).min(1).max(MAX_FLEET_AGENT_IDS).optional(),
-    concurrency: z.int().min(1).max(MAX_FLEET_CONCURRENCY).default(DEFAULT_FLEET_CONCURRENCY),
-  })
-  .refine((s) => s.status !== undefined || s.agentIds !== undefined, {
-    message: 'must select agents: give "status" ("active" or "stopping"), "agentIds", or both',
-  });
+export const fleetStopSchema = /* @__PURE__ */ schema(() =>
+  z
+    .strictObject({
+      graceful: z._default(z.boolean(), true),
+      timeout: z._default(z.int().check(z.minimum(0), z.maximum(MAX_STOP_TIMEOUT_MS)), DEFAULT_STOP_TIMEOUT_MS),
+      status: z.optional(z.enum(['active', 'stopping'], { message: 'must be "active" or "stopping" (only running agents can be stopped)' })),
+      agentIds: z.optional(z.array(uuidSchema).check(z.minLength(1), z.maxLength(MAX_FLEET_AGENT_IDS))),
+      concurrency: z._default(z.int().check(z.minimum(1), z.maximum(MAX_FLEET_CONCURRENCY)), DEFAULT_FLEET_CONCURRENCY),
+    })
+    .check(
+      z.refine((s) => s.status !== undefined || s.agentIds !== undefined, {
+        message: 'must select agents: give "status" ("active" or "stopping"), "agentIds", or both',
+      }),
+    ),
+);
 export type FleetStopInput = z.infer<typeof fleetStopSchema>;
 
 /** `Idempotency-Key`: printable ASCII, as the IETF draft's examples (a UUID fits). */
-export const idempotencyKeySchema = z.string().regex(/^[\x21-\x7e]{1,255}$/, {
-  message: 'must be 1 to 255 printable ASCII characters without spaces (a UUID, say)',
-});
+export const idempotencyKeySchema = /* @__PURE__ */ schema(() =>
+  z.string().check(
+    z.regex(/^[\x21-\x7e]{1,255}$/, { message: 'must be 1 to 255 printable ASCII characters without spaces (a UUID, say)' }),
+  ),
+);
 
-export const operationIdSchema = z.string().regex(/^[0-9A-HJKMNP-TV-Z]{26}$/, { message: 'must be an operation id as returned by POST /agents/stop' });
+export const operationIdSchema = /* @__PURE__ */ schema(() => z.string().check(z.regex(/^[0-9A-HJKMNP-TV-Z]{26}$/, { message: 'must be an operation id as returned by POST /agents/stop' })));
 
 /**
  * Where one selected agent stands: `pending` (selected, its stop not begun), `stopping` (its stop

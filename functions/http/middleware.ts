@@ -1,8 +1,7 @@
 import middy, { type MiddlewareObj } from '@middy/core';
 import httpJsonBodyParser from '@middy/http-json-body-parser';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
-import * as z from 'zod';
-import type { ZodType } from 'zod';
+import type * as z from 'zod/mini';
 import { logger } from '../adapters/logger.js';
 import { authenticator } from '../auth/authenticate.js';
 import { ValidationError } from '../agents/errors.js';
@@ -135,12 +134,12 @@ const jsonBody = (): MiddlewareObj<Event, Result> => ({
   },
 });
 
-interface RouteSpec<B extends ZodType | undefined, Q extends ZodType | undefined> {
+interface RouteSpec<B extends z.ZodMiniType | undefined, Q extends z.ZodMiniType | undefined> {
   body?: B;
   query?: Q;
 }
 
-type Parsed<T> = T extends ZodType ? z.output<T> : undefined;
+type Parsed<T> = T extends z.ZodMiniType ? z.output<T> : undefined;
 
 export interface RouteInput<B, Q> {
   event: Event;
@@ -150,7 +149,7 @@ export interface RouteInput<B, Q> {
   header(name: string): string | undefined;
 }
 
-function validate<T extends ZodType>(schema: T, value: unknown, where: 'body' | 'query'): z.output<T> {
+function validate<T extends z.ZodMiniType>(schema: T, value: unknown, where: 'body' | 'query'): z.output<T> {
   if (where === 'body' && (value === null || typeof value !== 'object' || Array.isArray(value))) {
     throw new ValidationError('Request body must be a JSON object');
   }
@@ -186,7 +185,7 @@ function validatePathParams(params: Record<string, string | undefined>): Record<
  * One HTTP API (v2) route: the API key check, JSON body parsing and validation, path and query
  * validation, the envelope and the error mapping. The handler body only calls the domain and shapes the reply.
  */
-export function httpRoute<B extends ZodType | undefined = undefined, Q extends ZodType | undefined = undefined>(
+export function httpRoute<B extends z.ZodMiniType | undefined = undefined, Q extends z.ZodMiniType | undefined = undefined>(
   spec: RouteSpec<B, Q>,
   fn: (input: RouteInput<Parsed<B>, Parsed<Q>>) => Promise<Reply>,
 ) {

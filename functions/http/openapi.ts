@@ -36,13 +36,14 @@ const agentSchema = z
     description: z.string().optional(),
     status: z.enum(AGENT_STATUSES),
     settings: z.record(z.string(), z.unknown()),
-    runtime: runtimeSchema.meta({
+    runtime: runtimeSchema.check(
+      z.meta({
       examples: [
         { type: 'http', url: 'https://agents.example.com/hooks/agent', timeoutMs: 60000 },
         { type: 'llm', baseUrl: 'https://api.openai.com/v1', model: 'gpt-4o-mini', system: 'You are terse.', apiKey: { env: 'LLM_API_KEY' }, memoryTurns: 20 },
         { type: 'echo', delayMs: 3000 },
       ],
-    }),
+    })),
     idleTimeoutMs: z.number().int().nullable(),
     inFlight: z.number().int().describe('Messages in flight: the number of unexpired leases'),
     version: z.number().int().describe('Optimistic-lock counter; the ETag, for If-Match'),
@@ -171,7 +172,7 @@ const common_ = {
 } as const;
 
 /** JSON Schema 2020-12 (OpenAPI 3.1's dialect) of a zod schema; named schemas become $refs to components. */
-function jsonSchema(schema: z.ZodType, io: 'input' | 'output' = 'output'): Record<string, unknown> {
+function jsonSchema(schema: z.core.$ZodType, io: 'input' | 'output' = 'output'): Record<string, unknown> {
   const id = named.get(schema)?.id;
   if (id) return { $ref: `${REF}${id}` };
   const out = z.toJSONSchema(schema, { ...common_, io, metadata: named }) as Record<string, unknown>;
@@ -383,14 +384,14 @@ const docs: Record<string, RouteDoc> = {
   'list-stops': { summary: "An agent's stop history, newest first", responses: { 200: { description: 'A page of stop records', schema: success(z.array(stopRecordSchema), { nextCursor: z.string().nullable().describe('null on the last page') }) }, 400: common[400], 404: common[404] } },
 };
 
-const bodies: Partial<Record<string, z.ZodType>> = {
+const bodies: Partial<Record<string, z.core.$ZodType>> = {
   'create-agent': createAgentSchema,
   'update-agent': updateAgentSchema,
   'stop-agent': stopAgentSchema,
   'stop-fleet': fleetStopSchema,
   'send-message': sendMessageSchema,
 };
-const queries: Partial<Record<string, z.ZodObject>> = {
+const queries: Partial<Record<string, z.core.$ZodType>> = {
   'list-agents': listQuerySchema,
   'list-messages': pageQuerySchema,
   'list-stops': pageQuerySchema,

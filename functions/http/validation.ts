@@ -23,8 +23,12 @@ export function describeIssue(issue: Issue | undefined, where: 'body' | 'query')
       return `${field} must be ${bound(issue.origin, 'at most', issue.maximum, issue.inclusive)}`;
     case 'invalid_value':
       return `${field} must be one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}`;
-    case 'invalid_union':
+    case 'invalid_union': {
+      // A discriminated union names the values it knows (zod/mini carries no sentences of its own).
+      const options = (issue as { options?: unknown[] }).options;
+      if (options?.length) return `${field} must be one of ${options.map((v) => JSON.stringify(v)).join(', ')}`;
       return `${field} is not valid: ${issue.message}`;
+    }
     case 'invalid_format':
       if (issue.format === 'uuid') return `${field} must be a UUID`;
       // A schema's own sentence ("must name an environment variable ...") over zod's generic one.

@@ -1,5 +1,5 @@
 import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
-import * as z from 'zod';
+import * as z from 'zod/mini';
 import { deps } from '../adapters/deps.js';
 import { logger } from '../adapters/logger.js';
 import { runQueuedMessage } from '../agents/messages.js';

@@ -202,7 +202,7 @@ describe('bad input', () => {
     ['a wrong type', 'POST', '/agents', { name: 42 }, {}, 400, /"name" must be a string/],
     ['an unknown field', 'POST', '/agents', { name: 'x', colour: 'red' }, {}, 400, /unknown field "colour"/],
     ['a bad client agentId', 'POST', '/agents', { name: 'x', agentId: 'nope' }, {}, 400, /"agentId" must be a UUID/],
-    ['an unknown runtime', 'POST', '/agents', { name: 'x', runtime: { type: 'gpt' } }, {}, 400, /"runtime.type"/],
+    ['an unknown runtime', 'POST', '/agents', { name: 'x', runtime: { type: 'gpt' } }, {}, 400, /"runtime.type" must be one of "echo", "http", "llm"/],
     ['a bad UUID in the path', 'GET', '/agents/not-a-uuid', undefined, {}, 400, /"agentId" must be a UUID/],
     ['a non-JSON content type', 'POST', '/agents', 'name=x', { 'content-type': 'application/x-www-form-urlencoded' }, 415, /application\/json/],
     ['an unknown route', 'GET', '/nothing/here', undefined, {}, 404, /No route for GET \/nothing\/here/],
