@@ -24,11 +24,27 @@ export interface AgentFunctionProps {
   removalPolicy: RemovalPolicy;
   environment?: Record<string, string>;
   /**
-   * Runs agents' messages: only then is the `openai` client (about 420 KiB, for llm agents) bundled;
-   * the other functions only ever close an llm agent, which does not load it.
+   * Runs agents' messages: only then does the function carry the `openai` client (about 430 KB,
+   * for llm agents), and beside its bundle, not in it (see `openAiBeside`); the other functions
+   * only ever close an llm agent, which does not load it.
    */
   runsMessages?: boolean;
 }
+
+/**
+ * The `openai` client of the functions that run messages: bundled by the same esbuild into one
+ * minified module installed beside the function's bundle (`node_modules/openai`), where the bundle's
+ * `import('openai')` finds it at an llm agent's first message. The bundle itself stays small, so a
+ * cold start of an echo or http agent's function neither loads nor parses it.
+ */
+const openAiBeside = {
+  beforeBundling: () => [],
+  beforeInstall: () => [],
+  afterBundling: (inputDir: string, outputDir: string) => [
+    `"${inputDir}/node_modules/.bin/esbuild" "${inputDir}/node_modules/openai/index.mjs" --bundle --platform=node --format=esm --target=node22 --minify --log-level=warning --outfile="${outputDir}/node_modules/openai/index.mjs"`,
+    `echo '{"name":"openai","type":"module","exports":"./index.mjs"}' > "${outputDir}/node_modules/openai/package.json"`,
+  ],
+};
 
 /**
  * The house Lambda: NodejsFunction bundled by the local esbuild, arm64, Node 22, source maps,
@@ -63,8 +79,11 @@ export class AgentFunction extends NodejsFunction {
         // ESM bundles still meet CommonJS dependencies that call require().
         banner: "import { createRequire } from 'module'; const require = createRequire(import.meta.url);",
         mainFields: ['module', 'main'],
-        // The runtime's AWS SDK (as the recommended flag sets it), and openai where no message runs.
-        externalModules: ['@aws-sdk/*', '@smithy/*', ...(props.runsMessages ? [] : ['openai'])],
+        // The runtime's AWS SDK (as the recommended flag sets it), and openai (see openAiBeside).
+        externalModules: ['@aws-sdk/*', '@smithy/*', 'openai'],
+        ...(props.runsMessages && { commandHooks: openAiBeside }),
+        // esbuild's account of each bundle's contents, for `npm run bench:bundles` only (not deployed).
+        metafile: process.env.BUNDLE_METAFILE === '1',
       },
     });
     Validations.of(this).acknowledge(

@@ -1,3 +1,5 @@
+import { readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { buildDeps } from '../../functions/adapters/deps.js';
 import { createDocumentClient } from '../../functions/adapters/dynamodb/client.js';
@@ -8,6 +10,7 @@ import { beginGracefulStop } from '../../functions/agents/stop.js';
 import { ensureTables } from '../../local/dynamodb.js';
 import { sqsEvent } from '../../local/queue.js';
 import { BundleProcess, buildBundles, httpEvent, type BundledFunction } from '../support/bundles.js';
+import { OpenAiStandIn } from '../support/openai-standin.js';
 import { testConfig } from '../support/stack.js';
 
 /**
@@ -149,6 +152,35 @@ describe('HTTP functions, given API Gateway v2 events', { timeout: 60_000 }, () 
     expect(stop).toMatchObject({ status: 200, body: { data: { status: 'inactive' } } });
     const stops = await call('ListStops', { method: 'GET', routeKey: 'GET /agents/{agentId}/stops', ...path('/stops') });
     expect(stops.body.data[0]).toMatchObject({ outcome: 'drained', stateSaved: true });
+  });
+
+  it("answers an llm agent's message through a bundle whose openai client is installed beside it, not in it", async () => {
+    const bundled = bundles.functions.get('SendMessage')!;
+    const llm = await new OpenAiStandIn().start();
+    // Loopback is refused under RUNTIME_URLS=public; the stand-in is the only endpoint reachable here.
+    const send = new BundleProcess(bundled, { ...environment(bundled), RUNTIME_URLS: 'any', LLM_API_KEY: 'sk-bundle-test' });
+    try {
+      const runtime = { type: 'llm', baseUrl: llm.url, model: 'tiny', apiKey: { env: 'LLM_API_KEY' } };
+      const created = await call('CreateAgent', { method: 'POST', path: '/agents', routeKey: 'POST /agents', headers: json, body: JSON.stringify({ name: 'thinker', runtime }) });
+      const id = created.body.data.agentId as string;
+      await call('StartAgent', { method: 'POST', path: `/agents/${id}/start`, routeKey: 'POST /agents/{agentId}/start', pathParameters: { agentId: id } });
+      const res = await send.invoke<HttpResult>(
+        httpEvent({
+          method: 'POST', path: `/agents/${id}/messages`, routeKey: 'POST /agents/{agentId}/messages', pathParameters: { agentId: id },
+          headers: { ...json, authorization: `Bearer ${key}` }, body: '{"text":"hello"}',
+        }),
+      );
+      expect({ status: res.statusCode, body: JSON.parse(res.body) }).toMatchObject({ status: 200, body: { data: { status: 'completed', reply: 'reply 1 to: hello' } } });
+      expect(llm.received).toMatchObject([{ model: 'tiny', authorization: 'Bearer sk-bundle-test' }]);
+      for (const name of ['SendMessage', 'MessageWorker']) {
+        const dir = bundles.functions.get(name)!.dir;
+        expect(readFileSync(join(dir, 'index.mjs'), 'utf8')).not.toMatch(/chat\/completions/);
+        expect(statSync(join(dir, 'node_modules', 'openai', 'index.mjs')).size).toBeGreaterThan(100_000);
+      }
+    } finally {
+      send.stop();
+      await llm.stop();
+    }
   });
 
   it('answers bad input in the envelope: bad JSON 400, unknown route 404, wrong method 405', async () => {

@@ -6,9 +6,10 @@ import type { RecordsStore, Turn } from '../dynamodb/records-store.js';
 import { Refused, outboundFetch } from './outbound.js';
 
 /**
- * The `openai` client (about 420 KiB) is bundled only into the functions that run messages
- * (routes with `runsRuntimes`, and the worker); the stack marks it external in the others, which
- * only ever `close` an llm agent. Reaching it there is a wiring bug, said plainly.
+ * The `openai` client (about 430 KB) is installed, as one module, beside the bundles of the
+ * functions that run messages (routes with `runsRuntimes`, and the worker), and imported here at
+ * an llm agent's first message (infra/agent-function.ts: openAiBeside); the other functions only
+ * ever `close` an llm agent and do not carry it. Reaching it there is a wiring bug, said plainly.
  */
 async function loadOpenAi(): Promise<typeof import('openai')> {
   try {
