@@ -1,3 +1,5 @@
+// Classic zod (for .describe() and toJSONSchema) over the handlers' zod/mini schemas: this module
+// builds the documentation locally and is in no function's bundle.
 import * as z from 'zod';
 import {
   AGENT_STATUSES,
@@ -38,12 +40,13 @@ const agentSchema = z
     settings: z.record(z.string(), z.unknown()),
     runtime: runtimeSchema.check(
       z.meta({
-      examples: [
-        { type: 'http', url: 'https://agents.example.com/hooks/agent', timeoutMs: 60000 },
-        { type: 'llm', baseUrl: 'https://api.openai.com/v1', model: 'gpt-4o-mini', system: 'You are terse.', apiKey: { env: 'LLM_API_KEY' }, memoryTurns: 20 },
-        { type: 'echo', delayMs: 3000 },
-      ],
-    })),
+        examples: [
+          { type: 'http', url: 'https://agents.example.com/hooks/agent', timeoutMs: 60000 },
+          { type: 'llm', baseUrl: 'https://api.openai.com/v1', model: 'gpt-4o-mini', system: 'You are terse.', apiKey: { env: 'LLM_API_KEY' }, memoryTurns: 20 },
+          { type: 'echo', delayMs: 3000 },
+        ],
+      }),
+    ),
     idleTimeoutMs: z.number().int().nullable(),
     inFlight: z.number().int().describe('Messages in flight: the number of unexpired leases'),
     version: z.number().int().describe('Optimistic-lock counter; the ETag, for If-Match'),
