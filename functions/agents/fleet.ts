@@ -213,8 +213,8 @@ async function stopMember(d: Deps, op: FleetOperation, m: FleetMember): Promise<
       if (agent.status !== op.selector.status) return await notRunning(d, op, m, agent);
     }
     if (op.graceful) {
-      const { stop, outcome } = await beginGracefulStop(d, m.agentId, { timeoutMs: op.timeoutMs, reason: 'fleet', operationId: op.operationId });
-      return settle(m, outcome ?? 'stopping', { stopId: stop.stopId });
+      const { stop, stopped } = await beginGracefulStop(d, m.agentId, { timeoutMs: op.timeoutMs, reason: 'fleet', operationId: op.operationId });
+      return settle(m, stopped?.outcome ?? 'stopping', { stopId: stop.stopId });
     }
     const stopped = await forceStop(d, m.agentId, 'fleet', op.operationId);
     return settle(m, stopped.outcome, { stopId: stopped.stopId });

@@ -95,8 +95,8 @@ export async function runReaper(d: Deps, opts: ReaperOptions): Promise<ReaperSum
   await sweep('stopping', now - d.config.stuckStopGraceMs, async (agentId) => {
     const agent = await d.agents.get(agentId);
     if (agent?.status !== 'stopping' || !agent.stop || agent.stop.deadline > now - d.config.stuckStopGraceMs) return;
-    const { outcome } = await finalizeStop(d, agentId, agent.stop.stopId);
-    if (outcome) summary.healed++;
+    const { stopped } = await finalizeStop(d, agentId, agent.stop.stopId);
+    if (stopped) summary.healed++;
   });
 
   // A fleet stop whose workflow never started (its request died between writing the operation and

@@ -38,6 +38,16 @@ export type StopView =
   | { kind: 'stopping'; agentId: string; stopId: string; deadline: number }
   | { kind: 'failed'; agentId: string; stopId: string; error: string };
 
+/** A stop that ended, as a caller learns it, from its commit (`lastStop`) or its stop record. */
+export const stoppedView = (agentId: string, s: Pick<LastStop, 'stopId' | 'outcome' | 'stoppedAt' | 'interrupted'>): Extract<StopView, { kind: 'stopped' }> => ({
+  kind: 'stopped',
+  agentId,
+  stopId: s.stopId,
+  outcome: s.outcome,
+  stoppedAt: s.stoppedAt,
+  interrupted: s.interrupted,
+});
+
 /**
  * Graceful stop, step 1-3 of the design: one conditional write active -> stopping (a repeat joins
  * the running stop), finalize at once when nothing is in flight, else start the drain workflow
@@ -47,7 +57,7 @@ export async function beginGracefulStop(
   d: Deps,
   agentId: string,
   opts: { timeoutMs: number; reason: StopReason; idleSince?: number; operationId?: string },
-): Promise<{ stop: StopInfo; joined: boolean; outcome?: StopOutcome; stopped?: LastStop }> {
+): Promise<{ stop: StopInfo; joined: boolean; stopped?: LastStop }> {
   const now = d.now();
   const proposed: StopInfo = {
     stopId: newId(now),
@@ -93,8 +103,8 @@ export async function beginGracefulStop(
     try {
       // The item the conditional write returned serves as the finalizer's first read: the commit
       // is conditioned on it, so a stale one only costs a retry.
-      const { outcome, stopped } = await finalizeStop(d, agentId, stop.stopId, agent, closeToken);
-      return { stop, joined, outcome, stopped };
+      const { stopped } = await finalizeStop(d, agentId, stop.stopId, agent, closeToken);
+      return { stop, joined, stopped };
     } catch (err) {
       d.log.warn('finalize in the stop request failed; handing over to the workflow', { agentId, stopId: stop.stopId, error: err as Error });
     }
@@ -153,7 +163,7 @@ export async function finalizeStop(
   known?: AgentItem,
   /** The close claim the caller's stopping write already made. */
   claimToken?: string,
-): Promise<{ outcome?: StopOutcome; closingElsewhere?: true; stopped?: LastStop }> {
+): Promise<{ stopped?: LastStop; closingElsewhere?: true }> {
   const token = claimToken ?? randomUUID();
   let closed: StopOutcome | undefined;
   let stateSaved = false;
@@ -185,7 +195,7 @@ export async function finalizeStop(
       closed = outcome;
     }
     const stopped = await commitStop(d, agent, agent.stop, outcome, now, stateSaved);
-    if (stopped) return { outcome, stopped };
+    if (stopped) return { stopped };
     await backoff(attempt);
   }
   throw retriesExhausted();
@@ -207,7 +217,7 @@ export async function forceStop(
   // No outcome from here means the stop's own workflow or a completion committed it first: its
   // outcome stands. Either way the stop has ended: a forced stop is never rolled back.
   const { stopped } = await finalizeStop(d, agentId, stopId, agent);
-  if (stopped) return { kind: 'stopped', agentId, stopId, outcome: stopped.outcome, stoppedAt: stopped.stoppedAt, interrupted: stopped.interrupted };
+  if (stopped) return stoppedView(agentId, stopped);
   const view = await viewStop(d, agentId, stopId);
   if (view.kind !== 'stopped') throw new Error(`Force stop ${stopId} of agent ${agentId} did not end: ${view.kind}`);
   return view;
@@ -366,14 +376,9 @@ export async function viewStop(d: Deps, agentId: string, stopId: string): Promis
     if (stop.failure) return { kind: 'failed', agentId, stopId, error: stop.failure.error };
     return { kind: 'stopping', agentId, stopId, deadline: stop.deadline };
   }
-  if (agent?.lastStop?.stopId === stopId) {
-    const { outcome, stoppedAt, interrupted } = agent.lastStop;
-    return { kind: 'stopped', agentId, stopId, outcome, stoppedAt, interrupted };
-  }
+  if (agent?.lastStop?.stopId === stopId) return stoppedView(agentId, agent.lastStop);
   const record = await d.records.getStop(agentId, stopId);
-  if (record) {
-    return { kind: 'stopped', agentId, stopId, outcome: record.outcome, stoppedAt: record.stoppedAt, interrupted: record.interrupted };
-  }
+  if (record) return stoppedView(agentId, record);
   // The agent is gone, or the stop was rolled back: neither happens to a stop someone waits on
   // unless the agent was deleted meanwhile, which requires it to have stopped.
   if (!agent) throw new AgentNotFound();

@@ -1,7 +1,7 @@
 import { deps } from '../adapters/deps.js';
 import { StopFailed, StopTimedOut } from '../agents/errors.js';
 import { stopAgentSchema } from '../agents/model.js';
-import { awaitStop, beginGracefulStop, forceStop, type StopView } from '../agents/stop.js';
+import { awaitStop, beginGracefulStop, forceStop, stoppedView, type StopView } from '../agents/stop.js';
 import { httpRoute, ok, type Reply } from './middleware.js';
 import { parsePrefer } from './prefer.js';
 
@@ -34,9 +34,6 @@ export const handler = httpRoute({ body: stopAgentSchema }, async ({ body, param
   const { stop, stopped } = await beginGracefulStop(d, agentId, { timeoutMs: body.timeout, reason: 'api' });
   const window = parsePrefer(header('prefer'), d.config.stopWaitWindowMs);
   // Finalized in this request (nothing was in flight): answered from the commit, no re-read.
-  if (stopped) {
-    const { outcome, stoppedAt, interrupted } = stopped;
-    return reply({ kind: 'stopped', agentId, stopId: stop.stopId, outcome, stoppedAt, interrupted }, window.applied);
-  }
+  if (stopped) return reply(stoppedView(agentId, stopped), window.applied);
   return reply(await awaitStop(d, agentId, stop.stopId, window.ms), window.applied);
 });

@@ -10,7 +10,7 @@ class StopClosingElsewhere extends Error {
 /** Finalize task: drained or timed_out, idempotent per stopId. */
 export const handler = async (input: StopWorkflowInput) => {
   const { agentId, stopId } = input;
-  const { outcome, closingElsewhere } = await finalizeStop(deps(), agentId, stopId);
+  const { stopped, closingElsewhere } = await finalizeStop(deps(), agentId, stopId);
   if (closingElsewhere) throw new StopClosingElsewhere(`Stop ${stopId} is being closed by another finalizer; retrying`);
-  return { agentId, stopId, outcome: outcome ?? 'superseded' };
+  return { agentId, stopId, outcome: stopped?.outcome ?? 'superseded' };
 };

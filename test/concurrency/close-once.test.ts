@@ -34,7 +34,7 @@ it('closes the runtime once when several finalizers race at the deadline', async
   await new Promise((r) => setTimeout(r, 300));
   openGate();
   const results = await Promise.all(racing);
-  expect(results.filter((r) => r.outcome !== undefined).length).toBeLessThanOrEqual(1);
+  expect(results.filter((r) => r.stopped !== undefined).length).toBeLessThanOrEqual(1);
   await eventually(async () => (await app.api('GET', `/agents/${agentId}`)).body.data.status === 'inactive');
   expect(gated.closed.filter((id) => id === agentId)).toHaveLength(1);
   expect((await app.api('GET', `/agents/${agentId}`)).body.data.lastStop).toMatchObject({ stopId, outcome: 'timed_out' });
