@@ -1,4 +1,5 @@
 import { BatchWriteCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { untilProcessed } from '../functions/adapters/dynamodb/client.js';
 import type { AgentItem } from '../functions/agents/model.js';
 import { startOwnStack, type AppOptions } from '../test/support/local-stack.js';
 
@@ -62,10 +63,9 @@ export const rawConditionalWrite = (db: DynamoDBDocumentClient, tableName: strin
 /** Write agent items straight into the table, 25 per BatchWrite (a fleet set up in seconds). */
 export async function putAgents(db: DynamoDBDocumentClient, tableName: string, agents: AgentItem[]): Promise<void> {
   for (let i = 0; i < agents.length; i += 25) {
-    let batch = agents.slice(i, i + 25).map((Item) => ({ PutRequest: { Item } }));
-    while (batch.length) {
-      const out = await db.send(new BatchWriteCommand({ RequestItems: { [tableName]: batch } }));
-      batch = (out.UnprocessedItems?.[tableName] ?? []) as typeof batch;
-    }
+    await untilProcessed(
+      agents.slice(i, i + 25).map((Item) => ({ PutRequest: { Item } })),
+      async (batch) => ((await db.send(new BatchWriteCommand({ RequestItems: { [tableName]: batch } }))).UnprocessedItems?.[tableName] ?? []) as typeof batch,
+    );
   }
 }

@@ -280,13 +280,14 @@ async function admitLease(d: Deps, record: MessageRecord, lease: Lease, mode: De
         moveDueAt,
         ...(mode === 'sync' && { maxWorkMs: MAX_SYNC_WORK_MS }),
       });
+      // Admitted only after its own lease had expired (a store slower than the lease TTL): the
+      // record may already be settled as never admitted. Never run work whose lease is gone: the
+      // reclaim below settles and releases this lease too.
+      const late = d.now() >= lease.expiresAt;
       // Crashed workers' messages are settled by the next admission (and by the reaper), so they
       // neither stay `processing` forever nor hold the in-flight cap.
-      if (!reclaimTried && expiredLeases(agent, d.now()).length > 0) await reclaimExpiredLeases(d, agent);
-      // Admitted only after its own lease had expired (a store slower than the lease TTL): the
-      // record may already be settled as never admitted, and the reclaim above has settled and
-      // released this lease too. Never run work whose lease is gone.
-      if (d.now() >= lease.expiresAt) {
+      if ((!reclaimTried || late) && expiredLeases(agent, d.now()).length > 0) await reclaimExpiredLeases(d, agent);
+      if (late) {
         throw new Unavailable(`Message ${messageId} took longer to admit than its lease lasts and was recorded as failed; send it again with a new messageId`);
       }
       return agent;

@@ -450,7 +450,6 @@ export class AgentsStore {
     return this.conditionalRecord(new UpdateCommand(this.finishMessage(agentId, messageId, { status: 'failed', error }, now, { createdAt }).Update));
   }
 
-
   /**
    * Complete a message, first write: its record takes the outcome while its lease still holds it.
    * Race late completion vs re-admission: only the record of this admission (its token) and only

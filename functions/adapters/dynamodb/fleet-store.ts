@@ -27,7 +27,7 @@ const opKey = (operationId: string) => ({ agentId: FLEET, sk: `OP#${operationId}
 const idempotencyKey = (keyHash: string) => ({ agentId: FLEET, sk: `KEY#${keyHash}` });
 const memberPartition = (operationId: string) => `${FLEET}#${operationId}`;
 
-/** An item without its storage keys and TTL. */
+/** An item as stored: with its storage keys and TTL. */
 type Stored<T> = T & { agentId: string; sk: string; expiresAt: number };
 const toOperation = ({ agentId: _pk, sk: _sk, expiresAt: _ttl, ...op }: Stored<FleetOperation>): FleetOperation => op;
 const toMember = ({ agentId: _pk, sk, expiresAt: _ttl, updatedAt: _at, ...member }: Stored<FleetMember & { updatedAt: number }>): FleetMember => ({
