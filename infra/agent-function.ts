@@ -24,7 +24,7 @@ export interface AgentFunctionProps {
   removalPolicy: RemovalPolicy;
   environment?: Record<string, string>;
   /**
-   * Runs agents' messages: only then does the function carry the `openai` client (about 430 KB,
+   * Runs agents' messages: only then does the function carry the `openai` client (about 420 KB,
    * for llm agents), and beside its bundle, not in it (see `openAiBeside`); the other functions
    * only ever close an llm agent, which does not load it.
    */

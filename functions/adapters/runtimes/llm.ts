@@ -6,7 +6,7 @@ import type { RecordsStore, Turn } from '../dynamodb/records-store.js';
 import { Refused, outboundFetch } from './outbound.js';
 
 /**
- * The `openai` client (about 430 KB) is installed, as one module, beside the bundles of the
+ * The `openai` client (about 420 KB) is installed, as one module, beside the bundles of the
  * functions that run messages (routes with `runsRuntimes`, and the worker), and imported here at
  * an llm agent's first message (infra/agent-function.ts: openAiBeside); the other functions only
  * ever `close` an llm agent and do not carry it. Reaching it there is a wiring bug, said plainly.
