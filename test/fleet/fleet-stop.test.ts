@@ -51,7 +51,10 @@ describe('POST /agents/stop', () => {
     const message = (await app.api('GET', `/agents/${draining[0]}/messages`)).body.data[0];
     expect(message.status).toBe('completed');
 
-    const completed = app.bus.published.filter((e) => e.type === 'Fleet Stop Completed' && e.detail.operationId === op.operationId);
+    // The operation is ended first, then its event published (by the workflow's step, not this request).
+    const published = () => app.bus.published.filter((e) => e.type === 'Fleet Stop Completed' && e.detail.operationId === op.operationId);
+    await eventually(async () => published().length > 0);
+    const completed = published();
     expect(completed).toHaveLength(1);
     expect(completed[0]!.detail.counts).toEqual(op.counts);
   });

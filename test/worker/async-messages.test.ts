@@ -53,6 +53,9 @@ describe('Prefer: respond-async', () => {
       return m.status === 'completed' && m;
     });
     expect(done).toMatchObject({ reply: 'later', completedAt: expect.any(Number) });
+    // The record takes the reply first; the worker then releases the lease and publishes the
+    // event (the event follows the state it announces): wait for the worker's job to end.
+    await app.queue.idle();
     expect(events(messageId)).toEqual(['Message Completed']);
     expect((await agent(agentId)).inFlight).toBe(0);
   });

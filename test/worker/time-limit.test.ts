@@ -27,6 +27,8 @@ it('stops work that outlives the worker invocation and records the message faile
   }, 8000);
   expect(failed).toMatchObject({ status: 'failed', error: expect.stringMatching(/^the work did not finish within its time limit of 1[45]\d\d ms$/) });
   expect(runtime.aborted.has(messageId)).toBe(true);
+  // The record is settled first; the worker then releases the lease and publishes: wait for its job to end.
+  await app.queue.idle();
   expect((await app.api('GET', `/agents/${agentId}`)).body.data).toMatchObject({ status: 'active', inFlight: 0 });
   expect(app.bus.published.filter((e) => e.detail.messageId === messageId).map((e) => e.type)).toEqual(['Message Failed']);
 });
