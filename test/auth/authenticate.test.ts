@@ -28,7 +28,9 @@ it('accepts a valid key, and refuses a missing, malformed, unknown or revoked on
 
   const revoked = await keys.create('to-revoke');
   await keys.revoke(revoked.info.keyId);
-  for (const header of [undefined, 'Bearer', 'Token abc', `Bearer agk_0000000000000000_${'a'.repeat(43)}`, `Bearer ${revoked.key}`, `Bearer ${key.slice(0, -1)}B`]) {
+  // The right keyId with a wrong secret: its last character changed (to one it is not).
+  const wrongSecret = key.slice(0, -1) + (key.endsWith('B') ? 'C' : 'B');
+  for (const header of [undefined, 'Bearer', 'Token abc', `Bearer agk_0000000000000000_${'a'.repeat(43)}`, `Bearer ${revoked.key}`, `Bearer ${wrongSecret}`]) {
     const res = await refusal(auth.authenticate(header));
     expect(res.statusCode, String(header)).toBe(401);
     expect(res.headers).toMatchObject({ 'WWW-Authenticate': 'Bearer' });
