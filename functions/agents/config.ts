@@ -17,7 +17,7 @@ export interface Config {
   /** How often a waiting stop request re-reads the agent. */
   stopPollMs: number;
   recordRetentionDays: number;
-  /** The reaper heals a `stopping` agent this long after its deadline (its workflow is gone). */
+  /** The reaper heals a `stopping` agent this long after its deadline, or after it was forced (its workflow or force request is gone). */
   stuckStopGraceMs: number;
   /**
    * Where the `http` runtime may call: `public` refuses loopback, private, link-local (the

@@ -129,7 +129,7 @@ export async function runLeased(d: Deps, agent: AgentItem, token: string, record
     } catch (err) {
       if (err instanceof AgentConditionFailed) {
         lost.abort(interrupted(messageId));
-        // Refused while our lease is still there: the stop's deadline passed; end that stop now.
+        // Refused while our lease is still there: the stop was forced or its deadline passed; end it now.
         const current = err.current;
         const ours = current?.leases?.[messageId];
         if (current?.status === 'stopping' && current.stop && typeof ours === 'object' && ours.token === token) {
@@ -390,8 +390,8 @@ async function complete(
     agent = await d.agents.releaseLease({ agentId, messageId, token, now: d.now() });
   } catch (err) {
     if (!(err instanceof AgentConditionFailed)) throw err;
-    // Our lease is still there, so the agent is stopping and its deadline has passed: this
-    // request ends that stop itself (its commit records the message interrupted).
+    // Our lease is still there, so the agent is stopping and was forced or is past its deadline:
+    // this request ends that stop itself (its commit records the message interrupted).
     const current = err.current;
     const lease = current?.leases?.[messageId];
     if (current?.status === 'stopping' && current.stop && typeof lease === 'object' && lease.token === token) {

@@ -164,7 +164,7 @@ export interface StopInfo {
   reason: StopReason;
   /** The fleet stop this stop is part of. */
   operationId?: string;
-  /** Set by a force stop: admission is closed and the deadline moved to the force stop's time. */
+  /** Set by a force stop: admission is closed and no completion or heartbeat lands any more. */
   forced?: boolean;
   /** Set when the drain workflow failed past its retries; the API answers 500 for this stop. */
   failure?: { error: string; cause: string; at: number };

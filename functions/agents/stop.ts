@@ -252,11 +252,11 @@ async function closeAdmission(d: Deps, agentId: string, reason: StopReason, oper
       const { stopId } = current.stop;
       if (current.stop.forced) return { stopId };
       try {
-        await d.agents.forceStopInProgress(agentId, stopId, now, current.stop.deadline <= now);
+        await d.agents.forceStopInProgress(agentId, stopId, now);
         return { stopId };
       } catch (err) {
         if (!(err instanceof AgentConditionFailed)) throw err;
-        // That stop ended or its deadline passed between the two writes: look again.
+        // That stop ended between the two writes: look again.
         if (err.current?.status === 'inactive' && err.current.lastStop?.stopId === stopId) return { stopId };
       }
     }

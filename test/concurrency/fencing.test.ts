@@ -53,6 +53,82 @@ describe('force stop', () => {
   });
 });
 
+describe('force vs completion', () => {
+  it('forcing a graceful stop in progress: a reply that landed before the force is drained, within the deadline the stop records', async () => {
+    const agentId = await createAgent(app.api, { settings: { gated: true } }, true);
+    const sent = ['early', 'cut'].map((messageId) => app.api('POST', `/agents/${agentId}/messages`, { text: messageId, messageId }));
+    await gated.waitForHeld(2, agentId);
+    expect((await app.api('POST', `/agents/${agentId}/stop`, { timeout: 30_000 }, { prefer: 'respond-async' })).status).toBe(202);
+    // The force reads its clock; its write is held until a reply has landed after that reading.
+    const force = app.deps.agents.forceStopInProgress.bind(app.deps.agents);
+    app.deps.agents.forceStopInProgress = async (id, stopId, now) => {
+      if (id === agentId) {
+        await sleep(2);
+        gated.release('early');
+        expect((await sent[0]!).status).toBe(200);
+      }
+      return force(id, stopId, now);
+    };
+    try {
+      expect((await app.api('POST', `/agents/${agentId}/stop`, { graceful: false })).status).toBe(200);
+    } finally {
+      app.deps.agents.forceStopInProgress = force;
+    }
+    // Its reply comes after the force (unless a heartbeat already told it to stop): refused.
+    if (gated.held(agentId).includes('cut')) gated.release('cut');
+    expect((await sent[1]!).body.code).toBe('MESSAGE_INTERRUPTED');
+
+    const [record] = (await app.api('GET', `/agents/${agentId}/stops`)).body.data;
+    expect(record).toMatchObject({ outcome: 'forced', drainedMessageIds: ['early'], interruptedMessageIds: ['cut'] });
+    const early = (await app.api('GET', `/agents/${agentId}/messages/early`)).body.data;
+    expect(early.status).toBe('completed');
+    // No completion counts after its stop's deadline, the forced one's included.
+    expect(early.completedAt).toBeLessThan(record.deadline);
+  });
+
+  it('a completion whose clock read came before a force stop, but whose release lands after it, is refused: interrupted', async () => {
+    const agentId = await createAgent(app.api, { settings: { gated: true } }, true);
+    const sent = app.api('POST', `/agents/${agentId}/messages`, { text: 'late', messageId: 'late' });
+    await gated.waitForHeld(1, agentId);
+    const store = app.deps.agents;
+    const [release, begin, commit] = [store.releaseLease.bind(store), store.beginForcedStop.bind(store), store.commitStop.bind(store)];
+    const signal = () => {
+      let done!: () => void;
+      return Object.assign(new Promise<void>((resolve) => (done = resolve)), { done: () => done() });
+    };
+    const [releaseCalled, forceLanded, releaseSettled] = [signal(), signal(), signal()];
+    // The completion reads its clock, then its release waits for the force's first write to land;
+    // the force's commit waits for that release, so it lands between the force's two writes.
+    store.releaseLease = async (a) => {
+      if (a.agentId !== agentId) return release(a);
+      releaseCalled.done();
+      await forceLanded;
+      return release(a).finally(releaseSettled.done);
+    };
+    store.beginForcedStop = async (id, stop, now) => {
+      const out = await begin(id, stop, now);
+      if (id === agentId) forceLanded.done();
+      return out;
+    };
+    store.commitStop = async (agent, ...rest) => {
+      if (agent.agentId === agentId) await releaseSettled;
+      return commit(agent, ...rest);
+    };
+    try {
+      gated.release('late');
+      await releaseCalled;
+      await sleep(2);
+      expect((await app.api('POST', `/agents/${agentId}/stop`, { graceful: false })).status).toBe(200);
+      expect((await sent).body.code).toBe('MESSAGE_INTERRUPTED');
+    } finally {
+      Object.assign(store, { releaseLease: release, beginForcedStop: begin, commitStop: commit });
+    }
+    const [record] = (await app.api('GET', `/agents/${agentId}/stops`)).body.data;
+    expect(record).toMatchObject({ outcome: 'forced', drained: 0, interrupted: 1, interruptedMessageIds: ['late'] });
+    expect((await app.api('GET', `/agents/${agentId}/messages/late`)).body.data.status).toBe('interrupted');
+  });
+});
+
 describe('late completions', () => {
   it('a completion of an old admission never lands on a re-admitted message with the same ids', async () => {
     const agentId = crypto.randomUUID();

@@ -61,6 +61,28 @@ describe('idle reaper', () => {
     expect((await agent(agentId)).lastStop).toMatchObject({ outcome: 'timed_out', interrupted: 1 });
   });
 
+  it('heals a forced stop whose force request died after its first write, not waiting for the graceful deadline', async () => {
+    const agentId = await createAgent(app.api, { settings: { gated: true } }, true);
+    void app.api('POST', `/agents/${agentId}/messages`, { text: 'held' });
+    await gated.waitForHeld(1, agentId);
+    const start = app.workflow.start;
+    app.workflow.start = async () => {}; // the execution "died"
+    let stopId: string;
+    try {
+      const stop = await app.api('POST', `/agents/${agentId}/stop`, { timeout: 3_600_000 }, { prefer: 'respond-async' });
+      expect(stop.status).toBe(202);
+      stopId = stop.body.data.stopId;
+    } finally {
+      app.workflow.start = start;
+    }
+    // A force stop's first write lands, and its request dies before the commit.
+    await app.deps.agents.forceStopInProgress(agentId, stopId, Date.now());
+    await sleep(10);
+    const summary = await reap();
+    expect(summary.healed).toBe(1);
+    expect((await agent(agentId)).lastStop).toMatchObject({ stopId, outcome: 'forced', interrupted: 1 });
+  });
+
   it('restarts a fleet stop whose workflow never started (its request died after writing it)', async () => {
     const agentId = await createAgent(app.api, { idleTimeoutMs: null }, true);
     const start = app.fleetWorkflow.start;

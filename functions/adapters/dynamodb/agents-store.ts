@@ -27,6 +27,15 @@ import { type Stored, messageKey, stopKey, toMessage } from './records-store.js'
 import { BY_STATUS_INDEX } from './tables.js';
 
 /**
+ * When a lease may still be released by its completion or renewed by its heartbeat: while the
+ * agent is active, or stopping gracefully before the stop's deadline. Never once a force stop's
+ * write has landed (`forced`: a flag, so a completion whose clock read came before the force's
+ * cannot slip in after it), nor past the deadline (the timeout is a promise).
+ */
+const OPEN_TO_COMPLETIONS =
+  '(#status = :active OR (#status = :stopping AND attribute_not_exists(#stop.forced) AND #stop.deadline > :now))';
+
+/**
  * The Agents table. Every write that depends on state carries its condition; a failed condition
  * comes back as AgentConditionFailed with the item as it was, so callers classify it without a
  * second read.
@@ -288,19 +297,19 @@ export class AgentsStore {
   }
 
   /**
-   * Force a graceful stop in progress: marked forced and, while its deadline is still ahead, the
-   * deadline becomes now (fencing every later completion). Only for this stopId; `deadlinePassed`
-   * is what the caller read, and the condition holds it to that.
+   * Force a graceful stop in progress: marked `forced`, which fences every later completion and
+   * heartbeat from the moment this write lands, whatever their clocks say. Its deadline stays the
+   * graceful one: a completion that landed before this write was within it, and is drained (moving
+   * the deadline to this request's `now`, read before the write landed, could put it before a
+   * completion the stop counts drained). Only for this stopId.
    */
-  async forceStopInProgress(agentId: string, stopId: string, now: number, deadlinePassed: boolean): Promise<void> {
+  async forceStopInProgress(agentId: string, stopId: string, now: number): Promise<void> {
     await this.conditional(
       new UpdateCommand({
         TableName: this.tableName,
         Key: { agentId },
-        UpdateExpression: deadlinePassed
-          ? 'SET #stop.forced = :true, updatedAt = :now'
-          : 'SET #stop.deadline = :now, #stop.forced = :true, dueAt = :now, updatedAt = :now',
-        ConditionExpression: `#status = :stopping AND #stop.stopId = :stopId AND #stop.deadline ${deadlinePassed ? '<=' : '>'} :now`,
+        UpdateExpression: 'SET #stop.forced = :true, dueAt = :now, updatedAt = :now',
+        ConditionExpression: '#status = :stopping AND #stop.stopId = :stopId',
         ExpressionAttributeNames: { '#status': 'status', '#stop': 'stop' },
         ExpressionAttributeValues: { ':stopping': 'stopping', ':stopId': stopId, ':now': now, ':true': true },
         ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
@@ -473,8 +482,9 @@ export class AgentsStore {
    * Race late completion vs stop: only while the lease holds this admission's token (a stop that
    * cleared it has recorded the message `interrupted`, overwriting the outcome). Race completion
    * vs graceful timeout: while stopping, only before the stop's deadline (the timeout is a
-   * promise: the stop's commit then records the message `interrupted`). One shape whatever the
-   * status, so a completion never guesses it.
+   * promise: the stop's commit then records the message `interrupted`). Race completion vs force
+   * stop: never once the force has landed. One shape whatever the status, so a completion never
+   * guesses it.
    */
   async releaseLease(a: { agentId: string; messageId: string; token: string; now: number }): Promise<AgentItem> {
     const out = await this.conditional(
@@ -482,7 +492,7 @@ export class AgentsStore {
         TableName: this.tableName,
         Key: { agentId: a.agentId },
         UpdateExpression: 'REMOVE #leases.#m',
-        ConditionExpression: '#leases.#m.#token = :token AND (#status = :active OR (#status = :stopping AND #stop.deadline > :now))',
+        ConditionExpression: `#leases.#m.#token = :token AND ${OPEN_TO_COMPLETIONS}`,
         ExpressionAttributeNames: { '#status': 'status', '#leases': 'leases', '#m': a.messageId, '#token': 'token', '#stop': 'stop' },
         ExpressionAttributeValues: { ':token': a.token, ':active': 'active', ':stopping': 'stopping', ':now': a.now },
         ReturnValues: 'ALL_NEW',
@@ -540,8 +550,9 @@ export class AgentsStore {
   /**
    * A heartbeat of running work: push its lease's expiry out. Race heartbeat vs stop: only while
    * the lease still holds this admission's token (a force stop, a timed-out commit or a reclaim
-   * cleared it) and only while the agent is active or its stop's deadline is ahead (past it the
-   * work must end, not be kept alive). A refusal tells the worker to abort its work.
+   * cleared it) and only while the agent is active or its graceful stop's deadline is ahead (past
+   * it, or once forced, the work must end, not be kept alive). A refusal tells the worker to abort
+   * its work.
    * With `claim`, it is also the worker's claim of a queued message (race duplicate delivery:
    * `queued` is removed by the first claim, so a second delivery of the same job never runs).
    */
@@ -552,7 +563,7 @@ export class AgentsStore {
         Key: { agentId: a.agentId },
         UpdateExpression: `SET #leases.#m.expiresAt = :expiresAt${a.claim ? ' REMOVE #leases.#m.queued' : ''}`,
         ConditionExpression:
-          '#leases.#m.#token = :token AND (#status = :active OR (#status = :stopping AND #stop.deadline > :now))' +
+          `#leases.#m.#token = :token AND ${OPEN_TO_COMPLETIONS}` +
           (a.claim ? ' AND attribute_exists(#leases.#m.queued)' : ''),
         ExpressionAttributeNames: { '#status': 'status', '#leases': 'leases', '#m': a.messageId, '#token': 'token', '#stop': 'stop' },
         ExpressionAttributeValues: { ':expiresAt': a.expiresAt, ':token': a.token, ':active': 'active', ':stopping': 'stopping', ':now': a.now },
