@@ -95,8 +95,8 @@ export async function runReaper(d: Deps, opts: ReaperOptions): Promise<ReaperSum
   await sweep('stopping', now - d.config.stuckStopGraceMs, async (agentId) => {
     const agent = await d.agents.get(agentId);
     if (agent?.status !== 'stopping' || !agent.stop) return;
-    // A forced stop's grace counts from when it was forced (its dueAt, which the sweep went by).
-    if (!agent.stop.forced && agent.stop.deadline > now - d.config.stuckStopGraceMs) return;
+    // A forced stop's grace counts from when it was forced (its dueAt), a graceful one's from its deadline.
+    if ((agent.stop.forced ? agent.dueAt : agent.stop.deadline) > now - d.config.stuckStopGraceMs) return;
     const { stopped } = await finalizeStop(d, agentId, agent.stop.stopId);
     if (stopped) summary.healed++;
   });

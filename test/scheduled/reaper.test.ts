@@ -44,17 +44,24 @@ describe('idle reaper', () => {
     expect(keys.items.map((k) => k.agentId)).not.toContain(disabled);
   });
 
-  it('heals an agent stuck stopping past its deadline whose workflow is gone', async () => {
+  /** An agent stopping gracefully with a message in flight, whose drain workflow never ran. */
+  const stoppingWithoutWorkflow = async (timeout: number) => {
     const agentId = await createAgent(app.api, { settings: { gated: true } }, true);
     void app.api('POST', `/agents/${agentId}/messages`, { text: 'held' });
     await gated.waitForHeld(1, agentId);
     const start = app.workflow.start;
     app.workflow.start = async () => {}; // the execution "died"
     try {
-      expect((await app.api('POST', `/agents/${agentId}/stop`, { timeout: 100 }, { prefer: 'respond-async' })).status).toBe(202);
+      const stop = await app.api('POST', `/agents/${agentId}/stop`, { timeout }, { prefer: 'respond-async' });
+      expect(stop.status).toBe(202);
+      return { agentId, stopId: stop.body.data.stopId as string };
     } finally {
       app.workflow.start = start;
     }
+  };
+
+  it('heals an agent stuck stopping past its deadline whose workflow is gone', async () => {
+    const { agentId } = await stoppingWithoutWorkflow(100);
     await sleep(150);
     const summary = await reap();
     expect(summary.healed).toBe(1);
@@ -62,22 +69,9 @@ describe('idle reaper', () => {
   });
 
   it('heals a forced stop whose force request died after its first write, not waiting for the graceful deadline', async () => {
-    const agentId = await createAgent(app.api, { settings: { gated: true } }, true);
-    void app.api('POST', `/agents/${agentId}/messages`, { text: 'held' });
-    await gated.waitForHeld(1, agentId);
-    const start = app.workflow.start;
-    app.workflow.start = async () => {}; // the execution "died"
-    let stopId: string;
-    try {
-      const stop = await app.api('POST', `/agents/${agentId}/stop`, { timeout: 3_600_000 }, { prefer: 'respond-async' });
-      expect(stop.status).toBe(202);
-      stopId = stop.body.data.stopId;
-    } finally {
-      app.workflow.start = start;
-    }
+    const { agentId, stopId } = await stoppingWithoutWorkflow(3_600_000);
     // A force stop's first write lands, and its request dies before the commit.
     await app.deps.agents.forceStopInProgress(agentId, stopId, Date.now());
-    await sleep(10);
     const summary = await reap();
     expect(summary.healed).toBe(1);
     expect((await agent(agentId)).lastStop).toMatchObject({ stopId, outcome: 'forced', interrupted: 1 });

@@ -275,9 +275,10 @@ export class AgentsStore {
   }
 
   /**
-   * A force stop's first write: close admission at once. active -> stopping with a forced stop
-   * whose deadline is now, so from here on no message is admitted (race: force vs admit) and no
-   * completion lands (race: force vs late completion): the lease set is frozen for the commit.
+   * A force stop's first write: close admission at once. active -> stopping with a stop marked
+   * `forced`, so from here on no message is admitted (race: force vs admit) and no completion or
+   * heartbeat lands (race: force vs late completion; they are fenced on the flag, not on a time):
+   * the lease set is frozen for the commit.
    * Conditioned only on the status, never on the leases, so message traffic cannot make it fail.
    */
   async beginForcedStop(agentId: string, stop: StopInfo, now: number): Promise<AgentItem> {
