@@ -7,7 +7,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { sign } from '../functions/adapters/runtimes/http.js';
+import { signRequest } from '../functions/adapters/runtimes/http.js';
 import { freePort } from '../local/dynamodb.js';
 import { startNode } from '../test/support/processes.js';
 import { benchStack, percentile, summary } from './support.js';
@@ -31,9 +31,11 @@ try {
   const viaApi: number[] = [];
   let seq = 0;
   const callDirect = async () => {
-    const body = JSON.stringify({ type: 'message', agentId, messageId: `d-${++seq}`, text: 'hi', metadata: {}, deadline: Date.now() + 30_000 });
+    const messageId = `d-${++seq}`;
+    const body = JSON.stringify({ type: 'message', agentId, messageId, text: 'hi', metadata: {}, deadline: Date.now() + 30_000 });
     const t = performance.now();
-    const res = await fetch(workerUrl, { method: 'POST', headers: { 'content-type': 'application/json', 'agent-signature': sign(signingSecret, body) }, body });
+    const signature = signRequest(signingSecret, { method: 'POST', path: '/', idempotencyKey: messageId, body });
+    const res = await fetch(workerUrl, { method: 'POST', headers: { 'content-type': 'application/json', 'idempotency-key': messageId, 'agent-signature': signature }, body });
     await res.text();
     if (res.status !== 200) throw new Error(`worker answered ${res.status}`);
     return performance.now() - t;

@@ -28,6 +28,7 @@ export function propsFromContext(app: App): AgentsStackProps {
     alarmEmail: ctx('alarmEmail') as string | undefined,
     authCacheSeconds: Number(ctx('authCacheSeconds') ?? 30),
     runtimeUrls: ctx('runtimeUrls') === 'any' ? 'any' : 'public',
+    runtimeAllowHttp: String(ctx('runtimeAllowHttp') ?? 'false') === 'true',
   };
 }
 

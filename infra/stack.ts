@@ -33,6 +33,8 @@ export interface AgentsStackProps extends StackProps {
   authCacheSeconds: number;
   /** Where the http runtime may call: `public` (default) refuses loopback, private and link-local addresses. */
   runtimeUrls: 'public' | 'any';
+  /** Whether runtimes may be called over plain http:// (default: https only). */
+  runtimeAllowHttp: boolean;
 }
 
 const STOP_FUNCTION_TIMEOUT_S = LONGEST_ROUTE_TIMEOUT_S;
@@ -72,7 +74,7 @@ export class AgentsStack extends Stack {
         timeout: extra.timeout ? Duration.seconds(extra.timeout) : undefined,
         logRetention: props.logRetentionDays,
         removalPolicy: logRemoval,
-        environment: { STOP_WAIT_WINDOW_MS: String(props.stopWaitWindowMs), RUNTIME_URLS: props.runtimeUrls, ...extra.environment },
+        environment: { STOP_WAIT_WINDOW_MS: String(props.stopWaitWindowMs), RUNTIME_URLS: props.runtimeUrls, RUNTIME_ALLOW_HTTP: props.runtimeAllowHttp ? '1' : '0', ...extra.environment },
       });
       this.functions[name] = f;
       return f;
@@ -173,7 +175,7 @@ export class AgentsStack extends Stack {
       if (route.startsWorkflow) f.bindStopWorkflow(this.stateMachine);
       if (route.startsFleetWorkflow) f.bindFleetStopWorkflow(this.fleetStateMachine);
       if (route.queuesMessages) f.bindMessageQueue(this.messageQueue);
-      if (route.runsRuntimes) f.bindLlmSecrets();
+      if (route.runsRuntimes || route.checksModelKeys) f.bindLlmSecrets();
       this.api.addRoutes({ path: route.path, methods: [HttpMethod[route.method]], integration: new HttpLambdaIntegration(`${name}Integration`, f) });
     }
     const stage = this.api.defaultStage!.node.defaultChild as CfnStage;

@@ -21,8 +21,9 @@ env.AGENTS_TABLE ??= 'agents';
 env.RECORDS_TABLE ??= 'agent-records';
 env.API_KEYS_TABLE ??= 'api-keys';
 // On one machine the agents' workers run on it too: the http runtime may call loopback and private
-// addresses (deployed, the default `public` refuses them).
+// addresses, over plain http (deployed, the defaults refuse both).
 env.RUNTIME_URLS ??= 'any';
+env.RUNTIME_ALLOW_HTTP ??= '1';
 
 async function main(): Promise<void> {
   const config = configFromEnv(env);

@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { STATUS_CODES, createServer, maxHeaderSize, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Context } from 'aws-lambda';
 import { ValidationError } from '../functions/agents/errors.js';
-import { payloadTooLarge } from '../functions/http/errors.js';
+import { parserRefusal, payloadTooLarge } from '../functions/http/errors.js';
 import { MAX_BODY_BYTES, errorResponse, type Event, type Result } from '../functions/http/middleware.js';
 import { fallbackRoute, matchRoute, routes } from '../functions/http/routes.js';
 import { serveDocs } from './docs-site.js';
@@ -152,6 +152,21 @@ export function createLocalServer(opts: LocalServerOptions): Server {
     }
     write(res, result);
     log(`${method} ${req.url} ${result.statusCode} ${(performance.now() - started).toFixed(1)}ms`);
+  });
+  // What Node's parser refuses never reaches a handler: answer it in the envelope too, then close
+  // (the connection's framing can no longer be trusted).
+  server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+    if (err.code === 'ECONNRESET' || !socket.writable) {
+      socket.destroy();
+      return;
+    }
+    const result = errorResponse(parserRefusal(err.code, maxHeaderSize));
+    const body = result.body ?? '';
+    const headers = Object.entries({ ...result.headers, 'Content-Length': String(Buffer.byteLength(body)), Connection: 'close' })
+      .map(([name, value]) => `${name}: ${value}\r\n`)
+      .join('');
+    socket.end(`HTTP/1.1 ${result.statusCode} ${STATUS_CODES[result.statusCode!]}\r\n${headers}\r\n${body}`);
+    log(`refused by the HTTP parser: ${err.code ?? err.message} -> ${result.statusCode}`);
   });
   // Keep idle connections longer than clients' pools do, so a client never sends on a socket the
   // server is closing at that very moment (the keep-alive race that surfaces as ECONNRESET).

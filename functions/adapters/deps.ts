@@ -1,6 +1,6 @@
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { type Config, ConfigError, configFromEnv } from '../agents/config.js';
-import type { Deps, EventPublisher, FleetWorkflow, MessageQueue, RuntimeRegistry, StopWorkflow } from '../agents/ports.js';
+import type { Deps, EventPublisher, ModelKeys, FleetWorkflow, MessageQueue, RuntimeRegistry, StopWorkflow } from '../agents/ports.js';
 import { EventBridgePublisher, SqsMessageQueue, stepFunctionsFleetWorkflow, stepFunctionsStopWorkflow } from './aws.js';
 import { AgentsStore } from './dynamodb/agents-store.js';
 import { FleetStore } from './dynamodb/fleet-store.js';
@@ -9,6 +9,7 @@ import { RecordsStore } from './dynamodb/records-store.js';
 import { logger, wireAtColdStart } from './logger.js';
 import { generateSigningSecret } from './runtimes/http.js';
 import { runtimesFor } from './runtimes/index.js';
+import { BoundModelKeys } from './runtimes/model-keys.js';
 
 /** Wiring: the domain's ports bound to adapters, from the environment in Lambda, by local/ on one machine. */
 export type { Deps };
@@ -34,19 +35,22 @@ export function buildDeps(parts: {
   events: EventPublisher;
   queue: MessageQueue;
   runtimes?: RuntimeRegistry;
+  modelKeys?: ModelKeys;
   /** Fires when the process is going away (default: never, as in Lambda). */
   shutdown?: AbortSignal;
   now?: () => number;
 }): Deps {
   const { db, ...rest } = parts;
   const { agentsTable, recordsTable } = parts.config;
+  const modelKeys = parts.modelKeys ?? new BoundModelKeys();
   const records = recordsTable ? new RecordsStore(db, recordsTable, parts.config.recordRetentionDays) : notGranted<RecordsStore>('RECORDS_TABLE');
   return {
     ...rest,
     agents: agentsTable ? new AgentsStore(db, agentsTable, records) : notGranted<AgentsStore>('AGENTS_TABLE'),
     records,
     fleet: recordsTable ? new FleetStore(db, recordsTable, (now) => records.expiresAt(now)) : notGranted<FleetStore>('RECORDS_TABLE'),
-    runtimes: parts.runtimes ?? runtimesFor(parts.config, () => records),
+    modelKeys,
+    runtimes: parts.runtimes ?? runtimesFor(parts.config, () => records, modelKeys),
     shutdown: parts.shutdown ?? new AbortController().signal,
     log: logger,
     now: parts.now ?? Date.now,

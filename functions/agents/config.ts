@@ -25,6 +25,11 @@ export interface Config {
    * actually connected to; `any` allows them (local development, a worker in your VPC).
    */
   runtimeUrls: 'public' | 'any';
+  /**
+   * Whether runtimes may be called over plain `http://` (a reply could be read or forged on the
+   * way): off by default, on under `npm start` (workers and model servers on loopback).
+   */
+  runtimeAllowHttp: boolean;
 }
 
 export class ConfigError extends Error {}
@@ -62,7 +67,16 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): Config {
     recordRetentionDays: intEnv(env, 'RECORD_RETENTION_DAYS', 30, 1, 3650),
     stuckStopGraceMs: intEnv(env, 'STUCK_STOP_GRACE_MS', 300_000, 0, 86_400_000),
     runtimeUrls: runtimeUrlsFromEnv(env),
+    runtimeAllowHttp: boolEnv(env, 'RUNTIME_ALLOW_HTTP', false),
   };
+}
+
+export function boolEnv(env: NodeJS.ProcessEnv, name: string, fallback: boolean): boolean {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  if (raw === '1' || raw === 'true') return true;
+  if (raw === '0' || raw === 'false') return false;
+  throw new ConfigError(`Environment variable ${name} must be 1 or 0 (true or false), got ${JSON.stringify(raw)}`);
 }
 
 function runtimeUrlsFromEnv(env: NodeJS.ProcessEnv): 'public' | 'any' {

@@ -1,12 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import { publish } from './events.js';
 import { RETRY_LIMITS, retriesExhausted } from './retry.js';
-import { AgentConditionFailed, type Deps } from './ports.js';
+import { AgentConditionFailed, ModelKeyUnavailable, type Deps } from './ports.js';
 import { cursorShapes, decodeCursor, encodeCursor } from './cursor.js';
 import {
   AgentConflict,
   AgentNotFound,
   PreconditionFailed,
+  ValidationError,
   agentAlreadyRunning,
   agentStopping,
 } from './errors.js';
@@ -14,6 +15,7 @@ import {
   type AgentItem,
   type AgentStatus,
   type CreateAgentInput,
+  type Runtime,
   type UpdateAgentInput,
   DEFAULT_IDLE_TIMEOUT_MS,
   idleDueAt,
@@ -26,6 +28,7 @@ import {
  * one moment the secret is returned, with the rotation below.
  */
 export async function createAgent(d: Deps, input: CreateAgentInput): Promise<AgentItem> {
+  if (input.runtime) await assertRuntimeAllowed(d, input.runtime);
   const now = d.now();
   const item: AgentItem = {
     signingSecret: d.newSigningSecret(),
@@ -65,6 +68,25 @@ export async function rotateSigningSecret(d: Deps, agentId: string): Promise<{ a
   return { agentId, signingSecret };
 }
 
+/**
+ * What the operator allows a runtime to call, checked when an agent is created or changed (and
+ * again at each call): https only unless plain http is allowed, and an llm agent's key only to the
+ * base URL the operator bound it to. The key's sentence is the same whatever the reason.
+ */
+async function assertRuntimeAllowed(d: Deps, runtime: Runtime): Promise<void> {
+  const url = runtime.type === 'http' ? { field: 'runtime.url', value: runtime.url } : runtime.type === 'llm' ? { field: 'runtime.baseUrl', value: runtime.baseUrl } : undefined;
+  if (url && !d.config.runtimeAllowHttp && !url.value.toLowerCase().startsWith('https:')) {
+    throw new ValidationError(`Field "${url.field}" must be an https:// URL: plain http is refused here (the operator allows it with RUNTIME_ALLOW_HTTP=1)`);
+  }
+  if (runtime.type !== 'llm') return;
+  try {
+    await d.modelKeys.keyFor(runtime.apiKey, runtime.baseUrl);
+  } catch (err) {
+    if (!(err instanceof ModelKeyUnavailable)) throw err;
+    throw new ValidationError(`Field "runtime.apiKey" cannot be used: ${err.message} ("runtime.baseUrl"); the operator binds each key to one base URL`);
+  }
+}
+
 export async function getAgent(d: Deps, agentId: string): Promise<AgentItem> {
   const item = await d.agents.get(agentId);
   if (!item) throw new AgentNotFound();
@@ -87,6 +109,7 @@ export async function updateAgent(d: Deps, agentId: string, input: UpdateAgentIn
   if (input.settings !== undefined) set.settings = input.settings;
   if (input.runtime !== undefined) set.runtime = input.runtime;
   if (input.idleTimeoutMs !== undefined) set.idleTimeoutMs = input.idleTimeoutMs;
+  if (input.runtime) await assertRuntimeAllowed(d, input.runtime);
   const requireInactive = input.settings !== undefined || input.runtime !== undefined;
   let item: AgentItem;
   try {

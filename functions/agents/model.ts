@@ -49,33 +49,49 @@ export const httpRuntimeSchema = schema(() =>
       .url({ protocol: /^https?$/, message: 'must be an http(s) URL' })
       .check(
         z.maxLength(2048),
-        z.refine((u) => !new URL(u).username && !new URL(u).password, { message: 'must not carry credentials (the requests are signed instead)' }),
+        z.refine((u) => !hasCredentials(u), { message: 'must not carry credentials (the requests are signed instead)' }),
       ),
     timeoutMs: z.optional(z.int().check(z.minimum(100), z.maximum(MAX_ECHO_DELAY_MS))),
   }),
 );
+
+/** A URL's user or password; false for a string that is not a URL (the URL check has said so already: refinements run on). */
+function hasCredentials(u: string): boolean {
+  const url = URL.parse(u);
+  return url !== null && (url.username !== '' || url.password !== '');
+}
+
+/** Where an llm agent's key comes from: never given, only named. */
+export const apiKeySourceSchema = schema(() =>
+  z.union([
+    z.strictObject({
+      env: z.string().check(z.regex(/^LLM_API_KEY(_[A-Z0-9_]{1,64})?$/, { message: 'must name an environment variable LLM_API_KEY or LLM_API_KEY_<NAME>' })),
+    }),
+    z.strictObject({
+      secretArn: z
+        .string()
+        .check(z.regex(/^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:agents-llm\/[A-Za-z0-9/_+=.@-]+$/, { message: 'must be the ARN of a Secrets Manager secret named agents-llm/...' })),
+    }),
+  ]),
+);
+export type ApiKeySource = z.infer<typeof apiKeySourceSchema>;
+
 /**
  * An agent that thinks: any OpenAI-compatible chat-completions endpoint. Its conversation (the
  * last `memoryTurns` turns) is its state: read at each message, written at each reply, saved at
- * stop. The key is named, never given: an environment variable LLM_API_KEY[_NAME] of the service,
- * or a Secrets Manager secret named agents-llm/... (the only ones the stack lets it read).
+ * stop. The key is named, never given (an environment variable LLM_API_KEY[_NAME] of the service,
+ * or a Secrets Manager secret named agents-llm/...), and goes only to the base URL the operator
+ * bound it to (functions/adapters/runtimes/model-keys.ts). A keyless endpoint names none.
  */
 export const llmRuntimeSchema = schema(() =>
   z.strictObject({
     type: z.literal('llm'),
-    baseUrl: z.url({ protocol: /^https?$/, message: 'must be an http(s) URL' }).check(z.maxLength(2048)),
+    baseUrl: z
+      .url({ protocol: /^https?$/, message: 'must be an http(s) URL' })
+      .check(z.maxLength(2048), z.refine((u) => !hasCredentials(u), { message: 'must not carry credentials (name a key in "apiKey" instead)' })),
     model: z.string().check(z.minLength(1), z.maxLength(256)),
     system: z.optional(z.string().check(z.maxLength(16_384))),
-    apiKey: z.union([
-      z.strictObject({
-        env: z.string().check(z.regex(/^LLM_API_KEY(_[A-Z0-9_]{1,64})?$/, { message: 'must name an environment variable LLM_API_KEY or LLM_API_KEY_<NAME>' })),
-      }),
-      z.strictObject({
-        secretArn: z
-          .string()
-          .check(z.regex(/^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:agents-llm\/[A-Za-z0-9/_+=.@-]+$/, { message: 'must be the ARN of a Secrets Manager secret named agents-llm/...' })),
-      }),
-    ]),
+    apiKey: z.optional(apiKeySourceSchema),
     memoryTurns: z.optional(z.int().check(z.minimum(0), z.maximum(100))),
     timeoutMs: z.optional(z.int().check(z.minimum(1000), z.maximum(MAX_ECHO_DELAY_MS))),
   }),
@@ -140,18 +156,29 @@ export type SendMessageInput = z.infer<typeof sendMessageSchema>;
 /** A page size from the query string: a whole number 1 to 100. */
 const pageLimit = (fallback: number) => z._default(z.coerce.number().check(z.int(), z.minimum(1), z.maximum(100)), fallback);
 
+/** A page cursor as handed out: base64url (decoded and checked against its query by cursor.ts). */
+const cursorSchema = schema(() =>
+  z.string().check(z.maxLength(2048), z.regex(/^[A-Za-z0-9_-]+$/, { message: 'is not valid: pass the nextCursor of a previous page unchanged' })),
+);
+
+/**
+ * `If-Match` on PATCH: the ETag of the version the change is based on (`"3"`, `W/"3"`, `3`), or `*`.
+ * Parsed by the handler; the document states the same pattern.
+ */
+export const IF_MATCH_PATTERN = /^\s*(?:\*|(?:W\/)?"?(\d{1,15})"?)\s*$/;
+
 /** Agents per page: 100 by default (the most a page holds); the last page has `nextCursor: null`. */
 export const listQuerySchema = schema(() =>
   z.strictObject({
     status: z.optional(z.enum(AGENT_STATUSES)),
     limit: pageLimit(100),
-    cursor: z.optional(z.string().check(z.maxLength(2048))),
+    cursor: z.optional(cursorSchema),
   }),
 );
 export const pageQuerySchema = schema(() =>
   z.strictObject({
     limit: pageLimit(25),
-    cursor: z.optional(z.string().check(z.maxLength(2048))),
+    cursor: z.optional(cursorSchema),
   }),
 );
 
@@ -224,8 +251,13 @@ export interface AgentItem {
   signingSecret?: string;
 }
 
+/** A stop in progress as the API shows it: without the finalizer's claim token or the fencing flag (internal state). */
+export type StopView = Omit<StopInfo, 'closing' | 'forced'>;
+
 /** The agent as the API returns it. */
-export type Agent = Omit<AgentItem, 'leases' | 'dueAt' | 'signingSecret'> & { inFlight: number };
+export type Agent = Omit<AgentItem, 'leases' | 'dueAt' | 'signingSecret' | 'stop'> & { inFlight: number; stop?: StopView };
+
+const stopView = ({ closing: _claim, forced: _fence, ...shown }: StopInfo): StopView => shown;
 
 export const liveLeaseIds = (agent: Pick<AgentItem, 'leases'>, now: number): string[] =>
   Object.entries(agent.leases ?? {})
@@ -253,7 +285,7 @@ export function toAgent(item: AgentItem, now = Date.now()): Agent {
     ...(item.startedAt !== undefined && { startedAt: item.startedAt }),
     ...(item.stoppedAt !== undefined && { stoppedAt: item.stoppedAt }),
     ...(item.lastActivityAt !== undefined && { lastActivityAt: item.lastActivityAt }),
-    ...(item.stop !== undefined && { stop: item.stop }),
+    ...(item.stop !== undefined && { stop: stopView(item.stop) }),
     ...(item.lastStop !== undefined && { lastStop: item.lastStop }),
   };
 }

@@ -5,7 +5,7 @@ import type { FleetStore } from '../adapters/dynamodb/fleet-store.js';
 import type { RecordsStore } from '../adapters/dynamodb/records-store.js';
 import type { Config } from './config.js';
 import type { FleetCounts } from './fleet-model.js';
-import type { AgentItem, Runtime } from './model.js';
+import type { AgentItem, ApiKeySource, Runtime } from './model.js';
 
 /** Everything the domain needs, wired once: from the environment in Lambda, by local/ on one machine. */
 export interface Deps {
@@ -20,6 +20,8 @@ export interface Deps {
   fleetWorkflow: FleetWorkflow;
   events: EventPublisher;
   runtimes: RuntimeRegistry;
+  /** The llm runtime's keys, each bound by the operator to the base URL it may be sent to. */
+  modelKeys: ModelKeys;
   /** Hands asynchronous messages to the worker (SQS deployed; an in-process queue locally). */
   queue: MessageQueue;
   /**
@@ -84,6 +86,22 @@ export interface MessageJob {
 /** A durable hand-off to the message worker; delivery is at least once (the token fences repeats). */
 export interface MessageQueue {
   send(job: MessageJob): Promise<void>;
+}
+
+/**
+ * The model keys the operator bound, each to the one base URL it may be sent to. Checked when an
+ * agent is created or changed, and again before each call that would send the key.
+ */
+export interface ModelKeys {
+  /** The key to send to `baseUrl`, or null for a keyless endpoint; ModelKeyUnavailable when the named key may not go there. */
+  keyFor(source: ApiKeySource | undefined, baseUrl: string): Promise<string | null>;
+}
+
+/** One sentence whether the key is unset, unbound or bound elsewhere: the answer is no oracle of the operator's key names. */
+export class ModelKeyUnavailable extends Error {
+  constructor() {
+    super('the model key is not available for this base URL');
+  }
 }
 
 export type RuntimeRegistry = Record<Runtime['type'], AgentRuntime>;

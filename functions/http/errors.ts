@@ -1,7 +1,16 @@
 import { DomainError, type ErrorCode } from '../agents/errors.js';
 
 /** Errors only HTTP has: routing, body framing, authentication. */
-export type HttpErrorCode = 'ROUTE_NOT_FOUND' | 'METHOD_NOT_ALLOWED' | 'PAYLOAD_TOO_LARGE' | 'UNSUPPORTED_MEDIA_TYPE' | 'UNAUTHORIZED';
+export type HttpErrorCode =
+  | 'ROUTE_NOT_FOUND'
+  | 'METHOD_NOT_ALLOWED'
+  | 'PAYLOAD_TOO_LARGE'
+  | 'UNSUPPORTED_MEDIA_TYPE'
+  | 'UNAUTHORIZED'
+  | 'BAD_REQUEST'
+  | 'REQUEST_TIMEOUT'
+  | 'URI_TOO_LONG'
+  | 'HEADERS_TOO_LARGE';
 
 export class HttpError extends Error {
   constructor(
@@ -25,6 +34,7 @@ export const unsupportedMediaType = (contentType: string) =>
 /** The one code-to-status table of the API, for domain and HTTP errors alike. */
 export const STATUS_BY_CODE: Record<ErrorCode | HttpErrorCode, number> = {
   VALIDATION_ERROR: 400,
+  BAD_REQUEST: 400,
   ASYNC_REQUIRED: 400,
   UNAUTHORIZED: 401,
   AGENT_NOT_FOUND: 404,
@@ -33,6 +43,7 @@ export const STATUS_BY_CODE: Record<ErrorCode | HttpErrorCode, number> = {
   ROUTE_NOT_FOUND: 404,
   METHOD_NOT_ALLOWED: 405,
   STOP_TIMED_OUT: 408,
+  REQUEST_TIMEOUT: 408,
   AGENT_NOT_RUNNING: 409,
   AGENT_STOPPING: 409,
   AGENT_ALREADY_RUNNING: 409,
@@ -43,14 +54,34 @@ export const STATUS_BY_CODE: Record<ErrorCode | HttpErrorCode, number> = {
   MESSAGE_FAILED: 409,
   VERSION_MISMATCH: 412,
   PAYLOAD_TOO_LARGE: 413,
+  URI_TOO_LONG: 414,
   IDEMPOTENCY_KEY_REUSED: 422,
   UNSUPPORTED_MEDIA_TYPE: 415,
   TOO_MANY_IN_FLIGHT: 429,
+  HEADERS_TOO_LARGE: 431,
   AGENT_BUSY: 429,
   STOP_FAILED: 500,
   RUNTIME_FAILED: 502,
   UNAVAILABLE: 503,
 };
+
+/**
+ * What the HTTP parser refuses before any route runs (Node's own codes), in the envelope: headers
+ * over the server's limit, a request line too long, a request that never finished, bytes that are
+ * not HTTP.
+ */
+export function parserRefusal(code: string | undefined, maxHeaderBytes: number): HttpError {
+  switch (code) {
+    case 'HPE_HEADER_OVERFLOW':
+      return new HttpError('HEADERS_TOO_LARGE', `Request headers are too large: the request line and headers together may be at most ${maxHeaderBytes} bytes`);
+    case 'HPE_URI_TOO_LONG':
+      return new HttpError('URI_TOO_LONG', 'Request target is too long; send large input in the body');
+    case 'ERR_HTTP_REQUEST_TIMEOUT':
+      return new HttpError('REQUEST_TIMEOUT', 'The request was not received in time; send it again');
+    default:
+      return new HttpError('BAD_REQUEST', 'Request is not valid HTTP/1.1 and was not read; check its request line and headers');
+  }
+}
 
 /** Status and headers of an expected error (domain or HTTP); undefined for anything else. */
 export function describeError(err: unknown): { status: number; code: string; headers: Record<string, string>; data?: unknown } | undefined {

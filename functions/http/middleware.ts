@@ -9,6 +9,7 @@ import { describeError, payloadTooLarge, unsupportedMediaType } from './errors.j
 import { messageIdSchema, uuidSchema } from '../agents/model.js';
 import { operationIdSchema } from '../agents/fleet-model.js';
 import { describeIssue } from './validation.js';
+import { unstorable } from '../agents/storable.js';
 
 /** Request bodies above this are refused with 413 (the largest valid body is well under it). */
 export const MAX_BODY_BYTES = 128 * 1024;
@@ -128,7 +129,12 @@ const jsonBody = (): MiddlewareObj<Event, Result> => ({
     }
     try {
       await jsonParser.before!(request as never);
-    } catch {
+    } catch (err) {
+      // middy refuses keys that could reach an object's prototype, before any handler sees them.
+      const key = (err as { cause?: { data?: unknown } }).cause?.data;
+      if (key === '__proto__' || key === 'constructor') {
+        throw new ValidationError(`Request body has a "${key}" key, which is refused: it could change the prototype of the objects that read it; rename the key`);
+      }
       throw new ValidationError('Request body is not valid JSON');
     }
   },
@@ -155,6 +161,9 @@ function validate<T extends z.ZodMiniType>(schema: T, value: unknown, where: 'bo
   }
   const result = schema.safeParse(value, { reportInput: true });
   if (!result.success) throw new ValidationError(describeIssue(result.error.issues[0], where));
+  // Valid in shape; every value in it must also be one the store keeps as given.
+  const why = where === 'body' ? unstorable(result.data) : undefined;
+  if (why) throw new ValidationError(why);
   return result.data;
 }
 

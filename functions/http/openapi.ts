@@ -3,6 +3,7 @@
 import * as z from 'zod';
 import {
   AGENT_STATUSES,
+  IF_MATCH_PATTERN,
   type Agent,
   type MessageRecord,
   type StopRecord,
@@ -15,7 +16,7 @@ import {
   stopAgentSchema,
   updateAgentSchema,
 } from '../agents/model.js';
-import { fleetStopSchema, operationIdSchema, toFleetView } from '../agents/fleet-model.js';
+import { fleetStopSchema, idempotencyKeySchema, operationIdSchema, toFleetView } from '../agents/fleet-model.js';
 import { routes, type Route } from './routes.js';
 
 /**
@@ -424,7 +425,7 @@ function operation(route: Route): Record<string, unknown> {
   if (route.path.includes('{messageId}')) parameters.push({ name: 'messageId', in: 'path', required: true, schema: jsonSchema(messageIdSchema) });
   if (route.path.includes('{operationId}')) parameters.push({ name: 'operationId', in: 'path', required: true, schema: jsonSchema(operationIdSchema) });
   if (route.handler === 'stop-fleet') {
-    parameters.push({ name: 'Idempotency-Key', in: 'header', required: false, description: 'Makes the request safe to repeat: the same key returns the same operation (1 to 255 printable characters, a UUID say)', schema: { type: 'string' } });
+    parameters.push({ name: 'Idempotency-Key', in: 'header', required: false, description: 'Makes the request safe to repeat: the same key returns the same operation (1 to 255 printable characters, a UUID say)', schema: jsonSchema(idempotencyKeySchema) });
   }
   const query = queries[route.handler];
   if (query) {
@@ -432,7 +433,7 @@ function operation(route: Route): Record<string, unknown> {
     for (const [name, schema] of Object.entries(shape.properties)) parameters.push({ name, in: 'query', required: false, schema });
   }
   if (route.handler === 'update-agent') {
-    parameters.push({ name: 'If-Match', in: 'header', required: false, description: 'The ETag of the version this update is based on, e.g. "3"; 412 if the agent changed since', schema: { type: 'string' } });
+    parameters.push({ name: 'If-Match', in: 'header', required: false, description: 'The ETag of the version this update is based on, e.g. "3" (or `*`: any version); 412 if the agent changed since', schema: { type: 'string', pattern: IF_MATCH_PATTERN.source } });
   }
   if (route.handler === 'stop-agent' || route.handler === 'send-message') {
     parameters.push({ name: 'Prefer', in: 'header', required: false, description: '`wait=N` waits at most N seconds for the outcome; `respond-async` answers 202 at once', schema: { type: 'string', examples: ['respond-async', 'wait=5'] } });

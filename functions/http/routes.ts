@@ -22,6 +22,8 @@ export interface Route {
   queuesMessages?: boolean;
   /** Runs agents' runtimes (an llm agent's key may be in Secrets Manager). */
   runsRuntimes?: boolean;
+  /** Checks an llm agent's key against its base URL (create, update): may read the agents-llm/ secrets. */
+  checksModelKeys?: boolean;
   /** Lambda timeout; the stop route waits up to the stop window, messages up to the runtime. */
   timeoutSeconds?: number;
 }
@@ -34,13 +36,13 @@ export const LONGEST_ROUTE_TIMEOUT_S = API_GATEWAY_LIMIT_S - 1;
 export const routeName = (route: Pick<Route, 'handler'>) => route.handler.replace(/(^|-)(\w)/g, (_, __, c: string) => c.toUpperCase());
 
 export const routes: readonly Route[] = [
-  { method: 'POST', path: '/agents', handler: 'create-agent', agents: 'write', records: 'none' },
+  { method: 'POST', path: '/agents', handler: 'create-agent', agents: 'write', records: 'none', checksModelKeys: true },
   { method: 'GET', path: '/agents', handler: 'list-agents', agents: 'read', records: 'none' },
   // Before /agents/{agentId}...: a literal segment wins, as in API Gateway.
   { method: 'POST', path: '/agents/stop', handler: 'stop-fleet', agents: 'none', records: 'write', startsFleetWorkflow: true },
 
   { method: 'GET', path: '/agents/{agentId}', handler: 'get-agent', agents: 'read', records: 'none' },
-  { method: 'PATCH', path: '/agents/{agentId}', handler: 'update-agent', agents: 'write', records: 'none' },
+  { method: 'PATCH', path: '/agents/{agentId}', handler: 'update-agent', agents: 'write', records: 'none', checksModelKeys: true },
   { method: 'DELETE', path: '/agents/{agentId}', handler: 'delete-agent', agents: 'write', records: 'write' },
   { method: 'POST', path: '/agents/{agentId}/start', handler: 'start-agent', agents: 'write', records: 'none', publishes: true },
   {

@@ -1,15 +1,15 @@
 import { deps } from '../adapters/deps.js';
 import { ValidationError } from '../agents/errors.js';
 import { updateAgent } from '../agents/lifecycle.js';
-import { toAgent, updateAgentSchema } from '../agents/model.js';
+import { IF_MATCH_PATTERN, toAgent, updateAgentSchema } from '../agents/model.js';
 import { httpRoute, ok } from './middleware.js';
 
 /** If-Match carries the version from the ETag: `"3"`, `W/"3"` or `3`. */
 function parseIfMatch(value: string | undefined): number | undefined {
-  if (value === undefined || value.trim() === '*') return undefined;
-  const m = /^\s*(?:W\/)?"?(\d{1,15})"?\s*$/.exec(value);
-  if (!m) throw new ValidationError('Header "If-Match" must be the agent\'s ETag, e.g. "3"');
-  return Number(m[1]);
+  if (value === undefined) return undefined;
+  const m = IF_MATCH_PATTERN.exec(value);
+  if (!m) throw new ValidationError('Header "If-Match" must be the agent\'s ETag, e.g. "3" (or *)');
+  return m[1] === undefined ? undefined : Number(m[1]);
 }
 
 export const handler = httpRoute({ body: updateAgentSchema }, async ({ body, params, header }) => {

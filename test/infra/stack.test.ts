@@ -229,11 +229,11 @@ describe('the message worker', () => {
 });
 
 describe('llm API keys', () => {
-  it('lets only the functions that run agents read secrets, and only those named agents-llm/...', () => {
+  it('lets only the functions that run agents or check their keys read secrets, and only those named agents-llm/...', () => {
     const reads = (name: string) => policyActionsOf(name).filter((s) => s.actions.some((a) => a.startsWith('secretsmanager:')));
     for (const name of Object.keys(stack.functions)) {
       const statements = reads(name);
-      if (name === 'SendMessage' || name === 'MessageWorker') {
+      if (['SendMessage', 'MessageWorker', 'CreateAgent', 'UpdateAgent'].includes(name)) {
         expect(statements.map((s) => s.actions), name).toEqual([['secretsmanager:GetSecretValue']]);
         expect(JSON.stringify(statements[0]!.resources), name).toContain(':secret:agents-llm/*');
       } else {

@@ -3,7 +3,9 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { sign } from '../../functions/adapters/runtimes/http.js';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { UNSIGNED_ANSWER, signRequest } from '../../functions/adapters/runtimes/http.js';
 import { freePort } from '../../local/dynamodb.js';
 import { startNode } from '../support/processes.js';
 import { logger } from '../../functions/adapters/logger.js';
@@ -41,7 +43,7 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-type Call = { type: string; agentId: string; messageId?: string; stopId?: string; outcome?: string; idempotencyKey?: string; verified: boolean };
+type Call = { type: string; agentId: string; messageId?: string; stopId?: string; outcome?: string; idempotencyKey?: string; verified: boolean; replayed: boolean };
 const calls = async (agentId: string): Promise<Call[]> => ((await (await fetch(`${workerUrl}/calls`)).json()) as Call[]).filter((c) => c.agentId === agentId);
 const responses: string[] = [];
 async function api(method: string, path: string, body?: unknown, headers?: Record<string, string>) {
@@ -72,14 +74,47 @@ describe('the protocol', () => {
     expect(await calls(agentId)).toEqual([expect.objectContaining({ type: 'message', messageId: 'm-1', idempotencyKey: 'm-1', verified: true })]);
   });
 
-  it('a tampered body, or a signature made with another secret, is refused by the worker', async () => {
+  it('a tampered body, path or Idempotency-Key, or a signature made with another secret, is refused by the worker', async () => {
     const agentId = await workerAgent();
     const body = JSON.stringify({ type: 'message', agentId, messageId: 'x', text: 'hi', metadata: {}, deadline: Date.now() + 1000 });
-    const signature = sign(secrets[agentId]!, body);
-    const post = (b: string, s: string) => fetch(workerUrl, { method: 'POST', headers: { 'content-type': 'application/json', 'agent-signature': s }, body: b });
+    const signed = { method: 'POST', path: '/', idempotencyKey: 'x', body };
+    const signature = signRequest(secrets[agentId]!, signed);
+    const post = (b: string, s: string, { path = '/', key = 'x' } = {}) =>
+      fetch(`${workerUrl}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', 'agent-signature': s, 'idempotency-key': key }, body: b });
     expect((await post(body.replace('"hi"', '"rm -rf"'), signature)).status).toBe(401);
-    expect((await post(body, sign('whsec_not-the-secret', body))).status).toBe(401);
+    expect((await post(body, signature, { path: '/?admin=1' })).status).toBe(401);
+    expect((await post(body, signature, { key: 'y' })).status).toBe(401);
+    expect((await post(body, signRequest('whsec_not-the-secret', signed))).status).toBe(401);
     expect((await post(body, signature)).status).toBe(200);
+  });
+
+  it('a captured signed request replayed to the worker runs once', async () => {
+    const agentId = await workerAgent();
+    const body = JSON.stringify({ type: 'message', agentId, messageId: 'cap-1', text: 'transfer', metadata: {}, deadline: Date.now() + 10_000 });
+    const headers = { 'content-type': 'application/json', 'idempotency-key': 'cap-1', 'agent-signature': signRequest(secrets[agentId]!, { method: 'POST', path: '/', idempotencyKey: 'cap-1', body }) };
+    const statuses = [];
+    for (let i = 0; i < 3; i++) statuses.push((await fetch(workerUrl, { method: 'POST', headers, body })).status);
+    expect(statuses).toEqual([200, 409, 409]);
+    const seen = await calls(agentId);
+    expect(seen.filter((c) => c.messageId === 'cap-1').map((c) => c.replayed)).toEqual([false, true, true]);
+    // The worker's state counts the message once.
+    await api('POST', `/agents/${agentId}/stop`, { graceful: false });
+    await eventually(async () => (await calls(agentId)).some((c) => c.type === 'stop'));
+    expect(JSON.parse(readFileSync(join(dir, 'state', `${agentId}.json`), 'utf8'))).toMatchObject({ messagesHandled: 1 });
+  });
+
+  it('a message repeated under the same Idempotency-Key with a fresh signature gets the first answer, not a second run', async () => {
+    const agentId = await workerAgent();
+    const body = JSON.stringify({ type: 'message', agentId, messageId: 'idem-1', text: 'once', metadata: {}, deadline: Date.now() + 10_000 });
+    const post = (t: number) =>
+      fetch(workerUrl, { method: 'POST', body, headers: { 'content-type': 'application/json', 'idempotency-key': 'idem-1', 'agent-signature': signRequest(secrets[agentId]!, { method: 'POST', path: '/', idempotencyKey: 'idem-1', body }, t) } });
+    const now = Math.floor(Date.now() / 1000);
+    const [first, second] = [await post(now), await post(now - 1)];
+    expect([first.status, second.status]).toEqual([200, 200]);
+    expect(await second.json()).toEqual(await first.json());
+    await api('POST', `/agents/${agentId}/stop`, { graceful: false });
+    await eventually(async () => (await calls(agentId)).some((c) => c.type === 'stop'));
+    expect(JSON.parse(readFileSync(join(dir, 'state', `${agentId}.json`), 'utf8'))).toMatchObject({ messagesHandled: 1 });
   });
 
   it('a graceful stop drains the work, then calls stop once with outcome drained; the worker saves state', async () => {
@@ -132,6 +167,39 @@ describe('a worker that misbehaves: the message is failed with the reason, 502 t
     expect(res.status).toBe(502);
     expect(res.body).toMatchObject({ success: false, code: 'RUNTIME_FAILED', error: expect.stringContaining(reason) });
     expect(await message(agentId, 'bad-1')).toMatchObject({ status: 'failed', error: reason });
+  });
+
+  it('answers without its signature: the reply is refused', async () => {
+    const agentId = await workerAgent();
+    const res = await api('POST', `/agents/${agentId}/messages`, { text: 'hi', messageId: 'unsigned-1', metadata: { behave: 'unsigned' } });
+    expect(res.status).toBe(502);
+    expect(res.body.error).toContain('without a valid signature');
+    expect(await message(agentId, 'unsigned-1')).toMatchObject({ status: 'failed', error: UNSIGNED_ANSWER });
+  });
+
+  it('has its answer altered on the way: the reply is refused', async () => {
+    // A man in the middle between the service and the worker rewrites the reply, keeping the worker's signature.
+    const proxy = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', async () => {
+        const headers = Object.fromEntries(Object.entries(req.headers).filter(([name]) => ['content-type', 'agent-signature', 'idempotency-key'].includes(name))) as Record<string, string>;
+        const answer = await fetch(`${workerUrl}${req.url}`, { method: 'POST', headers, body: Buffer.concat(chunks) });
+        const text = (await answer.text()).replace('echo: ', 'forged: ');
+        res.writeHead(answer.status, { 'content-type': 'application/json', 'agent-signature': answer.headers.get('agent-signature') ?? '' }).end(text);
+      });
+    });
+    await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
+    try {
+      const agentId = await workerAgent(`http://127.0.0.1:${(proxy.address() as AddressInfo).port}`);
+      const res = await api('POST', `/agents/${agentId}/messages`, { text: 'hi', messageId: 'mitm-1' });
+      expect(res.status).toBe(502);
+      expect(await message(agentId, 'mitm-1')).toMatchObject({ status: 'failed', error: UNSIGNED_ANSWER });
+      expect(JSON.stringify(await message(agentId, 'mitm-1'))).not.toContain('forged');
+    } finally {
+      proxy.closeAllConnections();
+      proxy.close();
+    }
   });
 
   it('is slow: the call is cut at the agent\'s timeoutMs', async () => {

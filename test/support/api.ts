@@ -24,6 +24,7 @@ export const testConfig = (overrides: Partial<Config> = {}): Config & { agentsTa
     recordRetentionDays: 30,
     stuckStopGraceMs: 300_000,
     runtimeUrls: 'any',
+    runtimeAllowHttp: true,
     ...overrides,
   };
 };

@@ -44,7 +44,7 @@ export class GatedRuntime {
         this.closed.push(agent.agentId);
       },
     } satisfies AgentRuntime,
-    http: new HttpRuntime({ urls: 'any' }),
+    http: new HttpRuntime({ urls: 'any', allowHttp: true }),
     llm: { process: () => Promise.reject(new Error('not in this registry')), close: async () => ({ stateSaved: false }) },
   };
 

@@ -1,4 +1,4 @@
-import { createHmac, randomBytes } from 'node:crypto';
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { AgentRuntime, RuntimeStop } from '../../agents/ports.js';
 import type { AgentItem, Runtime } from '../../agents/model.js';
 import { logger } from '../logger.js';
@@ -7,14 +7,45 @@ import { Refused, outboundFetch } from './outbound.js';
 /**
  * The `http` runtime: the agent runs anywhere; the control plane POSTs each message, and the
  * lifecycle calls `cancel` and `stop`, to the agent's URL as JSON, signed with the agent's
- * signing secret (README: Bring your own agent).
+ * signing secret; the worker signs its answer with the same secret (README: Security).
  */
 export const SIGNATURE_HEADER = 'agent-signature';
 export const generateSigningSecret = (): string => `whsec_${randomBytes(32).toString('base64url')}`;
 
-/** `t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>`, as webhook signing schemes do. */
-export function sign(secret: string, body: string, t = Math.floor(Date.now() / 1000)): string {
-  return `t=${t},v1=${createHmac('sha256', secret).update(`${t}.${body}`).digest('hex')}`;
+const hmac = (secret: string, text: string) => createHmac('sha256', secret).update(text).digest('hex');
+
+/** What a request's signature covers: all of what the worker acts on. */
+export interface SignedRequest {
+  method: string;
+  /** The URL's path and query, as sent. */
+  path: string;
+  idempotencyKey: string;
+  body: string;
+}
+
+/**
+ * `Agent-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<METHOD>.<path>.<Idempotency-Key>.<body>")>`.
+ * The worker refuses a signature older than its tolerance (5 minutes) and one it has seen before.
+ */
+export function signRequest(secret: string, r: SignedRequest, t = Math.floor(Date.now() / 1000)): string {
+  return `t=${t},v1=${hmac(secret, `${t}.${r.method}.${r.path}.${r.idempotencyKey}.${r.body}`)}`;
+}
+
+/**
+ * The worker's answer: `Agent-Signature: v1=<hex HMAC-SHA256(secret, "<request's v1>.<status>.<body>")>`.
+ * Bound to the one request it answers (its signature), so no answer can be replayed onto another.
+ */
+export function signReply(secret: string, requestSignature: string, status: number, body: string): string {
+  return `v1=${hmac(secret, `${v1Of(requestSignature)}.${status}.${body}`)}`;
+}
+
+const v1Of = (header: string | null | undefined) => /(?:^|,)\s*v1=([0-9a-f]{64})\s*(?:,|$)/.exec(header ?? '')?.[1] ?? '';
+
+/** The answer carries the worker's signature over this request, its status and its body. */
+export function replySigned(secret: string, requestSignature: string, answer: { status: number; body: string; signature: string | null }): boolean {
+  const given = Buffer.from(v1Of(answer.signature), 'hex');
+  const expected = Buffer.from(v1Of(signReply(secret, requestSignature, answer.status, answer.body)), 'hex');
+  return given.length === expected.length && timingSafeEqual(given, expected);
 }
 
 /** Answers larger than this are refused (a reply is stored with its message). */
@@ -26,6 +57,7 @@ export { refusalOf } from './outbound.js';
 
 export interface HttpRuntimeOptions {
   urls: 'public' | 'any';
+  allowHttp: boolean;
 }
 
 interface Answer {
@@ -33,11 +65,14 @@ interface Answer {
   body: string;
 }
 
+/** A 2xx answer without the worker's valid signature: read or forged on the way, it is not believed. */
+export const UNSIGNED_ANSWER = "the agent's worker answered without a valid signature (Agent-Signature over this request, its status and body); the answer is refused";
+
 export class HttpRuntime implements AgentRuntime {
   private readonly fetch: ReturnType<typeof outboundFetch>;
 
   constructor(opts: HttpRuntimeOptions) {
-    this.fetch = outboundFetch({ urls: opts.urls, maxBytes: MAX_ANSWER_BYTES });
+    this.fetch = outboundFetch({ urls: opts.urls, allowHttp: opts.allowHttp, maxBytes: MAX_ANSWER_BYTES });
   }
 
   async process(agent: AgentItem, message: Parameters<AgentRuntime['process']>[1], signal: AbortSignal): Promise<{ reply: string }> {
@@ -92,12 +127,19 @@ export class HttpRuntime implements AgentRuntime {
     }
   }
 
-  /** One signed POST: bounded in time and size, refusing non-public addresses under the `public` policy. */
+  /**
+   * One signed POST: bounded in time and size, refusing non-public addresses under the `public`
+   * policy. A 2xx answer must carry the worker's signature; any other status only fails the call.
+   */
   private async post(agent: AgentItem, body: string, o: { signal?: AbortSignal; timeoutMs: number; idempotencyKey: string }): Promise<Answer> {
     const { url } = runtimeOf(agent);
-    if (!agent.signingSecret) throw new Error('the agent has no signing secret: rotate it (POST /agents/{agentId}/signing-secret)');
+    const secret = agent.signingSecret;
+    if (!secret) throw new Error('the agent has no signing secret: rotate it (POST /agents/{agentId}/signing-secret)');
     const timeout = AbortSignal.timeout(o.timeoutMs);
     const signal = o.signal ? AbortSignal.any([o.signal, timeout]) : timeout;
+    const target = new URL(url);
+    const signature = signRequest(secret, { method: 'POST', path: `${target.pathname}${target.search}`, idempotencyKey: o.idempotencyKey, body });
+    let answer: Answer & { signature: string | null };
     try {
       const res = await this.fetch(url, {
         method: 'POST',
@@ -106,11 +148,11 @@ export class HttpRuntime implements AgentRuntime {
         headers: {
           'content-type': 'application/json',
           'idempotency-key': o.idempotencyKey,
-          [SIGNATURE_HEADER]: sign(agent.signingSecret, body),
+          [SIGNATURE_HEADER]: signature,
           'user-agent': 'agents-lifecycle',
         },
       });
-      return { status: res.status, body: await res.text() };
+      answer = { status: res.status, body: await res.text(), signature: res.headers.get(SIGNATURE_HEADER) };
     } catch (err) {
       if (o.signal?.aborted) throw o.signal.reason;
       if (timeout.aborted) throw new Error(`the agent's worker did not answer within ${o.timeoutMs} ms`, { cause: err });
@@ -119,6 +161,8 @@ export class HttpRuntime implements AgentRuntime {
       const message = (err as Error).message.replace(/^the answer/, "the agent's worker's answer");
       throw new Error(code ? `the agent's worker cannot be reached (${code})` : message, { cause: err });
     }
+    if (answer.status >= 200 && answer.status <= 299 && !replySigned(secret, signature, answer)) throw new Error(UNSIGNED_ANSWER);
+    return { status: answer.status, body: answer.body };
   }
 }
 

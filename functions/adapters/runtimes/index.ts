@@ -1,13 +1,13 @@
 import type { Config } from '../../agents/config.js';
-import type { RuntimeRegistry } from '../../agents/ports.js';
+import type { ModelKeys, RuntimeRegistry } from '../../agents/ports.js';
 import { echoRuntime } from './echo.js';
 import { HttpRuntime } from './http.js';
 import { LlmRuntime } from './llm.js';
 import type { RecordsStore } from '../dynamodb/records-store.js';
 
 /** The runtimes an agent can run on, by `runtime.type`: one file each in this folder. */
-export const runtimesFor = (config: Pick<Config, 'runtimeUrls'>, records: () => RecordsStore): RuntimeRegistry => ({
+export const runtimesFor = (config: Pick<Config, 'runtimeUrls' | 'runtimeAllowHttp'>, records: () => RecordsStore, keys: ModelKeys): RuntimeRegistry => ({
   echo: echoRuntime,
-  http: new HttpRuntime({ urls: config.runtimeUrls }),
-  llm: new LlmRuntime({ urls: config.runtimeUrls, records }),
+  http: new HttpRuntime({ urls: config.runtimeUrls, allowHttp: config.runtimeAllowHttp }),
+  llm: new LlmRuntime({ urls: config.runtimeUrls, allowHttp: config.runtimeAllowHttp, records, keys }),
 });

@@ -1,6 +1,6 @@
 import type OpenAIClient from 'openai';
 import { ConfigError } from '../../agents/config.js';
-import type { AgentRuntime, RuntimeMessage, RuntimeStop } from '../../agents/ports.js';
+import { ModelKeyUnavailable, type AgentRuntime, type ModelKeys, type RuntimeMessage, type RuntimeStop } from '../../agents/ports.js';
 import type { AgentItem, Runtime } from '../../agents/model.js';
 import type { RecordsStore, Turn } from '../dynamodb/records-store.js';
 import { Refused, outboundFetch } from './outbound.js';
@@ -27,10 +27,12 @@ export const DEFAULT_MEMORY_TURNS = 20;
 export const MAX_MEMORY_BYTES = 64 * 1024;
 const DEFAULT_TIMEOUT_MS = 60_000;
 const MAX_ANSWER_BYTES = 1024 * 1024;
-const SECRET_CACHE_MS = 5 * 60_000;
 
 export interface LlmRuntimeOptions {
   urls: 'public' | 'any';
+  allowHttp: boolean;
+  /** The operator's keys, each bound to the base URL it may be sent to. */
+  keys: ModelKeys;
   /** The records table: the conversation lives beside the agent's messages. */
   records: () => RecordsStore;
   env?: NodeJS.ProcessEnv;
@@ -42,23 +44,29 @@ export interface LlmRuntimeOptions {
  * the last `memoryTurns` turns, is read at each message and written with each reply (a
  * conditional write on its version, so concurrent replies both land), and `close` records the
  * stop that saved it. The API key is resolved at call time from the variable or secret the
- * runtime names, and goes nowhere but the request's Authorization header.
+ * runtime names, only if the operator bound it to the agent's base URL, and goes nowhere but that
+ * request's Authorization header; a keyless endpoint gets no Authorization header at all.
  */
 export class LlmRuntime implements AgentRuntime {
   private readonly fetch: ReturnType<typeof outboundFetch>;
-  private readonly secrets = new Map<string, { value: string; until: number }>();
 
   constructor(private readonly opts: LlmRuntimeOptions) {
-    this.fetch = outboundFetch({ urls: opts.urls, maxBytes: MAX_ANSWER_BYTES });
+    this.fetch = outboundFetch({ urls: opts.urls, allowHttp: opts.allowHttp, maxBytes: MAX_ANSWER_BYTES });
   }
 
   async process(agent: AgentItem, message: RuntimeMessage, signal: AbortSignal): Promise<{ reply: string }> {
     const runtime = agent.runtime as LlmRuntimeConfig;
     const records = this.opts.records();
     // Loaded on first use: the functions that never run an llm agent do not pay for it at cold start.
-    const [{ default: OpenAI }, apiKey, memory] = await Promise.all([loadOpenAi(), this.apiKey(runtime.apiKey), records.getConversation(agent.agentId)]);
+    // Checked again here, not only at create: the operator may have rebound or removed the key since.
+    const apiKey = await this.opts.keys.keyFor(runtime.apiKey, runtime.baseUrl).catch((err: unknown) => {
+      throw err instanceof ModelKeyUnavailable ? new Error(err.message) : err;
+    });
+    const [{ default: OpenAI }, memory] = await Promise.all([loadOpenAi(), records.getConversation(agent.agentId)]);
     const client = new OpenAI({
-      apiKey,
+      // The client insists on a credential; a keyless endpoint's Authorization header is then omitted (null).
+      apiKey: apiKey ?? 'keyless',
+      ...(apiKey === null && { defaultHeaders: { Authorization: null } }),
       baseURL: runtime.baseUrl,
       fetch: this.fetch,
       maxRetries: 0,
@@ -101,26 +109,6 @@ export class LlmRuntime implements AgentRuntime {
       memory = await records.getConversation(agent.agentId);
     }
     throw new Error('the conversation kept changing; the reply was not remembered');
-  }
-
-  private async apiKey(source: LlmRuntimeConfig['apiKey']): Promise<string> {
-    if ('env' in source) {
-      const value = (this.opts.env ?? process.env)[source.env];
-      if (!value) throw new Error(`the model's API key is not set: environment variable ${source.env} is empty`);
-      return value;
-    }
-    const cached = this.secrets.get(source.secretArn);
-    if (cached && cached.until > Date.now()) return cached.value;
-    const { SecretsManagerClient, GetSecretValueCommand } = await import('@aws-sdk/client-secrets-manager');
-    let value: string | undefined;
-    try {
-      value = (await new SecretsManagerClient({}).send(new GetSecretValueCommand({ SecretId: source.secretArn }))).SecretString;
-    } catch (err) {
-      throw new Error(`the model's API key could not be read from Secrets Manager (${(err as Error).name})`, { cause: err });
-    }
-    if (!value) throw new Error('the model\'s API key secret has no string value');
-    this.secrets.set(source.secretArn, { value, until: Date.now() + SECRET_CACHE_MS });
-    return value;
   }
 }
 
