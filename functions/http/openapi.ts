@@ -241,11 +241,16 @@ const common = {
  * against the server by the drift test), since no operation of the document can return them.
  */
 export const fallbackResponses = {
+  400: err('Bytes that are not HTTP/1.1, refused by the server before any route runs (locally; API Gateway answers these itself when deployed)', 'BAD_REQUEST', 'Request is not valid HTTP/1.1 and was not read; check its request line and headers'),
+  401: { ...common[401], description: 'No valid API key: checked before the route, so an unknown path reveals nothing' },
   404: err('No route for this method and path', 'ROUTE_NOT_FOUND', 'No route for GET /agent; see the README for the API'),
   405: {
     ...err('The path exists but not with this method (Allow lists the methods it has)', 'METHOD_NOT_ALLOWED', 'PUT is not allowed on /agents; use POST, GET'),
     headers: { Allow: 'the methods the path allows' },
   },
+  408: err('The request was not received in time (before any route runs)', 'REQUEST_TIMEOUT', 'The request was not received in time; send it again'),
+  414: err('The request target is too long (before any route runs)', 'URI_TOO_LONG', 'Request target is too long; send large input in the body'),
+  431: err('The request line and headers are over the limit (before any route runs)', 'HEADERS_TOO_LARGE', 'Request headers are too large: the request line and headers together may be at most 16384 bytes'),
 };
 
 const docs: Record<string, RouteDoc> = {

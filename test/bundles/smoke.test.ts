@@ -143,7 +143,7 @@ describe('HTTP functions, given API Gateway v2 events', { timeout: 60_000 }, () 
   });
 
   it('stops an llm agent through a bundle without the openai client (closing it saves its memory, no model call)', async () => {
-    const runtime = { type: 'llm', baseUrl: 'https://llm.example.com/v1', model: 'm', apiKey: { env: 'LLM_API_KEY' } };
+    const runtime = { type: 'llm', baseUrl: 'https://llm.example.com/v1', model: 'm' };
     const created = await call('CreateAgent', { method: 'POST', path: '/agents', routeKey: 'POST /agents', headers: json, body: JSON.stringify({ name: 'thinker', runtime }) });
     const id = created.body.data.agentId as string;
     const path = (suffix: string) => ({ path: `/agents/${id}${suffix}`, pathParameters: { agentId: id } });
@@ -157,12 +157,18 @@ describe('HTTP functions, given API Gateway v2 events', { timeout: 60_000 }, () 
   it("answers an llm agent's message through a bundle whose openai client is installed beside it, not in it", async () => {
     const bundled = bundles.functions.get('SendMessage')!;
     const llm = await new OpenAiStandIn().start();
-    // Loopback is refused under RUNTIME_URLS=public; the stand-in is the only endpoint reachable here.
-    const send = new BundleProcess(bundled, { ...environment(bundled), RUNTIME_URLS: 'any', LLM_API_KEY: 'sk-bundle-test' });
+    // Loopback and plain http are refused by default; the stand-in on loopback is the only endpoint reachable here.
+    const operator = { RUNTIME_URLS: 'any', RUNTIME_ALLOW_HTTP: '1', LLM_API_KEY: 'sk-bundle-test', LLM_BASE_URL: llm.url };
+    const send = new BundleProcess(bundled, { ...environment(bundled), ...operator });
+    const createFn = bundles.functions.get('CreateAgent')!;
+    const create = new BundleProcess(createFn, { ...environment(createFn), ...operator });
     try {
       const runtime = { type: 'llm', baseUrl: llm.url, model: 'tiny', apiKey: { env: 'LLM_API_KEY' } };
-      const created = await call('CreateAgent', { method: 'POST', path: '/agents', routeKey: 'POST /agents', headers: json, body: JSON.stringify({ name: 'thinker', runtime }) });
-      const id = created.body.data.agentId as string;
+      const created = await create.invoke<HttpResult>(
+        httpEvent({ method: 'POST', path: '/agents', routeKey: 'POST /agents', headers: { ...json, authorization: `Bearer ${key}` }, body: JSON.stringify({ name: 'thinker', runtime }) }),
+      );
+      expect(created.statusCode, created.body).toBe(201);
+      const id = JSON.parse(created.body).data.agentId as string;
       await call('StartAgent', { method: 'POST', path: `/agents/${id}/start`, routeKey: 'POST /agents/{agentId}/start', pathParameters: { agentId: id } });
       const res = await send.invoke<HttpResult>(
         httpEvent({
@@ -179,6 +185,7 @@ describe('HTTP functions, given API Gateway v2 events', { timeout: 60_000 }, () 
       }
     } finally {
       send.stop();
+      create.stop();
       await llm.stop();
     }
   });

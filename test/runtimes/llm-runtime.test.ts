@@ -21,6 +21,7 @@ let app: TestApp;
 beforeAll(async () => {
   process.env.LLM_API_KEY_TEST = KEY;
   await standIn.start();
+  process.env.LLM_BASE_URL_TEST = standIn.url;
   app = await startTestApp({ log: (line) => logLines.push(line), config: { heartbeatMs: 200, leaseTtlMs: 1000 } });
 });
 afterAll(async () => {
@@ -29,6 +30,7 @@ afterAll(async () => {
   await app.close();
   await standIn.stop();
   delete process.env.LLM_API_KEY_TEST;
+  delete process.env.LLM_BASE_URL_TEST;
 });
 
 async function api(method: string, path: string, body?: unknown, headers?: Record<string, string>) {
@@ -115,7 +117,7 @@ describe('an agent that thinks and remembers', () => {
 
 describe('failures and secrets', () => {
   it('a model endpoint that cannot be reached fails the message with the reason (502)', async () => {
-    const agentId = await llmAgent({ baseUrl: 'http://127.0.0.1:9/v1' });
+    const agentId = await llmAgent({ baseUrl: 'http://127.0.0.1:9/v1', apiKey: undefined });
     const res = await api('POST', `/agents/${agentId}/messages`, { text: 'hi', messageId: 'm-down' });
     expect(res.status).toBe(502);
     expect((await api('GET', `/agents/${agentId}/messages/m-down`)).body.data).toMatchObject({ status: 'failed', error: expect.stringMatching(/^the model endpoint cannot be reached/) });

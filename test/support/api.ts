@@ -1,3 +1,4 @@
+import { contractViolation } from './contract.js';
 import { randomUUID } from 'node:crypto';
 import type { Config } from '../../functions/agents/config.js';
 
@@ -44,6 +45,8 @@ export function apiClient(base: string): Api {
     } catch {
       parsed = undefined;
     }
+    const violation = contractViolation(method, path, res.status, res.headers.get('content-type'), parsed);
+    if (violation) throw new Error(`The answer breaks docs/openapi.json: ${violation}`);
     return { status: res.status, headers: res.headers, body: parsed, text };
   };
 }

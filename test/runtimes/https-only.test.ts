@@ -1,0 +1,53 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { startTestApp, type TestApp } from '../support/stack.js';
+
+/**
+ * Deployed, runtimes are called over https only (an http reply could be read or forged on the
+ * way) unless the operator allows plain http (RUNTIME_ALLOW_HTTP=1): refused at create and PATCH
+ * with the field named, and again at the call for an agent stored before the policy changed.
+ */
+let app: TestApp;
+let target: Server;
+let hits = 0;
+beforeAll(async () => {
+  target = createServer((_, res) => {
+    hits++;
+    res.end('{"reply":"should never be asked"}');
+  });
+  await new Promise<void>((r) => target.listen(0, '127.0.0.1', r));
+  app = await startTestApp({ config: { runtimeAllowHttp: false } });
+});
+afterAll(async () => {
+  await app.close();
+  target.close();
+});
+
+const url = () => `http://127.0.0.1:${(target.address() as AddressInfo).port}/agent`;
+
+it('refuses an http:// worker URL or model base URL at create and PATCH, naming the field', async () => {
+  const worker = await app.api('POST', '/agents', { name: 'plain', runtime: { type: 'http', url: url() } });
+  expect(worker.status).toBe(400);
+  expect(worker.body.error).toBe('Field "runtime.url" must be an https:// URL: plain http is refused here (the operator allows it with RUNTIME_ALLOW_HTTP=1)');
+  const model = await app.api('POST', '/agents', { name: 'plain', runtime: { type: 'llm', baseUrl: url(), model: 'm' } });
+  expect(model.status).toBe(400);
+  expect(model.body.error).toMatch(/^Field "runtime.baseUrl" must be an https:\/\/ URL/);
+  const created = await app.api('POST', '/agents', { name: 'echo' });
+  const patched = await app.api('PATCH', `/agents/${created.body.data.agentId}`, { runtime: { type: 'http', url: url() } });
+  expect(patched.status).toBe(400);
+  expect(patched.body.error).toMatch(/^Field "runtime.url" must be an https:\/\/ URL/);
+  expect((await app.api('POST', '/agents', { name: 'tls', runtime: { type: 'http', url: 'https://agents.example.com/hook' } })).status).toBe(201);
+});
+
+it('does not call an http:// URL stored before the policy: the message fails with the reason', async () => {
+  const created = await app.api('POST', '/agents', { name: 'stored' });
+  const agentId = created.body.data.agentId;
+  // As if written while the operator allowed plain http.
+  await app.deps.agents.update(agentId, { runtime: { type: 'http', url: url() } }, [], { requireInactive: true, now: Date.now() });
+  await app.api('POST', `/agents/${agentId}/start`);
+  const res = await app.api('POST', `/agents/${agentId}/messages`, { text: 'hi', messageId: 'plain-1' });
+  expect(res.status).toBe(502);
+  expect((await app.api('GET', `/agents/${agentId}/messages/plain-1`)).body.data.error).toContain('only https:// is allowed');
+  expect(hits).toBe(0);
+});
