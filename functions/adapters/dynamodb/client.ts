@@ -33,7 +33,9 @@ export function createDocumentClient(endpoint?: string, timeouts: StoreTimeouts 
     }),
   });
   return DynamoDBDocumentClient.from(client, {
-    marshallOptions: { removeUndefinedValues: true, convertClassInstanceToMap: false },
+    // The marshaller takes an object whose own "constructor" key is not the Object function for a
+    // class instance: settings or metadata holding {"constructor": {...}} are plain JSON maps all the same.
+    marshallOptions: { removeUndefinedValues: true, convertClassInstanceToMap: true },
   });
 }
 
