@@ -1,7 +1,6 @@
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { startTestApp, type TestApp } from '../support/stack.js';
+import { forbiddenTarget } from '../support/target.js';
 
 /**
  * Deployed, runtimes are called over https only (an http reply could be read or forged on the
@@ -9,22 +8,17 @@ import { startTestApp, type TestApp } from '../support/stack.js';
  * with the field named, and again at the call for an agent stored before the policy changed.
  */
 let app: TestApp;
-let target: Server;
-let hits = 0;
+let target: Awaited<ReturnType<typeof forbiddenTarget>>;
 beforeAll(async () => {
-  target = createServer((_, res) => {
-    hits++;
-    res.end('{"reply":"should never be asked"}');
-  });
-  await new Promise<void>((r) => target.listen(0, '127.0.0.1', r));
+  target = await forbiddenTarget();
   app = await startTestApp({ config: { runtimeAllowHttp: false } });
 });
 afterAll(async () => {
   await app.close();
-  target.close();
+  await target.close();
 });
 
-const url = () => `http://127.0.0.1:${(target.address() as AddressInfo).port}/agent`;
+const url = () => `http://127.0.0.1:${target.port()}/agent`;
 
 it('refuses an http:// worker URL or model base URL at create and PATCH, naming the field', async () => {
   const worker = await app.api('POST', '/agents', { name: 'plain', runtime: { type: 'http', url: url() } });
@@ -49,5 +43,5 @@ it('does not call an http:// URL stored before the policy: the message fails wit
   const res = await app.api('POST', `/agents/${agentId}/messages`, { text: 'hi', messageId: 'plain-1' });
   expect(res.status).toBe(502);
   expect((await app.api('GET', `/agents/${agentId}/messages/plain-1`)).body.data.error).toContain('only https:// is allowed');
-  expect(hits).toBe(0);
+  expect(target.hits()).toBe(0);
 });

@@ -1,8 +1,7 @@
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { refusalOf } from '../../functions/adapters/runtimes/http.js';
 import { startTestApp, type TestApp } from '../support/stack.js';
+import { forbiddenTarget } from '../support/target.js';
 
 /**
  * Deployed (`RUNTIME_URLS=public`, the default), the `http` runtime never calls a loopback,
@@ -10,19 +9,14 @@ import { startTestApp, type TestApp } from '../support/stack.js';
  * check is made on the address connected to, so a name that re-resolves cannot slip through.
  */
 let app: TestApp;
-let target: Server;
-let hits = 0;
+let target: Awaited<ReturnType<typeof forbiddenTarget>>;
 beforeAll(async () => {
-  target = createServer((_, res) => {
-    hits++;
-    res.end('{"reply":"should never be asked"}');
-  });
-  await new Promise<void>((r) => target.listen(0, '127.0.0.1', r));
+  target = await forbiddenTarget();
   app = await startTestApp({ config: { runtimeUrls: 'public' } });
 });
 afterAll(async () => {
   await app.close();
-  target.close();
+  await target.close();
 });
 
 it.each([
@@ -39,7 +33,7 @@ it.each([
   ['Teredo', () => 'http://[2001:0:4136:e378:8000:63bf:3fff:fdd2]/agent', 'is not a public address'],
   ['NAT64 around a private address', () => 'http://[64:ff9b::a00:7]/agent', 'is not a public address'],
 ])('refuses %s: the message fails with the reason, nothing is sent', async (_, url, reason) => {
-  const { port } = target.address() as AddressInfo;
+  const port = target.port();
   const created = await app.api('POST', '/agents', { name: 'ssrf', runtime: { type: 'http', url: url(port) } });
   const agentId = created.body.data.agentId;
   await app.api('POST', `/agents/${agentId}/start`);
@@ -48,7 +42,7 @@ it.each([
   const message = (await app.api('GET', `/agents/${agentId}/messages/m-1`)).body.data;
   expect(message).toMatchObject({ status: 'failed', error: expect.stringContaining(reason) });
   expect(message.error).toContain('RUNTIME_URLS=public');
-  expect(hits).toBe(0);
+  expect(target.hits()).toBe(0);
 });
 
 it('allows public addresses', () => {
