@@ -170,7 +170,7 @@ export class AgentsStack extends Stack {
     for (const route of routes) {
       const name = routeName(route);
       const f = withTables(fn(name, `functions/http/${route.handler}.ts`, { timeout: route.timeoutSeconds, runsMessages: route.runsRuntimes }), route.agents, route.records);
-      f.bindApiKeys(apiKeys, props.authCacheSeconds);
+      if (!route.public) f.bindApiKeys(apiKeys, props.authCacheSeconds);
       if (route.publishes) f.bindEventBus(bus);
       if (route.startsWorkflow) f.bindStopWorkflow(this.stateMachine);
       if (route.startsFleetWorkflow) f.bindFleetStopWorkflow(this.fleetStateMachine);

@@ -99,7 +99,7 @@ export async function startLocalApp(opts: LocalAppOptions): Promise<LocalApp> {
     : undefined;
   useAuthenticator(auth);
   const keys = auth?.keys;
-  const server = createLocalServer({ handlers: await loadHandlers(), log });
+  const server = createLocalServer({ handlers: await loadHandlers(), log, authRequired: async () => (await auth?.requiredNow()) ?? false });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(opts.port ?? 0, opts.host ?? '127.0.0.1', () => resolve());

@@ -33,16 +33,32 @@ const page = `<!doctype html>
 
 let openApi: Record<string, unknown> | undefined;
 
-/** Answers the docs routes; false for anything else. */
-export function serveDocs(req: IncomingMessage, res: ServerResponse): boolean {
+/**
+ * Answers `/` (a redirect to the docs), the docs page and its assets; false for anything else.
+ * The document served says what this server requires now: the lock only while auth is on.
+ */
+export function serveDocs(req: IncomingMessage, res: ServerResponse, authRequired: () => Promise<boolean>): boolean {
   if (req.method !== 'GET' && req.method !== 'HEAD') return false;
   const path = (req.url ?? '/').split('?')[0];
+  if (path === '/') {
+    res.writeHead(302, { Location: '/docs', 'Content-Type': 'application/json; charset=utf-8' });
+    res.end(`${JSON.stringify({ success: true, message: 'The API reference is at /docs', data: { docs: '/docs', openapi: '/openapi.json', health: '/health' } })}\n`);
+    return true;
+  }
   if (path === '/openapi.json') {
     openApi ??= buildOpenApi();
     // "Try it out" goes to the server the page came from, whatever its host and port.
     const origin = `http://${req.headers.host ?? 'localhost:3000'}`;
-    res.writeHead(200, { 'Content-Type': 'application/json; charset=utf-8' });
-    res.end(JSON.stringify({ ...openApi, servers: [{ url: origin, description: 'this server' }] }, null, 2));
+    void authRequired().then(
+      (required) => {
+        res.writeHead(200, { 'Content-Type': 'application/json; charset=utf-8' });
+        res.end(JSON.stringify({ ...openApi, security: required ? [{ bearerKey: [] }] : [], servers: [{ url: origin, description: 'this server' }] }, null, 2));
+      },
+      () => {
+        res.writeHead(503, { 'Content-Type': 'application/json; charset=utf-8', 'Retry-After': '1' });
+        res.end(JSON.stringify({ success: false, error: 'Service temporarily unavailable: the key store did not answer; retry in a moment', code: 'UNAVAILABLE' }));
+      },
+    );
     return true;
   }
   if (path === '/docs' || path === '/docs/') {

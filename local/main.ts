@@ -71,7 +71,7 @@ async function main(): Promise<void> {
   );
   if (app.resumed > 0) print(`resumed the stop workflow of ${app.resumed} agent(s) left stopping`);
   if (app.resumedFleetStops > 0) print(`resumed ${app.resumedFleetStops} fleet stop(s) left running`);
-  print(`agents API on http://localhost:${port} (stop window ${config.stopWaitWindowMs} ms)`);
+  print(`agents API on http://localhost:${port} (stop window ${config.stopWaitWindowMs} ms); docs on http://localhost:${port}/docs`);
 
   let closing = false;
   const shutdown = async (signal: string) => {

@@ -116,13 +116,15 @@ function write(res: ServerResponse, result: Result): void {
 export interface LocalServerOptions {
   handlers: Map<string, Handler>;
   log?: (line: string) => void;
+  /** Whether requests need a key now (the docs page shows its lock only then). */
+  authRequired?: () => Promise<boolean>;
 }
 
 /** The local API Gateway: route table -> v2 event -> the same handler Lambda runs -> response. */
 export function createLocalServer(opts: LocalServerOptions): Server {
   const log = opts.log ?? (() => {});
   const server = createServer(async (req, res) => {
-    if (serveDocs(req, res)) return;
+    if (serveDocs(req, res, () => opts.authRequired?.() ?? Promise.resolve(false))) return;
     const started = performance.now();
     const method = req.method ?? 'GET';
     let result: Result;

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { createDocumentClient } from '../adapters/dynamodb/client.js';
 import { logger, wireAtColdStart } from '../adapters/logger.js';
 import { intEnv, requiredEnv } from '../agents/config.js';
-import { unauthorized } from '../http/errors.js';
+import { keyWithAuthOff, unauthorized } from '../http/errors.js';
 import { ApiKeysStore, bearerKey, type ApiKeyInfo } from './api-keys.js';
 
 export interface AuthenticatorOptions {
@@ -43,9 +43,18 @@ export class KeyAuthenticator {
     return this.on;
   }
 
+  /** The same, checking the key table for a first key when the last check is old (`auto`). */
+  requiredNow(): Promise<boolean> {
+    return this.turnedOn();
+  }
+
   /** The caller's key (undefined while `auto` auth is off); a 401 HttpError when there is no valid key. */
   async authenticate(authorization: string | undefined): Promise<ApiKeyInfo | undefined> {
-    if (!(await this.turnedOn())) return undefined;
+    if (!(await this.turnedOn())) {
+      // No key exists, so no key sent can be valid: say so rather than let it pass unchecked.
+      if (authorization !== undefined) throw keyWithAuthOff();
+      return undefined;
+    }
     const key = bearerKey(authorization);
     if (!key) throw unauthorized();
     const id = createHash('sha256').update(key).digest('base64url');

@@ -24,6 +24,11 @@ export class HttpError extends Error {
 
 export const unauthorized = () =>
   new HttpError('UNAUTHORIZED', 'A valid API key is required: send it as "Authorization: Bearer <key>"', { 'WWW-Authenticate': 'Bearer' });
+export const keyWithAuthOff = () =>
+  new HttpError(
+    'UNAUTHORIZED',
+    'This server has no API keys yet (auth is off until the first key is created), so the Authorization header cannot be checked: send the request without it, or create a key with `npm run keys -- create --name <name>`',
+  );
 export const routeNotFound = (method: string, path: string) => new HttpError('ROUTE_NOT_FOUND', `No route for ${method} ${path}; see the README for the API`);
 export const methodNotAllowed = (method: string, path: string, allowed: string[]) =>
   new HttpError('METHOD_NOT_ALLOWED', `${method} is not allowed on ${path}; use ${allowed.join(', ')}`, { Allow: allowed.join(', ') });

@@ -143,6 +143,8 @@ const jsonBody = (): MiddlewareObj<Event, Result> => ({
 interface RouteSpec<B extends z.ZodMiniType | undefined, Q extends z.ZodMiniType | undefined> {
   body?: B;
   query?: Q;
+  /** No API key check (the route table's `public` routes only). */
+  public?: true;
 }
 
 type Parsed<T> = T extends z.ZodMiniType ? z.output<T> : undefined;
@@ -199,7 +201,7 @@ export function httpRoute<B extends z.ZodMiniType | undefined = undefined, Q ext
   fn: (input: RouteInput<Parsed<B>, Parsed<Q>>) => Promise<Reply>,
 ) {
   const handler = middy<Event, Result, Error, Context>();
-  handler.use(apiKeyAuth());
+  if (!spec.public) handler.use(apiKeyAuth());
   if (spec.body) handler.use(jsonBody());
   // Registered last, as middy documents for error handlers: its onError runs first.
   handler.use(errorEnvelope());

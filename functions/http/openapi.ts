@@ -390,6 +390,14 @@ const docs: Record<string, RouteDoc> = {
   },
   'list-messages': { summary: "An agent's message history", responses: { 200: { description: 'A page of messages', schema: success(z.array(messageSchema), { nextCursor: z.string().nullable().describe('null on the last page') }) }, 400: common[400], 404: common[404] } },
   'get-message': { summary: 'One message with its status', responses: { 200: { description: 'The message', schema: success(messageSchema) }, 400: common[400], 404: err('No such agent or message', 'AGENT_NOT_FOUND', 'Message not found') } },
+  health: {
+    summary: 'Health check: the API answers (no key needed, no data)',
+    description: 'For load balancers and uptime checks. It reads nothing, so it says the API answers, not that the store does.',
+    responses: {
+      200: { description: 'The API answers', schema: success(z.object({ status: z.literal('ok') })), example: { success: true, data: { status: 'ok' } } },
+      431: fallbackResponses[431],
+    },
+  },
   'list-stops': { summary: "An agent's stop history, newest first", responses: { 200: { description: 'A page of stop records', schema: success(z.array(stopRecordSchema), { nextCursor: z.string().nullable().describe('null on the last page') }) }, 400: common[400], 404: common[404] } },
 };
 
@@ -444,17 +452,18 @@ function operation(route: Route): Record<string, unknown> {
     parameters.push({ name: 'Prefer', in: 'header', required: false, description: '`wait=N` waits at most N seconds for the outcome; `respond-async` answers 202 at once', schema: { type: 'string', examples: ['respond-async', 'wait=5'] } });
   }
   const responses: Record<string, unknown> = {};
-  // Every operation can meet a missing key, a store outage and a request body over the limit (the
-  // size is checked before routing); an operation with a body also checks its type and shape.
-  const generic = { 401: common[401], 413: common[413], 503: common[503], ...(body && { 400: common[400], 415: common[415] }) };
-  for (const [status, r] of Object.entries({ ...generic, ...doc.responses })) {
+  // Every operation but a public one can meet a missing key, a store outage and a request body over
+  // the limit (the size is checked before routing); an operation with a body also checks its type and shape.
+  const generic = route.public ? {} : { 401: common[401], 413: common[413], 503: common[503], ...(body && { 400: common[400], 415: common[415] }) };
+  for (const [status, r] of Object.entries<Documented>({ ...generic, ...doc.responses })) {
     responses[status] = responseObject(r);
   }
   return {
     operationId: camel(route.handler),
     summary: doc.summary,
     ...(doc.description && { description: doc.description }),
-    tags: [route.path.includes('/messages') ? 'Messages' : /(^|\/)(fleet-)?stops?(\/|$)/.test(route.path) ? 'Stopping' : 'Agents'],
+    tags: [route.public ? 'Service' : route.path.includes('/messages') ? 'Messages' : /(^|\/)(fleet-)?stops?(\/|$)/.test(route.path) ? 'Stopping' : 'Agents'],
+    ...(route.public && { security: [] }),
     ...(parameters.length > 0 && { parameters }),
     ...(body && {
       requestBody: {
@@ -489,6 +498,7 @@ export function buildOpenApi(): Record<string, unknown> {
       { name: 'Agents', description: 'Create, read, update, delete and start agents' },
       { name: 'Stopping', description: 'Graceful and force stops, and their history' },
       { name: 'Messages', description: 'Send messages and read their history' },
+      { name: 'Service', description: 'The service itself' },
     ],
     paths,
     'x-fallback-responses': Object.fromEntries(Object.entries(fallbackResponses).map(([status, r]) => [status, responseObject(r)])),

@@ -24,6 +24,8 @@ export interface Route {
   runsRuntimes?: boolean;
   /** Checks an llm agent's key against its base URL (create, update): may read the agents-llm/ secrets. */
   checksModelKeys?: boolean;
+  /** Answers without an API key (the health check: it reads nothing and holds no data). */
+  public?: true;
   /** Lambda timeout; the stop route waits up to the stop window, messages up to the runtime. */
   timeoutSeconds?: number;
 }
@@ -70,6 +72,8 @@ export const routes: readonly Route[] = [
   { method: 'GET', path: '/agents/{agentId}/messages', handler: 'list-messages', agents: 'read', records: 'read' },
   { method: 'GET', path: '/agents/{agentId}/messages/{messageId}', handler: 'get-message', agents: 'read', records: 'read' },
   { method: 'GET', path: '/agents/{agentId}/stops', handler: 'list-stops', agents: 'read', records: 'read' },
+  // For load balancers and uptime checks: public, reads nothing, says only that the API answers.
+  { method: 'GET', path: '/health', handler: 'health', agents: 'none', records: 'none', public: true },
   // A fleet stop's progress: its own resource (under /agents/ it would be ambiguous with /agents/{agentId}/stops).
   { method: 'GET', path: '/fleet-stops/{operationId}', handler: 'get-fleet-stop', agents: 'none', records: 'read' },
 ];

@@ -7,10 +7,15 @@ let app: TestApp;
 let valid: string;
 let revoked: string;
 let agentId: string;
+/** What the server said while no key existed yet. */
+const whileOff: { withKey?: { status: number; body: unknown }; docsSecurity?: unknown } = {};
 beforeAll(async () => {
   app = await startTestApp();
   // No key yet: auth is off, so set-up goes through; the first key turns it on.
   agentId = await createAgent(app.api, {}, true);
+  const withKey = await app.api('GET', '/agents', undefined, { authorization: 'Bearer agk_from_another_server' });
+  whileOff.withKey = { status: withKey.status, body: withKey.body };
+  whileOff.docsSecurity = ((await (await fetch(`${app.url}/openapi.json`)).json()) as { security: unknown }).security;
   valid = (await app.keys!.create('ci')).key;
   const old = await app.keys!.create('old laptop');
   revoked = old.key;
@@ -26,13 +31,35 @@ const bodyOf = (method: string, path: string) =>
   method === 'GET' || method === 'DELETE' ? undefined : path.endsWith('/messages') ? { text: 'hi' } : path === '/agents' ? { name: 'x' } : {};
 const wrongSecret = () => `${valid.slice(0, -4)}AAAA`;
 
+describe('while no key exists (auth off)', () => {
+  it('says so to a request that sends a key, rather than let it pass unchecked', () => {
+    expect(whileOff.withKey).toEqual({
+      status: 401,
+      body: { success: false, code: 'UNAUTHORIZED', error: expect.stringMatching(/^This server has no API keys yet \(auth is off until the first key is created\)/) },
+    });
+  });
+
+  it('serves a document without the lock; with a key, the lock is on every operation but the health check', async () => {
+    expect(whileOff.docsSecurity).toEqual([]);
+    const served = (await (await fetch(`${app.url}/openapi.json`)).json()) as { security: unknown; paths: Record<string, Record<string, { security?: unknown }>> };
+    expect(served.security).toEqual([{ bearerKey: [] }]);
+    expect(served.paths['/health']!.get!.security).toEqual([]);
+  });
+});
+
 describe('every route behind the Bearer key', () => {
   const cases: [string, Record<string, string>][] = [
     ['no Authorization header', {}],
     ['a wrong key', { authorization: `Bearer ${'agk_0123456789abcdef_' + 'x'.repeat(43)}` }],
     ['a malformed header', { authorization: 'Basic dXNlcjpwYXNz' }],
   ];
-  for (const route of routes) {
+  it('but the health check, which answers without a key and holds no data', async () => {
+    const res = await app.api('GET', '/health');
+    expect(res.status).toBe(200);
+    expect(res.body).toEqual({ success: true, data: { status: 'ok' } });
+  });
+
+  for (const route of routes.filter((r) => !r.public)) {
     it.each(cases)(`${route.method} ${route.path} answers 401 for %s`, async (_label, headers) => {
       const res = await app.api(route.method, pathOf(route.path), bodyOf(route.method, route.path), headers);
       expect(res.status).toBe(401);

@@ -64,10 +64,14 @@ describe('the local server', () => {
   it('serves the document at /openapi.json, listing its own origin as the server, and the reference page at /docs', async () => {
     const json = await fetch(`${app.url}/openapi.json`);
     expect(json.status).toBe(200);
-    expect(await json.json()).toEqual({ ...doc, servers: [{ url: app.url, description: 'this server' }] });
+    // Auth is off on this server: the served document shows no lock.
+    expect(await json.json()).toEqual({ ...doc, security: [], servers: [{ url: app.url, description: 'this server' }] });
     const page = await fetch(`${app.url}/docs`);
     expect(page.headers.get('content-type')).toMatch(/text\/html/);
     expect(await page.text()).toContain("url: '/openapi.json'");
+    const root = await fetch(`${app.url}/`, { redirect: 'manual' });
+    expect([root.status, root.headers.get('location')]).toEqual([302, '/docs']);
+    expect(await root.json()).toMatchObject({ success: true, data: { docs: '/docs' } });
     const bundle = await fetch(`${app.url}/docs/swagger-ui-bundle.js`);
     expect(bundle.status).toBe(200);
     expect((await bundle.arrayBuffer()).byteLength).toBeGreaterThan(100_000);
@@ -107,7 +111,7 @@ describe('the local server', () => {
           seen.push(`${route.method} ${route.path} ${res.status}`);
         }
       }
-      for (const status of ['401', '503']) expect(declared[status], `${route.method} ${route.path} ${status}`).toBeDefined();
+      for (const status of route.public ? [] : ['401', '503']) expect(declared[status], `${route.method} ${route.path} ${status}`).toBeDefined();
     }
     // The probes reached the body checks and the domain errors, not only the happy path.
     for (const status of [400, 404, 409, 413, 415]) expect(seen.some((s) => s.endsWith(` ${status}`)), String(status)).toBe(true);
