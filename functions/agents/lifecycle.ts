@@ -74,16 +74,23 @@ export async function rotateSigningSecret(d: Deps, agentId: string): Promise<{ a
  * base URL the operator bound it to. The key's sentence is the same whatever the reason.
  */
 async function assertRuntimeAllowed(d: Deps, runtime: Runtime): Promise<void> {
+  const refusal = await runtimeRefusal(d, runtime);
+  if (refusal) throw new ValidationError(`Field "${refusal.field}" ${refusal.why}`);
+}
+
+/** Why the operator's policy refuses this runtime now (the field and a sentence), or undefined. */
+async function runtimeRefusal(d: Deps, runtime: Runtime): Promise<{ field: string; why: string } | undefined> {
   const url = runtime.type === 'http' ? { field: 'runtime.url', value: runtime.url } : runtime.type === 'llm' ? { field: 'runtime.baseUrl', value: runtime.baseUrl } : undefined;
   if (url && !d.config.runtimeAllowHttp && !url.value.toLowerCase().startsWith('https:')) {
-    throw new ValidationError(`Field "${url.field}" must be an https:// URL: plain http is refused here (the operator allows it with RUNTIME_ALLOW_HTTP=1)`);
+    return { field: url.field, why: 'must be an https:// URL: plain http is refused here (the operator allows it with RUNTIME_ALLOW_HTTP=1)' };
   }
-  if (runtime.type !== 'llm') return;
+  if (runtime.type !== 'llm') return undefined;
   try {
     await d.modelKeys.keyFor(runtime.apiKey, runtime.baseUrl);
+    return undefined;
   } catch (err) {
     if (!(err instanceof ModelKeyUnavailable)) throw err;
-    throw new ValidationError(`Field "runtime.apiKey" cannot be used: ${err.message} ("runtime.baseUrl"); the operator binds each key to one base URL`);
+    return { field: 'runtime.apiKey', why: `cannot be used: ${err.message} ("runtime.baseUrl"); the operator binds each key to one base URL` };
   }
 }
 
@@ -157,6 +164,9 @@ export async function startAgent(d: Deps, agentId: string): Promise<AgentItem> {
   for (let attempt = 0; ; attempt++) {
     const current = await getAgent(d, agentId);
     assertStartable(current);
+    // An agent that could not answer a single message is not started (its key was unbound, or the policy changed since it was written).
+    const refusal = await runtimeRefusal(d, current.runtime);
+    if (refusal) throw new AgentConflict('RUNTIME_NOT_ALLOWED', `Agent cannot start: its "${refusal.field}" ${refusal.why}; change the runtime (PATCH) or ask the operator`);
     const now = d.now();
     try {
       const item = await d.agents.start(agentId, now, current.version, idleDueAt(now, current.idleTimeoutMs));

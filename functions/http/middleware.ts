@@ -6,7 +6,7 @@ import { logger } from '../adapters/logger.js';
 import { authenticator } from '../auth/authenticate.js';
 import { ValidationError } from '../agents/errors.js';
 import { describeError, payloadTooLarge, unsupportedMediaType } from './errors.js';
-import { messageIdSchema, uuidSchema } from '../agents/model.js';
+import { messageIdSchema, uuidProblem, uuidSchema } from '../agents/model.js';
 import { operationIdSchema } from '../agents/fleet-model.js';
 import { describeIssue } from './validation.js';
 import { unstorable } from '../agents/storable.js';
@@ -176,7 +176,7 @@ function validatePathParams(params: Record<string, string | undefined>): Record<
     if (value === undefined) continue;
     if (name === 'agentId') {
       const id = uuidSchema.safeParse(value);
-      if (!id.success) throw new ValidationError(`Path parameter "agentId" must be a UUID, got ${JSON.stringify(value.slice(0, 64))}`);
+      if (!id.success) throw new ValidationError(`Path parameter "agentId" ${uuidProblem(value)}, got ${JSON.stringify(value.slice(0, 64))}`);
       out[name] = id.data;
       continue;
     }

@@ -322,7 +322,16 @@ const docs: Record<string, RouteDoc> = {
   },
   'start-agent': {
     summary: 'Start an agent (inactive -> active)',
-    responses: { 200: { description: 'Started', schema: success(agentSchema) }, 400: common[400], 404: common[404], 409: err('Already running or stopping', 'AGENT_ALREADY_RUNNING', 'Agent is already running') },
+    responses: {
+      200: { description: 'Started', schema: success(agentSchema) },
+      400: common[400],
+      404: common[404],
+      409: err(
+        'Already running or stopping, or its runtime is not allowed now (an llm key no longer bound to its base URL: RUNTIME_NOT_ALLOWED)',
+        'AGENT_ALREADY_RUNNING',
+        'Agent is already running',
+      ),
+    },
   },
   'stop-agent': {
     summary: 'Stop an agent, gracefully (drain in-flight messages up to the timeout) or at once',

@@ -46,7 +46,7 @@ export const routes: readonly Route[] = [
   { method: 'GET', path: '/agents/{agentId}', handler: 'get-agent', agents: 'read', records: 'none' },
   { method: 'PATCH', path: '/agents/{agentId}', handler: 'update-agent', agents: 'write', records: 'none', checksModelKeys: true },
   { method: 'DELETE', path: '/agents/{agentId}', handler: 'delete-agent', agents: 'write', records: 'write' },
-  { method: 'POST', path: '/agents/{agentId}/start', handler: 'start-agent', agents: 'write', records: 'none', publishes: true },
+  { method: 'POST', path: '/agents/{agentId}/start', handler: 'start-agent', agents: 'write', records: 'none', publishes: true, checksModelKeys: true },
   {
     method: 'POST',
     path: '/agents/{agentId}/stop',

@@ -235,7 +235,7 @@ describe('llm API keys', () => {
     const reads = (name: string) => policyActionsOf(name).filter((s) => s.actions.some((a) => a.startsWith('secretsmanager:')));
     for (const name of Object.keys(stack.functions)) {
       const statements = reads(name);
-      if (['SendMessage', 'MessageWorker', 'CreateAgent', 'UpdateAgent'].includes(name)) {
+      if (['SendMessage', 'MessageWorker', 'CreateAgent', 'UpdateAgent', 'StartAgent'].includes(name)) {
         expect(statements.map((s) => s.actions), name).toEqual([['secretsmanager:GetSecretValue']]);
         expect(JSON.stringify(statements[0]!.resources), name).toContain(':secret:agents-llm/*');
       } else {

@@ -78,6 +78,26 @@ describe('a key bound to one base URL', () => {
   });
 });
 
+describe('starting an agent whose key is no longer available', () => {
+  it('is refused with 409 and a sentence, no stack trace, nothing sent', async () => {
+    const created = await app.api('POST', '/agents', { name: 'unbound-later', runtime: llm(endpoint.url) });
+    const agentId = created.body.data.agentId;
+    delete process.env.LLM_BASE_URL_BOUND;
+    try {
+      const res = await app.api('POST', `/agents/${agentId}/start`);
+      expect(res.status).toBe(409);
+      expect(res.body).toEqual({
+        success: false,
+        code: 'RUNTIME_NOT_ALLOWED',
+        error: 'Agent cannot start: its "runtime.apiKey" cannot be used: the model key is not available for this base URL ("runtime.baseUrl"); the operator binds each key to one base URL; change the runtime (PATCH) or ask the operator',
+      });
+      expect((await app.api('GET', `/agents/${agentId}`)).body.data.status).toBe('inactive');
+    } finally {
+      process.env.LLM_BASE_URL_BOUND = endpoint.url;
+    }
+  });
+});
+
 describe('a keyless endpoint', () => {
   it('needs no key and is sent no Authorization header', async () => {
     const created = await app.api('POST', '/agents', { name: 'local-model', runtime: llm(capture.url, null) });
