@@ -2,17 +2,18 @@
 /**
  * Maintenance window: stop every running agent, gracefully, and wait until all are stopped.
  *
- *   AGENTS_URL=http://localhost:3000 [AGENTS_API_KEY=...] node examples/maintenance-window.mjs [timeoutMs]
+ *   AGENTS_URL=http://localhost:3000 [AGENTS_API_KEY=...] [IDEMPOTENCY_KEY=...] node examples/maintenance-window.mjs [timeoutMs]
  *
- * One fleet stop (POST /agents/stop), made safe to repeat with an Idempotency-Key: run it again
- * after a crash or a lost answer and it follows the same operation instead of starting another.
+ * One fleet stop (POST /agents/stop), made safe to repeat with an Idempotency-Key: each run takes
+ * a fresh key and prints it; run again with IDEMPOTENCY_KEY set to it after a crash or a lost
+ * answer and it follows the same operation instead of starting another.
  * Then it follows the operation (GET /fleet-stops/{operationId}) until `done`, and checks the
  * result the way a client must list agents: following `nextCursor` until it is null.
  * No dependencies (Node 20+ fetch). Exits 1 if any agent is left running or failed to stop.
  */
 const base = process.env.AGENTS_URL ?? 'http://localhost:3000';
 const timeout = Number(process.argv[2] ?? 30000);
-const key = process.env.IDEMPOTENCY_KEY ?? `maintenance-${new Date().toISOString().slice(0, 13)}`;
+const key = process.env.IDEMPOTENCY_KEY || `maintenance-${crypto.randomUUID()}`;
 const headers = {
   'content-type': 'application/json',
   ...(process.env.AGENTS_API_KEY && { authorization: `Bearer ${process.env.AGENTS_API_KEY}` }),
@@ -27,7 +28,7 @@ async function api(method, path, body, extra = {}) {
 
 const started = await api('POST', '/agents/stop', { status: 'active', graceful: true, timeout }, { 'idempotency-key': key });
 const { operationId } = started.data;
-console.log(`fleet stop ${operationId} (${started.message})`);
+console.log(`fleet stop ${operationId} (${started.message}); to follow it again after a crash: IDEMPOTENCY_KEY=${key}`);
 
 let op = started.data;
 while (!op.done) {

@@ -100,6 +100,17 @@ const alive = (pid: number | undefined) => {
   }
 };
 
+/** The live process (and its Java) holding a data folder's DynamoDB Local, if any. */
+export function dataDirOwner(path: string): { pid?: number; javaPid?: number; since?: string } | undefined {
+  let owner: { pid?: number; javaPid?: number; since?: string } = {};
+  try {
+    owner = JSON.parse(readFileSync(join(path, 'LOCK'), 'utf8')) as typeof owner;
+  } catch {
+    return undefined;
+  }
+  return alive(owner.pid) || alive(owner.javaPid) ? owner : undefined;
+}
+
 /**
  * One DynamoDB Local per data folder: two on the same files lose writes. The lock file names the
  * owning process and its Java; it is stale (and taken over) only when both are gone.

@@ -10,7 +10,7 @@ import { beginGracefulStop } from '../../functions/agents/stop.js';
 import { ensureTables } from '../../local/dynamodb.js';
 import { sqsEvent } from '../../local/queue.js';
 import { BundleProcess, buildBundles, httpEvent, type BundledFunction } from '../support/bundles.js';
-import { OpenAiStandIn } from '../support/openai-standin.js';
+import { OpenAiStandIn } from '../../local/openai-standin.js';
 import { testConfig } from '../support/stack.js';
 
 /**

@@ -190,17 +190,28 @@ describe('POST /agents/stop', () => {
 });
 
 describe('examples/maintenance-window.mjs', () => {
-  it('stops every running agent with one fleet stop and exits 0; run again, it follows the same operation', { timeout: 60_000 }, async () => {
-    const agents = await createFleet(app.api, 12);
-    const env = { AGENTS_URL: app.url, IDEMPOTENCY_KEY: `example-${agents[0]}` };
+  it('stops every running agent with one fleet stop and exits 0; run again with its key, it follows the same operation', { timeout: 60_000 }, async () => {
+    await createFleet(app.api, 12);
+    const env = { AGENTS_URL: app.url };
     const first = startNode(['examples/maintenance-window.mjs', '5000'], env);
     expect(await first.exited, first.output()).toBe(0);
     expect(first.output()).toMatch(/completed: 12 stopped, 0 failed, 0 active now/);
-    const operationId = /fleet stop (\w+) \(Fleet stop started\)/.exec(first.output())![1];
+    const [, operationId, key] = /fleet stop (\w+) \(Fleet stop started\); to follow it again after a crash: IDEMPOTENCY_KEY=(\S+)/.exec(first.output())!;
 
-    const again = startNode(['examples/maintenance-window.mjs', '5000'], env);
+    const again = startNode(['examples/maintenance-window.mjs', '5000'], { ...env, IDEMPOTENCY_KEY: key! });
     expect(await again.exited, again.output()).toBe(0);
     expect(again.output()).toContain(`fleet stop ${operationId} (Fleet stop already requested with this Idempotency-Key)`);
+  });
+
+  it('takes a fresh key on each run: the next maintenance window in the same hour stops the agents started since', { timeout: 60_000 }, async () => {
+    await createFleet(app.api, 3);
+    const first = startNode(['examples/maintenance-window.mjs', '5000'], { AGENTS_URL: app.url });
+    expect(await first.exited, first.output()).toBe(0);
+    await createFleet(app.api, 4);
+    const second = startNode(['examples/maintenance-window.mjs', '5000'], { AGENTS_URL: app.url });
+    expect(await second.exited, second.output()).toBe(0);
+    expect(second.output()).toMatch(/\(Fleet stop started\)/);
+    expect(second.output()).toMatch(/completed: 4 stopped, 0 failed, 0 active now/);
   });
 });
 

@@ -1,5 +1,5 @@
 import { execFileSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, expect, it } from 'vitest';
@@ -43,6 +43,7 @@ it('locks its data folder, checks the port before Java, and takes Java down with
   const port = await freePort();
   const first = server({ PORT: String(port), AGENTS_DATA_DIR: dataDir });
   await eventually(async () => first.output().includes('agents API on'), 60_000, 100);
+  expect(first.output()).toContain(`docs on http://localhost:${port}/docs`);
   const owner = lock();
   expect(owner.pid).toBe(first.proc.pid);
   expect(alive(owner.javaPid)).toBe(true);
@@ -54,6 +55,11 @@ it('locks its data folder, checks the port before Java, and takes Java down with
   const key = /agk_[0-9a-f]{16}_[A-Za-z0-9_-]{43}/.exec(created.output())![0];
   await eventually(async () => (await fetch(`http://127.0.0.1:${port}/agents`)).status === 401, 10_000, 200);
   expect((await fetch(`http://127.0.0.1:${port}/agents`, { headers: { authorization: `Bearer ${key}` } })).status).toBe(200);
+  expect((await fetch(`http://127.0.0.1:${port}/health`)).status).toBe(200);
+  // Auth goes back off only with the data: refused while the server runs on the folder.
+  const busy = run('local/reset.ts', ['--yes'], { AGENTS_DATA_DIR: dataDir });
+  expect(await busy.exited).toBe(1);
+  expect(busy.output()).toContain(`is running on ${dataDir} (process ${first.proc.pid}): stop it first`);
   // On a folder no server uses, it warns that a server elsewhere will not see the key.
   const elsewhere = keys(['list'], join(dataDir, 'elsewhere'));
   expect(await elsewhere.exited).toBe(0);
@@ -82,4 +88,15 @@ it('locks its data folder, checks the port before Java, and takes Java down with
   again.proc.kill('SIGTERM');
   expect(await again.exited).toBe(0);
   expect(() => readFileSync(join(dataDir, 'dynamodb', 'LOCK'))).toThrow();
+
+  // With no server on it, reset deletes the folder (keys included): the next start has auth off.
+  const reset = run('local/reset.ts', ['--yes'], { AGENTS_DATA_DIR: dataDir });
+  expect(await reset.exited, reset.output()).toBe(0);
+  expect(existsSync(dataDir)).toBe(false);
+  const fresh = server({ PORT: String(port), AGENTS_DATA_DIR: dataDir });
+  await eventually(async () => fresh.output().includes('agents API on'), 60_000, 100);
+  expect(fresh.output()).toContain('auth: OFF');
+  expect((await fetch(`http://127.0.0.1:${port}/agents`)).status).toBe(200);
+  fresh.proc.kill('SIGTERM');
+  expect(await fresh.exited).toBe(0);
 });

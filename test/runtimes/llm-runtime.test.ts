@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { OpenAiStandIn } from '../support/openai-standin.js';
+import { OpenAiStandIn } from '../../local/openai-standin.js';
 import { logger } from '../../functions/adapters/logger.js';
 import { captureOutput } from '../support/output.js';
 import { eventually, startTestApp, type TestApp } from '../support/stack.js';

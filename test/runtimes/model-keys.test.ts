@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BoundModelKeys, within } from '../../functions/adapters/runtimes/model-keys.js';
 import { ModelKeyUnavailable } from '../../functions/agents/ports.js';
-import { OpenAiStandIn } from '../support/openai-standin.js';
+import { OpenAiStandIn } from '../../local/openai-standin.js';
 import { startTestApp, type TestApp } from '../support/stack.js';
 
 /**

@@ -2,9 +2,10 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
 /**
- * A local stand-in for an OpenAI-compatible chat-completions endpoint (the real services cannot
- * be reached from here): it records every request it receives and answers with a reply naming
- * the last user message; `delayMs` holds answers back, to see a request aborted.
+ * A local stand-in for an OpenAI-compatible chat-completions endpoint, to try the `llm` runtime
+ * with no model and no key (`npm run llm:standin`) and to test it: it records every request it
+ * receives and answers with a reply naming the last user message; `delayMs` holds answers back,
+ * to see a request aborted.
  */
 export interface ReceivedRequest {
   model: string;
@@ -19,7 +20,7 @@ export class OpenAiStandIn {
   private server?: Server;
   url = '';
 
-  async start(): Promise<this> {
+  async start(port = 0): Promise<this> {
     this.server = createServer((req, res) => {
       const chunks: Buffer[] = [];
       req.on('data', (c: Buffer) => chunks.push(c));
@@ -51,7 +52,10 @@ export class OpenAiStandIn {
         }, this.delayMs);
       });
     });
-    await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
+    await new Promise<void>((resolve, reject) => {
+      this.server!.once('error', reject);
+      this.server!.listen(port, '127.0.0.1', resolve);
+    });
     this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}/v1`;
     return this;
   }
