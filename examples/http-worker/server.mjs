@@ -47,14 +47,14 @@ function secretFor(agentId) {
 const hmac = (secret, text) => createHmac('sha256', secret).update(text).digest('hex');
 
 /**
- * `Agent-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<METHOD>.<path>.<Idempotency-Key>.<raw body>")>`:
+ * `Agent-Signature: t=<unix seconds>,n=<nonce>,v1=<hex HMAC-SHA256(secret, "<t>.<n>.<METHOD>.<path>.<Idempotency-Key>.<raw body>")>`:
  * the v1 value when it is valid and fresh, else undefined.
  */
 function verify(req, rawBody, secret) {
   const parts = Object.fromEntries(String(req.headers['agent-signature'] ?? '').split(',').map((p) => p.trim().split('=', 2)));
   const t = Number(parts.t);
-  if (!secret || !Number.isInteger(t) || !/^[0-9a-f]{64}$/.test(parts.v1 ?? '') || Math.abs(Date.now() / 1000 - t) > TOLERANCE_S) return undefined;
-  const expected = Buffer.from(hmac(secret, `${t}.${req.method}.${req.url}.${req.headers['idempotency-key'] ?? ''}.${rawBody}`), 'hex');
+  if (!secret || !Number.isInteger(t) || !parts.n || !/^[0-9a-f]{64}$/.test(parts.v1 ?? '') || Math.abs(Date.now() / 1000 - t) > TOLERANCE_S) return undefined;
+  const expected = Buffer.from(hmac(secret, `${t}.${parts.n}.${req.method}.${req.url}.${req.headers['idempotency-key'] ?? ''}.${rawBody}`), 'hex');
   const given = Buffer.from(parts.v1, 'hex');
   return given.length === expected.length && timingSafeEqual(given, expected) ? parts.v1 : undefined;
 }

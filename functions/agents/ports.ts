@@ -63,6 +63,8 @@ export interface RuntimeMessage {
 export interface RuntimeStop {
   stopId: string;
   outcome: 'drained' | 'timed_out' | 'forced';
+  /** The messages this stop cuts (still running at a timeout or a force): their work is cancelled before the runtime is closed. */
+  interrupted: string[];
 }
 
 /**

@@ -183,7 +183,8 @@ export async function finalizeStop(
       if (outcome !== 'forced' && !claimHeld && !(await d.agents.claimClose(agentId, stopId, { token, until: now + CLOSE_CLAIM_MS }, now))) {
         return { closingElsewhere: true };
       }
-      const closing = runtimeFor(d.runtimes, agent).close(agent, { stopId, outcome });
+      const interrupted = outcome === 'drained' ? [] : liveLeaseIds(agent, now);
+      const closing = runtimeFor(d.runtimes, agent).close(agent, { stopId, outcome, interrupted });
       const result =
         outcome === 'forced'
           ? await closing.catch((err: Error) => d.log.warn('runtime did not close on force stop', { agentId, error: err }))

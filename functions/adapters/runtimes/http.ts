@@ -24,11 +24,13 @@ export interface SignedRequest {
 }
 
 /**
- * `Agent-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<METHOD>.<path>.<Idempotency-Key>.<body>")>`.
- * The worker refuses a signature older than its tolerance (5 minutes) and one it has seen before.
+ * `Agent-Signature: t=<unix seconds>,n=<nonce>,v1=<hex HMAC-SHA256(secret, "<t>.<n>.<METHOD>.<path>.<Idempotency-Key>.<body>")>`.
+ * The worker refuses a signature older than its tolerance (5 minutes) and one it has seen before;
+ * the nonce makes every request's signature new, so two legitimate sends of the same call in the
+ * same second (concurrent finalizers, a retry) are never taken for a replay.
  */
-export function signRequest(secret: string, r: SignedRequest, t = Math.floor(Date.now() / 1000)): string {
-  return `t=${t},v1=${hmac(secret, `${t}.${r.method}.${r.path}.${r.idempotencyKey}.${r.body}`)}`;
+export function signRequest(secret: string, r: SignedRequest, t = Math.floor(Date.now() / 1000), n = randomBytes(12).toString('base64url')): string {
+  return `t=${t},n=${n},v1=${hmac(secret, `${t}.${n}.${r.method}.${r.path}.${r.idempotencyKey}.${r.body}`)}`;
 }
 
 /**
@@ -110,9 +112,15 @@ export class HttpRuntime implements AgentRuntime {
     return { reply };
   }
 
-  /** `stop` at finalize: the worker saves its state and closes its connections; a failure fails the finalize (retried). */
+  /**
+   * `stop` at finalize: the worker saves its state and closes its connections; a failure fails the
+   * finalize (retried). The messages the stop cuts are cancelled first, so the worker never saves a
+   * state that work still running is about to change (their own cancel, when their lease is found
+   * gone, may follow: a cancel is idempotent).
+   */
   async close(agent: AgentItem, stop: RuntimeStop): Promise<{ stateSaved: boolean }> {
-    const body = JSON.stringify({ type: 'stop', agentId: agent.agentId, stopId: stop.stopId, outcome: stop.outcome });
+    await Promise.all(stop.interrupted.map((messageId) => this.cancel(agent, messageId)));
+    const body = JSON.stringify({ type: 'stop', agentId: agent.agentId, stopId: stop.stopId, outcome: stop.outcome, interruptedMessageIds: stop.interrupted });
     const answer = await this.post(agent, body, { timeoutMs: LIFECYCLE_TIMEOUT_MS, idempotencyKey: stop.stopId });
     if (answer.status < 200 || answer.status > 299) throw new Error(`the agent's worker refused stop ${stop.stopId}: HTTP ${answer.status}`);
     return { stateSaved: true };
