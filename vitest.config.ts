@@ -10,5 +10,7 @@ export default defineConfig({
     testTimeout: 30_000,
     hookTimeout: 60_000,
     env: { POWERTOOLS_LOG_LEVEL: 'SILENT' },
+    // A test's console output is shown when it fails, not when it passes.
+    silent: 'passed-only',
   },
 });

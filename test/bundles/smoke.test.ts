@@ -160,8 +160,8 @@ describe('HTTP functions, given API Gateway v2 events', { timeout: 60_000 }, () 
     // Loopback and plain http are refused by default; the stand-in on loopback is the only endpoint reachable here.
     const operator = { RUNTIME_URLS: 'any', RUNTIME_ALLOW_HTTP: '1', LLM_API_KEY: 'sk-bundle-test', LLM_BASE_URL: llm.url };
     const send = new BundleProcess(bundled, { ...environment(bundled), ...operator });
-    const createFn = bundles.functions.get('CreateAgent')!;
-    const create = new BundleProcess(createFn, { ...environment(createFn), ...operator });
+    const withOperatorEnv = (name: string) => new BundleProcess(bundles.functions.get(name)!, { ...environment(bundles.functions.get(name)!), ...operator });
+    const [create, start] = [withOperatorEnv('CreateAgent'), withOperatorEnv('StartAgent')];
     try {
       const runtime = { type: 'llm', baseUrl: llm.url, model: 'tiny', apiKey: { env: 'LLM_API_KEY' } };
       const created = await create.invoke<HttpResult>(
@@ -169,7 +169,10 @@ describe('HTTP functions, given API Gateway v2 events', { timeout: 60_000 }, () 
       );
       expect(created.statusCode, created.body).toBe(201);
       const id = JSON.parse(created.body).data.agentId as string;
-      await call('StartAgent', { method: 'POST', path: `/agents/${id}/start`, routeKey: 'POST /agents/{agentId}/start', pathParameters: { agentId: id } });
+      const started = await start.invoke<HttpResult>(
+        httpEvent({ method: 'POST', path: `/agents/${id}/start`, routeKey: 'POST /agents/{agentId}/start', pathParameters: { agentId: id }, headers: { authorization: `Bearer ${key}` } }),
+      );
+      expect(started.statusCode, started.body).toBe(200);
       const res = await send.invoke<HttpResult>(
         httpEvent({
           method: 'POST', path: `/agents/${id}/messages`, routeKey: 'POST /agents/{agentId}/messages', pathParameters: { agentId: id },
@@ -186,6 +189,7 @@ describe('HTTP functions, given API Gateway v2 events', { timeout: 60_000 }, () 
     } finally {
       send.stop();
       create.stop();
+      start.stop();
       await llm.stop();
     }
   });

@@ -25,8 +25,21 @@ export function buildBundles(): { root: string; functions: Map<string, BundledFu
   const root = mkdtempSync(join(tmpdir(), 'agents-bundles-'));
   const outdir = join(root, 'cdk.out');
   const app = new App({ outdir, context: { ...cdkJsonContext(), 'aws:cdk:enable-asset-metadata': true } });
-  const { stack } = buildApp(app);
-  const assembly = app.synth();
+  // CDK announces each asset it bundles (as it builds the constructs) on stderr: kept back unless the build fails.
+  const announced: string[] = [];
+  const write = process.stderr.write.bind(process.stderr);
+  process.stderr.write = ((chunk: string | Uint8Array) => (announced.push(String(chunk)), true)) as typeof process.stderr.write;
+  let assembly: ReturnType<typeof app.synth>;
+  let stack: ReturnType<typeof buildApp>['stack'];
+  try {
+    stack = buildApp(app).stack;
+    assembly = app.synth();
+  } catch (err) {
+    write(announced.join(''));
+    throw err;
+  } finally {
+    process.stderr.write = write;
+  }
   const template = assembly.getStackByName(stack.stackName).template as { Resources: Record<string, { Metadata?: Record<string, string>; Properties: any }> };
   const functions = new Map<string, BundledFunction>();
   for (const [name, fn] of Object.entries(stack.functions)) {

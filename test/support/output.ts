@@ -1,6 +1,7 @@
 /**
  * Everything this process writes to stdout and stderr from now on (the handlers' JSON logs
- * included), for tests that must show something never reaches a log line.
+ * included), for tests that must show something never reaches a log line. The handlers' log
+ * lines are kept for the test only (the run's output stays quiet); anything else passes through.
  */
 export function captureOutput(): { text(): string; restore(): void } {
   const chunks: string[] = [];
@@ -8,7 +9,9 @@ export function captureOutput(): { text(): string; restore(): void } {
   const originals = streams.map((s) => s.write.bind(s));
   streams.forEach((stream, i) => {
     stream.write = ((chunk: unknown, ...rest: unknown[]) => {
-      chunks.push(typeof chunk === 'string' ? chunk : Buffer.from(chunk as Uint8Array).toString('utf8'));
+      const text = typeof chunk === 'string' ? chunk : Buffer.from(chunk as Uint8Array).toString('utf8');
+      chunks.push(text);
+      if (text.startsWith('{"level":')) return true;
       return (originals[i] as (...a: unknown[]) => boolean)(chunk, ...rest);
     }) as typeof stream.write;
   });
