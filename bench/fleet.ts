@@ -1,7 +1,7 @@
 /**
  * `npm run bench:fleet` (part of `npm run bench`): stop 1,000 idle active agents
  * - with one fleet stop (`POST /agents/stop {status: "active"}`), at two concurrencies, and
- * - with the seed's "maintenance window" client loop: `GET /agents` following `nextCursor`, then
+ * - with a client's "maintenance window" loop: `GET /agents` following `nextCursor`, then
  *   `POST /agents/{id}/stop` for every active agent, one at a time,
  * over the same 1,000 agents (put back to active between runs), in the same run, after one
  * unmeasured round of each (DynamoDB Local runs several times slower on a cold JVM). Time to all
@@ -82,7 +82,7 @@ const fleetStop = (concurrency: number) => async () => {
   }
 };
 
-/** The seed's loop, fixed to follow nextCursor: list every agent, stop the active ones one by one. */
+/** A client's loop that follows nextCursor: list every agent, stop the active ones one by one. */
 const clientLoop = async () => {
   let requests = 0;
   let cursor: string | null = null;

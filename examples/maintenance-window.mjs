@@ -11,9 +11,11 @@
  * result the way a client must list agents: following `nextCursor` until it is null.
  * No dependencies (Node 20+ fetch). Exits 1 if any agent is left running or failed to stop.
  */
+import { randomUUID } from 'node:crypto';
+
 const base = process.env.AGENTS_URL ?? 'http://localhost:3000';
 const timeout = Number(process.argv[2] ?? 30000);
-const key = process.env.IDEMPOTENCY_KEY || `maintenance-${crypto.randomUUID()}`;
+const key = process.env.IDEMPOTENCY_KEY || `maintenance-${randomUUID()}`;
 const headers = {
   'content-type': 'application/json',
   ...(process.env.AGENTS_API_KEY && { authorization: `Bearer ${process.env.AGENTS_API_KEY}` }),

@@ -20,6 +20,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 interface Answer {
   status: number;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- the demo reads the answers as the API documents them
   body: { success: boolean; error?: string; message?: string; data?: any };
 }
 

@@ -6,7 +6,7 @@ import { createAgent, eventually, sleep, startTestApp, type TestApp } from '../s
 /**
  * The fences of the stop: a force stop that cannot fail under traffic, completions fenced on the
  * admission's token and on the stop's deadline, and crashed workers' messages settled. Each test
- * fails with its guard removed (checked once by hand for each; see the closing note of issue 11).
+ * fails with its guard removed (checked once by hand for each).
  */
 const gated = new GatedRuntime();
 let app: TestApp;
