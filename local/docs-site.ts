@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { errorResponse } from '../functions/http/middleware.js';
 import { buildOpenApi } from '../functions/http/openapi.js';
 
 /**
@@ -54,9 +55,11 @@ export function serveDocs(req: IncomingMessage, res: ServerResponse, authRequire
         res.writeHead(200, { 'Content-Type': 'application/json; charset=utf-8' });
         res.end(JSON.stringify({ ...openApi, security: required ? [{ bearerKey: [] }] : [], servers: [{ url: origin, description: 'this server' }] }, null, 2));
       },
-      () => {
-        res.writeHead(503, { 'Content-Type': 'application/json; charset=utf-8', 'Retry-After': '1' });
-        res.end(JSON.stringify({ success: false, error: 'Service temporarily unavailable: the key store did not answer; retry in a moment', code: 'UNAVAILABLE' }));
+      (err: unknown) => {
+        // The key store could not say: the API's own answer for that (503 when it is down).
+        const result = errorResponse(err);
+        res.writeHead(result.statusCode ?? 500, result.headers as Record<string, string>);
+        res.end(result.body);
       },
     );
     return true;

@@ -28,6 +28,7 @@ export const keyWithAuthOff = () =>
   new HttpError(
     'UNAUTHORIZED',
     'This server has no API keys yet (auth is off until the first key is created), so the Authorization header cannot be checked: send the request without it, or create a key with `npm run keys -- create --name <name>`',
+    { 'WWW-Authenticate': 'Bearer' },
   );
 export const routeNotFound = (method: string, path: string) => new HttpError('ROUTE_NOT_FOUND', `No route for ${method} ${path}; see the README for the API`);
 export const methodNotAllowed = (method: string, path: string, allowed: string[]) =>

@@ -1,6 +1,6 @@
 import type OpenAIClient from 'openai';
 import { ConfigError } from '../../agents/config.js';
-import { ModelKeyUnavailable, type AgentRuntime, type ModelKeys, type RuntimeMessage, type RuntimeStop } from '../../agents/ports.js';
+import type { AgentRuntime, ModelKeys, RuntimeMessage, RuntimeStop } from '../../agents/ports.js';
 import type { AgentItem, Runtime } from '../../agents/model.js';
 import type { RecordsStore, Turn } from '../dynamodb/records-store.js';
 import { Refused, outboundFetch } from './outbound.js';
@@ -35,7 +35,6 @@ export interface LlmRuntimeOptions {
   keys: ModelKeys;
   /** The records table: the conversation lives beside the agent's messages. */
   records: () => RecordsStore;
-  env?: NodeJS.ProcessEnv;
 }
 
 /**
@@ -59,9 +58,7 @@ export class LlmRuntime implements AgentRuntime {
     const records = this.opts.records();
     // Loaded on first use: the functions that never run an llm agent do not pay for it at cold start.
     // Checked again here, not only at create: the operator may have rebound or removed the key since.
-    const apiKey = await this.opts.keys.keyFor(runtime.apiKey, runtime.baseUrl).catch((err: unknown) => {
-      throw err instanceof ModelKeyUnavailable ? new Error(err.message) : err;
-    });
+    const apiKey = await this.opts.keys.keyFor(runtime.apiKey, runtime.baseUrl);
     const [{ default: OpenAI }, memory] = await Promise.all([loadOpenAi(), records.getConversation(agent.agentId)]);
     const client = new OpenAI({
       // The client insists on a credential; a keyless endpoint's Authorization header is then omitted (null).

@@ -66,9 +66,8 @@ export function refusalOf(address: string): string | undefined {
 
 export class Refused extends Error {}
 
-/** The sentence for a plain-http URL where only https is allowed. */
-export const httpRefusal = (protocol = 'http:') =>
-  `refused to call a ${protocol.replace(/:$/, '')}:// URL: only https:// is allowed (the operator allows plain http with RUNTIME_ALLOW_HTTP=1)`;
+/** Why a plain-http URL is not called where only https is allowed. */
+const PLAIN_HTTP_REFUSED = 'refused to call an http:// URL: only https:// is allowed (the operator allows plain http with RUNTIME_ALLOW_HTTP=1)';
 
 /** DNS lookup that refuses non-public answers: checked on the address actually connected to (no rebinding window). */
 function publicLookup(hostname: string, options: LookupOptions, callback: (err: Error | null, address: string | LookupAddress[], family?: number) => void): void {
@@ -96,7 +95,7 @@ export interface OutboundOptions {
 export function outboundFetch(opts: OutboundOptions) {
   return async (input: string | URL | Request, init: RequestInit = {}): Promise<Response> => {
     const url = new URL(typeof input === 'string' || input instanceof URL ? input : input.url);
-    if (url.protocol !== 'https:' && !opts.allowHttp) throw new Refused(httpRefusal(url.protocol));
+    if (url.protocol !== 'https:' && !opts.allowHttp) throw new Refused(PLAIN_HTTP_REFUSED);
     const host = url.hostname.replace(/^\[|\]$/g, '');
     if (opts.urls === 'public' && isIP(host)) {
       const refused = refusalOf(host);
