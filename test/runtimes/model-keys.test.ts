@@ -148,4 +148,11 @@ describe('bindings', () => {
     }
     expect(await keys.keyFor(undefined, 'https://anywhere.example/v1')).toBeNull();
   });
+
+  it('pass a Secrets Manager outage on (a 503 to retry), rather than call the key unavailable', async () => {
+    const throttled = Object.assign(new Error('Rate exceeded'), { name: 'ThrottlingException' });
+    const keys = new BoundModelKeys({ readSecret: () => Promise.reject(throttled) });
+    const arn = { secretArn: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:agents-llm/good' };
+    await expect(keys.keyFor(arn, 'https://api.example.com/v1')).rejects.toBe(throttled);
+  });
 });

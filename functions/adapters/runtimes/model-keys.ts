@@ -22,6 +22,12 @@ export interface ModelKeysOptions {
 }
 
 const SECRET_CACHE_MS = 5 * 60_000;
+/**
+ * Secrets Manager's answers that mean "this secret is not there for us": the key is not available.
+ * Anything else (throttling, a 5xx, a timeout) is the service failing: passed on, so the caller
+ * gets a 503 to retry, not a refusal that blames the agent's configuration.
+ */
+const NOT_AVAILABLE = new Set(['ResourceNotFoundException', 'AccessDeniedException', 'AccessDenied', 'InvalidRequestException', 'DecryptionFailure']);
 
 interface Binding {
   apiKey: string;
@@ -55,6 +61,7 @@ export class BoundModelKeys implements ModelKeys {
     try {
       raw = await (this.opts.readSecret ?? readSecretsManager)(secretArn);
     } catch (err) {
+      if (!NOT_AVAILABLE.has((err as Error).name)) throw err;
       // The operator's to see (the caller is told only that the key is not available).
       logger.warn('model key secret could not be read', { secretArn, error: (err as Error).name });
       return undefined;
