@@ -53,11 +53,16 @@ describe('a key bound to one base URL', () => {
   });
 
   it('is sent to its endpoint, and to a path under it', async () => {
-    const created = await app.api('POST', '/agents', { name: 'ok', runtime: llm(`${endpoint.url}/`) });
-    const agentId = created.body.data.agentId;
-    await app.api('POST', `/agents/${agentId}/start`);
-    expect((await app.api('POST', `/agents/${agentId}/messages`, { text: 'hi' })).status).toBe(200);
-    expect(endpoint.received.at(-1)!.authorization).toBe(`Bearer ${KEY}`);
+    for (const baseUrl of [`${endpoint.url}/`, `${endpoint.url}/team-a`]) {
+      const created = await app.api('POST', '/agents', { name: 'ok', runtime: llm(baseUrl) });
+      expect(created.status, created.text).toBe(201);
+      const agentId = created.body.data.agentId;
+      await app.api('POST', `/agents/${agentId}/start`);
+      const before = endpoint.received.length;
+      expect((await app.api('POST', `/agents/${agentId}/messages`, { text: 'hi' })).status).toBe(200);
+      expect(endpoint.received.length).toBe(before + 1);
+      expect(endpoint.received.at(-1)!.authorization).toBe(`Bearer ${KEY}`);
+    }
   });
 
   it('is not sent when the operator rebinds it after the agent was created: the message fails with the same sentence', async () => {
