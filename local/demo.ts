@@ -61,14 +61,17 @@ async function sendAsync(agentId: string, name: string, text: string): Promise<s
   return messageId;
 }
 
-/** Follow the agent while it stops, printing each change of status and in-flight count. */
+/** Follow the agent while it stops, printing it each time its status or in-flight count changes. */
 async function watch(agentId: string, name: string): Promise<void> {
   let last = '';
   for (;;) {
     const a = (await api('GET', `/agents/${agentId}`)).body.data;
-    const now = a.status === 'stopping' ? `stopping, ${a.inFlight} in flight, deadline in ${Math.max(0, (a.stop.deadline - Date.now()) / 1000).toFixed(1)} s` : a.status;
-    if (now.split(',').slice(0, 2).join() !== last.split(',').slice(0, 2).join()) say(`${name}: ${now}`);
-    last = now;
+    const state = `${a.status}/${a.inFlight}`;
+    if (state !== last) {
+      const deadlineIn = a.status === 'stopping' ? Math.max(0, (a.stop.deadline - Date.now()) / 1000).toFixed(1) : '';
+      say(`${name}: ${a.status === 'stopping' ? `stopping, ${a.inFlight} in flight, deadline in ${deadlineIn} s` : a.status}`);
+    }
+    last = state;
     if (a.status === 'inactive') return;
     await sleep(100);
   }

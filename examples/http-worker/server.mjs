@@ -77,7 +77,7 @@ const send = (res, status, body, signed) => {
 async function onMessage(call, res, signed, key) {
   const { messageId, metadata = {} } = call;
   const before = answered.get(key);
-  if (before?.status === undefined && before) return send(res, 409, { error: `message ${messageId} is already running` }, signed);
+  if (before && before.status === undefined) return send(res, 409, { error: `message ${messageId} is already running` }, signed);
   if (before) return send(res, before.status, before.body, signed);
   answered.set(key, { until: Date.now() + 2 * TOLERANCE_S * 1000 });
   const answer = (status, body) => {
