@@ -14,8 +14,9 @@ import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import { Subscription, SubscriptionProtocol, Topic } from 'aws-cdk-lib/aws-sns';
 import { DefinitionBody, LogLevel, StateMachine, StateMachineType } from 'aws-cdk-lib/aws-stepfunctions';
 import type { Construct } from 'constructs';
+import { functionAccess, type TableAccess } from '../functions/adapters/dynamodb/grants.js';
 import { agentsTable, apiKeysTable, recordsTable, type TableDef } from '../functions/adapters/dynamodb/tables.js';
-import { API_GATEWAY_LIMIT_S, LONGEST_ROUTE_TIMEOUT_S, fallbackRoute, routeName, routes, type Route } from '../functions/http/routes.js';
+import { API_GATEWAY_LIMIT_S, LONGEST_ROUTE_TIMEOUT_S, fallbackRoute, routeName, routes } from '../functions/http/routes.js';
 import { AgentFunction } from './agent-function.js';
 import { fleetStopWorkflow, stopWorkflow, type WorkflowDefinition } from './workflow-definition.js';
 
@@ -80,18 +81,18 @@ export class AgentsStack extends Stack {
       return f;
     };
     // Each function gets exactly the tables it uses: granted, and named in its environment.
-    const withTables = (f: AgentFunction, agentsAccess: Route['agents'], recordsAccess: Route['records']) => {
-      if (agentsAccess !== 'none') f.bindTable('AGENTS_TABLE', agents, agentsAccess, true);
-      if (recordsAccess !== 'none') f.bindTable('RECORDS_TABLE', records, recordsAccess, false);
+    const withTables = (f: AgentFunction, access: TableAccess) => {
+      if (access.agents !== 'none') f.bindTable('AGENTS_TABLE', agents, access.agents, true);
+      if (access.records !== 'none') f.bindTable('RECORDS_TABLE', records, access.records, false);
       return f;
     };
 
     // A workflow: its one ASL file, its task ARNs substituted, each task function with the access it declares.
-    type TaskAccess = { agents: Route['agents']; records: Route['records']; publishes?: boolean; startsStops?: boolean };
-    const machine = <W extends WorkflowDefinition>(id: string, workflow: W, access: Record<keyof W['tasks'], TaskAccess>) => {
+    type TaskExtras = { publishes?: boolean; startsStops?: boolean };
+    const machine = <W extends WorkflowDefinition>(id: string, workflow: W, extras: Partial<Record<keyof W['tasks'], TaskExtras>>) => {
       const taskFunctions = Object.entries(workflow.tasks).map(([sub, task]) => {
-        const a = access[sub as keyof W['tasks']];
-        const f = withTables(fn(task.function, `functions/workflow/${task.handler}.ts`, { timeout: a.startsStops ? 300 : undefined }), a.agents, a.records);
+        const a = extras[sub as keyof W['tasks']] ?? {};
+        const f = withTables(fn(task.function, `functions/workflow/${task.handler}.ts`, { timeout: a.startsStops ? 300 : undefined }), task.access);
         if (a.publishes) f.bindEventBus(bus);
         return [sub, f] as const;
       });
@@ -120,13 +121,11 @@ export class AgentsStack extends Stack {
 
     // The drain workflow of one stop.
     this.stateMachine = machine('StopWorkflow', stopWorkflow, {
-      CheckDrainFunctionArn: { agents: 'read', records: 'none' },
-      FinalizeStopFunctionArn: { agents: 'write', records: 'write', publishes: true },
-      RecordStopFailureFunctionArn: { agents: 'write', records: 'none' },
+      FinalizeStopFunctionArn: { publishes: true },
     }).stateMachine;
     // The fleet stop: its step stops agents with the one-agent stop code (so it may start their drain workflows).
     const fleet = machine('FleetStopWorkflow', fleetStopWorkflow, {
-      FleetStopStepFunctionArn: { agents: 'write', records: 'write', publishes: true, startsStops: true },
+      FleetStopStepFunctionArn: { publishes: true, startsStops: true },
     });
     this.fleetStateMachine = fleet.stateMachine;
     fleet.taskFunctions.FleetStopStepFunctionArn.bindStopWorkflow(this.stateMachine);
@@ -145,7 +144,7 @@ export class AgentsStack extends Stack {
       enforceSSL: true,
       deadLetterQueue: { queue: this.messageDeadLetters, maxReceiveCount: MESSAGE_MAX_RECEIVES },
     });
-    const worker = withTables(fn('MessageWorker', 'functions/worker/process-message.ts', { timeout: WORKER_TIMEOUT_S, runsMessages: true }), 'write', 'write')
+    const worker = withTables(fn('MessageWorker', 'functions/worker/process-message.ts', { timeout: WORKER_TIMEOUT_S, runsMessages: true }), functionAccess.MessageWorker)
       .bindEventBus(bus)
       .bindLlmSecrets();
     worker.addEventSource(new SqsEventSource(this.messageQueue, { batchSize: 1, reportBatchItemFailures: true }));
@@ -169,7 +168,7 @@ export class AgentsStack extends Stack {
     });
     for (const route of routes) {
       const name = routeName(route);
-      const f = withTables(fn(name, `functions/http/${route.handler}.ts`, { timeout: route.timeoutSeconds, runsMessages: route.runsRuntimes }), route.agents, route.records);
+      const f = withTables(fn(name, `functions/http/${route.handler}.ts`, { timeout: route.timeoutSeconds, runsMessages: route.runsRuntimes }), route);
       if (!route.public) f.bindApiKeys(apiKeys, props.authCacheSeconds);
       if (route.publishes) f.bindEventBus(bus);
       if (route.startsWorkflow) f.bindStopWorkflow(this.stateMachine);
@@ -195,7 +194,7 @@ export class AgentsStack extends Stack {
     stage.defaultRouteSettings = { throttlingBurstLimit: 200, throttlingRateLimit: 100 };
 
     // The idle reaper, on an EventBridge schedule.
-    const reaper = withTables(fn('Reaper', 'functions/scheduled/reaper.ts', { timeout: 120 }), 'write', 'write')
+    const reaper = withTables(fn('Reaper', 'functions/scheduled/reaper.ts', { timeout: 120 }), functionAccess.Reaper)
       .bindEventBus(bus)
       .bindStopWorkflow(this.stateMachine)
       .bindFleetStopWorkflow(this.fleetStateMachine);

@@ -1,30 +1,32 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { functionAccess, type TableAccess } from '../functions/adapters/dynamodb/grants.js';
 
 /**
  * The state machine definitions, one ASL file each: CDK substitutes `${Name}` with function ARNs,
  * the local interpreter maps the same names to the handlers. Each task names the handler file
- * under functions/workflow/ its Lambda runs, and the states that invoke it.
+ * under functions/workflow/ its Lambda runs, the states that invoke it, and the table access its
+ * function is granted (deployed by CDK, enforced locally).
  */
 export interface WorkflowDefinition {
   /** The ASL file. */
   asl: string;
-  tasks: Record<string, { handler: string; states: readonly string[]; function: string }>;
+  tasks: Record<string, { handler: string; states: readonly string[]; function: string; access: TableAccess }>;
 }
 
 export const stopWorkflow = {
   asl: fileURLToPath(new URL('./stop-workflow.asl.json', import.meta.url)),
   tasks: {
-    CheckDrainFunctionArn: { handler: 'check-drain', states: ['CheckDrain'], function: 'CheckDrainTask' },
-    FinalizeStopFunctionArn: { handler: 'finalize-stop', states: ['Finalize'], function: 'FinalizeTask' },
-    RecordStopFailureFunctionArn: { handler: 'record-stop-failure', states: ['RecordFailure'], function: 'RecordFailureTask' },
+    CheckDrainFunctionArn: { handler: 'check-drain', states: ['CheckDrain'], function: 'CheckDrainTask', access: functionAccess.CheckDrain },
+    FinalizeStopFunctionArn: { handler: 'finalize-stop', states: ['Finalize'], function: 'FinalizeTask', access: functionAccess.FinalizeStop },
+    RecordStopFailureFunctionArn: { handler: 'record-stop-failure', states: ['RecordFailure'], function: 'RecordFailureTask', access: functionAccess.RecordStopFailure },
   },
 } as const satisfies WorkflowDefinition;
 
 export const fleetStopWorkflow = {
   asl: fileURLToPath(new URL('./fleet-stop-workflow.asl.json', import.meta.url)),
   tasks: {
-    FleetStopStepFunctionArn: { handler: 'fleet-stop-step', states: ['Advance', 'RecordFailure'], function: 'FleetStopTask' },
+    FleetStopStepFunctionArn: { handler: 'fleet-stop-step', states: ['Advance', 'RecordFailure'], function: 'FleetStopTask', access: functionAccess.FleetStopStep },
   },
 } as const satisfies WorkflowDefinition;
 

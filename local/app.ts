@@ -2,8 +2,12 @@ import type { Server } from 'node:http';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { AddressInfo } from 'node:net';
 import type { Config } from '../functions/agents/config.js';
-import { buildDeps, useDeps, type Deps } from '../functions/adapters/deps.js';
+import { buildDeps, runAs, useDeps, type Deps } from '../functions/adapters/deps.js';
 import { createDocumentClient, type StoreTimeouts } from '../functions/adapters/dynamodb/client.js';
+import { functionAccess, grantedClient, type TableAccess } from '../functions/adapters/dynamodb/grants.js';
+import { fallbackRoute, routes } from '../functions/http/routes.js';
+import { fleetStopWorkflow, stopWorkflow } from '../infra/workflow-definition.js';
+import { injectFaults, type FaultPlan } from './faults.js';
 import type { EventPublisher, MessageQueue, RuntimeRegistry } from '../functions/agents/ports.js';
 import { runReaper } from '../functions/agents/reaper.js';
 import { agentPages } from '../functions/agents/selection.js';
@@ -34,13 +38,20 @@ export interface LocalAppOptions {
   reaperIntervalMs?: number;
   /** API keys: required once a key was ever created (`auto`), or `always` (AGENTS_REQUIRE_AUTH=1). */
   auth?: { keysTable: string; require: 'auto' | 'always' };
+  /** This instance's clock, ahead (+) or behind (-) the machine's: each Lambda function has its own. */
+  clockOffsetMs?: number;
+  /** Faults injected below the SDK's retries (lost responses, throttling, 5xx, delays): see local/faults.ts. */
+  faults?: FaultPlan;
 }
 
 export interface LocalApp {
   url: string;
   /** The one DynamoDB client of this app (benchmarks and tests reach the tables directly with it). */
   db: DynamoDBDocumentClient;
+  /** Every table, as an operator has it (tests read and arrange state with it). */
   deps: Deps;
+  /** A function's own dependencies, with its grants: a route's handler name, a task's substitution, `MessageWorker`, `Reaper`. */
+  functionDeps(name: string): Deps;
   workflow: LocalStopWorkflow;
   /** Fleet stops' workflows (the fleet stop ASL, same interpreter). */
   fleetWorkflow: LocalFleetWorkflow;
@@ -70,21 +81,37 @@ export interface LocalApp {
 export async function startLocalApp(opts: LocalAppOptions): Promise<LocalApp> {
   const log = opts.log ?? (() => {});
   const bus = new LocalEventBus(log);
-  const workflow = new LocalStopWorkflow({ ...opts.workflow });
-  const fleetWorkflow = new LocalFleetWorkflow({ log: opts.workflow?.log });
-  const db = createDocumentClient(opts.endpoint, opts.store);
-  const queue = new LocalMessageQueue({ log, invocationTimeoutMs: opts.workerTimeoutMs });
+  // Each function runs with its own grants (filled in once the shared parts exist).
+  const functions = new Map<string, Deps>();
+  const functionDeps = (name: string) => functions.get(name) ?? fail(`no function ${name} is declared`);
+  const workflow = new LocalStopWorkflow({ ...opts.workflow, depsFor: functionDeps });
+  const fleetWorkflow = new LocalFleetWorkflow({ log: opts.workflow?.log, depsFor: functionDeps });
+  const db = createDocumentClient(opts.endpoint, opts.store, opts.faults && ((client) => injectFaults(client, opts.faults!)));
+  const queue = new LocalMessageQueue({ log, invocationTimeoutMs: opts.workerTimeoutMs, deps: () => functionDeps('MessageWorker') });
   const lifetime = new AbortController();
-  const deps = buildDeps({
+  const offset = opts.clockOffsetMs ?? 0;
+  const parts = {
     config: opts.config,
-    db,
     workflow,
     fleetWorkflow,
     events: opts.events ?? bus,
     queue: opts.queue ? opts.queue(queue) : queue,
     runtimes: opts.runtimes,
     shutdown: lifetime.signal,
-  });
+    now: offset ? () => Date.now() + offset : Date.now,
+  };
+  // The stack's own view (tests, resuming workflows at start): every table, as an operator has.
+  const deps = buildDeps({ ...parts, db });
+  const tables = { agents: opts.config.agentsTable, records: opts.config.recordsTable };
+  const declared: [string, TableAccess][] = [
+    ...[...routes, { handler: fallbackRoute.handler, agents: 'none', records: 'none' } as const].map((r) => [r.handler, r] as [string, TableAccess]),
+    ...[...Object.entries(stopWorkflow.tasks), ...Object.entries(fleetStopWorkflow.tasks)].map(([sub, task]) => [sub, task.access] as [string, TableAccess]),
+    ['MessageWorker', functionAccess.MessageWorker],
+    ['Reaper', functionAccess.Reaper],
+  ];
+  for (const [name, access] of declared) {
+    functions.set(name, buildDeps({ ...parts, db: grantedClient(db, tables, access, name), metrics: deps.metrics }));
+  }
   useDeps(deps);
   const resumed = await resumeStoppingAgents(deps);
   const resumedFleetStops = await resumeFleetStops(deps);
@@ -99,17 +126,23 @@ export async function startLocalApp(opts: LocalAppOptions): Promise<LocalApp> {
     : undefined;
   useAuthenticator(auth);
   const keys = auth?.keys;
-  const server = createLocalServer({ handlers: await loadHandlers(), log, authRequired: async () => (await auth?.requiredNow()) ?? false });
+  const server = createLocalServer({
+    handlers: await loadHandlers(),
+    log,
+    authRequired: async () => (await auth?.requiredNow()) ?? false,
+    depsFor: functionDeps,
+  });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(opts.port ?? 0, opts.host ?? '127.0.0.1', () => resolve());
   });
   const { port } = server.address() as AddressInfo;
-  const reaper = opts.reaperIntervalMs ? scheduleReaper(deps, opts.reaperIntervalMs, log) : undefined;
+  const reaper = opts.reaperIntervalMs ? scheduleReaper(functionDeps('Reaper'), opts.reaperIntervalMs, log) : undefined;
   return {
     url: `http://${opts.host ?? '127.0.0.1'}:${port}`,
     db,
     deps,
+    functionDeps,
     workflow,
     fleetWorkflow,
     bus,
@@ -134,6 +167,10 @@ export async function startLocalApp(opts: LocalAppOptions): Promise<LocalApp> {
       db.destroy();
     },
   };
+}
+
+function fail(message: string): never {
+  throw new Error(message);
 }
 
 /**
@@ -165,7 +202,7 @@ function scheduleReaper(d: Deps, intervalMs: number, log: (line: string) => void
   let running: Promise<void> | undefined;
   const timer = setInterval(() => {
     if (running) return;
-    running = runReaper(d, { budgetMs: Math.max(1000, intervalMs - 1000) })
+    running = runAs(d, () => runReaper(d, { budgetMs: Math.max(1000, intervalMs - 1000) }))
       .then((s) => {
         if (s.examined || s.errors) log(`reaper ${JSON.stringify(s)}`);
       })

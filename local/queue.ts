@@ -1,4 +1,5 @@
 import type { SQSEvent } from 'aws-lambda';
+import { runAs, type Deps } from '../functions/adapters/deps.js';
 import type { MessageJob, MessageQueue } from '../functions/agents/ports.js';
 import { handler } from '../functions/worker/process-message.js';
 
@@ -10,6 +11,8 @@ export interface LocalQueueOptions {
   /** Each delivery's time, as the worker function's timeout gives it in AWS (default 15 minutes). */
   invocationTimeoutMs?: number;
   log?: (line: string) => void;
+  /** The worker function's own dependencies (its grants). */
+  deps?: () => Deps;
 }
 
 /**
@@ -56,7 +59,8 @@ export class LocalMessageQueue implements MessageQueue {
   private async invoke(job: MessageJob, receiveCount: number): Promise<void> {
     const endsAt = Date.now() + (this.opts.invocationTimeoutMs ?? 900_000);
     const context = { getRemainingTimeInMillis: () => endsAt - Date.now() };
-    const { batchItemFailures } = await handler(sqsEvent(job, receiveCount, `local-${++this.sequence}`), context);
+    const invoke = () => handler(sqsEvent(job, receiveCount, `local-${++this.sequence}`), context);
+    const { batchItemFailures } = await (this.opts.deps ? runAs(this.opts.deps(), invoke) : invoke());
     if (batchItemFailures.length === 0 || this.closed) return;
     if (receiveCount >= (this.opts.maxReceives ?? 3)) {
       this.deadLetters.push(job);

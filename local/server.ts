@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { STATUS_CODES, createServer, maxHeaderSize, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Context } from 'aws-lambda';
+import { runAs, type Deps } from '../functions/adapters/deps.js';
 import { ValidationError } from '../functions/agents/errors.js';
 import { parserRefusal, payloadTooLarge } from '../functions/http/errors.js';
 import { MAX_BODY_BYTES, errorResponse, type Event, type Result } from '../functions/http/middleware.js';
@@ -118,6 +119,8 @@ export interface LocalServerOptions {
   log?: (line: string) => void;
   /** Whether requests need a key now (the docs page shows its lock only then). */
   authRequired?: () => Promise<boolean>;
+  /** Each handler's own dependencies (its grants), as each route is its own Lambda function. */
+  depsFor?: (handler: string) => Deps;
 }
 
 /** The local API Gateway: route table -> v2 event -> the same handler Lambda runs -> response. */
@@ -145,7 +148,8 @@ export function createLocalServer(opts: LocalServerOptions): Server {
       const event = toEvent(req, body, routeKey, params);
       const handler = opts.handlers.get(handlerName)!;
       const timeoutMs = (match.route?.timeoutSeconds ?? 10) * 1000;
-      result = await handler(event, lambdaContext(event.requestContext.requestId, timeoutMs));
+      const invoke = () => handler(event, lambdaContext(event.requestContext.requestId, timeoutMs));
+      result = await (opts.depsFor ? runAs(opts.depsFor(handlerName), invoke) : invoke());
     } catch (err) {
       // Before a handler ran (path, body): the same mapping the handlers use.
       result = errorResponse(err);

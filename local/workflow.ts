@@ -1,4 +1,5 @@
 import { StateMachine } from 'aws-local-stepfunctions';
+import { runAs } from '../functions/adapters/deps.js';
 import type { Deps, FleetWorkflow, FleetWorkflowInput, StopWorkflow, StopWorkflowInput } from '../functions/agents/ports.js';
 import { handler as checkDrain } from '../functions/workflow/check-drain.js';
 import { handler as finalizeStop } from '../functions/workflow/finalize-stop.js';
@@ -36,6 +37,8 @@ export interface LocalWorkflowOptions {
   /** Called with every execution's event log entries (state transitions), for benchmarks. */
   onEvent?: (executionName: string, event: EventLog) => void;
   log?: Deps['log'];
+  /** Each task function's own dependencies (its grants), by the task's substitution name. */
+  depsFor?: (task: string) => Deps;
 }
 
 /**
@@ -63,7 +66,11 @@ class LocalWorkflow<I extends object> {
     // Task state -> the handler its Lambda runs (or a test's stand-in for that state, as set now).
     const handlers = Object.fromEntries(
       Object.entries(this.workflow.tasks).flatMap(([sub, { states }]) =>
-        states.map((state) => [state, (this.options.handlers?.[state] ?? this.defaults[sub]) as (input: unknown) => Promise<never>]),
+        states.map((state) => {
+          const run = (this.options.handlers?.[state] ?? this.defaults[sub]) as (input: unknown) => Promise<never>;
+          const { depsFor } = this.options;
+          return [state, depsFor ? (taskInput: unknown) => runAs(depsFor(sub), () => run(taskInput)) : run];
+        }),
       ),
     );
     const execution = this.machine.run(input as never, {

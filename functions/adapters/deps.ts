@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { type Config, ConfigError, configFromEnv } from '../agents/config.js';
 import type { Deps, EventPublisher, ModelKeys, FleetWorkflow, MessageQueue, RuntimeRegistry, StopWorkflow } from '../agents/ports.js';
@@ -39,6 +40,8 @@ export function buildDeps(parts: {
   /** Fires when the process is going away (default: never, as in Lambda). */
   shutdown?: AbortSignal;
   now?: () => number;
+  /** Shared by the functions of one local stack (each Lambda function has its own). */
+  metrics?: Deps['metrics'];
 }): Deps {
   const { db, ...rest } = parts;
   const { agentsTable, recordsTable } = parts.config;
@@ -55,7 +58,7 @@ export function buildDeps(parts: {
     log: logger,
     now: parts.now ?? Date.now,
     newSigningSecret: generateSigningSecret,
-    metrics: { eventPublishFailures: 0 },
+    metrics: parts.metrics ?? { eventPublishFailures: 0 },
   };
 }
 
@@ -81,11 +84,20 @@ function depsFromEnvironment(env = process.env): Deps {
 }
 
 let current: Deps | undefined;
+/** The function running now, on one machine: each route, task, the worker and the reaper with its own grants. */
+const running = new AsyncLocalStorage<Deps>();
 
 /** The wired dependencies; built from the environment on first use (once per Lambda container). */
 export function deps(): Deps {
+  const scoped = running.getStore();
+  if (scoped) return scoped;
   current ??= depsFromEnvironment();
   return current;
+}
+
+/** Run `fn` as one function runs, with that function's dependencies (the local stack: one per function). */
+export function runAs<T>(d: Deps, fn: () => T): T {
+  return running.run(d, fn);
 }
 
 /** Used by the local stack and tests to run the same handlers over local adapters. */

@@ -3,7 +3,9 @@
  * and the CDK stack (infra/stack.ts) creates one HTTP API route and one function per entry,
  * granting each exactly the access it declares.
  */
-export type Access = 'none' | 'read' | 'write';
+import type { Access } from '../adapters/dynamodb/grants.js';
+
+export type { Access };
 
 export interface Route {
   method: 'GET' | 'POST' | 'PATCH' | 'DELETE';

@@ -21,7 +21,12 @@ export function storeTimeoutsFromEnv(env: NodeJS.ProcessEnv = process.env): Stor
   };
 }
 
-export function createDocumentClient(endpoint?: string, timeouts: StoreTimeouts = storeTimeoutsFromEnv()): DynamoDBDocumentClient {
+export function createDocumentClient(
+  endpoint?: string,
+  timeouts: StoreTimeouts = storeTimeoutsFromEnv(),
+  /** Wires more into the client (the local stack's fault injection). */
+  configure?: (client: DynamoDBClient) => void,
+): DynamoDBDocumentClient {
   const client = new DynamoDBClient({
     maxAttempts: timeouts.maxAttempts,
     requestHandler: { connectionTimeout: 1000, requestTimeout: timeouts.requestTimeoutMs, throwOnRequestTimeout: true },
@@ -32,6 +37,7 @@ export function createDocumentClient(endpoint?: string, timeouts: StoreTimeouts 
       credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
     }),
   });
+  configure?.(client);
   return DynamoDBDocumentClient.from(client, {
     // The marshaller takes an object whose own "constructor" key is not the Object function for a
     // class instance: settings or metadata holding {"constructor": {...}} are plain JSON maps all the same.
