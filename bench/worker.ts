@@ -9,6 +9,7 @@
  *     by heartbeats alone); the goal is p50 <= 100 ms, as for short work
  */
 import { configFromEnv } from '../functions/agents/config.js';
+import { patchAgentsStore } from '../test/support/patch.js';
 import { GatedRuntime } from '../test/support/runtimes.js';
 import { benchStack, percentile, summary } from './support.js';
 
@@ -18,11 +19,10 @@ const stack = await benchStack({ runtimes: gated.registry, config: { heartbeatMs
 const { api, app } = stack;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 let renewals = 0;
-const renew = app.deps.agents.renewLease.bind(app.deps.agents);
-app.deps.agents.renewLease = (a) => {
+patchAgentsStore(app, 'renewLease', (renew) => (a) => {
   renewals++;
   return renew(a);
-};
+});
 
 async function startedAgent(body: Record<string, unknown>): Promise<string> {
   const id = (await api('POST', '/agents', { name: 'bench', idleTimeoutMs: null, ...body })).body.data.agentId as string;

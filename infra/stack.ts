@@ -92,7 +92,7 @@ export class AgentsStack extends Stack {
     const machine = <W extends WorkflowDefinition>(id: string, workflow: W, extras: Partial<Record<keyof W['tasks'], TaskExtras>>) => {
       const taskFunctions = Object.entries(workflow.tasks).map(([sub, task]) => {
         const a = extras[sub as keyof W['tasks']] ?? {};
-        const f = withTables(fn(task.function, `functions/workflow/${task.handler}.ts`, { timeout: a.startsStops ? 300 : undefined }), task.access);
+        const f = withTables(fn(task.function, `functions/workflow/${task.handler}.ts`, { timeout: a.startsStops ? 300 : undefined }), functionAccess[task.grants]);
         if (a.publishes) f.bindEventBus(bus);
         return [sub, f] as const;
       });

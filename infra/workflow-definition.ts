@@ -1,32 +1,32 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { functionAccess, type TableAccess } from '../functions/adapters/dynamodb/grants.js';
+import type { functionAccess } from '../functions/adapters/dynamodb/grants.js';
 
 /**
  * The state machine definitions, one ASL file each: CDK substitutes `${Name}` with function ARNs,
  * the local interpreter maps the same names to the handlers. Each task names the handler file
- * under functions/workflow/ its Lambda runs, the states that invoke it, and the table access its
- * function is granted (deployed by CDK, enforced locally).
+ * under functions/workflow/ its Lambda runs, the states that invoke it, and the declaration its
+ * function's table grants come from (functionAccess: granted by CDK, enforced locally).
  */
 export interface WorkflowDefinition {
   /** The ASL file. */
   asl: string;
-  tasks: Record<string, { handler: string; states: readonly string[]; function: string; access: TableAccess }>;
+  tasks: Record<string, { handler: string; states: readonly string[]; function: string; grants: keyof typeof functionAccess }>;
 }
 
 export const stopWorkflow = {
   asl: fileURLToPath(new URL('./stop-workflow.asl.json', import.meta.url)),
   tasks: {
-    CheckDrainFunctionArn: { handler: 'check-drain', states: ['CheckDrain'], function: 'CheckDrainTask', access: functionAccess.CheckDrain },
-    FinalizeStopFunctionArn: { handler: 'finalize-stop', states: ['Finalize'], function: 'FinalizeTask', access: functionAccess.FinalizeStop },
-    RecordStopFailureFunctionArn: { handler: 'record-stop-failure', states: ['RecordFailure'], function: 'RecordFailureTask', access: functionAccess.RecordStopFailure },
+    CheckDrainFunctionArn: { handler: 'check-drain', states: ['CheckDrain'], function: 'CheckDrainTask', grants: 'CheckDrain' },
+    FinalizeStopFunctionArn: { handler: 'finalize-stop', states: ['Finalize'], function: 'FinalizeTask', grants: 'FinalizeStop' },
+    RecordStopFailureFunctionArn: { handler: 'record-stop-failure', states: ['RecordFailure'], function: 'RecordFailureTask', grants: 'RecordStopFailure' },
   },
 } as const satisfies WorkflowDefinition;
 
 export const fleetStopWorkflow = {
   asl: fileURLToPath(new URL('./fleet-stop-workflow.asl.json', import.meta.url)),
   tasks: {
-    FleetStopStepFunctionArn: { handler: 'fleet-stop-step', states: ['Advance', 'RecordFailure'], function: 'FleetStopTask', access: functionAccess.FleetStopStep },
+    FleetStopStepFunctionArn: { handler: 'fleet-stop-step', states: ['Advance', 'RecordFailure'], function: 'FleetStopTask', grants: 'FleetStopStep' },
   },
 } as const satisfies WorkflowDefinition;
 

@@ -6,7 +6,6 @@ import { buildDeps, runAs, useDeps, type Deps } from '../functions/adapters/deps
 import { createDocumentClient, type StoreTimeouts } from '../functions/adapters/dynamodb/client.js';
 import { functionAccess, grantedClient, type TableAccess } from '../functions/adapters/dynamodb/grants.js';
 import { fallbackRoute, routes } from '../functions/http/routes.js';
-import { fleetStopWorkflow, stopWorkflow } from '../infra/workflow-definition.js';
 import { injectFaults, type FaultPlan } from './faults.js';
 import type { EventPublisher, MessageQueue, RuntimeRegistry } from '../functions/agents/ports.js';
 import { runReaper } from '../functions/agents/reaper.js';
@@ -50,8 +49,10 @@ export interface LocalApp {
   db: DynamoDBDocumentClient;
   /** Every table, as an operator has it (tests read and arrange state with it). */
   deps: Deps;
-  /** A function's own dependencies, with its grants: a route's handler name, a task's substitution, `MessageWorker`, `Reaper`. */
+  /** A function's own dependencies, with its grants: a route's handler name, or a name of `functionAccess`. */
   functionDeps(name: string): Deps;
+  /** The stack's own dependencies and every function's (tests that stand in for a store call patch them all). */
+  allDeps(): Deps[];
   workflow: LocalStopWorkflow;
   /** Fleet stops' workflows (the fleet stop ASL, same interpreter). */
   fleetWorkflow: LocalFleetWorkflow;
@@ -105,9 +106,7 @@ export async function startLocalApp(opts: LocalAppOptions): Promise<LocalApp> {
   const tables = { agents: opts.config.agentsTable, records: opts.config.recordsTable };
   const declared: [string, TableAccess][] = [
     ...[...routes, { handler: fallbackRoute.handler, agents: 'none', records: 'none' } as const].map((r) => [r.handler, r] as [string, TableAccess]),
-    ...[...Object.entries(stopWorkflow.tasks), ...Object.entries(fleetStopWorkflow.tasks)].map(([sub, task]) => [sub, task.access] as [string, TableAccess]),
-    ['MessageWorker', functionAccess.MessageWorker],
-    ['Reaper', functionAccess.Reaper],
+    ...Object.entries(functionAccess),
   ];
   for (const [name, access] of declared) {
     functions.set(name, buildDeps({ ...parts, db: grantedClient(db, tables, access, name), metrics: deps.metrics }));
@@ -143,6 +142,7 @@ export async function startLocalApp(opts: LocalAppOptions): Promise<LocalApp> {
     db,
     deps,
     functionDeps,
+    allDeps: () => [deps, ...functions.values()],
     workflow,
     fleetWorkflow,
     bus,

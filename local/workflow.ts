@@ -1,6 +1,6 @@
 import { StateMachine } from 'aws-local-stepfunctions';
 import { runAs } from '../functions/adapters/deps.js';
-import type { Deps, FleetWorkflow, FleetWorkflowInput, StopWorkflow, StopWorkflowInput } from '../functions/agents/ports.js';
+import { WorkflowEnded, fleetExecutionName, type Deps, type FleetWorkflow, type FleetWorkflowInput, type StopWorkflow, type StopWorkflowInput } from '../functions/agents/ports.js';
 import { handler as checkDrain } from '../functions/workflow/check-drain.js';
 import { handler as finalizeStop } from '../functions/workflow/finalize-stop.js';
 import { handler as fleetStopStep } from '../functions/workflow/fleet-stop-step.js';
@@ -37,14 +37,14 @@ export interface LocalWorkflowOptions {
   /** Called with every execution's event log entries (state transitions), for benchmarks. */
   onEvent?: (executionName: string, event: EventLog) => void;
   log?: Deps['log'];
-  /** Each task function's own dependencies (its grants), by the task's substitution name. */
+  /** Each task function's own dependencies (its grants), by the name it is declared under (functionAccess). */
   depsFor?: (task: string) => Deps;
 }
 
 /**
  * Runs the very ASL file CDK deploys, through aws-local-stepfunctions, its tasks mapped to the same
- * handlers the Lambda functions run. One execution per name (stopId, operationId), like Step
- * Functions' execution name.
+ * handlers the Lambda functions run. One execution per name (stopId, operationId), as Step
+ * Functions' execution names: starting a running one joins it, starting one that ended is refused.
  */
 class LocalWorkflow<I extends object> {
   private readonly machine: StateMachine;
@@ -61,15 +61,17 @@ class LocalWorkflow<I extends object> {
 
   async start(input: I): Promise<void> {
     const name = this.nameOf(input);
-    if (this.started.has(name)) return;
+    // As Step Functions: a running execution of this name is joined; a closed one's name is spent.
+    if (this.running.has(name)) return;
+    if (this.started.has(name)) throw new WorkflowEnded(name);
     this.started.add(name);
     // Task state -> the handler its Lambda runs (or a test's stand-in for that state, as set now).
     const handlers = Object.fromEntries(
-      Object.entries(this.workflow.tasks).flatMap(([sub, { states }]) =>
+      Object.entries(this.workflow.tasks).flatMap(([sub, { states, grants }]) =>
         states.map((state) => {
           const run = (this.options.handlers?.[state] ?? this.defaults[sub]) as (input: unknown) => Promise<never>;
           const { depsFor } = this.options;
-          return [state, depsFor ? (taskInput: unknown) => runAs(depsFor(sub), () => run(taskInput)) : run];
+          return [state, depsFor ? (taskInput: unknown) => runAs(depsFor(grants), () => run(taskInput)) : run];
         }),
       ),
     );
@@ -124,6 +126,6 @@ export class LocalStopWorkflow extends LocalWorkflow<StopWorkflowInput> implemen
 /** The workflow of one fleet stop (fleet-stop-workflow.asl.json), named by operationId. */
 export class LocalFleetWorkflow extends LocalWorkflow<FleetWorkflowInput> implements FleetWorkflow {
   constructor(options: LocalWorkflowOptions = {}) {
-    super(fleetStopWorkflow, fleetTaskHandlers, (i) => i.operationId, options);
+    super(fleetStopWorkflow, fleetTaskHandlers, fleetExecutionName, options);
   }
 }

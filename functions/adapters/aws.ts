@@ -1,4 +1,15 @@
-import type { EventPublisher, FleetWorkflow, FleetWorkflowInput, LifecycleEvent, MessageJob, MessageQueue, StopWorkflow, StopWorkflowInput } from '../agents/ports.js';
+import {
+  WorkflowEnded,
+  fleetExecutionName,
+  type EventPublisher,
+  type FleetWorkflow,
+  type FleetWorkflowInput,
+  type LifecycleEvent,
+  type MessageJob,
+  type MessageQueue,
+  type StopWorkflow,
+  type StopWorkflowInput,
+} from '../agents/ports.js';
 
 export const EVENT_SOURCE = 'agents.lifecycle';
 
@@ -10,7 +21,7 @@ const sqs = async () => import('@aws-sdk/client-sqs');
 
 /**
  * Step Functions: one Standard execution per stop (named by stopId) or per fleet stop (named by
- * operationId); the name makes starting it idempotent.
+ * operationId); the name makes starting it idempotent while it runs.
  */
 class StepFunctionsWorkflow<I extends object> {
   private client?: import('@aws-sdk/client-sfn').SFNClient;
@@ -28,15 +39,17 @@ class StepFunctionsWorkflow<I extends object> {
         new StartExecutionCommand({ stateMachineArn: this.stateMachineArn, name: this.nameOf(input), input: JSON.stringify(input) }),
       );
     } catch (err) {
-      // Same name, same input: this execution exists already (a joined or repeated request).
-      if (err instanceof ExecutionAlreadyExists) return;
+      // A running execution of the same name and input is joined (StartExecution succeeds); this
+      // error means one of that name has closed (or ran with another input, which never happens:
+      // the input is the name's own ids).
+      if (err instanceof ExecutionAlreadyExists) throw new WorkflowEnded(this.nameOf(input));
       throw err;
     }
   }
 }
 
 export const stepFunctionsStopWorkflow = (arn: string): StopWorkflow => new StepFunctionsWorkflow<StopWorkflowInput>(arn, (i) => i.stopId);
-export const stepFunctionsFleetWorkflow = (arn: string): FleetWorkflow => new StepFunctionsWorkflow<FleetWorkflowInput>(arn, (i) => i.operationId);
+export const stepFunctionsFleetWorkflow = (arn: string): FleetWorkflow => new StepFunctionsWorkflow<FleetWorkflowInput>(arn, fleetExecutionName);
 
 export class EventBridgePublisher implements EventPublisher {
   private client?: import('@aws-sdk/client-eventbridge').EventBridgeClient;

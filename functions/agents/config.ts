@@ -10,6 +10,11 @@ export interface Config {
    */
   heartbeatMs: number;
   leaseTtlMs: number;
+  /**
+   * How far apart two functions' clocks may be (each Lambda function has its own): a lease or an
+   * admission stamped by one is judged expired by another only this much after its time.
+   */
+  clockToleranceMs: number;
   /** Per-agent cap on messages in flight; a stop commits all of them in one transaction (<= 100 items). */
   maxInFlight: number;
   /** How long POST /stop waits for the outcome before answering 202 (API Gateway's limit is 30 s). */
@@ -34,6 +39,9 @@ export interface Config {
 
 export class ConfigError extends Error {}
 
+/** The least clock tolerance a deployment may state: far above Lambda's (Amazon Time Sync keeps hosts within about a millisecond). */
+export const MIN_CLOCK_TOLERANCE_MS = 5_000;
+
 export function requiredEnv(env: NodeJS.ProcessEnv, name: string): string {
   const value = env[name];
   if (!value) throw new ConfigError(`Environment variable ${name} is required`);
@@ -53,14 +61,19 @@ export function intEnv(env: NodeJS.ProcessEnv, name: string, fallback: number, m
 export function configFromEnv(env: NodeJS.ProcessEnv = process.env): Config {
   const heartbeatMs = intEnv(env, 'HEARTBEAT_MS', 5_000, 50, 60_000);
   const leaseTtlMs = intEnv(env, 'LEASE_TTL_MS', 4 * heartbeatMs, 200, 900_000);
-  if (leaseTtlMs < 2 * heartbeatMs) {
-    throw new ConfigError(`LEASE_TTL_MS (${leaseTtlMs}) must be at least two heartbeats (HEARTBEAT_MS ${heartbeatMs}), so one late heartbeat never loses a live lease`);
+  const clockToleranceMs = intEnv(env, 'CLOCK_TOLERANCE_MS', MIN_CLOCK_TOLERANCE_MS, MIN_CLOCK_TOLERANCE_MS, 60_000);
+  if (leaseTtlMs < heartbeatMs + clockToleranceMs) {
+    throw new ConfigError(
+      `LEASE_TTL_MS (${leaseTtlMs}) must be at least one heartbeat (HEARTBEAT_MS ${heartbeatMs}) plus the clock tolerance (CLOCK_TOLERANCE_MS ${clockToleranceMs}), ` +
+        'so a live lease is never taken for a crashed worker\'s by a function whose clock runs ahead',
+    );
   }
   return {
     agentsTable: env.AGENTS_TABLE || undefined,
     recordsTable: env.RECORDS_TABLE || undefined,
     heartbeatMs,
     leaseTtlMs,
+    clockToleranceMs,
     maxInFlight: intEnv(env, 'MAX_IN_FLIGHT', 50, 1, 98),
     stopWaitWindowMs: intEnv(env, 'STOP_WAIT_WINDOW_MS', 25_000, 0, 28_000),
     stopPollMs: intEnv(env, 'STOP_POLL_MS', 100, 10, 5_000),

@@ -3,7 +3,7 @@ import { AgentConflict, AgentNotFound, IdempotencyKeyReused, OperationNotFound, 
 import { publish } from './events.js';
 import { type FleetMember, type FleetOperation, type FleetStopInput, type MemberState, OPEN_STATES, emptyCounts } from './fleet-model.js';
 import type { AgentItem } from './model.js';
-import type { Deps } from './ports.js';
+import { WorkflowEnded, type Deps } from './ports.js';
 import { mapBounded } from './selection.js';
 import { MAX_POLLS, beginGracefulStop, forceStop, newId, viewStop } from './stop.js';
 
@@ -61,8 +61,9 @@ export async function startFleetStop(d: Deps, input: FleetStopInput, idempotency
     const { existing } = result;
     if (!existing) throw new Unavailable('The fleet stop of this Idempotency-Key is being rolled back (its workflow did not start); retry the request');
     if (existing.requestHash !== requestHash) throw new IdempotencyKeyReused(existing.operationId);
-    // Heals a first request whose start was lost after its write (a no-op if it runs or ran).
-    if (existing.status === 'running') await d.fleetWorkflow.start({ operationId: existing.operationId });
+    // Heals a first request whose start was lost after its write (a no-op if it runs; one that
+    // ended without ending the operation is the reaper's to resume).
+    if (existing.status === 'running') await d.fleetWorkflow.start({ operationId: existing.operationId }).catch(unlessEnded);
     return { op: existing, created: false };
   }
   try {
@@ -118,6 +119,30 @@ export async function advanceFleetStop(d: Deps, operationId: string, budgetMs: n
     await publish(d, { type: 'Fleet Stop Completed', detail: { operationId, status: 'completed', counts: op.counts } });
   }
   return { state: 'done', waitSeconds: 0 };
+}
+
+/**
+ * A fleet stop not advanced for the reaper's grace period: its workflow is started (its request
+ * died before starting it; a running one is joined). If its execution ended without ending the
+ * operation (its failure path failed too), the operation is resumed in a new execution, named by
+ * the progress it was found at, so racing reapers resume it once; should that one also have
+ * ended without progress, the operation ends `failed`, never left `running`.
+ */
+export async function healFleetStop(d: Deps, operationId: string, updatedAt: number): Promise<'started' | 'resumed' | 'ended'> {
+  for (const input of [{ operationId }, { operationId, resumedAt: updatedAt }]) {
+    try {
+      await d.fleetWorkflow.start(input);
+      return 'resumedAt' in input ? 'resumed' : 'started';
+    } catch (err) {
+      unlessEnded(err);
+    }
+  }
+  await failFleetStop(d, operationId, 'FleetStopStalled', 'Its workflow ended twice without ending the operation; agents it stopped stay stopped, start another fleet stop for the rest');
+  return 'ended';
+}
+
+function unlessEnded(err: unknown): void {
+  if (!(err instanceof WorkflowEnded)) throw err;
 }
 
 /** The workflow's failure path: the operation ends `failed` with the error, its counts as they stand. */

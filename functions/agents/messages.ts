@@ -231,8 +231,8 @@ type Admitted = { agent: AgentItem; record: MessageRecord; token: string } | { d
  * agent being active, the cap, and for a synchronous message on work that fits the request); the
  * lease write returns the agent, so its runtime needs no read. A refused lease deletes the record
  * (the message was never admitted). An admission that dies between its two writes leaves a
- * `processing` record with no lease: once its lease could have expired it is settled `failed`
- * by whoever reads it (`settleIfUnleased`).
+ * `processing` record with no lease: once its lease could have expired it reads as `failed`, and
+ * the next admission of its messageId settles it so (`settleIfUnleased`).
  */
 async function admit(d: Deps, agentId: string, messageId: string, input: SendMessageInput, mode: Delivery['mode']): Promise<Admitted> {
   const now = d.now();
@@ -320,19 +320,30 @@ async function admitLease(d: Deps, record: MessageRecord, lease: Lease, mode: De
   }
 }
 
+const NEVER_ADMITTED = 'the message was never admitted: its admission stopped between writing the message and taking its lease';
+
 /**
  * A `processing` record whose admission never wrote its lease (it died between its two writes,
- * or its lease write was refused and the record's deletion failed) is settled `failed` once that
- * lease could have expired; before then it may still be on its way. A record whose lease is there
- * (by its token) is in flight, and left alone. Returns the record as it now stands.
+ * or its lease write was refused and the record's deletion failed): once that lease could have
+ * expired, on any function's clock, it never will be admitted. Before then it may still be on
+ * its way; a record whose lease is there (by its token) is in flight.
  */
+function neverAdmitted(d: Deps, agent: AgentItem, record: MessageRecord, now: number): boolean {
+  if (record.status !== 'processing' || now < record.createdAt + d.config.leaseTtlMs + d.config.clockToleranceMs) return false;
+  return agent.leases?.[record.messageId] === undefined;
+}
+
+/** How a record reads: one never admitted reads as the failure it is (reads never write; a writer settles it). */
+function asRead(d: Deps, agent: AgentItem, record: MessageRecord): MessageRecord {
+  return neverAdmitted(d, agent, record, d.now()) ? { ...record, status: 'failed', error: NEVER_ADMITTED } : record;
+}
+
+/** A writer's turn: a never-admitted record is settled `failed`, with the reason. Returns the record as it now stands. */
 export async function settleIfUnleased(d: Deps, agent: AgentItem, record: MessageRecord): Promise<MessageRecord> {
   const now = d.now();
-  if (record.status !== 'processing' || now < record.createdAt + d.config.leaseTtlMs) return record;
-  if (agent.leases?.[record.messageId] !== undefined) return record;
-  const error = 'the message was never admitted: its admission stopped between writing the message and taking its lease';
-  if (await d.agents.settleUnleased(record.agentId, record.messageId, record.createdAt, error, now)) {
-    return { ...record, status: 'failed', error, completedAt: now };
+  if (!neverAdmitted(d, agent, record, now)) return record;
+  if (await d.agents.settleUnleased(record.agentId, record.messageId, record.createdAt, NEVER_ADMITTED, now)) {
+    return { ...record, status: 'failed', error: NEVER_ADMITTED, completedAt: now };
   }
   return (await d.records.getMessage(record.agentId, record.messageId)) ?? record;
 }
@@ -439,7 +450,7 @@ export async function getMessage(d: Deps, agentId: string, messageId: string): P
   const [agent, message] = await Promise.all([d.agents.get(agentId), d.records.getMessage(agentId, messageId)]);
   if (!agent) throw new AgentNotFound();
   if (!message) throw new MessageNotFound();
-  return settleIfUnleased(d, agent, message);
+  return asRead(d, agent, message);
 }
 
 export async function listMessages(d: Deps, agentId: string, q: { limit: number; cursor?: string }) {
@@ -447,7 +458,7 @@ export async function listMessages(d: Deps, agentId: string, q: { limit: number;
   const agent = await d.agents.get(agentId);
   if (!agent) throw new AgentNotFound();
   const page = await d.records.listMessages(agentId, q.limit, startKey);
-  const items = await Promise.all(page.items.map((m) => settleIfUnleased(d, agent, m)));
+  const items = page.items.map((m) => asRead(d, agent, m));
   return { items, nextCursor: encodeCursor(page.lastKey) };
 }
 

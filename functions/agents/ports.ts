@@ -114,18 +114,34 @@ export interface StopWorkflowInput {
   stopId: string;
 }
 
-/** Starts the drain workflow of one stop. Idempotent per stopId: starting it twice runs it once. */
+/**
+ * Starts the drain workflow of one stop, named by its stopId. Idempotent while it runs: starting
+ * it again joins it. Once an execution of that name has ended, a start is refused with
+ * WorkflowEnded (Step Functions keeps a closed execution's name for 90 days).
+ */
 export interface StopWorkflow {
   start(input: StopWorkflowInput): Promise<void>;
 }
 
 export interface FleetWorkflowInput {
   operationId: string;
+  /** A resumed operation's execution: the operation's `updatedAt` when it was found stalled (so racing resumers join one). */
+  resumedAt?: number;
 }
 
-/** Starts the workflow of one fleet stop. Idempotent per operationId. */
+/** An execution's name: the operationId, and for a resumed one the moment it was found stalled. */
+export const fleetExecutionName = (i: FleetWorkflowInput) => (i.resumedAt === undefined ? i.operationId : `${i.operationId}-${i.resumedAt}`);
+
+/** Starts the workflow of one fleet stop; the same rules as StopWorkflow, by execution name. */
 export interface FleetWorkflow {
   start(input: FleetWorkflowInput): Promise<void>;
+}
+
+/** An execution of this name ran and ended: it cannot be started again (its name is spent). */
+export class WorkflowEnded extends Error {
+  constructor(readonly executionName: string) {
+    super(`an execution named ${executionName} has already ended`);
+  }
 }
 
 export type LifecycleEventType =

@@ -1,6 +1,7 @@
 import { AgentConditionFailed, type Deps } from './ports.js';
 import { AgentConflict } from './errors.js';
 import { DEFAULT_STOP_TIMEOUT_MS, type AgentStatus, expiredLeases, idleDueAt, lastActiveAt, liveLeaseIds, nextReaperCheck, sameActivity } from './model.js';
+import { healFleetStop } from './fleet.js';
 import { reclaimExpiredLeases } from './messages.js';
 import { agentPages, mapBounded } from './selection.js';
 import { NoLongerIdle, beginGracefulStop, finalizeStop } from './stop.js';
@@ -17,6 +18,9 @@ export interface ReaperSummary {
   healed: number;
   /** Fleet stops not advanced for the grace period whose workflow was started again (a no-op if it runs). */
   stalledFleetStops: number;
+  /** Of those, the ones whose execution had ended: resumed in a new execution, or ended failed after a second. */
+  resumedFleetStops: number;
+  endedFleetStops: number;
   errors: number;
   /** False when the time budget ran out first; the next run picks up the rest. */
   complete: boolean;
@@ -37,7 +41,7 @@ export interface ReaperOptions {
  */
 export async function runReaper(d: Deps, opts: ReaperOptions): Promise<ReaperSummary> {
   const started = Date.now();
-  const summary: ReaperSummary = { examined: 0, stopped: 0, reclaimed: 0, rescheduled: 0, healed: 0, stalledFleetStops: 0, errors: 0, complete: true, durationMs: 0 };
+  const summary: ReaperSummary = { examined: 0, stopped: 0, reclaimed: 0, rescheduled: 0, healed: 0, stalledFleetStops: 0, resumedFleetStops: 0, endedFleetStops: 0, errors: 0, complete: true, durationMs: 0 };
   const outOfTime = () => Date.now() - started > opts.budgetMs;
   const now = d.now();
 
@@ -102,13 +106,14 @@ export async function runReaper(d: Deps, opts: ReaperOptions): Promise<ReaperSum
   });
 
   // A fleet stop whose workflow never started (its request died between writing the operation and
-  // starting it) would stay `running`: one not advanced for the grace period is started again,
-  // by operationId, so a live or finished execution is left as it is.
+  // starting it) or ended without ending it would stay `running`: see healFleetStop.
   for (const { operationId, updatedAt } of await d.fleet.listRunning()) {
     if (updatedAt > now - d.config.stuckStopGraceMs) continue;
     try {
-      await d.fleetWorkflow.start({ operationId });
-      summary.stalledFleetStops++;
+      const healed = await healFleetStop(d, operationId, updatedAt);
+      if (healed === 'started') summary.stalledFleetStops++;
+      else if (healed === 'resumed') summary.resumedFleetStops++;
+      else summary.endedFleetStops++;
     } catch (err) {
       summary.errors++;
       d.log.error('reaper could not restart a stalled fleet stop', { operationId, error: err as Error });

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runReaper } from '../../functions/agents/reaper.js';
+import { patchAgentsStore } from '../support/patch.js';
 import { GatedRuntime, stallHeartbeats } from '../support/runtimes.js';
 import { createAgent, eventually, sleep, startTestApp, type TestApp } from '../support/stack.js';
 
@@ -60,19 +61,18 @@ describe('force vs completion', () => {
     await gated.waitForHeld(2, agentId);
     expect((await app.api('POST', `/agents/${agentId}/stop`, { timeout: 30_000 }, { prefer: 'respond-async' })).status).toBe(202);
     // The force reads its clock; its write is held until a reply has landed after that reading.
-    const force = app.deps.agents.forceStopInProgress.bind(app.deps.agents);
-    app.deps.agents.forceStopInProgress = async (id, stopId, now) => {
+    const undo = patchAgentsStore(app, 'forceStopInProgress', (force) => async (id, stopId, now) => {
       if (id === agentId) {
         await sleep(2);
         gated.release('early');
         expect((await sent[0]!).status).toBe(200);
       }
       return force(id, stopId, now);
-    };
+    });
     try {
       expect((await app.api('POST', `/agents/${agentId}/stop`, { graceful: false })).status).toBe(200);
     } finally {
-      app.deps.agents.forceStopInProgress = force;
+      undo();
     }
     // Its reply comes after the force (unless a heartbeat already told it to stop): refused.
     if (gated.held(agentId).includes('cut')) gated.release('cut');
@@ -90,8 +90,6 @@ describe('force vs completion', () => {
     const agentId = await createAgent(app.api, { settings: { gated: true } }, true);
     const sent = app.api('POST', `/agents/${agentId}/messages`, { text: 'late', messageId: 'late' });
     await gated.waitForHeld(1, agentId);
-    const store = app.deps.agents;
-    const [release, begin, commit] = [store.releaseLease.bind(store), store.beginForcedStop.bind(store), store.commitStop.bind(store)];
     const signal = () => {
       let done!: () => void;
       return Object.assign(new Promise<void>((resolve) => (done = resolve)), { done: () => done() });
@@ -99,21 +97,23 @@ describe('force vs completion', () => {
     const [releaseCalled, forceLanded, releaseSettled] = [signal(), signal(), signal()];
     // The completion reads its clock, then its release waits for the force's first write to land;
     // the force's commit waits for that release, so it lands between the force's two writes.
-    store.releaseLease = async (a) => {
-      if (a.agentId !== agentId) return release(a);
-      releaseCalled.done();
-      await forceLanded;
-      return release(a).finally(releaseSettled.done);
-    };
-    store.beginForcedStop = async (id, stop, now) => {
-      const out = await begin(id, stop, now);
-      if (id === agentId) forceLanded.done();
-      return out;
-    };
-    store.commitStop = async (agent, ...rest) => {
-      if (agent.agentId === agentId) await releaseSettled;
-      return commit(agent, ...rest);
-    };
+    const undo = [
+      patchAgentsStore(app, 'releaseLease', (release) => async (a) => {
+        if (a.agentId !== agentId) return release(a);
+        releaseCalled.done();
+        await forceLanded;
+        return release(a).finally(releaseSettled.done);
+      }),
+      patchAgentsStore(app, 'beginForcedStop', (begin) => async (id, stop, now) => {
+        const out = await begin(id, stop, now);
+        if (id === agentId) forceLanded.done();
+        return out;
+      }),
+      patchAgentsStore(app, 'commitStop', (commit) => async (agent, ...rest) => {
+        if (agent.agentId === agentId) await releaseSettled;
+        return commit(agent, ...rest);
+      }),
+    ];
     try {
       gated.release('late');
       await releaseCalled;
@@ -121,7 +121,7 @@ describe('force vs completion', () => {
       expect((await app.api('POST', `/agents/${agentId}/stop`, { graceful: false })).status).toBe(200);
       expect((await sent).body.code).toBe('MESSAGE_INTERRUPTED');
     } finally {
-      Object.assign(store, { releaseLease: release, beginForcedStop: begin, commitStop: commit });
+      undo.forEach((u) => u());
     }
     const [record] = (await app.api('GET', `/agents/${agentId}/stops`)).body.data;
     expect(record).toMatchObject({ outcome: 'forced', drained: 0, interrupted: 1, interruptedMessageIds: ['late'] });
@@ -208,7 +208,7 @@ describe('crashed workers', () => {
 
   it('the reaper settles an expired lease of an agent that stays active: failed with a reason, not in flight', async () => {
     const agentId = await createAgent(crashApp.api, { settings: { gated: true }, idleTimeoutMs: null }, true);
-    stallHeartbeats(crashApp.deps, agentId);
+    stallHeartbeats(crashApp, agentId);
     const lost = crashApp.api('POST', `/agents/${agentId}/messages`, { text: 'worker crashes' });
     const [crashed] = await crashGated.waitForHeld(1, agentId);
     await eventually(async () => (await get(agentId)).inFlight === 0);
@@ -228,9 +228,8 @@ describe('crashed workers', () => {
 
   it('a worker that dies between recording a reply and releasing its lease: the reply stands, the reaper releases the lease', async () => {
     const agentId = await createAgent(crashApp.api, { settings: { gated: true }, idleTimeoutMs: null }, true);
-    stallHeartbeats(crashApp.deps, agentId);
-    const release = crashApp.deps.agents.releaseLease.bind(crashApp.deps.agents);
-    crashApp.deps.agents.releaseLease = (a) => (a.agentId === agentId ? new Promise(() => {}) : release(a));
+    stallHeartbeats(crashApp, agentId);
+    patchAgentsStore(crashApp, 'releaseLease', (release) => (a) => (a.agentId === agentId ? new Promise(() => {}) : release(a)));
     // The request never ends (its process "died"); the test server's close cuts it.
     void crashApp.api('POST', `/agents/${agentId}/messages`, { text: 'answered, then the worker dies' }).catch(() => undefined);
     const [id] = await crashGated.waitForHeld(1, agentId);
@@ -246,39 +245,37 @@ describe('crashed workers', () => {
 
   it('an admission that dies between writing the message and taking its lease: the message ends failed, never processing for good', async () => {
     const agentId = await createAgent(crashApp.api, { idleTimeoutMs: null }, true);
-    const admitLease = crashApp.deps.agents.admitLease.bind(crashApp.deps.agents);
-    crashApp.deps.agents.admitLease = (a) => (a.agentId === agentId ? new Promise(() => {}) : admitLease(a));
+    const undo = patchAgentsStore(crashApp, 'admitLease', (admitLease) => (a) => (a.agentId === agentId ? new Promise(() => {}) : admitLease(a)));
     // The request never ends (its process "died"); the test server's close cuts it.
     void crashApp.api('POST', `/agents/${agentId}/messages`, { messageId: 'half', text: 'half admitted' }).catch(() => undefined);
     await eventually(async () => (await crashApp.deps.records.getMessage(agentId, 'half'))?.status === 'processing');
     expect(await get(agentId)).toMatchObject({ status: 'active', inFlight: 0 });
 
-    // Once its lease could have expired, whoever reads it settles it, with the reason.
+    // Once its lease could have expired, it reads as failed, with the reason (a read never writes).
     await eventually(async () => (await message(agentId, 'half')).status === 'failed');
     expect(await message(agentId, 'half')).toMatchObject({ status: 'failed', error: expect.stringMatching(/never admitted/) });
     const list = (await crashApp.api('GET', `/agents/${agentId}/messages`)).body.data;
     expect(list).toEqual([expect.objectContaining({ messageId: 'half', status: 'failed' })]);
     // A retry of the same messageId is told so, and runs nothing.
-    crashApp.deps.agents.admitLease = admitLease;
+    undo();
     const retry = await crashApp.api('POST', `/agents/${agentId}/messages`, { messageId: 'half', text: 'half admitted' });
     expect(retry).toMatchObject({ status: 409, body: { code: 'MESSAGE_FAILED' } });
   });
 
   it('an admission whose lease lands after it could have expired runs nothing: 503, the message failed, no lease left', async () => {
     const agentId = await createAgent(crashApp.api, { settings: { gated: true }, idleTimeoutMs: null }, true);
-    const admitLease = crashApp.deps.agents.admitLease.bind(crashApp.deps.agents);
     let reader: Promise<unknown> = Promise.resolve();
-    crashApp.deps.agents.admitLease = async (a) => {
+    const undo = patchAgentsStore(crashApp, 'admitLease', (admitLease) => async (a) => {
       if (a.agentId !== agentId) return admitLease(a);
       // A store slower than the lease TTL (400 ms here): a reader settles the record meanwhile.
       await sleep(600);
       reader = message(agentId, 'late');
       await reader;
       return admitLease(a);
-    };
+    });
     const res = await crashApp.api('POST', `/agents/${agentId}/messages`, { messageId: 'late', text: 'too late' });
     await reader;
-    crashApp.deps.agents.admitLease = admitLease;
+    undo();
     expect(res).toMatchObject({ status: 503, body: { success: false, error: expect.stringMatching(/send it again with a new messageId/) } });
     expect(crashGated.started.filter((id) => id === 'late')).toEqual([]);
     expect(await message(agentId, 'late')).toMatchObject({ status: 'failed' });
@@ -296,7 +293,7 @@ describe('crashed workers', () => {
 
   it('the next admission settles an expired lease below the in-flight cap', async () => {
     const agentId = await createAgent(crashApp.api, { settings: { gated: true }, idleTimeoutMs: null }, true);
-    stallHeartbeats(crashApp.deps, agentId);
+    stallHeartbeats(crashApp, agentId);
     void crashApp.api('POST', `/agents/${agentId}/messages`, { text: 'worker crashes' });
     const [crashed] = await crashGated.waitForHeld(1, agentId);
     await eventually(async () => (await get(agentId)).inFlight === 0);

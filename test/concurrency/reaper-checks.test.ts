@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NEVER, leaseExpiry, type AgentItem } from '../../functions/agents/model.js';
 import { runReaper } from '../../functions/agents/reaper.js';
+import { patchAgentsStore } from '../support/patch.js';
 import { GatedRuntime } from '../support/runtimes.js';
 import { createAgent, eventually, startTestApp, type TestApp } from '../support/stack.js';
 
@@ -78,18 +79,16 @@ describe("the reaper's next check of an agent", () => {
     const agentId = await createAgent(app.api, { settings: { gated: true }, idleTimeoutMs: 1000 }, true);
     // The PATCH reads the agent in its own write (nothing in flight); before it moves the check to
     // "never", a message is admitted and its worker crashes.
-    const store = app.deps.agents;
-    const update = store.update.bind(store);
-    store.update = async (...args) => {
+    const undo = patchAgentsStore(app, 'update', (update) => async (...args) => {
       const item = await update(...args);
       void app.api('POST', `/agents/${agentId}/messages`, { text: 'will crash' });
       await gated.waitForHeld(1, agentId);
       return item;
-    };
+    });
     try {
       expect((await app.api('PATCH', `/agents/${agentId}`, { idleTimeoutMs: null })).status).toBe(200);
     } finally {
-      store.update = update;
+      undo();
     }
     const agent = await stored(agentId);
     expect(agent.dueAt).toBeLessThanOrEqual(latestExpiry(agent));
@@ -112,17 +111,15 @@ describe('a graceful stop whose workflow cannot start', () => {
     };
     // The force stop pauses between taking the stop over and committing (its runtime is slow to close).
     // Proceed once the graceful request has tried to roll its stop back.
-    const store = app.deps.agents;
-    const rollbackStop = store.rollbackStop.bind(store);
     let tried!: () => void;
     const rollbackTried = new Promise<void>((resolve) => (tried = resolve));
-    store.rollbackStop = async (...args) => {
+    const undo = patchAgentsStore(app, 'rollbackStop', (rollbackStop) => async (...args) => {
       try {
         await rollbackStop(...args);
       } finally {
         tried();
       }
-    };
+    });
     let closeNow!: () => void;
     gated.closeGates.set(agentId, new Promise<void>((resolve) => (closeNow = resolve)));
     try {
@@ -139,7 +136,7 @@ describe('a graceful stop whose workflow cannot start', () => {
       expect((await graceful).status).toBe(200);
     } finally {
       app.workflow.start = start;
-      store.rollbackStop = rollbackStop;
+      undo();
       gated.closeGates.delete(agentId);
     }
     const after = (await app.api('GET', `/agents/${agentId}`)).body.data;

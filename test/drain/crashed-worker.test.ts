@@ -15,7 +15,7 @@ afterAll(async () => {
 
 it('drains past an expired lease: the stop ends before its timeout and the message is interrupted', async () => {
   const agentId = await createAgent(app.api, { settings: { gated: true } }, true);
-  stallHeartbeats(app.deps, agentId);
+  stallHeartbeats(app, agentId);
   void app.api('POST', `/agents/${agentId}/messages`, { text: 'never finishes' });
   const [messageId] = await gated.waitForHeld(1, agentId);
 
@@ -30,7 +30,7 @@ it('drains past an expired lease: the stop ends before its timeout and the messa
 
 it('reclaims expired leases at the in-flight cap instead of refusing forever', async () => {
   const agentId = await createAgent(app.api, { settings: { gated: true } }, true);
-  stallHeartbeats(app.deps, agentId);
+  stallHeartbeats(app, agentId);
   void app.api('POST', `/agents/${agentId}/messages`, { text: 'crashed 1' });
   void app.api('POST', `/agents/${agentId}/messages`, { text: 'crashed 2' });
   const crashed = await gated.waitForHeld(2, agentId);

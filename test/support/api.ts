@@ -19,6 +19,8 @@ export const testConfig = (overrides: Partial<Config> = {}): Config & { agentsTa
     recordsTable: `records-${suffix}`,
     heartbeatMs: Math.floor((overrides.leaseTtlMs ?? 60_000) / 4),
     leaseTtlMs: 60_000,
+    // One clock in most tests: a tolerance well inside the lease (the clock tier sets its own).
+    clockToleranceMs: Math.floor((overrides.leaseTtlMs ?? 60_000) / 4),
     maxInFlight: 50,
     stopWaitWindowMs: 10_000,
     stopPollMs: 20,

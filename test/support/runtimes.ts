@@ -1,4 +1,5 @@
-import type { AgentRuntime, Deps, RuntimeRegistry } from '../../functions/agents/ports.js';
+import { patchAgentsStore, type Functions } from './patch.js';
+import type { AgentRuntime, RuntimeRegistry } from '../../functions/agents/ports.js';
 import { echoRuntime } from '../../functions/adapters/runtimes/echo.js';
 import { HttpRuntime } from '../../functions/adapters/runtimes/http.js';
 import { eventually } from './api.js';
@@ -78,7 +79,6 @@ export class GatedRuntime {
  * agent's running messages never reach the store, so their leases expire as a crashed worker's
  * do, while the work itself can still come back late (release its gate) and must be fenced.
  */
-export function stallHeartbeats(d: Deps, agentId: string): void {
-  const renew = d.agents.renewLease.bind(d.agents);
-  d.agents.renewLease = (a) => (a.agentId === agentId ? new Promise(() => {}) : renew(a));
+export function stallHeartbeats(app: Functions, agentId: string): void {
+  patchAgentsStore(app, 'renewLease', (renew) => (a) => (a.agentId === agentId ? new Promise(() => {}) : renew(a)));
 }
