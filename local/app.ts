@@ -47,6 +47,8 @@ export interface LocalApp {
   url: string;
   /** The one DynamoDB client of this app (benchmarks and tests reach the tables directly with it). */
   db: DynamoDBDocumentClient;
+  /** The faults injected below the SDK's retries (none unless the options gave a plan). */
+  faults?: FaultPlan;
   /** Every table, as an operator has it (tests read and arrange state with it). */
   deps: Deps;
   /** A function's own dependencies, with its grants: a route's handler name, or a name of `functionAccess`. */
@@ -140,6 +142,7 @@ export async function startLocalApp(opts: LocalAppOptions): Promise<LocalApp> {
   return {
     url: `http://${opts.host ?? '127.0.0.1'}:${port}`,
     db,
+    faults: opts.faults,
     deps,
     functionDeps,
     allDeps: () => [deps, ...functions.values()],

@@ -6,7 +6,8 @@ import { unmarshall } from '@aws-sdk/util-dynamodb';
  * strategy (in the client's deserialize step: each attempt passes through it), so the SDK's real
  * retries run over them:
  * - `lose-response`: the request lands, its answer is lost (a reset connection): the SDK sends
- *   the same request again, which finds its own first attempt already applied;
+ *   the same request again, which finds its own first attempt already applied (only attempts
+ *   that succeed are hit: a refused write's lost answer is no different from its retry's);
  * - `throttle`: refused before it reaches the table (ProvisionedThroughputExceededException);
  * - `internal-error`: refused with DynamoDB's 500 (InternalServerError);
  * - `{ delayMs }`: sent after a delay.
@@ -53,12 +54,18 @@ export class FaultPlan {
     return () => this.rules.delete(entry);
   }
 
+  /** Remove every rule and zero the counts. */
   clear(): void {
     this.rules.clear();
+    for (const kind of Object.keys(this.injected)) delete this.injected[kind];
   }
 
-  /** The fault for this attempt, if any rule hits it. */
-  pick(request: FaultRequest): Fault | undefined {
+  get active(): boolean {
+    return this.rules.size > 0;
+  }
+
+  /** The fault for this attempt, if any rule hits it (`miss` takes the hit back: a lost answer of a write that did not land). */
+  pick(request: FaultRequest): { fault: Fault; miss: () => void } | undefined {
     for (const rule of this.rules) {
       if (rule.operations && !rule.operations.includes(request.operation)) continue;
       if (rule.table && !request.tables.includes(rule.table)) continue;
@@ -68,7 +75,13 @@ export class FaultPlan {
       rule.hits++;
       const kind = typeof rule.fault === 'string' ? rule.fault : 'delay';
       this.injected[kind] = (this.injected[kind] ?? 0) + 1;
-      return rule.fault;
+      return {
+        fault: rule.fault,
+        miss: () => {
+          rule.hits--;
+          this.injected[kind]!--;
+        },
+      };
     }
     return undefined;
   }
@@ -105,10 +118,12 @@ const lostResponse = () => Object.assign(new Error('socket hang up (the response
 export function injectFaults(client: DynamoDBClient, plan: FaultPlan): void {
   client.middlewareStack.add(
     (next) => async (args) => {
+      if (!plan.active) return next(args);
       const request = args.request as { headers: Record<string, string>; body?: string };
       const target = request.headers['x-amz-target'] ?? request.headers['X-Amz-Target'] ?? '';
-      const fault = plan.pick(describe(target, request.body ? (JSON.parse(request.body) as Record<string, unknown>) : {}));
-      if (fault === undefined) return next(args);
+      const picked = plan.pick(describe(target, request.body ? (JSON.parse(request.body) as Record<string, unknown>) : {}));
+      if (picked === undefined) return next(args);
+      const { fault } = picked;
       if (fault === 'throttle') {
         throw new ProvisionedThroughputExceededException({ $metadata: { httpStatusCode: 400 }, message: 'The level of configured provisioned throughput for the table was exceeded (injected)' });
       }
@@ -120,7 +135,13 @@ export function injectFaults(client: DynamoDBClient, plan: FaultPlan): void {
         return next(args);
       }
       // Landed, answered (read in full, so the connection is reused) and then lost on the way back.
-      await next(args).catch(() => undefined);
+      // Only an attempt that landed: a refused one's lost answer is the same as its retry's.
+      try {
+        await next(args);
+      } catch (err) {
+        picked.miss();
+        throw err;
+      }
       throw lostResponse();
     },
     // Around the deserializer, below the retry strategy (finalizeRequest): each attempt comes here.

@@ -124,7 +124,7 @@ export async function runLeased(d: Deps, agent: AgentItem, token: string, record
   const beat = async () => {
     const now = d.now();
     try {
-      await d.agents.renewLease({ agentId, messageId, token, expiresAt: now + d.config.leaseTtlMs, now, claim: false });
+      await d.agents.renewLease({ agentId, messageId, token, expiresAt: now + d.config.leaseTtlMs, now });
       leasedUntil = now + d.config.leaseTtlMs;
     } catch (err) {
       if (err instanceof AgentConditionFailed) {
@@ -206,7 +206,7 @@ export async function runQueuedMessage(
   }
   const now = d.now();
   try {
-    await d.agents.renewLease({ agentId, messageId, token, expiresAt: now + d.config.leaseTtlMs, now, claim: true });
+    await d.agents.renewLease({ agentId, messageId, token, expiresAt: now + d.config.leaseTtlMs, now, claim: randomUUID() });
   } catch (err) {
     if (!(err instanceof AgentConditionFailed)) throw err;
     d.log.info('message job skipped: claimed by another delivery, or its lease is gone', { agentId, messageId });
@@ -401,14 +401,21 @@ async function complete(
     agent = await d.agents.releaseLease({ agentId, messageId, token, now: d.now() });
   } catch (err) {
     if (!(err instanceof AgentConditionFailed)) throw err;
-    // Our lease is still there, so the agent is stopping and was forced or is past its deadline:
-    // this request ends that stop itself (its commit records the message interrupted).
     const current = err.current;
     const lease = current?.leases?.[messageId];
-    if (current?.status === 'stopping' && current.stop && typeof lease === 'object' && lease.token === token) {
-      await finalizeStopQuietly(d, agentId, current.stop.stopId, current);
+    if (current && lease === undefined && (await d.records.getMessage(agentId, messageId))?.status === outcome.status) {
+      // The lease is gone but the outcome stands: our release landed and its answer was lost (or a
+      // reclaim released it after the outcome was recorded). A stop that took it would have
+      // recorded the message interrupted.
+      agent = current;
+    } else {
+      // Our lease is still there, so the agent is stopping and was forced or is past its deadline:
+      // this request ends that stop itself (its commit records the message interrupted).
+      if (current?.status === 'stopping' && current.stop && typeof lease === 'object' && lease.token === token) {
+        await finalizeStopQuietly(d, agentId, current.stop.stopId, current);
+      }
+      throw interrupted(messageId);
     }
-    throw interrupted(messageId);
   }
   await publish(d, {
     type: outcome.status === 'completed' ? 'Message Completed' : 'Message Failed',

@@ -229,6 +229,8 @@ export interface Lease {
   expiresAt: number;
   /** Set while an asynchronous message waits for a worker; the worker that claims it removes it. */
   queued?: true;
+  /** The claiming delivery's id (deliveries of one job share its token; a retried claim knows its own). */
+  claim?: string;
 }
 
 /** Leases written before tokens existed held only the expiry; they still count and expire. */
@@ -259,13 +261,15 @@ export interface AgentItem {
   dueAt: number;
   /** Signs the `http` runtime's requests. Shown once (create, rotate); never in a response otherwise, a log line or an event. */
   signingSecret?: string;
+  /** The id of the last write that must know itself again if its answer is lost (create, update, start, rollback). */
+  writeId?: string;
 }
 
 /** A stop in progress as the API shows it: without the finalizer's claim token or the fencing flag (internal state). */
 export type StopView = Omit<StopInfo, 'closing' | 'forced'>;
 
 /** The agent as the API returns it. */
-export type Agent = Omit<AgentItem, 'leases' | 'dueAt' | 'signingSecret' | 'stop'> & { inFlight: number; stop?: StopView };
+export type Agent = Omit<AgentItem, 'leases' | 'dueAt' | 'signingSecret' | 'stop' | 'writeId'> & { inFlight: number; stop?: StopView };
 
 const stopView = ({ closing: _claim, forced: _fence, ...shown }: StopInfo): StopView => shown;
 

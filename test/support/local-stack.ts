@@ -1,11 +1,14 @@
 import type { Config } from '../../functions/agents/config.js';
 import { startLocalApp, type LocalApp, type LocalAppOptions } from '../../local/app.js';
 import { ensureTables, startDynamoDbLocal, type LocalDynamo } from '../../local/dynamodb.js';
+import { FaultPlan } from '../../local/faults.js';
 import { apiClient, testConfig, type Api } from './api.js';
 
 /** The whole local stack (no vitest here: the benchmarks use it too). */
 export interface TestApp extends LocalApp {
   api: Api;
+  /** Every test stack can have faults injected below the SDK's retries (none until a rule is added). */
+  faults: FaultPlan;
 }
 
 export type AppOptions = { config?: Partial<Config>; requireAuth?: boolean } & Partial<Omit<LocalAppOptions, 'config' | 'endpoint' | 'auth'>>;
@@ -16,8 +19,9 @@ export async function startAppOn(endpoint: string, opts: AppOptions = {}): Promi
   const config = testConfig(overrides);
   const keysTable = `keys-${config.agentsTable.slice('agents-'.length)}`;
   await ensureTables(endpoint, { agents: config.agentsTable, records: config.recordsTable, apiKeys: keysTable });
-  const app = await startLocalApp({ endpoint, config, auth: { keysTable, require: requireAuth ? 'always' : 'auto' }, ...rest });
-  return { ...app, api: apiClient(app.url) };
+  const faults = rest.faults ?? new FaultPlan();
+  const app = await startLocalApp({ endpoint, config, auth: { keysTable, require: requireAuth ? 'always' : 'auto' }, ...rest, faults });
+  return { ...app, faults, api: apiClient(app.url) };
 }
 
 /**

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import {
   BatchGetCommand,
   TransactWriteCommand,
@@ -35,6 +36,12 @@ import { BY_STATUS_INDEX } from './tables.js';
 const OPEN_TO_COMPLETIONS =
   '(#status = :active OR (#status = :stopping AND attribute_not_exists(#stop.forced) AND #stop.deadline > :now))';
 
+/** The token of a message's lease on the item (none: not leased). */
+function leaseToken(item: AgentItem | null, messageId: string): string | undefined {
+  const lease = item?.leases?.[messageId];
+  return typeof lease === 'object' ? lease.token : undefined;
+}
+
 /**
  * The Agents table. Every write that depends on state carries its condition; a failed condition
  * comes back as AgentConditionFailed with the item as it was, so callers classify it without a
@@ -54,13 +61,15 @@ export class AgentsStore {
   }
 
   async create(item: AgentItem): Promise<void> {
+    const writeId = randomUUID();
     await this.conditional(
       new PutCommand({
         TableName: this.tableName,
-        Item: item,
+        Item: { ...item, writeId },
         ConditionExpression: 'attribute_not_exists(agentId)',
         ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
       }),
+      (current) => current?.writeId === writeId,
     );
   }
 
@@ -133,8 +142,9 @@ export class AgentsStore {
     opts: { ifVersion?: number; requireInactive: boolean; now: number },
   ): Promise<AgentItem> {
     const names: Record<string, string> = {};
-    const values: Record<string, unknown> = { ':one': 1, ':now': opts.now };
-    const sets = ['version = version + :one', 'updatedAt = :now'];
+    const writeId = randomUUID();
+    const values: Record<string, unknown> = { ':one': 1, ':now': opts.now, ':writeId': writeId };
+    const sets = ['version = version + :one', 'updatedAt = :now', 'writeId = :writeId'];
     Object.entries(set).forEach(([field, value], i) => {
       names[`#f${i}`] = field;
       values[`:v${i}`] = value;
@@ -165,6 +175,7 @@ export class AgentsStore {
         ReturnValues: 'ALL_NEW',
         ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
       }),
+      (current) => current?.writeId === writeId,
     );
     return out.Attributes as AgentItem;
   }
@@ -180,6 +191,9 @@ export class AgentsStore {
         ExpressionAttributeValues: { ':inactive': 'inactive' },
         ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
       }),
+      // Gone when the SDK tried again: its first attempt found it (it was sent) and deleted it,
+      // or another deletion did; either way the agent is deleted, as asked.
+      (current, attempts) => current === null && attempts > 1,
     );
   }
 
@@ -189,13 +203,14 @@ export class AgentsStore {
    * makes this fail and the caller retries).
    */
   async start(agentId: string, now: number, expectedVersion: number, dueAt: number): Promise<AgentItem> {
+    const writeId = randomUUID();
     const out = await this.conditional(
       new UpdateCommand({
         TableName: this.tableName,
         Key: { agentId },
         UpdateExpression:
           'SET #status = :active, startedAt = :now, lastActivityAt = :now, updatedAt = :now, #leases = :empty, ' +
-          'version = version + :one, dueAt = :dueAt REMOVE #stop',
+          'version = version + :one, dueAt = :dueAt, writeId = :writeId REMOVE #stop',
         ConditionExpression: 'attribute_exists(agentId) AND #status = :inactive AND version = :expected',
         ExpressionAttributeNames: { '#status': 'status', '#leases': 'leases', '#stop': 'stop' },
         ExpressionAttributeValues: {
@@ -206,10 +221,12 @@ export class AgentsStore {
           ':one': 1,
           ':dueAt': dueAt,
           ':expected': expectedVersion,
+          ':writeId': writeId,
         },
         ReturnValues: 'ALL_NEW',
         ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
       }),
+      (current) => current?.writeId === writeId,
     );
     return out.Attributes as AgentItem;
   }
@@ -270,6 +287,7 @@ export class AgentsStore {
         ReturnValues: 'ALL_NEW',
         ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
       }),
+      (current) => current?.stop?.stopId === stop.stopId,
     );
     return out.Attributes as AgentItem;
   }
@@ -293,6 +311,7 @@ export class AgentsStore {
         ReturnValues: 'ALL_NEW',
         ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
       }),
+      (current) => current?.stop?.stopId === stop.stopId,
     );
     return out.Attributes as AgentItem;
   }
@@ -323,11 +342,12 @@ export class AgentsStore {
    * force stop: never a stop a force stop has taken over (its commit must find it `stopping`).
    */
   async rollbackStop(agentId: string, stopId: string, now: number, dueAt: number): Promise<void> {
+    const writeId = randomUUID();
     await this.conditional(
       new UpdateCommand({
         TableName: this.tableName,
         Key: { agentId },
-        UpdateExpression: 'SET #status = :active, updatedAt = :now, dueAt = :dueAt, version = version + :one REMOVE #stop, leasesAtStop',
+        UpdateExpression: 'SET #status = :active, updatedAt = :now, dueAt = :dueAt, version = version + :one, writeId = :writeId REMOVE #stop, leasesAtStop',
         ConditionExpression: '#status = :stopping AND #stop.stopId = :stopId AND attribute_not_exists(#stop.forced)',
         ExpressionAttributeNames: { '#status': 'status', '#stop': 'stop' },
         ExpressionAttributeValues: {
@@ -337,9 +357,11 @@ export class AgentsStore {
           ':now': now,
           ':dueAt': dueAt,
           ':one': 1,
+          ':writeId': writeId,
         },
         ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
       }),
+      (current) => current?.writeId === writeId,
     );
   }
 
@@ -383,8 +405,10 @@ export class AgentsStore {
       );
       return undefined;
     } catch (err) {
-      const existing = conditionFailedItem<Stored<MessageRecord>>(err);
+      const existing = conditionFailedItem<Stored<MessageRecord> & { leaseToken?: string }>(err);
       if (!existing) throw err;
+      // Our own first attempt, landed and its answer lost: written.
+      if (existing.leaseToken === token) return undefined;
       return toMessage(existing);
     }
   }
@@ -435,6 +459,7 @@ export class AgentsStore {
         ReturnValues: 'ALL_NEW',
         ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
       }),
+      (current) => leaseToken(current, a.messageId) === lease.token,
     );
     return out.Attributes as AgentItem;
   }
@@ -474,7 +499,10 @@ export class AgentsStore {
     outcome: Extract<MessageOutcome, { status: 'completed' | 'failed' }>;
     now: number;
   }): Promise<boolean> {
-    return this.conditionalRecord(new UpdateCommand(this.finishMessage(a.agentId, a.messageId, a.outcome, a.now, { token: a.token }).Update));
+    return this.conditionalRecord(
+      new UpdateCommand(this.finishMessage(a.agentId, a.messageId, a.outcome, a.now, { token: a.token }).Update),
+      (current) => current?.leaseToken === a.token && current.status === a.outcome.status && current.completedAt === a.now,
+    );
   }
 
   /**
@@ -557,19 +585,29 @@ export class AgentsStore {
    * With `claim`, it is also the worker's claim of a queued message (race duplicate delivery:
    * `queued` is removed by the first claim, so a second delivery of the same job never runs).
    */
-  async renewLease(a: { agentId: string; messageId: string; token: string; expiresAt: number; now: number; claim: boolean }): Promise<void> {
+  async renewLease(a: { agentId: string; messageId: string; token: string; expiresAt: number; now: number; claim?: string }): Promise<void> {
+    const { claim } = a;
     await this.conditional(
       new UpdateCommand({
         TableName: this.tableName,
         Key: { agentId: a.agentId },
-        UpdateExpression: `SET #leases.#m.expiresAt = :expiresAt${a.claim ? ' REMOVE #leases.#m.queued' : ''}`,
+        UpdateExpression: `SET #leases.#m.expiresAt = :expiresAt${claim ? ', #leases.#m.claim = :claim REMOVE #leases.#m.queued' : ''}`,
         ConditionExpression:
           `#leases.#m.#token = :token AND ${OPEN_TO_COMPLETIONS}` +
-          (a.claim ? ' AND attribute_exists(#leases.#m.queued)' : ''),
+          (claim ? ' AND attribute_exists(#leases.#m.queued)' : ''),
         ExpressionAttributeNames: { '#status': 'status', '#leases': 'leases', '#m': a.messageId, '#token': 'token', '#stop': 'stop' },
-        ExpressionAttributeValues: { ':expiresAt': a.expiresAt, ':token': a.token, ':active': 'active', ':stopping': 'stopping', ':now': a.now },
+        ExpressionAttributeValues: {
+          ':expiresAt': a.expiresAt,
+          ':token': a.token,
+          ':active': 'active',
+          ':stopping': 'stopping',
+          ':now': a.now,
+          ...(claim && { ':claim': claim }),
+        },
         ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
       }),
+      // A claim that landed: this delivery's (a duplicate delivery carries the same token, not the same claim).
+      claim ? (current) => { const lease = current?.leases?.[a.messageId]; return typeof lease === 'object' && lease.claim === claim; } : undefined,
     );
   }
 
@@ -674,7 +712,7 @@ export class AgentsStore {
         TableName: this.records.tableName,
         Key: messageKey(agentId, messageId),
         UpdateExpression: 'SET #status = :status, #detail = :detail, completedAt = :now',
-        ...(conditions.length > 0 && { ConditionExpression: conditions.join(' AND ') }),
+        ...(conditions.length > 0 && { ConditionExpression: conditions.join(' AND '), ReturnValuesOnConditionCheckFailure: 'ALL_OLD' as const }),
         ExpressionAttributeNames: { '#status': 'status', '#detail': field },
         ExpressionAttributeValues: {
           ':status': outcome.status,
@@ -688,14 +726,15 @@ export class AgentsStore {
     };
   }
 
-  /** A conditional write to the records table: false when its condition refused it. */
-  private async conditionalRecord(command: UpdateCommand | DeleteCommand): Promise<boolean> {
+  /** A conditional write to the records table: false when its condition refused it (unless `ours` recognises its own landed first attempt). */
+  private async conditionalRecord(command: UpdateCommand | DeleteCommand, ours?: (current: (MessageRecord & { leaseToken?: string }) | null) => boolean): Promise<boolean> {
     try {
       await this.db.send(command as UpdateCommand);
       return true;
     } catch (err) {
-      if (conditionFailedItem(err) !== undefined) return false;
-      throw err;
+      const current = conditionFailedItem<MessageRecord & { leaseToken?: string }>(err);
+      if (current === undefined) throw err;
+      return ours?.(current) ?? false;
     }
   }
 
@@ -711,14 +750,24 @@ export class AgentsStore {
     }
   }
 
-  private async conditional(command: PutCommand | UpdateCommand | DeleteCommand): Promise<{ Attributes?: unknown }> {
+  /**
+   * A conditional write; a refusal is AgentConditionFailed with the item as it is. A write whose
+   * first attempt landed and whose answer was lost is sent again by the SDK and refused by the
+   * very condition it satisfied: `ours` recognises that from the item (our token, stopId or
+   * write id in it), and the write is answered as landed, with the item as it now stands.
+   */
+  private async conditional(
+    command: PutCommand | UpdateCommand | DeleteCommand,
+    ours?: (current: AgentItem | null, attempts: number) => boolean,
+  ): Promise<{ Attributes?: unknown }> {
     try {
       // One union-typed send: the three commands share the document client's middleware stack.
       return await this.db.send(command as UpdateCommand);
     } catch (err) {
       const current = conditionFailedItem<AgentItem>(err);
-      if (current !== undefined) throw new AgentConditionFailed(current);
-      throw err;
+      if (current === undefined) throw err;
+      if (ours?.(current, (err as { $metadata?: { attempts?: number } }).$metadata?.attempts ?? 1)) return { Attributes: current ?? undefined };
+      throw new AgentConditionFailed(current);
     }
   }
 }

@@ -12,7 +12,7 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import type { FleetMember, FleetOperation, MemberState } from '../../agents/fleet-model.js';
 import type { Key } from '../../agents/ports.js';
-import { cancellationReasons, untilProcessed } from './client.js';
+import { cancellationReasons, conditionFailedItem, untilProcessed } from './client.js';
 
 /**
  * Fleet stop operations, in the records table beside the agents' records (its partition key is
@@ -50,7 +50,12 @@ export class FleetStore {
     const expiresAt = this.expiresAt(op.createdAt);
     const put = { TableName: this.tableName, Item: { ...opKey(op.operationId), ...op, expiresAt }, ConditionExpression: 'attribute_not_exists(sk)' };
     if (!keyHash) {
-      await this.db.send(new PutCommand(put));
+      try {
+        await this.db.send(new PutCommand(put));
+      } catch (err) {
+        // The operationId is new: only our own first attempt (landed, its answer lost) can hold it.
+        if (!(err instanceof ConditionalCheckFailedException)) throw err;
+      }
       return { created: true };
     }
     try {
@@ -160,12 +165,15 @@ export class FleetStore {
             ':now': now,
             ...(end.failure && { ':failure': end.failure }),
           },
+          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
         }),
       );
       return true;
     } catch (err) {
-      if (err instanceof ConditionalCheckFailedException) return false;
-      throw err;
+      if (!(err instanceof ConditionalCheckFailedException)) throw err;
+      // Ended by our own first attempt (landed, its answer lost): still ours to announce.
+      const current = conditionFailedItem<FleetOperation>(err);
+      return current?.status === end.status && current.completedAt === now;
     }
   }
 

@@ -1,7 +1,8 @@
+import { randomUUID } from 'node:crypto';
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { BatchWriteCommand, GetCommand, QueryCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { Key, Page } from '../../agents/ports.js';
-import { untilProcessed } from './client.js';
+import { conditionFailedItem, untilProcessed } from './client.js';
 import type { MessageRecord, StopRecord } from '../../agents/model.js';
 
 const MSG = 'MSG#';
@@ -64,20 +65,29 @@ export class RecordsStore {
 
   /** Replace the conversation if it is still at `expectedVersion` (false: another reply landed first). */
   async saveConversation(agentId: string, turns: Turn[], expectedVersion: number, now: number): Promise<boolean> {
+    const writeId = randomUUID();
     try {
       await this.db.send(
         new UpdateCommand({
           TableName: this.tableName,
           Key: { agentId, sk: CONVERSATION },
-          UpdateExpression: 'SET turns = :turns, version = :next, updatedAt = :now, createdAt = if_not_exists(createdAt, :now)',
+          UpdateExpression: 'SET turns = :turns, version = :next, updatedAt = :now, writeId = :writeId, createdAt = if_not_exists(createdAt, :now)',
           ConditionExpression: expectedVersion === 0 ? 'attribute_not_exists(version)' : 'version = :version',
-          ExpressionAttributeValues: { ':turns': turns, ':next': expectedVersion + 1, ':now': now, ...(expectedVersion > 0 && { ':version': expectedVersion }) },
+          ExpressionAttributeValues: {
+            ':turns': turns,
+            ':next': expectedVersion + 1,
+            ':now': now,
+            ':writeId': writeId,
+            ...(expectedVersion > 0 && { ':version': expectedVersion }),
+          },
+          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
         }),
       );
       return true;
     } catch (err) {
-      if (err instanceof ConditionalCheckFailedException) return false;
-      throw err;
+      if (!(err instanceof ConditionalCheckFailedException)) throw err;
+      // Our own first attempt landed and its answer was lost: saved (saving the turns again would repeat them).
+      return conditionFailedItem<{ writeId?: string }>(err)?.writeId === writeId;
     }
   }
 

@@ -1,0 +1,149 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { LifecycleEvent } from '../../functions/agents/ports.js';
+import type { FaultRequest } from '../../local/faults.js';
+import { createAgent, eventually, startTestApp, type TestApp } from '../support/stack.js';
+
+/**
+ * A write that lands and whose answer is lost: the SDK sends it again (its real retry strategy,
+ * below which the fault is injected), and the second attempt meets the state the first one made.
+ * Each write must know itself there and answer as landed, never as a conflict.
+ */
+let app: TestApp;
+beforeAll(async () => {
+  app = await startTestApp();
+});
+afterEach(() => app.faults.clear());
+afterAll(() => app.close());
+
+const expressionOf = (r: FaultRequest) => String(r.body.UpdateExpression ?? r.body.ConditionExpression ?? '');
+
+/** Lose the answer of the first attempt of one write to this agent's item (or its records) that `match` picks. */
+function loseOnce(operation: string, agentId: string, match: (r: FaultRequest) => boolean = () => true) {
+  app.faults.add({ fault: 'lose-response', operations: [operation], times: 1, match: (r) => r.key?.agentId === agentId && match(r) });
+}
+const events = (type: LifecycleEvent['type'], agentId: string) => app.bus.published.filter((e) => e.type === type && e.detail.agentId === agentId);
+const stored = async (agentId: string) => (await app.deps.agents.get(agentId))!;
+const message = async (agentId: string, id: string) => (await app.api('GET', `/agents/${agentId}/messages/${id}`)).body.data;
+
+describe('messages', () => {
+  it("the lease write: the message runs and completes, no lease left behind", async () => {
+    const agentId = await createAgent(app.api, {}, true);
+    loseOnce('UpdateItem', agentId, (r) => expressionOf(r).startsWith('SET #leases.#m = :lease'));
+    const res = await app.api('POST', `/agents/${agentId}/messages`, { messageId: 'm1', text: 'hello' });
+    expect(res).toMatchObject({ status: 200, body: { data: { status: 'completed', reply: 'hello' } } });
+    expect(app.faults.injected['lose-response']).toBe(1);
+    expect((await stored(agentId)).leases).toEqual({});
+    expect(await message(agentId, 'm1')).toMatchObject({ status: 'completed' });
+  });
+
+  it('the record write of an asynchronous message: it is queued and runs (202 is not an empty promise)', async () => {
+    const agentId = await createAgent(app.api, {}, true);
+    loseOnce('PutItem', agentId, (r) => String(r.key?.sk).startsWith('MSG#'));
+    const res = await app.api('POST', `/agents/${agentId}/messages`, { messageId: 'a1', text: 'later' }, { prefer: 'respond-async' });
+    expect(res.status).toBe(202);
+    await eventually(async () => (await message(agentId, 'a1')).status === 'completed');
+    expect(await message(agentId, 'a1')).toMatchObject({ reply: 'later' });
+  });
+
+  it('the outcome write: 200 with the reply, not interrupted', async () => {
+    const agentId = await createAgent(app.api, {}, true);
+    loseOnce('UpdateItem', agentId, (r) => String(r.key?.sk) === 'MSG#o1');
+    const res = await app.api('POST', `/agents/${agentId}/messages`, { messageId: 'o1', text: 'outcome' });
+    expect(res).toMatchObject({ status: 200, body: { data: { status: 'completed', reply: 'outcome' } } });
+  });
+
+  it('the lease release: 200 and its Message Completed event, not a 409 for a completed message', async () => {
+    const agentId = await createAgent(app.api, {}, true);
+    loseOnce('UpdateItem', agentId, (r) => expressionOf(r) === 'REMOVE #leases.#m');
+    const res = await app.api('POST', `/agents/${agentId}/messages`, { messageId: 'r1', text: 'release' });
+    expect(res).toMatchObject({ status: 200, body: { data: { status: 'completed' } } });
+    expect(events('Message Completed', agentId).map((e) => e.detail.messageId)).toEqual(['r1']);
+    expect((await stored(agentId)).leases).toEqual({});
+  });
+
+  it("the worker's claim of a queued message: it runs, not skipped as another delivery's", async () => {
+    const agentId = await createAgent(app.api, {}, true);
+    loseOnce('UpdateItem', agentId, (r) => expressionOf(r).includes('REMOVE #leases.#m.queued'));
+    expect((await app.api('POST', `/agents/${agentId}/messages`, { messageId: 'w1', text: 'claimed' }, { prefer: 'respond-async' })).status).toBe(202);
+    await eventually(async () => (await message(agentId, 'w1')).status === 'completed');
+  });
+});
+
+describe('stops', () => {
+  it("a graceful stop's stopping write: 200, and its Agent Stopping event (not taken for another's stop)", async () => {
+    const agentId = await createAgent(app.api, {}, true);
+    loseOnce('UpdateItem', agentId, (r) => expressionOf(r).startsWith('SET #status = :stopping'));
+    const res = await app.api('POST', `/agents/${agentId}/stop`, {});
+    expect(res).toMatchObject({ status: 200, body: { data: { status: 'inactive' } } });
+    expect(events('Agent Stopping', agentId)).toHaveLength(1);
+    expect(events('Agent Stopped', agentId)).toHaveLength(1);
+  });
+
+  it("a force stop's first write: 200 and its Agent Stopping event", async () => {
+    const agentId = await createAgent(app.api, {}, true);
+    loseOnce('UpdateItem', agentId, (r) => expressionOf(r).startsWith('SET #status = :stopping'));
+    const res = await app.api('POST', `/agents/${agentId}/stop`, { graceful: false });
+    expect(res).toMatchObject({ status: 200, body: { data: { status: 'inactive' } } });
+    expect(events('Agent Stopping', agentId)).toHaveLength(1);
+    expect(events('Agent Stopped', agentId)).toHaveLength(1);
+  });
+
+  it('the commit transaction: 200, stopped once, one Agent Stopped (its client token makes the retry a no-op)', async () => {
+    const agentId = await createAgent(app.api, {}, true);
+    app.faults.add({ fault: 'lose-response', operations: ['TransactWriteItems'], times: 1 });
+    const res = await app.api('POST', `/agents/${agentId}/stop`, { graceful: false });
+    expect(res).toMatchObject({ status: 200, body: { data: { status: 'inactive' } } });
+    expect(app.faults.injected['lose-response']).toBe(1);
+    expect(events('Agent Stopped', agentId)).toHaveLength(1);
+    expect((await app.api('GET', `/agents/${agentId}/stops`)).body.data).toHaveLength(1);
+  });
+});
+
+describe('agents', () => {
+  it('create: 201, not 409 "already exists" for the agent this very request made', async () => {
+    const agentId = crypto.randomUUID();
+    loseOnce('PutItem', agentId);
+    const res = await app.api('POST', '/agents', { agentId, name: 'lost answer' });
+    expect(res).toMatchObject({ status: 201, body: { data: { agentId, status: 'inactive' } } });
+  });
+
+  it('start: 200 and its Agent Started event, not 409 "already running"', async () => {
+    const agentId = await createAgent(app.api);
+    loseOnce('UpdateItem', agentId, (r) => expressionOf(r).startsWith('SET #status = :active'));
+    const res = await app.api('POST', `/agents/${agentId}/start`);
+    expect(res).toMatchObject({ status: 200, body: { data: { status: 'active' } } });
+    expect(events('Agent Started', agentId)).toHaveLength(1);
+  });
+
+  it('PATCH with If-Match: 200 with the change, not 412 for the version it made', async () => {
+    const agentId = await createAgent(app.api);
+    loseOnce('UpdateItem', agentId);
+    const res = await app.api('PATCH', `/agents/${agentId}`, { name: 'renamed' }, { 'if-match': '1' });
+    expect(res).toMatchObject({ status: 200, body: { data: { name: 'renamed', version: 2 } } });
+  });
+
+  it('DELETE: 200, not 404 for the agent it deleted', async () => {
+    const agentId = await createAgent(app.api);
+    loseOnce('DeleteItem', agentId);
+    expect((await app.api('DELETE', `/agents/${agentId}`)).status).toBe(200);
+    expect((await app.api('GET', `/agents/${agentId}`)).status).toBe(404);
+  });
+});
+
+describe('throttling and 5xx past the SDK retries', () => {
+  it('are answered 503 with Retry-After, on writes and reads', async () => {
+    const agentId = await createAgent(app.api, {}, true);
+    app.faults.add({ fault: 'throttle', match: (r) => r.key?.agentId === agentId });
+    const send = await app.api('POST', `/agents/${agentId}/messages`, { text: 'throttled' });
+    expect(send).toMatchObject({ status: 503, body: { success: false } });
+    expect(send.headers.get('retry-after')).toMatch(/^\d+$/);
+    // Tried as the SDK tries (three attempts by default), not once.
+    expect(app.faults.injected.throttle).toBe(3);
+    app.faults.clear();
+    app.faults.add({ fault: 'internal-error', match: (r) => r.key?.agentId === agentId });
+    const get = await app.api('GET', `/agents/${agentId}`);
+    expect(get).toMatchObject({ status: 503, body: { success: false } });
+    expect(get.headers.get('retry-after')).toMatch(/^\d+$/);
+    expect(app.faults.injected['internal-error']).toBe(3);
+  });
+});
