@@ -22,6 +22,11 @@ export interface Config {
   /** How often a waiting stop request re-reads the agent. */
   stopPollMs: number;
   recordRetentionDays: number;
+  /**
+   * A graceful stop whose runtime cannot be told to close (an http worker gone) is tried again
+   * until its deadline plus this, then ends without it, the close recorded as failed.
+   */
+  closeGraceMs: number;
   /** The reaper heals a `stopping` agent this long after its deadline, or after it was forced (its workflow or force request is gone). */
   stuckStopGraceMs: number;
   /**
@@ -39,8 +44,11 @@ export interface Config {
 
 export class ConfigError extends Error {}
 
-/** The least clock tolerance a deployment may state: far above Lambda's (Amazon Time Sync keeps hosts within about a millisecond). */
-export const MIN_CLOCK_TOLERANCE_MS = 5_000;
+/**
+ * The clock tolerance deployed (the stack sets no other): far above Lambda's skew (Amazon Time
+ * Sync keeps hosts within about a millisecond). Lower values are for tests on one clock.
+ */
+export const DEFAULT_CLOCK_TOLERANCE_MS = 5_000;
 
 export function requiredEnv(env: NodeJS.ProcessEnv, name: string): string {
   const value = env[name];
@@ -61,7 +69,7 @@ export function intEnv(env: NodeJS.ProcessEnv, name: string, fallback: number, m
 export function configFromEnv(env: NodeJS.ProcessEnv = process.env): Config {
   const heartbeatMs = intEnv(env, 'HEARTBEAT_MS', 5_000, 50, 60_000);
   const leaseTtlMs = intEnv(env, 'LEASE_TTL_MS', 4 * heartbeatMs, 200, 900_000);
-  const clockToleranceMs = intEnv(env, 'CLOCK_TOLERANCE_MS', MIN_CLOCK_TOLERANCE_MS, MIN_CLOCK_TOLERANCE_MS, 60_000);
+  const clockToleranceMs = intEnv(env, 'CLOCK_TOLERANCE_MS', DEFAULT_CLOCK_TOLERANCE_MS, 0, 60_000);
   if (leaseTtlMs < heartbeatMs + clockToleranceMs) {
     throw new ConfigError(
       `LEASE_TTL_MS (${leaseTtlMs}) must be at least one heartbeat (HEARTBEAT_MS ${heartbeatMs}) plus the clock tolerance (CLOCK_TOLERANCE_MS ${clockToleranceMs}), ` +
@@ -78,6 +86,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): Config {
     stopWaitWindowMs: intEnv(env, 'STOP_WAIT_WINDOW_MS', 25_000, 0, 28_000),
     stopPollMs: intEnv(env, 'STOP_POLL_MS', 100, 10, 5_000),
     recordRetentionDays: intEnv(env, 'RECORD_RETENTION_DAYS', 30, 1, 3650),
+    closeGraceMs: intEnv(env, 'CLOSE_GRACE_MS', 30_000, 0, 3_600_000),
     stuckStopGraceMs: intEnv(env, 'STUCK_STOP_GRACE_MS', 300_000, 0, 86_400_000),
     runtimeUrls: runtimeUrlsFromEnv(env),
     runtimeAllowHttp: boolEnv(env, 'RUNTIME_ALLOW_HTTP', false),

@@ -22,8 +22,9 @@ import {
   type MessageRecord,
   type SendMessageInput,
   MAX_SYNC_WORK_MS,
+  deadHorizon,
   expiredLeases,
-  leaseExpiry,
+  leaseExpiredError,
   liveLeaseIds,
 } from './model.js';
 import { finalizeStop, newId } from './stop.js';
@@ -286,7 +287,7 @@ async function admitLease(d: Deps, record: MessageRecord, lease: Lease, mode: De
       const late = d.now() >= lease.expiresAt;
       // Crashed workers' messages are settled by the next admission (and by the reaper), so they
       // neither stay `processing` forever nor hold the in-flight cap.
-      if ((!reclaimTried || late) && expiredLeases(agent, d.now()).length > 0) await reclaimExpiredLeases(d, agent);
+      if ((!reclaimTried || late) && expiredLeases(agent, deadHorizon(d, d.now())).length > 0) await reclaimExpiredLeases(d, agent);
       if (late) {
         throw new Unavailable(`Message ${messageId} took longer to admit than its lease lasts and was recorded as failed; send it again with a new messageId`);
       }
@@ -308,7 +309,7 @@ async function admitLease(d: Deps, record: MessageRecord, lease: Lease, mode: De
       continue;
     }
     if (Object.keys(current.leases ?? {}).length >= d.config.maxInFlight) {
-      if (reclaimTried || expiredLeases(current, d.now()).length === 0) {
+      if (reclaimTried || expiredLeases(current, deadHorizon(d, d.now())).length === 0) {
         throw new TooManyInFlight(d.config.maxInFlight, Math.max(1, Math.ceil(d.config.leaseTtlMs / 60_000)));
       }
       reclaimTried = true;
@@ -421,7 +422,7 @@ async function complete(
     type: outcome.status === 'completed' ? 'Message Completed' : 'Message Failed',
     detail: { agentId, messageId, ...(outcome.status === 'failed' && { error: outcome.error }) },
   });
-  if (agent.status === 'stopping' && agent.stop && liveLeaseIds(agent, d.now()).length === 0) {
+  if (agent.status === 'stopping' && agent.stop && liveLeaseIds(agent, deadHorizon(d, d.now())).length === 0) {
     await finalizeStopQuietly(d, agentId, agent.stop.stopId, agent);
   }
   return now;
@@ -442,13 +443,15 @@ async function finalizeStopQuietly(d: Deps, agentId: string, stopId: string, kno
 export async function reclaimExpiredLeases(d: Deps, agent: AgentItem): Promise<number> {
   const now = d.now();
   let reclaimed = 0;
-  for (const [messageId, lease] of expiredLeases(agent, now)) {
-    const error = `lease expired at ${new Date(leaseExpiry(lease)).toISOString()}: the worker processing it stopped responding`;
+  for (const [messageId, lease] of expiredLeases(agent, deadHorizon(d, now))) {
+    const error = leaseExpiredError(lease);
     const settled = await d.agents.reclaimLease(agent.agentId, messageId, lease, error, now);
-    if (settled) reclaimed++;
-    if (settled === 'failed') {
-      await publish(d, { type: 'Message Failed', detail: { agentId: agent.agentId, messageId, error } });
-    }
+    if (!settled) continue;
+    reclaimed++;
+    // Every ending has its event, whoever settles it: a reply recorded before its worker died too.
+    if (settled === 'failed') await publish(d, { type: 'Message Failed', detail: { agentId: agent.agentId, messageId, error } });
+    else if (settled.released === 'completed') await publish(d, { type: 'Message Completed', detail: { agentId: agent.agentId, messageId } });
+    else if (settled.released === 'failed') await publish(d, { type: 'Message Failed', detail: { agentId: agent.agentId, messageId, error: settled.error ?? error } });
   }
   return reclaimed;
 }

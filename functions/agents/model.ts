@@ -278,12 +278,29 @@ export const liveLeaseIds = (agent: Pick<AgentItem, 'leases'>, now: number): str
     .filter(([, lease]) => leaseExpiry(lease) > now)
     .map(([id]) => id);
 
+/**
+ * Leases stamped before this are dead on any function's clock: `now` less the clock tolerance
+ * (a lease's expiry was stamped by its worker's clock, which may run behind this one).
+ */
+export const deadHorizon = (d: { config: { clockToleranceMs: number } }, now: number) => now - d.config.clockToleranceMs;
+
+/** Why a crashed worker's message failed. */
+export const leaseExpiredError = (lease: StoredLease) =>
+  `lease expired at ${new Date(leaseExpiry(lease)).toISOString()}: the worker processing it stopped responding`;
+
 /** Leases of crashed workers: past their expiry, to be settled (the message recorded failed). */
 export const expiredLeases = (agent: Pick<AgentItem, 'leases'>, now: number): [string, StoredLease][] =>
   Object.entries(agent.leases ?? {}).filter(([, lease]) => leaseExpiry(lease) <= now);
 
-/** The API view: a stable field order, leases reduced to the count of unexpired ones. */
-export function toAgent(item: AgentItem, now = Date.now()): Agent {
+/** A function's clock and how far it may be from others'. */
+export interface Clock {
+  now: () => number;
+  config: { clockToleranceMs: number };
+}
+
+/** The API view: a stable field order, leases reduced to the count of those not dead (on any function's clock). */
+export function toAgent(item: AgentItem, clock: Clock): Agent {
+  const now = deadHorizon(clock, clock.now());
   return {
     agentId: item.agentId,
     name: item.name,
@@ -341,8 +358,13 @@ export interface StopRecord {
   drainedMessageIds: string[];
   interrupted: number;
   interruptedMessageIds: string[];
+  /** The messages in flight whose worker died (their leases expired): recorded failed with that reason, not cut by the stop. */
+  failed: number;
+  failedMessageIds: string[];
   /** The runtime saved the agent's state at this stop. */
   stateSaved: boolean;
+  /** Why the runtime could not be told to stop (it was tried until the deadline plus the close grace). */
+  closeError?: string;
 }
 
 /** Where an active agent sits in the byStatus index: its next idle check, or never. */

@@ -1,6 +1,6 @@
 import { AgentConditionFailed, type Deps } from './ports.js';
 import { AgentConflict } from './errors.js';
-import { DEFAULT_STOP_TIMEOUT_MS, type AgentStatus, expiredLeases, idleDueAt, lastActiveAt, liveLeaseIds, nextReaperCheck, sameActivity } from './model.js';
+import { DEFAULT_STOP_TIMEOUT_MS, type AgentStatus, deadHorizon, expiredLeases, idleDueAt, lastActiveAt, liveLeaseIds, nextReaperCheck, sameActivity } from './model.js';
 import { healFleetStop } from './fleet.js';
 import { reclaimExpiredLeases } from './messages.js';
 import { agentPages, mapBounded } from './selection.js';
@@ -70,7 +70,7 @@ export async function runReaper(d: Deps, opts: ReaperOptions): Promise<ReaperSum
   await sweep('active', now, async (agentId, dueAt) => {
     let agent = await d.agents.get(agentId);
     if (agent?.status !== 'active') return;
-    if (expiredLeases(agent, now).length > 0) {
+    if (expiredLeases(agent, deadHorizon(d, now)).length > 0) {
       // Crashed workers: settle their messages (failed, with the reason) and free the leases.
       summary.reclaimed += await reclaimExpiredLeases(d, agent);
       agent = await d.agents.get(agentId);
@@ -78,7 +78,7 @@ export async function runReaper(d: Deps, opts: ReaperOptions): Promise<ReaperSum
     }
     const idleDeadline = idleDueAt(lastActiveAt(agent), agent.idleTimeoutMs);
     // Work in flight (a long asynchronous message renewing its lease) is not idleness.
-    if (idleDeadline > now || liveLeaseIds(agent, now).length > 0) {
+    if (idleDeadline > now || liveLeaseIds(agent, deadHorizon(d, now)).length > 0) {
       // Busy (or idle stop disabled): look again at its real idle deadline, or when a lease in
       // flight could expire, whichever is first. Only if no message was admitted since the read
       // (race reaper vs admit: a lease this read did not see must not lose its check).

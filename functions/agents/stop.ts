@@ -11,6 +11,9 @@ import {
   type StopOutcome,
   type StopReason,
   type StopRecord,
+  deadHorizon,
+  expiredLeases,
+  leaseExpiredError,
   liveLeaseIds,
   nextReaperCheck,
 } from './model.js';
@@ -97,7 +100,7 @@ export async function beginGracefulStop(
   if (!joined) {
     await publish(d, { type: 'Agent Stopping', detail: { agentId, stopId: stop.stopId, reason: stop.reason } });
   }
-  if (liveLeaseIds(agent, now).length === 0) {
+  if (liveLeaseIds(agent, deadHorizon(d, now)).length === 0) {
     // Fast path: nothing in flight, no workflow. Should finalizing fail here (the runtime did not
     // close), the workflow below takes over and retries it with backoff.
     try {
@@ -142,18 +145,25 @@ export async function checkDrain(
     return { state: 'gone', waitSeconds: 0, inFlight: 0 };
   }
   const now = d.now();
-  const inFlight = liveLeaseIds(agent, now).length;
+  const inFlight = liveLeaseIds(agent, deadHorizon(d, now)).length;
   const remainingMs = agent.stop.deadline - now;
   if (inFlight === 0 || remainingMs <= 0) return { state: 'ready', waitSeconds: 0, inFlight };
   return { state: 'draining', waitSeconds: nextPollSeconds(agent.stop.timeoutMs, remainingMs), inFlight };
 }
 
 /**
- * Finalize a stop: drained when no unexpired lease is left, timed_out once past the deadline
+ * Finalize a stop: drained when no live lease is left, timed_out once past the deadline
  * (remaining leases cleared, their messages interrupted), forced when a force stop closed it.
  * Idempotent and conditioned on stopId: a stop that was superseded or already finalized is left
  * alone. Past the deadline no completion can land (they are fenced on it), so the lease set the
  * commit is conditioned on can only have shrunk, and a retry converges.
+ *
+ * The runtime is told to save its state and close (`close`, an http worker's `stop`): before a
+ * graceful commit, once per stop (a finalizer claims it; one that finds the claim held leaves the
+ * stop to its holder). A runtime that cannot be reached fails the finalize (RuntimeCloseFailed:
+ * the workflow waits and tries again) until the deadline plus the close grace; past it the stop
+ * commits without it, recording the close as failed. A forced stop commits first, waiting on
+ * nothing outside the store, and tells the runtime after.
  */
 export async function finalizeStop(
   d: Deps,
@@ -165,42 +175,67 @@ export async function finalizeStop(
   claimToken?: string,
 ): Promise<{ stopped?: LastStop; closingElsewhere?: true }> {
   const token = claimToken ?? randomUUID();
-  let closed: StopOutcome | undefined;
-  let stateSaved = false;
+  let closed: { outcome: StopOutcome; stateSaved: boolean; closeError?: string } | undefined;
   for (let attempt = 0; attempt < RETRY_LIMITS.stopCommit + d.config.maxInFlight; attempt++) {
     const agent = attempt === 0 && known ? known : await d.agents.get(agentId);
     if (!agent || agent.status !== 'stopping' || agent.stop?.stopId !== stopId) return {};
     const now = d.now();
-    const drained = liveLeaseIds(agent, now).length === 0;
+    const drained = liveLeaseIds(agent, deadHorizon(d, now)).length === 0;
     if (!drained && !agent.stop.forced && now < agent.stop.deadline) return {};
     const outcome: StopOutcome = agent.stop.forced ? 'forced' : drained ? 'drained' : 'timed_out';
-    if (closed !== outcome) {
-      // Tell the runtime to save its state and close its connections, once per stop: this
-      // finalizer claims it first, and a finalizer that finds the claim held by another leaves the
-      // stop to it. A failure fails the task (the workflow retries). A forced stop depends on
-      // neither: it always succeeds, at once (cutting short a graceful close may repeat `stop`).
+    const runtime = runtimeFor(d.runtimes, agent);
+    if (outcome === 'forced') {
+      const committed = await commitStop(d, agent, agent.stop, outcome, now, { stateSaved: false });
+      if (!committed) {
+        await backoff(attempt);
+        continue;
+      }
+      // Told after the commit (the agent is inactive whatever the runtime does): best effort.
+      await runtime
+        .close(agent, { stopId, outcome, interrupted: committed.interruptedIds })
+        .catch((err: Error) => d.log.warn('runtime not told of a force stop after its commit', { agentId, stopId, error: err }));
+      return { stopped: committed.lastStop };
+    }
+    if (closed?.outcome !== outcome) {
       const claimHeld = agent.stop.closing?.token === token;
-      if (outcome !== 'forced' && !claimHeld && !(await d.agents.claimClose(agentId, stopId, { token, until: now + CLOSE_CLAIM_MS }, now))) {
+      if (!claimHeld && !(await d.agents.claimClose(agentId, stopId, { token, until: now + CLOSE_CLAIM_MS }, now))) {
         return { closingElsewhere: true };
       }
-      const interrupted = outcome === 'drained' ? [] : liveLeaseIds(agent, now);
-      const closing = runtimeFor(d.runtimes, agent).close(agent, { stopId, outcome, interrupted });
-      const result =
-        outcome === 'forced'
-          ? await closing.catch((err: Error) => d.log.warn('runtime did not close on force stop', { agentId, error: err }))
-          : await closing.catch(async (err: unknown) => {
-              await d.agents.releaseClose(agentId, stopId, token);
-              throw err;
-            });
-      stateSaved = result?.stateSaved ?? false;
-      closed = outcome;
+      const interrupted = outcome === 'drained' ? [] : liveLeaseIds(agent, deadHorizon(d, now));
+      try {
+        const result = await runtime.close(agent, { stopId, outcome, interrupted });
+        closed = { outcome, stateSaved: result?.stateSaved ?? false };
+      } catch (err) {
+        await d.agents.releaseClose(agentId, stopId, token);
+        const giveUpAt = agent.stop.deadline + d.config.closeGraceMs;
+        if (now < giveUpAt) throw new RuntimeCloseFailed(err, giveUpAt);
+        d.log.warn('runtime could not be told of the stop by its deadline and grace; stopping without it', { agentId, stopId, error: err as Error });
+        closed = { outcome, stateSaved: false, closeError: closeErrorOf(err) };
+      }
     }
-    const stopped = await commitStop(d, agent, agent.stop, outcome, now, stateSaved);
-    if (stopped) return { stopped };
+    const committed = await commitStop(d, agent, agent.stop, outcome, now, closed);
+    if (committed) return { stopped: committed.lastStop };
     await backoff(attempt);
   }
   throw retriesExhausted();
 }
+
+/**
+ * The runtime could not be told to close (an http worker gone or failing); the stop stays
+ * `stopping` and is tried again until `giveUpAt` (its deadline plus the close grace), when it
+ * ends without it. The workflow waits on this error and loops (stop-workflow.asl.json).
+ */
+export class RuntimeCloseFailed extends Error {
+  override readonly name = 'RuntimeCloseFailed';
+  constructor(
+    cause: unknown,
+    readonly giveUpAt: number,
+  ) {
+    super(`The agent's runtime could not be told to stop (${closeErrorOf(cause)}); trying again until ${new Date(giveUpAt).toISOString()}`, { cause });
+  }
+}
+
+const closeErrorOf = (err: unknown) => (err instanceof Error ? err.message : String(err)).slice(0, 500);
 
 /**
  * Force: close admission with one conditional write (active -> stopping, or a graceful stop in
@@ -268,7 +303,10 @@ async function closeAdmission(d: Deps, agentId: string, reason: StopReason, oper
 
 /**
  * The commit point of every stop (the store's `commitStop`: one transaction, conditioned on the
- * state read), then the `Agent Stopped` event. Returns false when it must be re-evaluated.
+ * state read), then its events. Of the leases it clears, the live ones' messages are interrupted
+ * and the expired ones' (their worker died) failed with that reason; a lease whose record is
+ * missing (its admission died between its writes) only goes, and an expired lease whose message
+ * had ended before its worker died counts drained. Returns undefined when it must be re-evaluated.
  */
 async function commitStop(
   d: Deps,
@@ -276,48 +314,68 @@ async function commitStop(
   stop: StopInfo,
   outcome: StopOutcome,
   now: number,
-  stateSaved: boolean,
-): Promise<LastStop | undefined> {
+  close: { stateSaved: boolean; closeError?: string },
+): Promise<{ lastStop: LastStop; interruptedIds: string[] } | undefined> {
   const leaseIds = Object.keys(agent.leases ?? {});
-  const drainedIds = Object.keys(agent.leasesAtStop ?? {}).filter((id) => !leaseIds.includes(id));
-  const lastStop: LastStop = {
-    stopId: stop.stopId,
-    outcome,
-    reason: stop.reason,
-    ...(stop.operationId && { operationId: stop.operationId }),
-    requestedAt: stop.requestedAt,
-    stoppedAt: now,
-    interrupted: leaseIds.length,
-  };
-  const record: StopRecord = {
-    agentId: agent.agentId,
-    stopId: stop.stopId,
-    outcome,
-    reason: stop.reason,
-    ...(stop.operationId && { operationId: stop.operationId }),
-    graceful: stop.graceful,
-    timeoutMs: stop.timeoutMs,
-    requestedAt: stop.requestedAt,
-    deadline: stop.deadline,
-    stoppedAt: now,
-    durationMs: now - stop.requestedAt,
-    drained: drainedIds.length,
-    drainedMessageIds: drainedIds,
-    interrupted: leaseIds.length,
-    interruptedMessageIds: leaseIds,
-    stateSaved,
-  };
-  if (!(await d.agents.commitStop(agent, stop.stopId, lastStop, record, now))) return undefined;
-  stopEnded(stop.stopId);
-  d.log.info('agent stopped', { agentId: agent.agentId, stopId: stop.stopId, outcome, interrupted: leaseIds.length });
-  await publish(d, {
-    type: 'Agent Stopped',
-    detail: { agentId: agent.agentId, stopId: stop.stopId, outcome, reason: stop.reason, interrupted: leaseIds.length },
-  });
-  await Promise.all(
-    leaseIds.map((messageId) => publish(d, { type: 'Message Interrupted', detail: { agentId: agent.agentId, messageId, stopId: stop.stopId } })),
-  );
-  return lastStop;
+  const expired = new Map(expiredLeases(agent, deadHorizon(d, now)));
+  const missing = new Set<string>();
+  const ended = new Set<string>();
+  // Each pass that is refused for a record learns why, so the passes are bounded by the leases.
+  for (let pass = 0; pass <= leaseIds.length; pass++) {
+    const interruptedIds = leaseIds.filter((id) => !expired.has(id) && !missing.has(id));
+    const failedIds = leaseIds.filter((id) => expired.has(id) && !missing.has(id) && !ended.has(id));
+    const drainedIds = [...Object.keys(agent.leasesAtStop ?? {}).filter((id) => !leaseIds.includes(id)), ...leaseIds.filter((id) => ended.has(id))];
+    const failures = Object.fromEntries(failedIds.map((id) => [id, leaseExpiredError(expired.get(id)!)]));
+    const lastStop: LastStop = {
+      stopId: stop.stopId,
+      outcome,
+      reason: stop.reason,
+      ...(stop.operationId && { operationId: stop.operationId }),
+      requestedAt: stop.requestedAt,
+      stoppedAt: now,
+      interrupted: interruptedIds.length,
+    };
+    const record: StopRecord = {
+      agentId: agent.agentId,
+      stopId: stop.stopId,
+      outcome,
+      reason: stop.reason,
+      ...(stop.operationId && { operationId: stop.operationId }),
+      graceful: stop.graceful,
+      timeoutMs: stop.timeoutMs,
+      requestedAt: stop.requestedAt,
+      deadline: stop.deadline,
+      stoppedAt: now,
+      durationMs: now - stop.requestedAt,
+      drained: drainedIds.length,
+      drainedMessageIds: drainedIds,
+      interrupted: interruptedIds.length,
+      interruptedMessageIds: interruptedIds,
+      failed: failedIds.length,
+      failedMessageIds: failedIds,
+      stateSaved: close.stateSaved,
+      ...(close.closeError && { closeError: close.closeError }),
+    };
+    const result = await d.agents.commitStop(agent, stop.stopId, lastStop, record, now, failures);
+    if (!result.committed) {
+      if (result.stale) return undefined;
+      result.missing.forEach((id) => missing.add(id));
+      result.ended.forEach((id) => ended.add(id));
+      continue;
+    }
+    stopEnded(stop.stopId);
+    d.log.info('agent stopped', { agentId: agent.agentId, stopId: stop.stopId, outcome, interrupted: interruptedIds.length, failed: failedIds.length });
+    await publish(d, {
+      type: 'Agent Stopped',
+      detail: { agentId: agent.agentId, stopId: stop.stopId, outcome, reason: stop.reason, interrupted: interruptedIds.length },
+    });
+    await Promise.all([
+      ...interruptedIds.map((messageId) => publish(d, { type: 'Message Interrupted', detail: { agentId: agent.agentId, messageId, stopId: stop.stopId } })),
+      ...failedIds.map((messageId) => publish(d, { type: 'Message Failed', detail: { agentId: agent.agentId, messageId, error: failures[messageId] } })),
+    ]);
+    return { lastStop, interruptedIds };
+  }
+  return undefined;
 }
 
 /**

@@ -5,5 +5,5 @@ import { httpRoute, ok } from './middleware.js';
 
 export const handler = httpRoute({}, async ({ params }) => {
   const agent = await getAgent(deps(), params.agentId!);
-  return ok(toAgent(agent), { headers: { ETag: `"${agent.version}"` } });
+  return ok(toAgent(agent, deps()), { headers: { ETag: `"${agent.version}"` } });
 });

@@ -5,5 +5,5 @@ import { httpRoute, ok } from './middleware.js';
 
 export const handler = httpRoute({ query: listQuerySchema }, async ({ query }) => {
   const page = await listAgents(deps(), query);
-  return ok(page.items.map((item) => toAgent(item)), { nextCursor: page.nextCursor ?? null });
+  return ok(page.items.map((item) => toAgent(item, deps())), { nextCursor: page.nextCursor ?? null });
 });

@@ -107,7 +107,10 @@ const stopRecordSchema = z
     drainedMessageIds: z.array(z.string()).optional().describe('The messages in flight when the stop began that finished (completed or failed) before it ended'),
     interrupted: z.number().int(),
     interruptedMessageIds: z.array(z.string()),
-    stateSaved: z.boolean().optional().describe("The agent's runtime saved its state at this stop (an llm agent's conversation; an http agent's worker answered stop)"),
+    failed: z.number().int().optional().describe('Messages in flight whose worker stopped responding (their leases expired): recorded failed, not cut by this stop'),
+    failedMessageIds: z.array(z.string()).optional(),
+    stateSaved: z.boolean().optional().describe("The agent's runtime saved its state at this stop (an llm agent's conversation; an http agent's worker answered stop). A force stop tells the runtime after its commit: false"),
+    closeError: z.string().optional().describe('Why the runtime could not be told to stop: it was tried until the deadline plus the close grace, and the stop ended without it'),
   })
   .register(named, { id: 'StopRecord' });
 

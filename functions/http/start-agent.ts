@@ -5,5 +5,5 @@ import { httpRoute, ok } from './middleware.js';
 
 export const handler = httpRoute({}, async ({ params }) => {
   const agent = await startAgent(deps(), params.agentId!);
-  return ok(toAgent(agent), { message: 'Agent started', headers: { ETag: `"${agent.version}"` } });
+  return ok(toAgent(agent, deps()), { message: 'Agent started', headers: { ETag: `"${agent.version}"` } });
 });

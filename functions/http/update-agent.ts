@@ -14,5 +14,5 @@ function parseIfMatch(value: string | undefined): number | undefined {
 
 export const handler = httpRoute({ body: updateAgentSchema }, async ({ body, params, header }) => {
   const agent = await updateAgent(deps(), params.agentId!, body, parseIfMatch(header('if-match')));
-  return ok(toAgent(agent), { message: 'Agent updated', headers: { ETag: `"${agent.version}"` } });
+  return ok(toAgent(agent, deps()), { message: 'Agent updated', headers: { ETag: `"${agent.version}"` } });
 });

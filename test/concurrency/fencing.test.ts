@@ -241,6 +241,8 @@ describe('crashed workers', () => {
     expect(summary.reclaimed).toBeGreaterThanOrEqual(1);
     expect(Object.keys((await crashApp.deps.agents.get(agentId))!.leases)).toEqual([]);
     expect(await message(agentId, id!)).toMatchObject({ status: 'completed', reply: 'echo: answered, then the worker dies' });
+    // Its ending is announced all the same, by the reaper that settled it.
+    expect(crashApp.bus.published.filter((e) => e.type === 'Message Completed' && e.detail.messageId === id)).toHaveLength(1);
   });
 
   it('an admission that dies between writing the message and taking its lease: the message ends failed, never processing for good', async () => {

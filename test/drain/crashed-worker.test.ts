@@ -13,7 +13,7 @@ afterAll(async () => {
   await app.close();
 });
 
-it('drains past an expired lease: the stop ends before its timeout and the message is interrupted', async () => {
+it("drains past an expired lease: the stop ends before its timeout, drained; the crashed worker's message failed, not interrupted", async () => {
   const agentId = await createAgent(app.api, { settings: { gated: true } }, true);
   stallHeartbeats(app, agentId);
   void app.api('POST', `/agents/${agentId}/messages`, { text: 'never finishes' });
@@ -22,10 +22,12 @@ it('drains past an expired lease: the stop ends before its timeout and the messa
   const res = await app.api('POST', `/agents/${agentId}/stop`, { timeout: 20_000 });
   expect(res.status).toBe(200);
   const [record] = (await app.api('GET', `/agents/${agentId}/stops`)).body.data;
-  expect(record).toMatchObject({ outcome: 'drained', interrupted: 1, interruptedMessageIds: [messageId] });
+  // Drained means nothing was cut: the one message in flight had lost its worker, so it failed.
+  expect(record).toMatchObject({ outcome: 'drained', interrupted: 0, interruptedMessageIds: [], failed: 1, failedMessageIds: [messageId] });
   expect(record.durationMs).toBeLessThan(20_000);
   const message = (await app.api('GET', `/agents/${agentId}/messages/${messageId}`)).body.data;
-  expect(message.status).toBe('interrupted');
+  expect(message).toMatchObject({ status: 'failed', error: expect.stringMatching(/lease expired/) });
+  expect(app.bus.published.filter((e) => e.type === 'Message Failed' && e.detail.messageId === messageId)).toHaveLength(1);
 });
 
 it('reclaims expired leases at the in-flight cap instead of refusing forever', async () => {
@@ -36,7 +38,8 @@ it('reclaims expired leases at the in-flight cap instead of refusing forever', a
   const crashed = await gated.waitForHeld(2, agentId);
   expect((await app.api('POST', `/agents/${agentId}/messages`, { text: 'refused' })).status).toBe(429);
 
-  await new Promise((r) => setTimeout(r, 1100));
+  // Past the leases' expiry and the clock tolerance: dead on any function's clock.
+  await new Promise((r) => setTimeout(r, app.deps.config.leaseTtlMs + app.deps.config.clockToleranceMs + 100));
   const admitted = app.api('POST', `/agents/${agentId}/messages`, { text: 'after expiry' });
   const held = await gated.waitForHeld(3, agentId);
   gated.release(held.find((id) => !crashed.includes(id))!);

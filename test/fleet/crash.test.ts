@@ -20,6 +20,7 @@ it('a fleet stop survives a crash of the server running it: a restart finishes i
     API_KEYS_TABLE: `keys-${config.agentsTable.slice('agents-'.length)}`,
     HEARTBEAT_MS: '200',
     LEASE_TTL_MS: '1000',
+    CLOCK_TOLERANCE_MS: '250',
     AGENTS_REAPER_INTERVAL_MS: '0',
     POWERTOOLS_LOG_LEVEL: 'SILENT',
   });

@@ -25,6 +25,7 @@ export const testConfig = (overrides: Partial<Config> = {}): Config & { agentsTa
     stopWaitWindowMs: 10_000,
     stopPollMs: 20,
     recordRetentionDays: 30,
+    closeGraceMs: 2_000,
     stuckStopGraceMs: 300_000,
     runtimeUrls: 'any',
     runtimeAllowHttp: true,

@@ -31,6 +31,8 @@ it('a killed worker leaves a lease that expires within the TTL, and its message 
     API_KEYS_TABLE: `keys-${agentsTable!.slice('agents-'.length)}`,
     HEARTBEAT_MS: String(HEARTBEAT_MS),
     LEASE_TTL_MS: String(LEASE_TTL_MS),
+    // One machine, one clock: the test's own tolerance (testConfig's), not the deployed 5 s.
+    CLOCK_TOLERANCE_MS: String(LEASE_TTL_MS / 4),
     AGENTS_REAPER_INTERVAL_MS: '0',
   });
   try {

@@ -615,10 +615,17 @@ export class AgentsStore {
    * Settle the expired lease of a crashed worker on an active agent: the lease is released and
    * its message recorded `failed`. Race reclaim vs completion (or a renewed lease): only that
    * very lease, by its token and expiry. A worker that crashed between a completion's two writes
-   * left its message already ended: then the lease alone is released (`released`). False when it
-   * was no longer there to reclaim.
+   * left its message already ended: then the lease alone is released (`released`, with how the
+   * message ended, or 'no record' for a lease without one). False when it was no longer there to
+   * reclaim.
    */
-  async reclaimLease(agentId: string, messageId: string, lease: StoredLease, error: string, now: number): Promise<'failed' | 'released' | false> {
+  async reclaimLease(
+    agentId: string,
+    messageId: string,
+    lease: StoredLease,
+    error: string,
+    now: number,
+  ): Promise<'failed' | { released: MessageOutcome['status'] | 'no record'; error?: string } | false> {
     const legacy = typeof lease === 'number';
     const release = {
       TableName: this.tableName,
@@ -637,11 +644,13 @@ export class AgentsStore {
       this.finishMessage(agentId, messageId, { status: 'failed', error }, now, { token: legacy ? undefined : lease.token }),
     ]);
     if (!reasons) return 'failed';
-    const recordEnded = reasons[0]?.code === 'None' && reasons[1]?.code === 'ConditionalCheckFailed';
-    if (!recordEnded) return false;
+    // Only the record refused: it ended before its worker died (or there is none: an orphan lease).
+    if (reasons[0]?.code !== 'None' || reasons[1]?.code !== 'ConditionalCheckFailed') return false;
+    const ended = reasons[1].item as MessageRecord | undefined;
+    if (ended?.status === 'processing') return false; // another admission's record
     try {
       await this.conditional(new UpdateCommand(release));
-      return 'released';
+      return ended ? { released: ended.status, ...(ended.status === 'failed' && { error: ended.error }) } : { released: 'no record' };
     } catch (err) {
       if (err instanceof AgentConditionFailed) return false;
       throw err;
@@ -650,13 +659,30 @@ export class AgentsStore {
 
   /**
    * The commit point of every stop: the agent `inactive` with its leases cleared (fencing every
-   * late completion) and `lastStop`, the stop record, and every cleared lease's message
-   * `interrupted`. Race stop vs stop: only for this stopId, while still `stopping`. Race commit
-   * vs completion: on the exact lease set read (`size` plus each id); past the deadline no
-   * completion can land, so a retry converges. False when it must be re-evaluated.
+   * late completion) and `lastStop`, the stop record, and the messages of the cleared leases
+   * ended: `interrupted` (cut by the stop: any reply or error written first goes, a message is
+   * never both completed and interrupted) or `failed` (their worker died: its lease expired),
+   * each only onto a record that exists (an orphan lease has none, and gets none) and a failed
+   * one only while still `processing`. Race stop vs stop: only for this stopId, while still
+   * `stopping`. Race commit vs completion: on the exact lease set read (`size` plus each id); past
+   * the deadline no completion can land, so a retry converges.
+   * Committed, or refused: `stale` (the agent moved on: re-read), or the messages whose record
+   * write cannot be made (`missing`: no record; `ended`: it ended before, as its worker died).
    */
-  async commitStop(agent: AgentItem, stopId: string, lastStop: LastStop, record: StopRecord, now: number): Promise<boolean> {
-    const leaseIds = record.interruptedMessageIds;
+  async commitStop(
+    agent: AgentItem,
+    stopId: string,
+    lastStop: LastStop,
+    record: StopRecord,
+    now: number,
+    /** Why each of `record.failedMessageIds` failed. */
+    failures: Record<string, string>,
+  ): Promise<{ committed: true } | { committed: false; stale: boolean; missing: string[]; ended: string[] }> {
+    const leaseIds = Object.keys(agent.leases ?? {});
+    const settled = [
+      ...record.interruptedMessageIds.map((messageId) => ({ messageId, outcome: { status: 'interrupted', stopId } as const })),
+      ...record.failedMessageIds.map((messageId) => ({ messageId, outcome: { status: 'failed', error: failures[messageId] ?? 'lease expired' } as const })),
+    ];
     const reasons = await this.transact([
       {
         Update: {
@@ -689,38 +715,54 @@ export class AgentsStore {
           ConditionExpression: 'attribute_not_exists(sk)',
         },
       },
-      // Unconditioned: a leased message is `processing` by construction (admission and
-      // completion move lease and record together), so this cannot fail the commit.
-      ...leaseIds.map((messageId) => this.finishMessage(agent.agentId, messageId, { status: 'interrupted', stopId }, now, false)),
+      ...settled.map(({ messageId, outcome }) => this.finishMessage(agent.agentId, messageId, outcome, now, { exists: true, processing: outcome.status === 'failed' })),
     ]);
-    return !reasons;
+    if (!reasons) return { committed: true };
+    const refused = settled.flatMap(({ messageId }, i) => (reasons[i + 2]?.code === 'ConditionalCheckFailed' ? [{ messageId, item: reasons[i + 2]!.item }] : []));
+    return {
+      committed: false,
+      stale: reasons[0]?.code !== 'None' || reasons[1]?.code !== 'None' || refused.length === 0,
+      missing: refused.filter((r) => !r.item).map((r) => r.messageId),
+      ended: refused.filter((r) => r.item).map((r) => r.messageId),
+    };
   }
 
   /**
    * The record half of ending a message. With `fence`, it refuses a message that already ended
    * and, given the admission's token (or its createdAt), a record written by another admission of
-   * the same id.
+   * the same id. A stop's commit writes only records that exist (`exists`), a failed one only
+   * while still `processing`, and an interrupted one without the reply or error a completion
+   * may have written first.
    */
-  private finishMessage(agentId: string, messageId: string, outcome: MessageOutcome, now: number, fence: { token?: string; createdAt?: number } | false) {
+  private finishMessage(
+    agentId: string,
+    messageId: string,
+    outcome: MessageOutcome,
+    now: number,
+    fence: { token?: string; createdAt?: number } | { exists: true; processing: boolean },
+  ) {
     const [field, value] =
       outcome.status === 'completed' ? ['reply', outcome.reply] : outcome.status === 'failed' ? ['error', outcome.error] : ['stopId', outcome.stopId];
-    const conditions = fence
-      ? ['#status = :processing', ...(fence.token ? ['leaseToken = :token'] : []), ...(fence.createdAt !== undefined ? ['createdAt = :createdAt'] : [])]
-      : [];
+    const byStop = 'exists' in fence;
+    const conditions = byStop
+      ? ['attribute_exists(sk)', ...(fence.processing ? ['#status = :processing'] : [])]
+      : ['#status = :processing', ...(fence.token ? ['leaseToken = :token'] : []), ...(fence.createdAt !== undefined ? ['createdAt = :createdAt'] : [])];
+    const cut = outcome.status === 'interrupted';
     return {
       Update: {
         TableName: this.records.tableName,
         Key: messageKey(agentId, messageId),
-        UpdateExpression: 'SET #status = :status, #detail = :detail, completedAt = :now',
-        ...(conditions.length > 0 && { ConditionExpression: conditions.join(' AND '), ReturnValuesOnConditionCheckFailure: 'ALL_OLD' as const }),
-        ExpressionAttributeNames: { '#status': 'status', '#detail': field },
+        UpdateExpression: `SET #status = :status, #detail = :detail, completedAt = :now${cut ? ' REMOVE reply, #error' : ''}`,
+        ConditionExpression: conditions.join(' AND '),
+        ReturnValuesOnConditionCheckFailure: 'ALL_OLD' as const,
+        ExpressionAttributeNames: { '#status': 'status', '#detail': field, ...(cut && { '#error': 'error' }) },
         ExpressionAttributeValues: {
           ':status': outcome.status,
           ':detail': value,
           ':now': now,
-          ...(fence && { ':processing': 'processing' }),
-          ...(fence && fence.token && { ':token': fence.token }),
-          ...(fence && fence.createdAt !== undefined && { ':createdAt': fence.createdAt }),
+          ...(conditions.includes('#status = :processing') && { ':processing': 'processing' }),
+          ...(!byStop && fence.token && { ':token': fence.token }),
+          ...(!byStop && fence.createdAt !== undefined && { ':createdAt': fence.createdAt }),
         },
       },
     };

@@ -27,7 +27,7 @@ export type Stored<T> = T & { sk: string; expiresAt: number };
 /** Records as the API returns them: storage keys dropped, fields in a stable order. */
 const MESSAGE_FIELDS = ['agentId', 'messageId', 'status', 'text', 'metadata', 'reply', 'error', 'stopId', 'createdAt', 'completedAt'] as const;
 const STOP_FIELDS = [
-  'agentId', 'stopId', 'outcome', 'reason', 'operationId', 'graceful', 'timeoutMs', 'requestedAt', 'deadline', 'stoppedAt', 'durationMs', 'drained', 'drainedMessageIds', 'interrupted', 'interruptedMessageIds', 'stateSaved',
+  'agentId', 'stopId', 'outcome', 'reason', 'operationId', 'graceful', 'timeoutMs', 'requestedAt', 'deadline', 'stoppedAt', 'durationMs', 'drained', 'drainedMessageIds', 'interrupted', 'interruptedMessageIds', 'failed', 'failedMessageIds', 'stateSaved', 'closeError',
 ] as const;
 function pick<T>(item: object, fields: readonly string[]): T {
   const source = item as Record<string, unknown>;
