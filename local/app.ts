@@ -39,6 +39,8 @@ export interface LocalAppOptions {
   auth?: { keysTable: string; require: 'auto' | 'always' };
   /** This instance's clock, ahead (+) or behind (-) the machine's: each Lambda function has its own. */
   clockOffsetMs?: number;
+  /** Or the clock itself (a test that needs two events in one millisecond stops it). */
+  now?: () => number;
   /** Faults injected below the SDK's retries (lost responses, throttling, 5xx, delays): see local/faults.ts. */
   faults?: FaultPlan;
 }
@@ -88,7 +90,7 @@ export async function startLocalApp(opts: LocalAppOptions): Promise<LocalApp> {
   const functions = new Map<string, Deps>();
   const functionDeps = (name: string) => functions.get(name) ?? fail(`no function ${name} is declared`);
   const workflow = new LocalStopWorkflow({ ...opts.workflow, depsFor: functionDeps });
-  const fleetWorkflow = new LocalFleetWorkflow({ log: opts.workflow?.log, depsFor: functionDeps });
+  const fleetWorkflow = new LocalFleetWorkflow({ ...opts.workflow, depsFor: functionDeps });
   const db = createDocumentClient(opts.endpoint, opts.store, opts.faults && ((client) => injectFaults(client, opts.faults!)));
   const queue = new LocalMessageQueue({ log, invocationTimeoutMs: opts.workerTimeoutMs, deps: () => functionDeps('MessageWorker') });
   const lifetime = new AbortController();
@@ -101,7 +103,7 @@ export async function startLocalApp(opts: LocalAppOptions): Promise<LocalApp> {
     queue: opts.queue ? opts.queue(queue) : queue,
     runtimes: opts.runtimes,
     shutdown: lifetime.signal,
-    now: offset ? () => Date.now() + offset : Date.now,
+    now: opts.now ?? (offset ? () => Date.now() + offset : Date.now),
   };
   // The stack's own view (tests, resuming workflows at start): every table, as an operator has.
   const deps = buildDeps({ ...parts, db });

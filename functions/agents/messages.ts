@@ -248,9 +248,11 @@ async function admit(d: Deps, agentId: string, messageId: string, input: SendMes
   };
   const existing = await d.agents.createMessageRecord(record, lease.token, now);
   if (existing) {
+    // The time is taken before the agent is read: a lease written after the read is later still.
+    const readAt = d.now();
     const agent = await d.agents.get(agentId);
     if (!agent) throw new AgentNotFound();
-    return { duplicate: duplicateOutcome(await settleIfUnleased(d, agent, existing), mode) };
+    return { duplicate: duplicateOutcome(await settleIfUnleased(d, agent, existing, readAt), mode) };
   }
   try {
     return { agent: await admitLease(d, record, lease, mode), record, token: lease.token };
@@ -334,15 +336,19 @@ function neverAdmitted(d: Deps, agent: AgentItem, record: MessageRecord, now: nu
   return agent.leases?.[record.messageId] === undefined;
 }
 
-/** How a record reads: one never admitted reads as the failure it is (reads never write; a writer settles it). */
-function asRead(d: Deps, agent: AgentItem, record: MessageRecord): MessageRecord {
-  return neverAdmitted(d, agent, record, d.now()) ? { ...record, status: 'failed', error: NEVER_ADMITTED } : record;
+/**
+ * How a record reads: one never admitted reads as the failure it is (reads never write; a writer
+ * settles it). `readAt`: the time taken before the agent was read (a lease written after that
+ * read was written after it too, and then the admission itself finds it too late to run).
+ */
+function asRead(d: Deps, agent: AgentItem, record: MessageRecord, readAt: number): MessageRecord {
+  return neverAdmitted(d, agent, record, readAt) ? { ...record, status: 'failed', error: NEVER_ADMITTED } : record;
 }
 
 /** A writer's turn: a never-admitted record is settled `failed`, with the reason. Returns the record as it now stands. */
-export async function settleIfUnleased(d: Deps, agent: AgentItem, record: MessageRecord): Promise<MessageRecord> {
+export async function settleIfUnleased(d: Deps, agent: AgentItem, record: MessageRecord, readAt: number): Promise<MessageRecord> {
   const now = d.now();
-  if (!neverAdmitted(d, agent, record, now)) return record;
+  if (!neverAdmitted(d, agent, record, readAt)) return record;
   if (await d.agents.settleUnleased(record.agentId, record.messageId, record.createdAt, NEVER_ADMITTED, now)) {
     return { ...record, status: 'failed', error: NEVER_ADMITTED, completedAt: now };
   }
@@ -457,18 +463,20 @@ export async function reclaimExpiredLeases(d: Deps, agent: AgentItem): Promise<n
 }
 
 export async function getMessage(d: Deps, agentId: string, messageId: string): Promise<MessageRecord> {
+  const readAt = d.now();
   const [agent, message] = await Promise.all([d.agents.get(agentId), d.records.getMessage(agentId, messageId)]);
   if (!agent) throw new AgentNotFound();
   if (!message) throw new MessageNotFound();
-  return asRead(d, agent, message);
+  return asRead(d, agent, message, readAt);
 }
 
 export async function listMessages(d: Deps, agentId: string, q: { limit: number; cursor?: string }) {
   const startKey = decodeCursor(q.cursor, cursorShapes.messages(agentId));
+  const readAt = d.now();
   const agent = await d.agents.get(agentId);
   if (!agent) throw new AgentNotFound();
   const page = await d.records.listMessages(agentId, q.limit, startKey);
-  const items = page.items.map((m) => asRead(d, agent, m));
+  const items = page.items.map((m) => asRead(d, agent, m, readAt));
   return { items, nextCursor: encodeCursor(page.lastKey) };
 }
 

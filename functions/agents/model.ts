@@ -254,6 +254,8 @@ export interface AgentItem {
   startedAt?: number;
   stoppedAt?: number;
   lastActivityAt?: number;
+  /** How many messages were ever admitted: the fence of every decision taken on "no message since". */
+  admissions?: number;
   stop?: StopInfo;
   lastStop?: LastStop;
   /** While stopping: the leases in flight when the stop began (those gone at its commit drained). */
@@ -383,7 +385,11 @@ export const lastActiveAt = (agent: AgentItem): number => agent.lastActivityAt ?
 
 /**
  * The condition for moving an agent's next reaper check from what was read of it: the fields
- * given, and no message admitted since (admission sets `lastActivityAt`).
+ * given, and no message admitted since (every admission counts itself in `admissions`: a
+ * timestamp could not tell two admissions in one millisecond, or on clocks that disagree).
+ * Undefined: the field must still be absent.
  */
-export const sameActivity = (agent: AgentItem, match: Record<string, number>): Record<string, number> =>
-  agent.lastActivityAt === undefined ? match : { ...match, lastActivityAt: agent.lastActivityAt };
+export const sameActivity = (agent: AgentItem, match: Record<string, number>): Record<string, number | undefined> => ({
+  ...match,
+  admissions: agent.admissions,
+});

@@ -87,7 +87,7 @@ export async function runReaper(d: Deps, opts: ReaperOptions): Promise<ReaperSum
       return;
     }
     try {
-      const { joined } = await beginGracefulStop(d, agentId, { timeoutMs: DEFAULT_STOP_TIMEOUT_MS, reason: 'idle', idleSince: agent.lastActivityAt });
+      const { joined } = await beginGracefulStop(d, agentId, { timeoutMs: DEFAULT_STOP_TIMEOUT_MS, reason: 'idle', idle: { admissions: agent.admissions } });
       if (!joined) summary.stopped++;
     } catch (err) {
       // Another run, a user or a message got there first.

@@ -59,7 +59,7 @@ export const stoppedView = (agentId: string, s: Pick<LastStop, 'stopId' | 'outco
 export async function beginGracefulStop(
   d: Deps,
   agentId: string,
-  opts: { timeoutMs: number; reason: StopReason; idleSince?: number; operationId?: string },
+  opts: { timeoutMs: number; reason: StopReason; idle?: { admissions?: number }; operationId?: string },
 ): Promise<{ stop: StopInfo; joined: boolean; stopped?: LastStop }> {
   const now = d.now();
   const proposed: StopInfo = {
@@ -80,15 +80,15 @@ export async function beginGracefulStop(
   let joined = false;
   for (const ifNothingInFlight of [true, false]) {
     try {
-      agent = await d.agents.beginStop(agentId, ifNothingInFlight ? claimed : proposed, now, { idleSince: opts.idleSince, ifNothingInFlight });
+      agent = await d.agents.beginStop(agentId, ifNothingInFlight ? claimed : proposed, now, { idle: opts.idle, ifNothingInFlight });
       break;
     } catch (err) {
       if (!(err instanceof AgentConditionFailed)) throw err;
       const current = err.current;
       if (!current) throw new AgentNotFound();
-      const stillIdle = opts.idleSince === undefined || current.lastActivityAt === opts.idleSince;
+      const stillIdle = opts.idle === undefined || current.admissions === opts.idle.admissions;
       if (ifNothingInFlight && current.status === 'active' && stillIdle) continue;
-      if (current.status === 'active' && opts.idleSince !== undefined) throw new NoLongerIdle();
+      if (current.status === 'active' && opts.idle !== undefined) throw new NoLongerIdle();
       if (current.status !== 'stopping') throw agentNotRunning();
       agent = current;
       joined = true;
@@ -318,6 +318,9 @@ async function commitStop(
 ): Promise<{ lastStop: LastStop; interruptedIds: string[] } | undefined> {
   const leaseIds = Object.keys(agent.leases ?? {});
   const expired = new Map(expiredLeases(agent, deadHorizon(d, now)));
+  // One clock decides: this commit's. A stop requested on a clock ahead of it still records no
+  // negative duration (a timed-out one is committed only once its deadline passed on this clock).
+  const stoppedAt = Math.max(now, stop.requestedAt);
   const missing = new Set<string>();
   const ended = new Set<string>();
   // Each pass that is refused for a record learns why, so the passes are bounded by the leases.
@@ -332,7 +335,7 @@ async function commitStop(
       reason: stop.reason,
       ...(stop.operationId && { operationId: stop.operationId }),
       requestedAt: stop.requestedAt,
-      stoppedAt: now,
+      stoppedAt,
       interrupted: interruptedIds.length,
     };
     const record: StopRecord = {
@@ -345,8 +348,8 @@ async function commitStop(
       timeoutMs: stop.timeoutMs,
       requestedAt: stop.requestedAt,
       deadline: stop.deadline,
-      stoppedAt: now,
-      durationMs: now - stop.requestedAt,
+      stoppedAt,
+      durationMs: stoppedAt - stop.requestedAt,
       drained: drainedIds.length,
       drainedMessageIds: drainedIds,
       interrupted: interruptedIds.length,
@@ -356,7 +359,7 @@ async function commitStop(
       stateSaved: close.stateSaved,
       ...(close.closeError && { closeError: close.closeError }),
     };
-    const result = await d.agents.commitStop(agent, stop.stopId, lastStop, record, now, failures);
+    const result = await d.agents.commitStop(agent, stop.stopId, lastStop, record, stoppedAt, failures);
     if (!result.committed) {
       if (result.stale) return undefined;
       result.missing.forEach((id) => missing.add(id));

@@ -109,19 +109,23 @@ describe('a graceful stop whose workflow cannot start', () => {
       await startFails;
       throw new Error('StartExecution failed');
     };
-    // The force stop pauses between taking the stop over and committing (its runtime is slow to close).
-    // Proceed once the graceful request has tried to roll its stop back.
+    // The force stop pauses between taking the stop over and committing; it goes on once the
+    // graceful request has tried to roll its stop back.
     let tried!: () => void;
     const rollbackTried = new Promise<void>((resolve) => (tried = resolve));
-    const undo = patchAgentsStore(app, 'rollbackStop', (rollbackStop) => async (...args) => {
-      try {
-        await rollbackStop(...args);
-      } finally {
-        tried();
-      }
-    });
-    let closeNow!: () => void;
-    gated.closeGates.set(agentId, new Promise<void>((resolve) => (closeNow = resolve)));
+    const undo = [
+      patchAgentsStore(app, 'rollbackStop', (rollbackStop) => async (...args) => {
+        try {
+          await rollbackStop(...args);
+        } finally {
+          tried();
+        }
+      }),
+      patchAgentsStore(app, 'commitStop', (commitStop) => async (agent, ...rest) => {
+        if (agent.agentId === agentId) await rollbackTried;
+        return commitStop(agent, ...rest);
+      }),
+    ];
     try {
       const graceful = app.api('POST', `/agents/${agentId}/stop`, { timeout: 20_000 });
       await eventually(async () => (await stored(agentId)).status === 'stopping');
@@ -130,14 +134,12 @@ describe('a graceful stop whose workflow cannot start', () => {
 
       failStart();
       await rollbackTried;
-      closeNow();
 
       expect((await forced).status).toBe(200);
       expect((await graceful).status).toBe(200);
     } finally {
       app.workflow.start = start;
-      undo();
-      gated.closeGates.delete(agentId);
+      undo.forEach((u) => u());
     }
     const after = (await app.api('GET', `/agents/${agentId}`)).body.data;
     expect(after).toMatchObject({ status: 'inactive', lastStop: { outcome: 'forced', interrupted: 1 } });

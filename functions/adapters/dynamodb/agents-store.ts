@@ -231,13 +231,17 @@ export class AgentsStore {
     return out.Attributes as AgentItem;
   }
 
-  /** Move an agent's place in the byStatus index, only if it is still in `status` (and matches `match`). */
-  async moveDueAt(agentId: string, status: AgentStatus, dueAt: number, match: Record<string, number> = {}): Promise<void> {
+  /** Move an agent's place in the byStatus index, only if it is still in `status` (and matches `match`; undefined: absent). */
+  async moveDueAt(agentId: string, status: AgentStatus, dueAt: number, match: Record<string, number | undefined> = {}): Promise<void> {
     const names: Record<string, string> = { '#status': 'status' };
     const values: Record<string, unknown> = { ':status': status, ':dueAt': dueAt };
     const conditions = ['#status = :status'];
     Object.entries(match).forEach(([field, value], i) => {
       names[`#c${i}`] = field;
+      if (value === undefined) {
+        conditions.push(`attribute_not_exists(#c${i})`);
+        return;
+      }
       values[`:c${i}`] = value;
       conditions.push(`#c${i} = :c${i}`);
     });
@@ -257,13 +261,15 @@ export class AgentsStore {
   /**
    * active -> stopping with a new stop, returning the new item; no admission succeeds after it.
    * The leases in flight at this moment are kept (`leasesAtStop`): those gone at the commit are
-   * the messages the stop drained. `idleSince` (the reaper) also requires no message activity
-   * since it looked; `ifNothingInFlight` requires an empty lease map (the stop then carries its
-   * requester's close claim: see beginGracefulStop).
+   * the messages the stop drained. `idle` (the reaper) also requires no message admitted since
+   * it looked (its count of admissions; none: still absent); `ifNothingInFlight` requires an
+   * empty lease map (the stop then carries its requester's close claim: see beginGracefulStop).
    */
-  async beginStop(agentId: string, stop: StopInfo, now: number, opts: { idleSince?: number; ifNothingInFlight?: boolean } = {}): Promise<AgentItem> {
-    const { idleSince, ifNothingInFlight = false } = opts;
-    const idle = idleSince !== undefined;
+  async beginStop(agentId: string, stop: StopInfo, now: number, opts: { idle?: { admissions?: number }; ifNothingInFlight?: boolean } = {}): Promise<AgentItem> {
+    const { ifNothingInFlight = false } = opts;
+    const idle = opts.idle !== undefined;
+    const seen = opts.idle?.admissions;
+    const idleCondition = !idle ? '' : seen === undefined ? ' AND attribute_not_exists(admissions)' : ' AND admissions = :seen';
     const out = await this.conditional(
       new UpdateCommand({
         TableName: this.tableName,
@@ -271,7 +277,7 @@ export class AgentsStore {
         UpdateExpression:
           'SET #status = :stopping, #stop = :stop, updatedAt = :now, dueAt = :deadline, version = version + :one, leasesAtStop = #leases',
         ConditionExpression:
-          `attribute_exists(agentId) AND #status = :active${idle ? ' AND lastActivityAt = :seen' : ''}` +
+          `attribute_exists(agentId) AND #status = :active${idleCondition}` +
           (ifNothingInFlight ? ' AND size(#leases) = :none' : ''),
         ExpressionAttributeNames: { '#status': 'status', '#stop': 'stop', '#leases': 'leases' },
         ExpressionAttributeValues: {
@@ -281,7 +287,7 @@ export class AgentsStore {
           ':now': now,
           ':deadline': stop.deadline,
           ':one': 1,
-          ...(idle && { ':seen': idleSince }),
+          ...(seen !== undefined && { ':seen': seen }),
           ...(ifNothingInFlight && { ':none': 0 }),
         },
         ReturnValues: 'ALL_NEW',
@@ -437,7 +443,7 @@ export class AgentsStore {
       new UpdateCommand({
         TableName: this.tableName,
         Key: { agentId: a.agentId },
-        UpdateExpression: `SET #leases.#m = :lease, lastActivityAt = :now${moveDueAt ? ', dueAt = :expiresAt' : ''}`,
+        UpdateExpression: `SET #leases.#m = :lease, lastActivityAt = :now, admissions = if_not_exists(admissions, :zero) + :one${moveDueAt ? ', dueAt = :expiresAt' : ''}`,
         ConditionExpression:
           '#status = :active AND size(#leases) < :max AND attribute_not_exists(#leases.#m) AND ' +
           (moveDueAt ? 'dueAt > :expiresAt' : 'dueAt <= :expiresAt') +
@@ -453,6 +459,8 @@ export class AgentsStore {
           ':max': a.maxInFlight,
           ':lease': lease,
           ':now': a.now,
+          ':zero': 0,
+          ':one': 1,
           ':expiresAt': lease.expiresAt,
           ...(maxWorkMs !== undefined && { ':maxWork': maxWorkMs }),
         },
