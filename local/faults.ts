@@ -10,9 +10,10 @@ import { unmarshall } from '@aws-sdk/util-dynamodb';
  *   that succeed are hit: a refused write's lost answer is no different from its retry's);
  * - `throttle`: refused before it reaches the table (ProvisionedThroughputExceededException);
  * - `internal-error`: refused with DynamoDB's 500 (InternalServerError);
- * - `{ delayMs }`: sent after a delay.
+ * - `{ delayMs }`: sent after a delay; `{ until }`: held until the promise settles (a test orders
+ *   what happens meanwhile).
  */
-export type Fault = 'lose-response' | 'throttle' | 'internal-error' | { delayMs: number };
+export type Fault = 'lose-response' | 'throttle' | 'internal-error' | { delayMs: number } | { until: Promise<unknown> };
 
 /** One request as a fault rule sees it: its operation, the tables it touches, its key (single-item operations). */
 export interface FaultRequest {
@@ -73,7 +74,7 @@ export class FaultPlan {
       if (rule.match && !rule.match(request)) continue;
       if (rule.probability !== undefined && this.random() >= rule.probability) continue;
       rule.hits++;
-      const kind = typeof rule.fault === 'string' ? rule.fault : 'delay';
+      const kind = typeof rule.fault === 'string' ? rule.fault : 'delayMs' in rule.fault ? 'delay' : 'hold';
       this.injected[kind] = (this.injected[kind] ?? 0) + 1;
       return {
         fault: rule.fault,
@@ -131,7 +132,7 @@ export function injectFaults(client: DynamoDBClient, plan: FaultPlan): void {
         throw new InternalServerError({ $metadata: { httpStatusCode: 500 }, message: 'Internal server error (injected)' });
       }
       if (typeof fault === 'object') {
-        await new Promise((resolve) => setTimeout(resolve, fault.delayMs));
+        await ('delayMs' in fault ? new Promise((resolve) => setTimeout(resolve, fault.delayMs)) : fault.until.catch(() => undefined));
         return next(args);
       }
       // Landed, answered (read in full, so the connection is reused) and then lost on the way back.

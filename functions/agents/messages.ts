@@ -257,10 +257,37 @@ async function admit(d: Deps, agentId: string, messageId: string, input: SendMes
   try {
     return { agent: await admitLease(d, record, lease, mode), record, token: lease.token };
   } catch (err) {
-    // Refused: never admitted, so no record. (Any other failure leaves the record: the lease
-    // write may have landed; if it did not, the record is settled once its lease could expire.)
-    if (err instanceof DomainError && !(err instanceof Unavailable)) await d.agents.discardMessageRecord(agentId, messageId, lease.token);
+    if (err instanceof AdmissionEnded) return { duplicate: duplicateOutcome(err.record, mode) };
+    // Refused: never admitted, so no record. A store that failed (throttled, unreachable, its
+    // answer lost) may or may not have taken the lease: one look, and the record goes unless the
+    // lease is there (then the lease expires and the reaper settles both). Should the look fail
+    // too, the record reads as never admitted and its next admission settles it.
+    if (err instanceof DomainError && !(err instanceof Unavailable)) {
+      if (!(await d.agents.discardMessageRecord(agentId, messageId, lease.token))) {
+        // Not refused after all: the lease write's first attempt landed (its answer lost) and a
+        // stop has since ended the message. Its outcome is the answer.
+        const ended = await d.records.getMessage(agentId, messageId);
+        if (ended) return { duplicate: duplicateOutcome(ended, mode) };
+      }
+    } else if (!(err instanceof DomainError)) await discardUnlessLeased(d, agentId, messageId, lease.token);
     throw err;
+  }
+}
+
+async function discardUnlessLeased(d: Deps, agentId: string, messageId: string, token: string): Promise<void> {
+  try {
+    const agent = await d.agents.get(agentId);
+    const lease = agent?.leases?.[messageId];
+    if (typeof lease !== 'object' || lease.token !== token) await d.agents.discardMessageRecord(agentId, messageId, token);
+  } catch (err) {
+    d.log.warn('a message whose admission failed could not be cleared; it reads as never admitted', { agentId, messageId, error: err as Error });
+  }
+}
+
+/** This admission's lease had landed (its answer lost) and a stop has since ended its message: the record's outcome is the answer. */
+class AdmissionEnded extends Error {
+  constructor(readonly record: MessageRecord) {
+    super('the admission was ended by a stop');
   }
 }
 
@@ -271,6 +298,7 @@ async function admitLease(d: Deps, record: MessageRecord, lease: Lease, mode: De
   // steady traffic, not per message. First guess: it is not (refused with the item if wrong).
   let moveDueAt = false;
   let reclaimTried = false;
+  let notStoppedAfter = record.createdAt;
   for (let attempt = 0; ; attempt++) {
     let current: AgentItem | null;
     try {
@@ -281,6 +309,7 @@ async function admitLease(d: Deps, record: MessageRecord, lease: Lease, mode: De
         maxInFlight: d.config.maxInFlight,
         now: d.now(),
         moveDueAt,
+        notStoppedAfter,
         ...(mode === 'sync' && { maxWorkMs: MAX_SYNC_WORK_MS }),
       });
       // Admitted only after its own lease had expired (a store slower than the lease TTL): the
@@ -304,6 +333,15 @@ async function admitLease(d: Deps, record: MessageRecord, lease: Lease, mode: De
     if (mode === 'sync') assertFitsRequest(current);
     if (current.leases?.[messageId] !== undefined) {
       throw new AgentConflict('MESSAGE_IN_PROGRESS', `Message ${messageId} is already being processed; get it later for its reply`);
+    }
+    if ((current.lastStop?.stoppedAt ?? 0) > notStoppedAfter) {
+      // A stop committed since this admission began: if it ended this message, our lease had
+      // landed (its answer lost) and this is the SDK's retry; if not (a clock ahead stamped the
+      // stop), the admission goes on past that stop.
+      const now = await d.records.getMessage(agentId, messageId);
+      if (now && now.status !== 'processing') throw new AdmissionEnded(now);
+      notStoppedAfter = current.lastStop!.stoppedAt;
+      continue;
     }
     if (current.dueAt > lease.expiresAt !== moveDueAt) {
       // A wrong guess of where the reaper's next check is: the other shape at once, no backoff.
@@ -350,6 +388,7 @@ export async function settleIfUnleased(d: Deps, agent: AgentItem, record: Messag
   const now = d.now();
   if (!neverAdmitted(d, agent, record, readAt)) return record;
   if (await d.agents.settleUnleased(record.agentId, record.messageId, record.createdAt, NEVER_ADMITTED, now)) {
+    await publish(d, { type: 'Message Failed', detail: { agentId: record.agentId, messageId: record.messageId, error: NEVER_ADMITTED } });
     return { ...record, status: 'failed', error: NEVER_ADMITTED, completedAt: now };
   }
   return (await d.records.getMessage(record.agentId, record.messageId)) ?? record;

@@ -86,6 +86,9 @@ export async function beginGracefulStop(
       if (!(err instanceof AgentConditionFailed)) throw err;
       const current = err.current;
       if (!current) throw new AgentNotFound();
+      // Our stopping write landed (its answer lost), the stop ran to its end, and its retry was
+      // refused: that stop is the answer.
+      if (current.lastStop?.stopId === proposed.stopId) return { stop: proposed, joined: false, stopped: current.lastStop };
       const stillIdle = opts.idle === undefined || current.admissions === opts.idle.admissions;
       if (ifNothingInFlight && current.status === 'active' && stillIdle) continue;
       if (current.status === 'active' && opts.idle !== undefined) throw new NoLongerIdle();
@@ -283,6 +286,8 @@ async function closeAdmission(d: Deps, agentId: string, reason: StopReason, oper
       current = err.current;
     }
     if (!current) throw new AgentNotFound();
+    // Our first write landed (its answer lost) and this stop has already ended: it stands.
+    if (current.lastStop?.stopId === stop.stopId) return { stopId: stop.stopId };
     if (current.status === 'inactive') throw agentNotRunning();
     if (current.status === 'stopping' && current.stop) {
       const { stopId } = current.stop;

@@ -1,30 +1,40 @@
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { AgentItem, MessageRecord, StopRecord } from '../../functions/agents/model.js';
-import { createAgent, eventually, sleep, startTestApp, type TestApp } from '../support/stack.js';
+import type { LifecycleEvent } from '../../functions/agents/ports.js';
+import { WRITE_OPERATIONS } from '../../local/faults.js';
+import { startAppOn } from '../support/local-stack.js';
+import { createAgent, eventually, sleep, startTestApp, testConfig, type TestApp } from '../support/stack.js';
 
 /**
  * Many clients, for a bounded time, mixing start, graceful stop, force stop, messages and reads
- * over a few agents; afterwards the stored data must satisfy the design's invariants.
+ * over a few agents; afterwards the stored data must satisfy the design's invariants. Three ways:
+ * as the local stack runs; with DynamoDB failing as AWS does (answers lost after their write
+ * landed, throttling), below the SDK's retries; and on two instances whose clocks disagree.
  */
-let app: TestApp;
-beforeAll(async () => {
-  app = await startTestApp({ config: { stopPollMs: 20 } });
-});
-afterAll(async () => {
-  await app.close();
-});
+const MIX_MS = 15_000;
+const CLIENTS = 32;
+const REAPER_MS = 500;
+let operationsInAll = 0;
+let mixes = 0;
 
 const pick = <T>(xs: T[]) => xs[Math.floor(Math.random() * xs.length)]!;
 
-it('keeps the invariants under a random mix of concurrent operations', { timeout: 60_000 }, async () => {
-  const agents = await Promise.all(Array.from({ length: 4 }, (_, i) => createAgent(app.api, { name: `mix-${i}`, runtime: { type: 'echo', delayMs: 40 + i * 30 } }, true)));
-  const answers: { kind: string; agentId: string; status: number; messageId?: string; error?: string; code?: string; reply?: string; text?: string }[] = [];
-  let operations = 0;
-  const until = Date.now() + 8_000;
+type Answer = { kind: string; agentId: string; status: number; retryAfter?: string | null; messageId?: string; error?: string; code?: string; reply?: string; text?: string };
+const ENDINGS: LifecycleEvent['type'][] = ['Message Completed', 'Message Failed', 'Message Interrupted'];
 
+/** Run the mix against `apps` (each operation on one of them, at random); the answers and the message events. */
+async function mix(apps: TestApp[], label: string) {
+  const events: LifecycleEvent[] = [];
+  const unsubscribe = apps.flatMap((a) => ENDINGS.map((type) => a.bus.on(type, (e) => events.push(e))));
+  const agents = await Promise.all(Array.from({ length: 4 }, (_, i) => createAgent(apps[0]!.api, { name: `mix-${i}`, runtime: { type: 'echo', delayMs: 10 + i * 10 } }, true)));
+  const answers: Answer[] = [];
+  let operations = 0;
+  const until = Date.now() + MIX_MS;
   const client = async (c: number) => {
     let n = 0;
     while (Date.now() < until) {
+      const { api } = pick(apps);
       const agentId = pick(agents);
       const roll = Math.random();
       let kind: string;
@@ -34,33 +44,52 @@ it('keeps the invariants under a random mix of concurrent operations', { timeout
         const messageId = `c${c}-${n++}`;
         // A text unique to this send: a reply stored on another admission's record would show.
         const text = `${messageId}/${Math.random().toString(36).slice(2)}`;
-        res = await app.api('POST', `/agents/${agentId}/messages`, { text, messageId });
-        answers.push({ kind, agentId, status: res.status, messageId, error: res.body?.error, code: res.body?.code, reply: res.body?.data?.reply, text });
+        res = await api('POST', `/agents/${agentId}/messages`, { text, messageId });
+        answers.push({ kind, agentId, status: res.status, retryAfter: res.headers.get('retry-after'), messageId, error: res.body?.error, code: res.body?.code, reply: res.body?.data?.reply, text });
       } else {
-        if (roll < 0.65) [kind, res] = ['start', await app.api('POST', `/agents/${agentId}/start`)];
-        else if (roll < 0.77) [kind, res] = ['graceful', await app.api('POST', `/agents/${agentId}/stop`, { timeout: pick([0, 100, 500, 2000]) }, pick<Record<string, string>>([{}, { prefer: 'respond-async' }]))];
-        else if (roll < 0.82) [kind, res] = ['force', await app.api('POST', `/agents/${agentId}/stop`, { graceful: false })];
-        else [kind, res] = ['read', await app.api('GET', pick([`/agents/${agentId}`, `/agents/${agentId}/stops`, '/agents?status=active']))];
-        answers.push({ kind, agentId, status: res.status, error: res.body?.error, code: res.body?.code });
+        if (roll < 0.65) [kind, res] = ['start', await api('POST', `/agents/${agentId}/start`)];
+        else if (roll < 0.77) [kind, res] = ['graceful', await api('POST', `/agents/${agentId}/stop`, { timeout: pick([0, 100, 500, 2000]) }, pick<Record<string, string>>([{}, { prefer: 'respond-async' }]))];
+        else if (roll < 0.82) [kind, res] = ['force', await api('POST', `/agents/${agentId}/stop`, { graceful: false })];
+        else [kind, res] = ['read', await api('GET', pick([`/agents/${agentId}`, `/agents/${agentId}/stops`, `/agents/${agentId}/messages`, '/agents?status=active']))];
+        answers.push({ kind, agentId, status: res.status, retryAfter: res.headers.get('retry-after'), error: res.body?.error, code: res.body?.code });
       }
       operations++;
     }
   };
-  await Promise.all(Array.from({ length: 12 }, (_, c) => client(c)));
+  await Promise.all(Array.from({ length: CLIENTS }, (_, c) => client(c)));
+  operationsInAll += operations;
+  mixes++;
+  console.info(`random mix (${label}): ${operations} operations over ${agents.length} agents, statuses ${summarize(answers.map((a) => a.status))}`);
+  return { agents, answers, events, operations, done: () => unsubscribe.forEach((u) => u()) };
+}
 
-  // Let every stop that is still draining end (deadlines are at most 2 s away, plus one poll).
+/** Once every stop has ended: the invariants, checked on what is stored and both ways. */
+async function checkInvariants(app: TestApp, run: Awaited<ReturnType<typeof mix>>, opts: { faults: boolean; oneClock: boolean }) {
+  const { agents, answers, events } = run;
+  // Let every stop that is still draining end (deadlines are at most 2 s away, plus one poll),
+  // and every lease expire past the clock tolerance (a message whose answer was a 503).
   await eventually(async () => {
     const all = await Promise.all(agents.map((id) => app.deps.agents.get(id)));
     return all.every((a) => a!.status !== 'stopping');
-  }, 10_000, 50);
+  }, 15_000, 50);
   await sleep(200);
+  if (opts.faults) {
+    // A completion whose lease release failed past the SDK's retries (its caller got a 503) left
+    // the lease: once it is dead on any clock, the reaper settles it, and announces the ending.
+    const { leaseTtlMs, clockToleranceMs } = app.deps.config;
+    await sleep(leaseTtlMs + clockToleranceMs + 2 * REAPER_MS);
+  }
+  run.done();
 
-  // No 5xx, ever.
-  expect(answers.filter((a) => a.status >= 500)).toEqual([]);
+  // No 5xx but a 503 that says when to retry; without injected faults, none at all.
+  for (const a of answers.filter((x) => x.status >= 500)) {
+    expect(opts.faults && a.status === 503 && /^\d+$/.test(a.retryAfter ?? ''), JSON.stringify(a)).toBe(true);
+  }
   // A force stop of a running agent always succeeds: 200, or 409 only when the agent was not running.
-  for (const a of answers.filter((x) => x.kind === 'force')) {
+  for (const a of answers.filter((x) => x.kind === 'force' && x.status !== 503)) {
     expect(a.status === 200 || (a.status === 409 && a.code === 'AGENT_NOT_RUNNING'), JSON.stringify(a)).toBe(true);
   }
+  const unavailable = new Set(answers.filter((a) => a.status === 503 && a.messageId).map((a) => a.messageId));
 
   let completedDuringStops = 0;
   for (const agentId of agents) {
@@ -69,11 +98,18 @@ it('keeps the invariants under a random mix of concurrent operations', { timeout
     const stops = await all<StopRecord>((cursor) => app.deps.records.listStops(agentId, 100, cursor));
     const byId = new Map(messages.map((m) => [m.messageId, m]));
 
+    // Every record is whole: text, createdAt and its retention (no phantom made up by a stop).
+    const raw = await app.db.send(new QueryCommand({ TableName: app.deps.config.recordsTable, KeyConditionExpression: 'agentId = :a AND begins_with(sk, :p)', ExpressionAttributeValues: { ':a': agentId, ':p': 'MSG#' } }));
+    for (const item of raw.Items ?? []) {
+      expect(typeof item.text === 'string' && typeof item.createdAt === 'number' && typeof item.expiresAt === 'number', JSON.stringify(item)).toBe(true);
+    }
+
     // Every admitted message ended completed, failed or interrupted: none is left processing
-    // (except those still admitted on an agent that is active right now).
+    // unless it holds a lease on an agent active right now, or its admission failed with a 503
+    // (it reads as failed once its lease could have expired; its next admission settles it).
     const leased = new Set(Object.keys(agent.leases ?? {}));
     for (const m of messages) {
-      if (m.status === 'processing') expect(leased.has(m.messageId), `${m.messageId} processing without a lease`).toBe(true);
+      if (m.status === 'processing') expect(leased.has(m.messageId) || unavailable.has(m.messageId), `${m.messageId} processing without a lease`).toBe(true);
     }
     if (agent.status === 'inactive') expect(leased.size).toBe(0);
 
@@ -85,6 +121,14 @@ it('keeps the invariants under a random mix of concurrent operations', { timeout
 
     // No reply is stored on a message of another admission: echo replies with the message's own text.
     for (const m of messages.filter((x) => x.status === 'completed')) expect(m.reply, m.messageId).toBe(m.text);
+    // A message is completed or interrupted, never both: an interrupted one keeps no reply.
+    for (const m of messages.filter((x) => x.status === 'interrupted')) expect(m.reply, m.messageId).toBeUndefined();
+    // Every ending was announced, whoever settled it.
+    const announced = new Set(events.filter((e) => e.detail.agentId === agentId).map((e) => `${e.type}/${e.detail.messageId}`));
+    const eventOf = { completed: 'Message Completed', failed: 'Message Failed', interrupted: 'Message Interrupted' } as const;
+    for (const m of messages.filter((x) => x.status !== 'processing')) {
+      expect(announced.has(`${eventOf[m.status as keyof typeof eventOf]}/${m.messageId}`), `${m.messageId} ${m.status} without its event`).toBe(true);
+    }
 
     // No completion is recorded after its stop's deadline: each message a stop drained (in flight
     // when it began, released before its commit) ended completed or failed before the deadline,
@@ -94,7 +138,7 @@ it('keeps the invariants under a random mix of concurrent operations', { timeout
       expect(s.drained, s.stopId).toBe(s.drainedMessageIds.length);
       for (const id of s.drainedMessageIds) {
         const m = byId.get(id);
-        expect(m && ['completed', 'failed'].includes(m.status), `${id} drained by ${s.stopId}: ${JSON.stringify(m)}`).toBe(true);
+        expect(m && ['completed', 'failed'].includes(m.status) && !s.interruptedMessageIds.includes(id), `${id} drained by ${s.stopId}: ${JSON.stringify(m)}`).toBe(true);
         expect(m!.completedAt, `${id} drained by ${s.stopId} completed after its deadline`).toBeLessThan(s.deadline);
       }
       completedDuringStops += s.drained;
@@ -108,11 +152,17 @@ it('keeps the invariants under a random mix of concurrent operations', { timeout
     }
     for (const [id] of listedBy) expect(byId.get(id)?.status).toBe('interrupted');
 
-    // One stop record per stop, and lastStop is the newest of them.
+    // One stop record per stop, and lastStop is one of them (on one clock: the newest).
     expect(new Set(stops.map((s) => s.stopId)).size).toBe(stops.length);
     if (agent.lastStop) {
-      const newest = stops.reduce((a, b) => (a.stoppedAt >= b.stoppedAt ? a : b));
-      expect(agent.lastStop).toMatchObject({ stopId: newest.stopId, outcome: newest.outcome, interrupted: newest.interrupted });
+      const last = opts.oneClock ? stops.reduce((a, b) => (a.stoppedAt >= b.stoppedAt ? a : b)) : stops.find((x) => x.stopId === agent.lastStop!.stopId);
+      expect(agent.lastStop).toMatchObject({ stopId: last?.stopId, outcome: last?.outcome, interrupted: last?.interrupted });
+    }
+    // Each record is self-consistent whatever the clocks: no negative duration, and a timed-out
+    // stop ended at or after its deadline (both on the committing clock).
+    for (const s of stops) {
+      expect(s.durationMs, s.stopId).toBeGreaterThanOrEqual(0);
+      if (s.outcome === 'timed_out') expect(s.stoppedAt, s.stopId).toBeGreaterThanOrEqual(s.deadline);
     }
     // Each stop's interrupted count is the number of messages it actually cut short (recorded
     // interrupted by that stop), not just the length of the list it wrote.
@@ -120,8 +170,67 @@ it('keeps the invariants under a random mix of concurrent operations', { timeout
       expect(s.interrupted, s.stopId).toBe(messages.filter((m) => m.status === 'interrupted' && m.stopId === s.stopId).length);
     }
   }
-  console.info(`random mix: ${operations} operations over ${agents.length} agents, statuses ${summarize(answers.map((a) => a.status))}, ${completedDuringStops} completions during graceful stops`);
-  expect(operations).toBeGreaterThan(100);
+  return completedDuringStops;
+}
+
+describe('invariants under a random mix of concurrent operations', () => {
+  let app: TestApp;
+  beforeAll(async () => {
+    app = await startTestApp({ config: { stopPollMs: 20 } });
+  });
+  afterAll(() => app.close());
+
+  it('as the local stack runs', { timeout: 60_000 }, async () => {
+    const run = await mix([app], 'one instance');
+    await checkInvariants(app, run, { faults: false, oneClock: true });
+    expect(run.operations).toBeGreaterThan(500);
+  });
+
+});
+
+describe('invariants with DynamoDB failing as AWS does', () => {
+  let app: TestApp;
+  beforeAll(async () => {
+    // Short leases and a running reaper: what a failure leaves behind is settled within seconds.
+    app = await startTestApp({ config: { stopPollMs: 20, leaseTtlMs: 2_000 }, reaperIntervalMs: REAPER_MS });
+  });
+  afterAll(() => app.close());
+
+  it('10% of write answers lost after the write landed and 5% of calls throttled, below the SDK retries', { timeout: 60_000 }, async () => {
+    app.faults.add({ fault: 'lose-response', operations: WRITE_OPERATIONS, probability: 0.1 });
+    app.faults.add({ fault: 'throttle', probability: 0.05 });
+    let run;
+    try {
+      run = await mix([app], 'faults');
+    } finally {
+      console.info(`faults injected: ${JSON.stringify(app.faults.injected)}`);
+      app.faults.clear();
+    }
+    await checkInvariants(app, run, { faults: true, oneClock: true });
+    expect(run.operations).toBeGreaterThan(500);
+  });
+});
+
+describe('invariants on two instances whose clocks are 2 s apart', () => {
+  let ahead: TestApp;
+  let behind: TestApp;
+  beforeAll(async () => {
+    const config = testConfig({ stopPollMs: 20, clockToleranceMs: 2_500 });
+    ahead = await startAppOn(inject('dynamoEndpoint'), { config, clockOffsetMs: 1_000 });
+    behind = await startAppOn(inject('dynamoEndpoint'), { config, clockOffsetMs: -1_000 });
+  });
+  afterAll(async () => {
+    await Promise.all([ahead.close(), behind.close()]);
+  });
+
+  it('hold all the same', { timeout: 60_000 }, async () => {
+    const run = await mix([ahead, behind], 'two clocks');
+    await checkInvariants(ahead, run, { faults: false, oneClock: false });
+    expect(run.operations).toBeGreaterThan(500);
+    console.info(`random mixes: ${operationsInAll} operations in all`);
+    // The three mixes together (when run together): enough operations to meet the rare orders.
+    if (mixes === 3) expect(operationsInAll).toBeGreaterThanOrEqual(5_000);
+  });
 });
 
 async function all<T>(page: (cursor?: Record<string, unknown>) => Promise<{ items: T[]; lastKey?: Record<string, unknown> }>): Promise<T[]> {

@@ -147,3 +147,41 @@ describe('throttling and 5xx past the SDK retries', () => {
     expect(app.faults.injected['internal-error']).toBe(3);
   });
 });
+
+describe('a retry that comes back after the stop it raced has ended', () => {
+  /** Lose the answer of the first attempt that `match` picks, and hold its retry until `release` is called. */
+  function loseThenHold(match: (r: FaultRequest) => boolean) {
+    let release!: () => void;
+    const until = new Promise<void>((resolve) => (release = resolve));
+    app.faults.add({ fault: 'lose-response', times: 1, match });
+    app.faults.add({ fault: { until }, times: 1, match });
+    return release;
+  }
+
+  it('an admission: its lease does not land again on the restarted agent; the message is interrupted', async () => {
+    const agentId = await createAgent(app.api, { runtime: { type: 'echo', delayMs: 50 } }, true);
+    const release = loseThenHold((r) => r.key?.agentId === agentId && expressionOf(r).startsWith('SET #leases.#m = :lease'));
+    const sent = app.api('POST', `/agents/${agentId}/messages`, { messageId: 'g1', text: 'ghost' });
+    await eventually(async () => Object.keys((await stored(agentId)).leases).includes('g1'));
+    // The first attempt landed; while its retry is held, a stop ends the message and the agent runs again.
+    expect((await app.api('POST', `/agents/${agentId}/stop`, { graceful: false })).status).toBe(200);
+    expect((await app.api('POST', `/agents/${agentId}/start`)).status).toBe(200);
+    release();
+    expect(await sent).toMatchObject({ status: 409, body: { code: 'MESSAGE_INTERRUPTED' } });
+    expect((await stored(agentId)).leases).toEqual({});
+    expect(await message(agentId, 'g1')).toMatchObject({ status: 'interrupted' });
+  });
+
+  it("a stop: its stopping write does not land again on the restarted agent; the agent stays active", async () => {
+    const agentId = await createAgent(app.api, {}, true);
+    const release = loseThenHold((r) => r.key?.agentId === agentId && expressionOf(r).startsWith('SET #status = :stopping, #stop = :stop, updatedAt = :now, dueAt = :deadline'));
+    const first = app.api('POST', `/agents/${agentId}/stop`, { timeout: 60_000 }, { prefer: 'respond-async' });
+    await eventually(async () => (await stored(agentId)).status === 'stopping');
+    expect((await app.api('POST', `/agents/${agentId}/stop`, { graceful: false })).status).toBe(200);
+    expect((await app.api('POST', `/agents/${agentId}/start`)).status).toBe(200);
+    release();
+    // The first request's stop ended (forced): it is answered with that stop, and starts nothing new.
+    expect((await first).status).toBe(200);
+    expect((await stored(agentId)).status).toBe('active');
+  });
+});

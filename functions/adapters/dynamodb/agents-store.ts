@@ -36,6 +36,13 @@ import { BY_STATUS_INDEX } from './tables.js';
 const OPEN_TO_COMPLETIONS =
   '(#status = :active OR (#status = :stopping AND attribute_not_exists(#stop.forced) AND #stop.deadline > :now))';
 
+/**
+ * A stop's stopping write, sent again by the SDK after its first attempt landed, must not land a
+ * second time: should that stop have ended and the agent been started again meanwhile, it would
+ * put the agent back in a stop that is over. Its commit is the agent's `lastStop`.
+ */
+const NOT_ENDED_ALREADY = '(attribute_not_exists(lastStop) OR lastStop.stopId <> :stopId)';
+
 /** The token of a message's lease on the item (none: not leased). */
 function leaseToken(item: AgentItem | null, messageId: string): string | undefined {
   const lease = item?.leases?.[messageId];
@@ -277,7 +284,7 @@ export class AgentsStore {
         UpdateExpression:
           'SET #status = :stopping, #stop = :stop, updatedAt = :now, dueAt = :deadline, version = version + :one, leasesAtStop = #leases',
         ConditionExpression:
-          `attribute_exists(agentId) AND #status = :active${idleCondition}` +
+          `attribute_exists(agentId) AND #status = :active AND ${NOT_ENDED_ALREADY}${idleCondition}` +
           (ifNothingInFlight ? ' AND size(#leases) = :none' : ''),
         ExpressionAttributeNames: { '#status': 'status', '#stop': 'stop', '#leases': 'leases' },
         ExpressionAttributeValues: {
@@ -287,6 +294,7 @@ export class AgentsStore {
           ':now': now,
           ':deadline': stop.deadline,
           ':one': 1,
+          ':stopId': stop.stopId,
           ...(seen !== undefined && { ':seen': seen }),
           ...(ifNothingInFlight && { ':none': 0 }),
         },
@@ -311,9 +319,9 @@ export class AgentsStore {
         TableName: this.tableName,
         Key: { agentId },
         UpdateExpression: 'SET #status = :stopping, #stop = :stop, updatedAt = :now, dueAt = :now, version = version + :one, leasesAtStop = #leases',
-        ConditionExpression: 'attribute_exists(agentId) AND #status = :active',
+        ConditionExpression: `attribute_exists(agentId) AND #status = :active AND ${NOT_ENDED_ALREADY}`,
         ExpressionAttributeNames: { '#status': 'status', '#stop': 'stop', '#leases': 'leases' },
-        ExpressionAttributeValues: { ':stopping': 'stopping', ':active': 'active', ':stop': stop, ':now': now, ':one': 1 },
+        ExpressionAttributeValues: { ':stopping': 'stopping', ':active': 'active', ':stop': stop, ':now': now, ':one': 1, ':stopId': stop.stopId },
         ReturnValues: 'ALL_NEW',
         ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
       }),
@@ -428,6 +436,9 @@ export class AgentsStore {
    * could expire; `moveDueAt` is the caller's guess that it is later (then it moves to the
    * expiry), and the condition holds the write to that guess, so a wrong one is refused with the
    * item and the caller tries the other. `maxWorkMs`: only a runtime whose simulated work fits.
+   * Race retried admission vs stop and restart: a first attempt that landed (its answer lost),
+   * cut by a stop, must not land again from the SDK's retry once the agent runs again: no stop
+   * may have committed after the admission's time (`notStoppedAfter`).
    */
   async admitLease(a: {
     agentId: string;
@@ -437,6 +448,8 @@ export class AgentsStore {
     now: number;
     moveDueAt: boolean;
     maxWorkMs?: number;
+    /** No stop may have committed after this (the admission's time, or a later one it was refused for). */
+    notStoppedAfter: number;
   }): Promise<AgentItem> {
     const { lease, moveDueAt, maxWorkMs } = a;
     const out = await this.conditional(
@@ -446,6 +459,7 @@ export class AgentsStore {
         UpdateExpression: `SET #leases.#m = :lease, lastActivityAt = :now, admissions = if_not_exists(admissions, :zero) + :one${moveDueAt ? ', dueAt = :expiresAt' : ''}`,
         ConditionExpression:
           '#status = :active AND size(#leases) < :max AND attribute_not_exists(#leases.#m) AND ' +
+          '(attribute_not_exists(lastStop) OR lastStop.stoppedAt <= :notStoppedAfter) AND ' +
           (moveDueAt ? 'dueAt > :expiresAt' : 'dueAt <= :expiresAt') +
           (maxWorkMs !== undefined ? ' AND (attribute_not_exists(#runtime.delayMs) OR #runtime.delayMs <= :maxWork)' : ''),
         ExpressionAttributeNames: {
@@ -459,6 +473,7 @@ export class AgentsStore {
           ':max': a.maxInFlight,
           ':lease': lease,
           ':now': a.now,
+          ':notStoppedAfter': a.notStoppedAfter,
           ':zero': 0,
           ':one': 1,
           ':expiresAt': lease.expiresAt,
@@ -472,16 +487,20 @@ export class AgentsStore {
     return out.Attributes as AgentItem;
   }
 
-  /** A message refused admission: its record goes (only this admission's, still `processing`). */
-  async discardMessageRecord(agentId: string, messageId: string, token: string): Promise<void> {
-    await this.conditionalRecord(
+  /** A message refused admission: its record goes (only this admission's, still `processing`); false when it had ended instead. */
+  async discardMessageRecord(agentId: string, messageId: string, token: string): Promise<boolean> {
+    return this.conditionalRecord(
       new DeleteCommand({
         TableName: this.records.tableName,
         Key: messageKey(agentId, messageId),
         ConditionExpression: 'leaseToken = :token AND #status = :processing',
         ExpressionAttributeNames: { '#status': 'status' },
         ExpressionAttributeValues: { ':token': token, ':processing': 'processing' },
+        ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
       }),
+      // Gone already: our own first attempt deleted it. Still there and ended: this admission's
+      // lease had landed after all (its answer lost) and a stop ended the message.
+      (current) => current === null,
     );
   }
 
@@ -809,14 +828,15 @@ export class AgentsStore {
   private async conditional(
     command: PutCommand | UpdateCommand | DeleteCommand,
     ours?: (current: AgentItem | null, attempts: number) => boolean,
-  ): Promise<{ Attributes?: unknown }> {
+  ): Promise<{ Attributes?: unknown; $metadata?: { attempts?: number } }> {
     try {
       // One union-typed send: the three commands share the document client's middleware stack.
       return await this.db.send(command as UpdateCommand);
     } catch (err) {
       const current = conditionFailedItem<AgentItem>(err);
       if (current === undefined) throw err;
-      if (ours?.(current, (err as { $metadata?: { attempts?: number } }).$metadata?.attempts ?? 1)) return { Attributes: current ?? undefined };
+      const attempts = (err as { $metadata?: { attempts?: number } }).$metadata?.attempts ?? 1;
+      if (ours?.(current, attempts)) return { Attributes: current ?? undefined, $metadata: { attempts } };
       throw new AgentConditionFailed(current);
     }
   }
