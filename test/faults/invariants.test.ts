@@ -12,7 +12,9 @@ import { createAgent, eventually, sleep, startTestApp, testConfig, type TestApp 
  * as the local stack runs; with DynamoDB failing as AWS does (answers lost after their write
  * landed, throttling), below the SDK's retries; and on two instances whose clocks disagree.
  */
-const MIX_MS = 15_000;
+/** Each mix runs until it has made this many operations (three make over 5,000), within MIX_MAX_MS. */
+const MIX_OPERATIONS = 1_750;
+const MIX_MAX_MS = 40_000;
 const CLIENTS = 32;
 const REAPER_MS = 500;
 let operationsInAll = 0;
@@ -30,10 +32,10 @@ async function mix(apps: TestApp[], label: string) {
   const agents = await Promise.all(Array.from({ length: 4 }, (_, i) => createAgent(apps[0]!.api, { name: `mix-${i}`, runtime: { type: 'echo', delayMs: 10 + i * 10 } }, true)));
   const answers: Answer[] = [];
   let operations = 0;
-  const until = Date.now() + MIX_MS;
+  const until = Date.now() + MIX_MAX_MS;
   const client = async (c: number) => {
     let n = 0;
-    while (Date.now() < until) {
+    while (operations < MIX_OPERATIONS && Date.now() < until) {
       const { api } = pick(apps);
       const agentId = pick(agents);
       const roll = Math.random();
@@ -180,7 +182,7 @@ describe('invariants under a random mix of concurrent operations', () => {
   });
   afterAll(() => app.close());
 
-  it('as the local stack runs', { timeout: 60_000 }, async () => {
+  it('as the local stack runs', { timeout: 90_000 }, async () => {
     const run = await mix([app], 'one instance');
     await checkInvariants(app, run, { faults: false, oneClock: true });
     expect(run.operations).toBeGreaterThan(500);
@@ -196,7 +198,7 @@ describe('invariants with DynamoDB failing as AWS does', () => {
   });
   afterAll(() => app.close());
 
-  it('10% of write answers lost after the write landed and 5% of calls throttled, below the SDK retries', { timeout: 60_000 }, async () => {
+  it('10% of write answers lost after the write landed and 5% of calls throttled, below the SDK retries', { timeout: 90_000 }, async () => {
     app.faults.add({ fault: 'lose-response', operations: WRITE_OPERATIONS, probability: 0.1 });
     app.faults.add({ fault: 'throttle', probability: 0.05 });
     let run;
@@ -223,7 +225,7 @@ describe('invariants on two instances whose clocks are 2 s apart', () => {
     await Promise.all([ahead.close(), behind.close()]);
   });
 
-  it('hold all the same', { timeout: 60_000 }, async () => {
+  it('hold all the same', { timeout: 90_000 }, async () => {
     const run = await mix([ahead, behind], 'two clocks');
     await checkInvariants(ahead, run, { faults: false, oneClock: false });
     expect(run.operations).toBeGreaterThan(500);
