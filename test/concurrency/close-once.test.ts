@@ -1,21 +1,17 @@
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { beforeAll, expect, it } from 'vitest';
 import { finalizeStop } from '../../functions/agents/stop.js';
-import { GatedRuntime } from '../support/runtimes.js';
-import { createAgent, eventually, startTestApp, type TestApp } from '../support/stack.js';
+import { createAgent, eventually, gatedTestApp, type TestApp } from '../support/stack.js';
 
 /**
  * Race finalize vs finalize: at a graceful stop's deadline the waiting request, a refused
  * heartbeat and the workflow may all finalize at once; the runtime's `close` (an agent worker's
  * `stop` call, where it saves its state) is made once, by the finalizer that claimed it.
  */
-const gated = new GatedRuntime();
+const stack = gatedTestApp();
+const { gated } = stack;
 let app: TestApp;
-beforeAll(async () => {
-  app = await startTestApp({ runtimes: gated.registry });
-});
-afterAll(async () => {
-  gated.releaseAll();
-  await app.close();
+beforeAll(() => {
+  app = stack.app();
 });
 
 it('closes the runtime once when several finalizers race at the deadline', async () => {

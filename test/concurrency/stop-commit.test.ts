@@ -1,18 +1,14 @@
 import { randomUUID } from 'node:crypto';
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { beforeAll, expect, it } from 'vitest';
 import { patchAgentsStore } from '../support/patch.js';
-import { GatedRuntime } from '../support/runtimes.js';
-import { createAgent, eventually, startTestApp, type TestApp } from '../support/stack.js';
+import { createAgent, eventually, gatedTestApp, type TestApp } from '../support/stack.js';
 
 /** What a stop's commit writes onto the messages it ends: only records that exist, and one ending each. */
-const gated = new GatedRuntime();
+const stack = gatedTestApp();
+const { gated } = stack;
 let app: TestApp;
-beforeAll(async () => {
-  app = await startTestApp({ runtimes: gated.registry });
-});
-afterAll(async () => {
-  gated.releaseAll();
-  await app.close();
+beforeAll(() => {
+  app = stack.app();
 });
 
 it('a lease without a message record (its admission half done) is cleared by the stop, and no record is made up for it', async () => {

@@ -1,4 +1,5 @@
-import { inject } from 'vitest';
+import { afterAll, beforeAll, inject } from 'vitest';
+import { GatedRuntime } from './runtimes.js';
 import type { Api } from './api.js';
 import { startAppOn, type AppOptions, type TestApp } from './local-stack.js';
 
@@ -20,3 +21,21 @@ export async function createAgent(api: Api, body: Record<string, unknown> = {}, 
   return agentId;
 }
 
+
+/**
+ * A stack for this test file whose agents created with `settings: { gated: true }` hold their
+ * messages until the test releases them (GatedRuntime); started before the file's tests, closed
+ * (every held message released) after them.
+ */
+export function gatedTestApp(opts: AppOptions = {}): { gated: GatedRuntime; app: () => TestApp } {
+  const gated = new GatedRuntime();
+  let app: TestApp | undefined;
+  beforeAll(async () => {
+    app = await startTestApp({ runtimes: gated.registry, ...opts });
+  });
+  afterAll(async () => {
+    gated.releaseAll();
+    await app?.close();
+  });
+  return { gated, app: () => app! };
+}
