@@ -7,6 +7,7 @@
  * the yardstick), with the same number of connections. The DynamoDB calls per message are counted at the one client the stack uses.
  * Last, for scale, the ceiling: the same load with the store reduced to two lease writes per message.
  */
+import { patchAgentsStore } from '../test/support/patch.js';
 import autocannon from 'autocannon';
 import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { AgentItem } from '../functions/agents/model.js';
@@ -118,12 +119,6 @@ try {
   // 3. The ceiling, for scale (not the product): the same API and load with the store reduced to
   // the two single-item lease writes a message cannot do without (admit, release), no record, no
   // read, no transaction. No design that keeps a durable record per message beats this here.
-  const store = {
-    createMessageRecord: d.agents.createMessageRecord,
-    admitLease: d.agents.admitLease,
-    recordOutcome: d.agents.recordOutcome,
-    releaseLease: d.agents.releaseLease,
-  };
   const leaseWrite = async (agentId: string, update: string, condition: string, messageId: string, values: Record<string, unknown>) =>
     (
       await app.db.send(
@@ -138,16 +133,21 @@ try {
         }),
       )
     ).Attributes as AgentItem;
-  d.agents.createMessageRecord = async () => undefined;
-  d.agents.admitLease = ({ agentId, messageId, lease }) =>
-    leaseWrite(agentId, 'SET #leases.#m = :lease', '#status = :active AND attribute_not_exists(#leases.#m)', messageId, { ':lease': lease });
-  d.agents.recordOutcome = async () => true;
-  d.agents.releaseLease = ({ agentId, messageId, token }) =>
-    leaseWrite(agentId, 'REMOVE #leases.#m', '#status = :active AND #leases.#m.#token = :token', messageId, { ':token': token });
+  // In every function of the stack (each has its own store, under its own grants).
+  const undo = [
+    patchAgentsStore(app, 'createMessageRecord', () => async () => undefined),
+    patchAgentsStore(app, 'admitLease', () => ({ agentId, messageId, lease }) =>
+      leaseWrite(agentId, 'SET #leases.#m = :lease', '#status = :active AND attribute_not_exists(#leases.#m)', messageId, { ':lease': lease }),
+    ),
+    patchAgentsStore(app, 'recordOutcome', () => async () => true),
+    patchAgentsStore(app, 'releaseLease', () => ({ agentId, messageId, token }) =>
+      leaseWrite(agentId, 'REMOVE #leases.#m', '#status = :active AND #leases.#m.#token = :token', messageId, { ':token': token }),
+    ),
+  ];
   const rawBeforeCeiling = await rawRun(SECONDS / 2);
   const ceiling = await load('ceiling: 2 lease writes/message');
   const rawAfterCeiling = await rawRun(SECONDS / 2);
-  Object.assign(d.agents, store);
+  undo.forEach((u) => u());
   console.log(
     `${'ceiling / raw conditional updates/s'.padEnd(34)} ${(ceiling.requests.average / ((rawBeforeCeiling + rawAfterCeiling) / 2)).toFixed(2)} x ` +
       `(the goal of 0.5 x is at or above what two single writes per message reach through this API here)`,
