@@ -444,7 +444,13 @@ async function complete(
   if (!(await d.agents.recordOutcome({ agentId, messageId, token, outcome, now }))) throw interrupted(messageId);
   let agent: AgentItem;
   try {
-    agent = await d.agents.releaseLease({ agentId, messageId, token, now: d.now() });
+    agent = await d.agents.releaseLease({ agentId, messageId, token, now: d.now() }).catch(async (err: unknown) => {
+      if (err instanceof AgentConditionFailed) throw err;
+      // No answer after the SDK's retries, though the release may have landed: look once.
+      const now = await d.agents.get(agentId).catch(() => undefined);
+      if (now && now.leases?.[messageId] === undefined) throw new AgentConditionFailed(now);
+      throw err;
+    });
   } catch (err) {
     if (!(err instanceof AgentConditionFailed)) throw err;
     const current = err.current;
@@ -459,8 +465,17 @@ async function complete(
       // this request ends that stop itself (its commit records the message interrupted).
       if (current?.status === 'stopping' && current.stop && typeof lease === 'object' && lease.token === token) {
         await finalizeStopQuietly(d, agentId, current.stop.stopId, current);
+        // A lease that had expired on the committing clock, on a message already ended, is left
+        // ended by the commit (counted drained): then it completed, and is answered so.
+        // The agent first: once it shows the commit, the record read after it is the commit's.
+        const afterAgent = await d.agents.get(agentId);
+        if (afterAgent?.lastStop?.stopId !== current.stop.stopId) throw interrupted(messageId);
+        const after = await d.records.getMessage(agentId, messageId);
+        if (after?.status !== outcome.status) throw interrupted(messageId);
+        agent = afterAgent;
+      } else {
+        throw interrupted(messageId);
       }
-      throw interrupted(messageId);
     }
   }
   await publish(d, {
@@ -490,7 +505,13 @@ export async function reclaimExpiredLeases(d: Deps, agent: AgentItem): Promise<n
   let reclaimed = 0;
   for (const [messageId, lease] of expiredLeases(agent, deadHorizon(d, now))) {
     const error = leaseExpiredError(lease);
-    const settled = await d.agents.reclaimLease(agent.agentId, messageId, lease, error, now);
+    const settled = await d.agents.reclaimLease(agent.agentId, messageId, lease, error, now).catch(async (err: unknown) => {
+      // No answer after the SDK's retries, though the reclaim may have landed: if it did, it is
+      // announced here (the lease is gone, so no one else will).
+      const [current, record] = await Promise.all([d.agents.get(agent.agentId), d.records.getMessage(agent.agentId, messageId)]).catch(() => []);
+      if (current && current.leases?.[messageId] === undefined && record?.status === 'failed' && record.error === error) return 'failed' as const;
+      throw err;
+    });
     if (!settled) continue;
     reclaimed++;
     // Every ending has its event, whoever settles it: a reply recorded before its worker died too.

@@ -1,12 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import { monotonicFactory } from 'ulid';
 import { publish } from './events.js';
-import { AgentConditionFailed, runtimeFor, type Deps } from './ports.js';
+import { AgentConditionFailed, WorkflowEnded, runtimeFor, type Deps } from './ports.js';
 import { RETRY_LIMITS, backoff, retriesExhausted } from './retry.js';
 import { AgentNotFound, StopFailed, agentNotRunning } from './errors.js';
 import {
   type AgentItem,
   type LastStop,
+  type MessageRecord,
   type StopInfo,
   type StopOutcome,
   type StopReason,
@@ -119,6 +120,9 @@ export async function beginGracefulStop(
     // Named by stopId: a joined request re-starting it is a no-op, and heals a lost start.
     await d.workflow.start({ agentId, stopId: stop.stopId });
   } catch (err) {
+    // Its execution has already ended: the stop it ran is over (or, if its workflow died, the
+    // waiting request ends it at the deadline and the reaper after it). Wait for its outcome.
+    if (err instanceof WorkflowEnded) return { stop, joined };
     d.log.error('stop workflow did not start', { agentId, stopId: stop.stopId, error: err as Error });
     if (joined) throw new StopFailed();
     try {
@@ -327,12 +331,16 @@ async function commitStop(
   // negative duration (a timed-out one is committed only once its deadline passed on this clock).
   const stoppedAt = Math.max(now, stop.requestedAt);
   const missing = new Set<string>();
-  const ended = new Set<string>();
+  // Expired leases whose message had ended before its worker died: drained, unless it completed
+  // at or after a graceful deadline (then the stop cut it: interrupted, as any late completion).
+  const ended = new Map<string, MessageRecord>();
+  const lateAt = stop.forced ? Infinity : stop.deadline;
+  const endedLate = (id: string) => (ended.get(id)?.completedAt ?? 0) >= lateAt && ended.get(id)?.status === 'completed';
   // Each pass that is refused for a record learns why, so the passes are bounded by the leases.
-  for (let pass = 0; pass <= leaseIds.length; pass++) {
-    const interruptedIds = leaseIds.filter((id) => !expired.has(id) && !missing.has(id));
+  for (let pass = 0; pass <= 2 * leaseIds.length; pass++) {
+    const interruptedIds = leaseIds.filter((id) => (!expired.has(id) || endedLate(id)) && !missing.has(id));
     const failedIds = leaseIds.filter((id) => expired.has(id) && !missing.has(id) && !ended.has(id));
-    const drainedIds = [...Object.keys(agent.leasesAtStop ?? {}).filter((id) => !leaseIds.includes(id)), ...leaseIds.filter((id) => ended.has(id))];
+    const drainedIds = [...Object.keys(agent.leasesAtStop ?? {}).filter((id) => !leaseIds.includes(id)), ...leaseIds.filter((id) => ended.has(id) && !endedLate(id))];
     const failures = Object.fromEntries(failedIds.map((id) => [id, leaseExpiredError(expired.get(id)!)]));
     const lastStop: LastStop = {
       stopId: stop.stopId,
@@ -364,11 +372,17 @@ async function commitStop(
       stateSaved: close.stateSaved,
       ...(close.closeError && { closeError: close.closeError }),
     };
-    const result = await d.agents.commitStop(agent, stop.stopId, lastStop, record, stoppedAt, failures);
+    const result = await d.agents.commitStop(agent, stop.stopId, lastStop, record, stoppedAt, failures).catch(async (err: unknown) => {
+      // No answer after the SDK's retries, though the commit may have landed: if it did, this
+      // finalizer still announces it (no other one will: the stop is over for them).
+      const now = await d.agents.get(agent.agentId).catch(() => undefined);
+      if (now?.lastStop?.stopId === stop.stopId) return { committed: true as const };
+      throw err;
+    });
     if (!result.committed) {
       if (result.stale) return undefined;
       result.missing.forEach((id) => missing.add(id));
-      result.ended.forEach((id) => ended.add(id));
+      result.ended.forEach(({ messageId, record: r }) => ended.set(messageId, r));
       continue;
     }
     stopEnded(stop.stopId);
@@ -380,6 +394,13 @@ async function commitStop(
     await Promise.all([
       ...interruptedIds.map((messageId) => publish(d, { type: 'Message Interrupted', detail: { agentId: agent.agentId, messageId, stopId: stop.stopId } })),
       ...failedIds.map((messageId) => publish(d, { type: 'Message Failed', detail: { agentId: agent.agentId, messageId, error: failures[messageId] } })),
+      // Ended before their worker died, and not announced by it: announced here.
+      ...leaseIds
+        .filter((id) => ended.has(id) && !endedLate(id))
+        .map((messageId) => {
+          const r = ended.get(messageId)!;
+          return publish(d, r.status === 'completed' ? { type: 'Message Completed', detail: { agentId: agent.agentId, messageId } } : { type: 'Message Failed', detail: { agentId: agent.agentId, messageId, error: r.error } });
+        }),
     ]);
     return { lastStop, interruptedIds };
   }

@@ -22,7 +22,7 @@ let mixes = 0;
 
 const pick = <T>(xs: T[]) => xs[Math.floor(Math.random() * xs.length)]!;
 
-type Answer = { kind: string; agentId: string; status: number; retryAfter?: string | null; messageId?: string; error?: string; code?: string; reply?: string; text?: string };
+type Answer = { data?: unknown; kind: string; agentId: string; status: number; retryAfter?: string | null; messageId?: string; error?: string; code?: string; reply?: string; text?: string };
 const ENDINGS: LifecycleEvent['type'][] = ['Message Completed', 'Message Failed', 'Message Interrupted'];
 
 /** Run the mix against `apps` (each operation on one of them, at random); the answers and the message events. */
@@ -53,7 +53,7 @@ async function mix(apps: TestApp[], label: string) {
         else if (roll < 0.77) [kind, res] = ['graceful', await api('POST', `/agents/${agentId}/stop`, { timeout: pick([0, 100, 500, 2000]) }, pick<Record<string, string>>([{}, { prefer: 'respond-async' }]))];
         else if (roll < 0.82) [kind, res] = ['force', await api('POST', `/agents/${agentId}/stop`, { graceful: false })];
         else [kind, res] = ['read', await api('GET', pick([`/agents/${agentId}`, `/agents/${agentId}/stops`, `/agents/${agentId}/messages`, '/agents?status=active']))];
-        answers.push({ kind, agentId, status: res.status, retryAfter: res.headers.get('retry-after'), error: res.body?.error, code: res.body?.code });
+        answers.push({ kind, agentId, status: res.status, retryAfter: res.headers.get('retry-after'), error: res.body?.error, code: res.body?.code, ...(res.status >= 500 && { data: res.body?.data }) });
       }
       operations++;
     }
@@ -117,7 +117,10 @@ async function checkInvariants(app: TestApp, run: Awaited<ReturnType<typeof mix>
 
     // A message answered 200 is completed with its own reply; one refused (409/429) was never admitted.
     for (const a of answers.filter((x) => x.kind === 'message' && x.agentId === agentId)) {
-      if (a.status === 200) expect(byId.get(a.messageId!)).toMatchObject({ status: 'completed', text: a.text, reply: a.text });
+      if (a.status === 200) {
+        const why = () => JSON.stringify({ answer: a, stops: stops.filter((x) => [...x.interruptedMessageIds, ...x.drainedMessageIds].includes(a.messageId!)), events: events.filter((e) => e.detail.messageId === a.messageId) });
+        expect(byId.get(a.messageId!), why()).toMatchObject({ status: 'completed', text: a.text, reply: a.text });
+      }
       else if (a.error === 'Agent is not running' || a.error === 'Agent is stopping') expect(byId.has(a.messageId!)).toBe(false);
     }
 
@@ -129,7 +132,8 @@ async function checkInvariants(app: TestApp, run: Awaited<ReturnType<typeof mix>
     const announced = new Set(events.filter((e) => e.detail.agentId === agentId).map((e) => `${e.type}/${e.detail.messageId}`));
     const eventOf = { completed: 'Message Completed', failed: 'Message Failed', interrupted: 'Message Interrupted' } as const;
     for (const m of messages.filter((x) => x.status !== 'processing')) {
-      expect(announced.has(`${eventOf[m.status as keyof typeof eventOf]}/${m.messageId}`), `${m.messageId} ${m.status} without its event`).toBe(true);
+      const why = () => `${m.messageId} ${m.status} without its event: ${JSON.stringify({ record: m, answers: answers.filter((x) => x.messageId === m.messageId) })}`;
+      expect(announced.has(`${eventOf[m.status as keyof typeof eventOf]}/${m.messageId}`), why()).toBe(true);
     }
 
     // No completion is recorded after its stop's deadline: each message a stop drained (in flight

@@ -704,7 +704,7 @@ export class AgentsStore {
     now: number,
     /** Why each of `record.failedMessageIds` failed. */
     failures: Record<string, string>,
-  ): Promise<{ committed: true } | { committed: false; stale: boolean; missing: string[]; ended: string[] }> {
+  ): Promise<{ committed: true } | { committed: false; stale: boolean; missing: string[]; ended: { messageId: string; record: MessageRecord }[] }> {
     const leaseIds = Object.keys(agent.leases ?? {});
     const settled = [
       ...record.interruptedMessageIds.map((messageId) => ({ messageId, outcome: { status: 'interrupted', stopId } as const })),
@@ -750,7 +750,7 @@ export class AgentsStore {
       committed: false,
       stale: reasons[0]?.code !== 'None' || reasons[1]?.code !== 'None' || refused.length === 0,
       missing: refused.filter((r) => !r.item).map((r) => r.messageId),
-      ended: refused.filter((r) => r.item).map((r) => r.messageId),
+      ended: refused.flatMap((r) => (r.item ? [{ messageId: r.messageId, record: r.item as unknown as MessageRecord }] : [])),
     };
   }
 
