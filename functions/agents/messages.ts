@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { publish } from './events.js';
+import { endingEvent, publish } from './events.js';
 import { AgentConditionFailed, runtimeFor, type Deps, type MessageJob } from './ports.js';
 import { RETRY_LIMITS, backoff, retriesExhausted, sleep } from './retry.js';
 import {
@@ -274,6 +274,11 @@ async function admit(d: Deps, agentId: string, messageId: string, input: SendMes
   }
 }
 
+/**
+ * The look after a failed lease write. A lease write still on its way may land after it: then no
+ * work runs (the admission answered 503), and that lease, without a record, is released by the
+ * reclaim or the next stop like any orphan.
+ */
 async function discardUnlessLeased(d: Deps, agentId: string, messageId: string, token: string): Promise<void> {
   try {
     const agent = await d.agents.get(agentId);
@@ -388,7 +393,7 @@ export async function settleIfUnleased(d: Deps, agent: AgentItem, record: Messag
   const now = d.now();
   if (!neverAdmitted(d, agent, record, readAt)) return record;
   if (await d.agents.settleUnleased(record.agentId, record.messageId, record.createdAt, NEVER_ADMITTED, now)) {
-    await publish(d, { type: 'Message Failed', detail: { agentId: record.agentId, messageId: record.messageId, error: NEVER_ADMITTED } });
+    await publish(d, endingEvent(record.agentId, record.messageId, { status: 'failed', error: NEVER_ADMITTED }));
     return { ...record, status: 'failed', error: NEVER_ADMITTED, completedAt: now };
   }
   return (await d.records.getMessage(record.agentId, record.messageId)) ?? record;
@@ -453,39 +458,44 @@ async function complete(
     });
   } catch (err) {
     if (!(err instanceof AgentConditionFailed)) throw err;
-    const current = err.current;
-    const lease = current?.leases?.[messageId];
-    if (current && lease === undefined && (await d.records.getMessage(agentId, messageId))?.status === outcome.status) {
-      // The lease is gone but the outcome stands: our release landed and its answer was lost (or a
-      // reclaim released it after the outcome was recorded). A stop that took it would have
-      // recorded the message interrupted.
-      agent = current;
-    } else {
-      // Our lease is still there, so the agent is stopping and was forced or is past its deadline:
-      // this request ends that stop itself (its commit records the message interrupted).
-      if (current?.status === 'stopping' && current.stop && typeof lease === 'object' && lease.token === token) {
-        await finalizeStopQuietly(d, agentId, current.stop.stopId, current);
-        // A lease that had expired on the committing clock, on a message already ended, is left
-        // ended by the commit (counted drained): then it completed, and is answered so.
-        // The agent first: once it shows the commit, the record read after it is the commit's.
-        const afterAgent = await d.agents.get(agentId);
-        if (afterAgent?.lastStop?.stopId !== current.stop.stopId) throw interrupted(messageId);
-        const after = await d.records.getMessage(agentId, messageId);
-        if (after?.status !== outcome.status) throw interrupted(messageId);
-        agent = afterAgent;
-      } else {
-        throw interrupted(messageId);
-      }
-    }
+    agent = await afterRefusedRelease(d, agentId, messageId, token, outcome.status, err.current);
   }
-  await publish(d, {
-    type: outcome.status === 'completed' ? 'Message Completed' : 'Message Failed',
-    detail: { agentId, messageId, ...(outcome.status === 'failed' && { error: outcome.error }) },
-  });
+  await publish(d, endingEvent(agentId, messageId, outcome));
   if (agent.status === 'stopping' && agent.stop && liveLeaseIds(agent, deadHorizon(d, d.now())).length === 0) {
     await finalizeStopQuietly(d, agentId, agent.stop.stopId, agent);
   }
   return now;
+}
+
+/**
+ * The release was refused: either the outcome stands (our release landed and its answer was lost,
+ * a reclaim released the lease after the outcome was recorded, or the stop that took the lease
+ * found the message already ended and counted it drained), and the agent is returned; or a stop
+ * took the message, and it is interrupted. Still holding our lease, the agent is stopping, forced
+ * or past its deadline: this request ends that stop itself first.
+ */
+async function afterRefusedRelease(
+  d: Deps,
+  agentId: string,
+  messageId: string,
+  token: string,
+  status: 'completed' | 'failed',
+  current: AgentItem | null,
+): Promise<AgentItem> {
+  if (!current) throw interrupted(messageId);
+  const lease = current.leases?.[messageId];
+  if (lease === undefined) {
+    // A stop that took the lease would have recorded the message interrupted, in the same write.
+    if ((await d.records.getMessage(agentId, messageId))?.status === status) return current;
+    throw interrupted(messageId);
+  }
+  if (current.status !== 'stopping' || !current.stop || typeof lease !== 'object' || lease.token !== token) throw interrupted(messageId);
+  await finalizeStopQuietly(d, agentId, current.stop.stopId, current);
+  // The agent first: once it shows the commit, the record read after it is the commit's.
+  const after = await d.agents.get(agentId);
+  if (after?.lastStop?.stopId !== current.stop.stopId) throw interrupted(messageId);
+  if ((await d.records.getMessage(agentId, messageId))?.status !== status) throw interrupted(messageId);
+  return after;
 }
 
 async function finalizeStopQuietly(d: Deps, agentId: string, stopId: string, known?: AgentItem): Promise<void> {
@@ -515,9 +525,8 @@ export async function reclaimExpiredLeases(d: Deps, agent: AgentItem): Promise<n
     if (!settled) continue;
     reclaimed++;
     // Every ending has its event, whoever settles it: a reply recorded before its worker died too.
-    if (settled === 'failed') await publish(d, { type: 'Message Failed', detail: { agentId: agent.agentId, messageId, error } });
-    else if (settled.released === 'completed') await publish(d, { type: 'Message Completed', detail: { agentId: agent.agentId, messageId } });
-    else if (settled.released === 'failed') await publish(d, { type: 'Message Failed', detail: { agentId: agent.agentId, messageId, error: settled.error ?? error } });
+    if (settled === 'failed') await publish(d, endingEvent(agent.agentId, messageId, { status: 'failed', error }));
+    else if (settled.released === 'completed' || settled.released === 'failed') await publish(d, endingEvent(agent.agentId, messageId, { status: settled.released, error: settled.error }));
   }
   return reclaimed;
 }

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { monotonicFactory } from 'ulid';
-import { publish } from './events.js';
+import { endingEvent, publish } from './events.js';
 import { AgentConditionFailed, WorkflowEnded, runtimeFor, type Deps } from './ports.js';
 import { RETRY_LIMITS, backoff, retriesExhausted } from './retry.js';
 import { AgentNotFound, StopFailed, agentNotRunning } from './errors.js';
@@ -336,11 +336,13 @@ async function commitStop(
   const ended = new Map<string, MessageRecord>();
   const lateAt = stop.forced ? Infinity : stop.deadline;
   const endedLate = (id: string) => (ended.get(id)?.completedAt ?? 0) >= lateAt && ended.get(id)?.status === 'completed';
+  // Ended on its own (completed or failed), in time: drained. One an earlier stop interrupted only loses its lease.
+  const endedInTime = (id: string) => ['completed', 'failed'].includes(ended.get(id)?.status ?? '') && !endedLate(id);
   // Each pass that is refused for a record learns why, so the passes are bounded by the leases.
   for (let pass = 0; pass <= 2 * leaseIds.length; pass++) {
     const interruptedIds = leaseIds.filter((id) => (!expired.has(id) || endedLate(id)) && !missing.has(id));
     const failedIds = leaseIds.filter((id) => expired.has(id) && !missing.has(id) && !ended.has(id));
-    const drainedIds = [...Object.keys(agent.leasesAtStop ?? {}).filter((id) => !leaseIds.includes(id)), ...leaseIds.filter((id) => ended.has(id) && !endedLate(id))];
+    const drainedIds = [...Object.keys(agent.leasesAtStop ?? {}).filter((id) => !leaseIds.includes(id)), ...leaseIds.filter(endedInTime)];
     const failures = Object.fromEntries(failedIds.map((id) => [id, leaseExpiredError(expired.get(id)!)]));
     const lastStop: LastStop = {
       stopId: stop.stopId,
@@ -396,11 +398,8 @@ async function commitStop(
       ...failedIds.map((messageId) => publish(d, { type: 'Message Failed', detail: { agentId: agent.agentId, messageId, error: failures[messageId] } })),
       // Ended before their worker died, and not announced by it: announced here.
       ...leaseIds
-        .filter((id) => ended.has(id) && !endedLate(id))
-        .map((messageId) => {
-          const r = ended.get(messageId)!;
-          return publish(d, r.status === 'completed' ? { type: 'Message Completed', detail: { agentId: agent.agentId, messageId } } : { type: 'Message Failed', detail: { agentId: agent.agentId, messageId, error: r.error } });
-        }),
+        .filter(endedInTime)
+        .map((messageId) => publish(d, endingEvent(agent.agentId, messageId, ended.get(messageId) as { status: 'completed' | 'failed'; error?: string }))),
     ]);
     return { lastStop, interruptedIds };
   }

@@ -32,11 +32,16 @@ describe('grants', () => {
     const agentId = await createAgent(app.api);
     const canWrite = async (name: string) =>
       (await app.functionDeps(name).agents.moveDueAt(agentId, 'inactive', 1).then(() => true, (err: Error) => (err.name === 'AccessDeniedException' ? false : err.name))) as boolean | string;
+    // And the records table, read or not at all.
+    const canReadRecords = async (name: string) =>
+      (await app.functionDeps(name).records.getMessage(agentId, 'none').then(() => true, (err: Error) => (err.name === 'AccessDeniedException' ? false : err.name))) as boolean | string;
     for (const route of routes) {
       expect(await canWrite(route.handler), route.handler).toBe(route.agents === 'write');
+      expect(await canReadRecords(route.handler), route.handler).toBe(route.records !== 'none');
     }
     for (const [name, access] of Object.entries(functionAccess)) {
       expect(await canWrite(name), name).toBe(access.agents === 'write');
+      expect(await canReadRecords(name), name).toBe(access.records !== 'none');
     }
   });
 });

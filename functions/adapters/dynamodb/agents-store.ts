@@ -828,7 +828,7 @@ export class AgentsStore {
   private async conditional(
     command: PutCommand | UpdateCommand | DeleteCommand,
     ours?: (current: AgentItem | null, attempts: number) => boolean,
-  ): Promise<{ Attributes?: unknown; $metadata?: { attempts?: number } }> {
+  ): Promise<{ Attributes?: unknown }> {
     try {
       // One union-typed send: the three commands share the document client's middleware stack.
       return await this.db.send(command as UpdateCommand);
@@ -836,7 +836,7 @@ export class AgentsStore {
       const current = conditionFailedItem<AgentItem>(err);
       if (current === undefined) throw err;
       const attempts = (err as { $metadata?: { attempts?: number } }).$metadata?.attempts ?? 1;
-      if (ours?.(current, attempts)) return { Attributes: current ?? undefined, $metadata: { attempts } };
+      if (ours?.(current, attempts)) return { Attributes: current ?? undefined };
       throw new AgentConditionFailed(current);
     }
   }
