@@ -1,0 +1,154 @@
+/**
+ * `npm run bench:capacity`: what each operation costs in DynamoDB capacity units (as DynamoDB
+ * Local reports them: AWS's billing and throttling rules) and in calls, for a small agent and for
+ * one holding 15 KB of settings and a 16 KB system prompt, each figure next to its budget (a miss
+ * fails the exit code); then the cost at list prices of the operations the product sells.
+ */
+import { OpenAiStandIn } from '../local/openai-standin.js';
+import { startAppOn, type TestApp } from '../test/support/local-stack.js';
+import { eventually } from '../test/support/api.js';
+import { benchStack, goal } from './support.js';
+import { isRead, meter, type MeteredCall } from './meter.js';
+
+const HEARTBEAT_MS = 1000;
+const LONG_WORK_MS = 6000;
+const MESSAGES = 50;
+
+const model = await new OpenAiStandIn().start();
+const config = { heartbeatMs: HEARTBEAT_MS, leaseTtlMs: 8000, clockToleranceMs: 2000, stopPollMs: 100 };
+const stack = await benchStack({ config });
+const { app } = stack;
+const tables = { agents: app.deps.config.agentsTable!, records: app.deps.config.recordsTable! };
+// A second instance over the same tables: a stop request served by another function than the one running the work.
+const other: TestApp = await startAppOn(stack.dynamo.endpoint, { config: { ...config, maxInFlight: 98, stopWaitWindowMs: 25_000, agentsTable: tables.agents, recordsTable: tables.records } });
+const here = meter(app.db);
+const there = meter(other.db);
+const { api } = stack;
+
+const big = { settings: { notes: 'n'.repeat(15 * 1024) }, system: 's'.repeat(16 * 1024) };
+type Size = 'small' | 'large';
+const SIZES: Size[] = ['small', 'large'];
+
+async function agent(size: Size, opts: { delayMs?: number } = {}): Promise<string> {
+  const runtime =
+    size === 'small'
+      ? { type: 'echo', ...(opts.delayMs && { delayMs: opts.delayMs }) }
+      : { type: 'llm', baseUrl: model.url, model: 'bench', system: big.system, memoryTurns: 0 };
+  const res = await api('POST', '/agents', { name: `bench-${size}`, runtime, ...(size === 'large' && { settings: big.settings }) });
+  if (res.status !== 201) throw new Error(`create answered ${res.status}: ${res.text}`);
+  const id = res.body.data.agentId as string;
+  const started = await api('POST', `/agents/${id}/start`);
+  if (started.status !== 200) throw new Error(`start answered ${started.status}: ${started.text}`);
+  return id;
+}
+
+const onHot = (agentId: string) => (c: MeteredCall) => c.tables.includes(tables.agents) && (!c.key || c.key.agentId === agentId);
+const rows: string[] = [];
+const figures: Record<string, Record<Size, number>> = {};
+const record = (name: string, size: Size, value: number) => ((figures[name] ??= { small: NaN, large: NaN })[size] = value);
+
+try {
+  for (const size of SIZES) {
+    // Synchronous messages: the first one in this process reads the agent's configuration; the rest find it cached.
+    const id = await agent(size);
+    here.reset();
+    const first = await api('POST', `/agents/${id}/messages`, { text: 'first' });
+    if (first.status !== 200) throw new Error(`message answered ${first.status}: ${first.text}`);
+    const firstCost = here.totals();
+    record('first message in a process: RCU', size, firstCost.rcu);
+    here.reset();
+    for (let i = 0; i < MESSAGES; i++) {
+      const res = await api('POST', `/agents/${id}/messages`, { text: `message ${i}` });
+      if (res.status !== 200) throw new Error(`message answered ${res.status}: ${res.text}`);
+    }
+    const sync = here.totals();
+    record('sync message: WCU', size, sync.wcu / MESSAGES);
+    record('sync message: RCU', size, sync.rcu / MESSAGES);
+    record('sync message: calls', size, sync.calls / MESSAGES);
+    const hot = here.totals((c) => onHot(id)(c) && !isRead(c));
+    record('sync message: hot-item writes', size, hot.writes / MESSAGES);
+    record('sync message: hot-item WCU', size, hot.wcu / MESSAGES);
+
+    // GET /agents/{id}
+    here.reset();
+    await api('GET', `/agents/${id}`);
+    record('GET /agents/{id}: RCU', size, here.totals().rcu);
+
+    // Idle stops, graceful and forced.
+    here.reset();
+    const graceful = await api('POST', `/agents/${id}/stop`, { graceful: true, timeout: 30_000 });
+    if (graceful.status !== 200) throw new Error(`idle stop answered ${graceful.status}: ${graceful.text}`);
+    record('idle graceful stop: WCU', size, here.totals().wcu);
+    record('idle graceful stop: calls', size, here.totals().calls);
+    await api('POST', `/agents/${id}/start`);
+    here.reset();
+    const forced = await api('POST', `/agents/${id}/stop`, { graceful: false });
+    if (forced.status !== 200) throw new Error(`idle force stop answered ${forced.status}: ${forced.text}`);
+    record('idle force stop: WCU', size, here.totals().wcu);
+    record('idle force stop: calls', size, here.totals().calls);
+
+    // One long message (async, on the worker): its heartbeats, then the whole message.
+    model.delayMs = LONG_WORK_MS;
+    const long = await agent(size, { delayMs: LONG_WORK_MS });
+    await api('POST', `/agents/${long}/messages`, { text: 'warm' }, { prefer: 'respond-async' });
+    await eventually(async () => ((await api('GET', `/agents/${long}`)).body.data.inFlight === 0 ? true : undefined), 30_000);
+    here.reset();
+    const sent = await api('POST', `/agents/${long}/messages`, { text: 'long' }, { prefer: 'respond-async' });
+    const messageId = sent.body.data.messageId as string;
+    await eventually(async () => ((await app.deps.records.getMessage(long, messageId))?.status === 'completed' ? true : undefined), 30_000);
+    const isBeat = (c: MeteredCall) => c.expression === 'SET #leases.#m.expiresAt = :expiresAt';
+    const beats = here.totals(isBeat);
+    record('heartbeat: WCU', size, beats.wcu / Math.max(1, beats.calls));
+    record(`one ${LONG_WORK_MS / 1000} s message (1 s heartbeats): WCU`, size, here.totals((c) => !isRead(c)).wcu);
+
+    // A stop request waiting out a drain: served by another function (it polls), and by the one running the work (woken).
+    for (const [where, served, m] of [['another function', other, there], ['the same process', app, here]] as const) {
+      const msg = await api('POST', `/agents/${long}/messages`, { text: 'drain me' }, { prefer: 'respond-async' });
+      const drainId = msg.body.data.messageId as string;
+      // Claimed by the worker and running.
+      await eventually(async () => {
+        const lease = (await app.deps.agents.get(long))?.leases?.[drainId];
+        return typeof lease === 'object' && !lease.queued;
+      }, 10_000);
+      m.reset();
+      const res = await served.api('POST', `/agents/${long}/stop`, { graceful: true, timeout: 30_000 });
+      if (res.status !== 200) throw new Error(`waiting stop answered ${res.status}: ${res.text}`);
+      const polls = m.totals((c) => c.command === 'GetItem' && c.tables.includes(tables.agents));
+      if (where === 'another function') record('waiting stop: RCU per poll', size, polls.rcu / Math.max(1, polls.calls));
+      else record('waiting stop woken in-process: reads of the agent', size, polls.calls);
+      await api('POST', `/agents/${long}/start`);
+    }
+    model.delayMs = 0;
+    await api('POST', `/agents/${long}/stop`, { graceful: false });
+  }
+
+  const budgets: [string, number, string][] = [
+    ['sync message: WCU', 4, 'WCU'],
+    ['sync message: RCU', 0.1, 'RCU'],
+    ['heartbeat: WCU', 1, 'WCU'],
+    ['idle graceful stop: WCU', 6, 'WCU'],
+    ['idle force stop: WCU', 6, 'WCU'],
+    ['waiting stop: RCU per poll', 1, 'RCU'],
+    ['waiting stop woken in-process: reads of the agent', 1, ''],
+    ['sync message: hot-item writes', 2, ''],
+  ];
+  rows.push(`${'operation'.padEnd(52)} ${'small'.padStart(8)} ${'large'.padStart(8)}   goal`);
+  for (const [name, bound, unit] of budgets) {
+    const f = figures[name]!;
+    const met = SIZES.every((s) => f[s] <= bound);
+    if (!met) process.exitCode = 1;
+    rows.push(`${name.padEnd(52)} ${f.small.toFixed(2).padStart(8)} ${f.large.toFixed(2).padStart(8)}   <= ${bound} ${unit}  ${met ? 'met' : 'MISSED'}`);
+  }
+  for (const [name, f] of Object.entries(figures)) {
+    if (budgets.some(([b]) => b === name)) continue;
+    rows.push(`${name.padEnd(52)} ${f.small.toFixed(2).padStart(8)} ${f.large.toFixed(2).padStart(8)}`);
+  }
+  // One partition takes 1,000 WCU/s: the agent's hot item is in one.
+  const hotWcu = Math.max(figures['sync message: hot-item WCU']!.small, figures['sync message: hot-item WCU']!.large);
+  rows.push(goal('messages/s one agent takes before its partition throttles', 1000 / hotWcu, 500, '/s', 0, true));
+  console.log(rows.join('\n'));
+} finally {
+  await other.close(0);
+  await stack.close();
+  await model.stop();
+}
