@@ -7,7 +7,7 @@
  * unmeasured round of each (DynamoDB Local runs several times slower on a cold JVM). Time to all
  * inactive, and DynamoDB calls per agent counted at the client every request goes through.
  */
-import type { AgentItem } from '../functions/agents/model.js';
+import type { StoredAgent } from '../functions/agents/model.js';
 import { benchStack, countCalls, putAgents } from './support.js';
 
 const FLEET = Number(process.env.FLEET ?? 1000);
@@ -22,7 +22,7 @@ const ids = Array.from({ length: FLEET }, () => crypto.randomUUID());
 async function activateAll(): Promise<void> {
   const now = Date.now();
   const agents = ids.map(
-    (agentId, i): AgentItem => ({
+    (agentId, i): Omit<StoredAgent, 'configVersion'> => ({
       agentId,
       name: `fleet-${i}`,
       status: 'active',
@@ -37,7 +37,7 @@ async function activateAll(): Promise<void> {
       dueAt: Number.MAX_SAFE_INTEGER,
     }),
   );
-  await putAgents(app.db, d.agents.tableName, agents);
+  await putAgents(app.db, { agents: d.agents.tableName, records: d.records.tableName }, agents);
 }
 
 async function activeLeft(): Promise<number> {

@@ -10,7 +10,7 @@
 import { patchAgentsStore } from '../test/support/patch.js';
 import autocannon from 'autocannon';
 import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import type { AgentItem } from '../functions/agents/model.js';
+import type { AgentState } from '../functions/agents/model.js';
 import { benchStack, countCalls, goal, percentile, rawConditionalWrite } from './support.js';
 
 const SECONDS = Number(process.env.LOAD_SECONDS ?? 10);
@@ -132,7 +132,7 @@ try {
           ReturnValues: 'ALL_NEW',
         }),
       )
-    ).Attributes as AgentItem;
+    ).Attributes as AgentState;
   // In every function of the stack (each has its own store, under its own grants).
   const undo = [
     patchAgentsStore(app, 'createMessageRecord', () => async () => undefined),

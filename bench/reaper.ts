@@ -5,7 +5,7 @@
  */
 import { ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { runReaper } from '../functions/agents/reaper.js';
-import type { AgentItem } from '../functions/agents/model.js';
+import type { StoredAgent } from '../functions/agents/model.js';
 import { benchStack, putAgents } from './support.js';
 
 const FLEET = Number(process.env.FLEET ?? 20_000);
@@ -16,7 +16,7 @@ const d = stack.app.deps;
 try {
   const now = Date.now();
   const hour = 3_600_000;
-  const agents: AgentItem[] = Array.from({ length: FLEET }, (_, i) => {
+  const agents: Omit<StoredAgent, 'configVersion'>[] = Array.from({ length: FLEET }, (_, i) => {
     const due = i < DUE;
     const lastActivityAt = due ? now - 2 * hour : now - 60_000;
     return {
@@ -36,7 +36,7 @@ try {
     };
   });
   const t0 = performance.now();
-  await putAgents(stack.app.db, d.agents.tableName, agents);
+  await putAgents(stack.app.db, { agents: d.agents.tableName, records: d.records.tableName }, agents);
   console.log(`loaded ${FLEET} active agents (${DUE} idle past their timeout) in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
 
   // The same question answered by a Scan of the fleet.

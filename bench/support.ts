@@ -1,6 +1,7 @@
 import { BatchWriteCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { untilProcessed } from '../functions/adapters/dynamodb/client.js';
-import type { AgentItem } from '../functions/agents/model.js';
+import { configKey } from '../functions/adapters/dynamodb/agent-config-store.js';
+import type { StoredAgent } from '../functions/agents/model.js';
 import { startOwnStack, type AppOptions } from '../test/support/local-stack.js';
 
 /** DynamoDB Local in memory plus the whole local stack, for a benchmark run. */
@@ -60,12 +61,23 @@ export const rawConditionalWrite = (db: DynamoDBDocumentClient, tableName: strin
     }),
   );
 
-/** Write agent items straight into the table, 25 per BatchWrite (a fleet set up in seconds). */
-export async function putAgents(db: DynamoDBDocumentClient, tableName: string, agents: AgentItem[]): Promise<void> {
-  for (let i = 0; i < agents.length; i += 25) {
-    await untilProcessed(
-      agents.slice(i, i + 25).map((Item) => ({ PutRequest: { Item } })),
-      async (batch) => ((await db.send(new BatchWriteCommand({ RequestItems: { [tableName]: batch } }))).UnprocessedItems?.[tableName] ?? []) as typeof batch,
-    );
+/** Write agents straight into their tables (the hot item and the configuration), 25 items per BatchWrite: a fleet set up in seconds. */
+export async function putAgents(db: DynamoDBDocumentClient, tables: { agents: string; records: string }, agents: Omit<StoredAgent, 'configVersion'>[]): Promise<void> {
+  const items = agents.flatMap(({ name, description, settings, runtime, signingSecret, ...state }) => {
+    const configVersion = 'bench';
+    const config = { ...configKey(state.agentId), name, description, settings, runtime, signingSecret, configVersion, createdAt: state.createdAt };
+    return [
+      { table: tables.agents, Item: { ...state, configVersion } },
+      { table: tables.records, Item: JSON.parse(JSON.stringify(config)) as Record<string, unknown> },
+    ];
+  });
+  for (let i = 0; i < items.length; i += 25) {
+    type Request = { table: string; Item: Record<string, unknown> };
+    await untilProcessed<Request>(items.slice(i, i + 25), async (batch) => {
+      const RequestItems: Record<string, { PutRequest: { Item: Record<string, unknown> } }[]> = {};
+      for (const { table, Item } of batch) (RequestItems[table] ??= []).push({ PutRequest: { Item } });
+      const out = await db.send(new BatchWriteCommand({ RequestItems }));
+      return Object.entries(out.UnprocessedItems ?? {}).flatMap(([table, requests]) => requests.map((r) => ({ table, Item: r.PutRequest!.Item! })));
+    });
   }
 }

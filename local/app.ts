@@ -113,7 +113,7 @@ export async function startLocalApp(opts: LocalAppOptions): Promise<LocalApp> {
     ...Object.entries(functionAccess),
   ];
   for (const [name, access] of declared) {
-    functions.set(name, buildDeps({ ...parts, db: grantedClient(db, tables, access, name), metrics: deps.metrics }));
+    functions.set(name, buildDeps({ ...parts, db: grantedClient(db, tables, access, name), metrics: deps.metrics, signals: deps.signals }));
   }
   useDeps(deps);
   const resumed = await resumeStoppingAgents(deps);

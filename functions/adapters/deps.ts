@@ -3,11 +3,13 @@ import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { type Config, ConfigError, configFromEnv } from '../agents/config.js';
 import type { Deps, EventPublisher, ModelKeys, FleetWorkflow, MessageQueue, RuntimeRegistry, StopWorkflow } from '../agents/ports.js';
 import { EventBridgePublisher, SqsMessageQueue, stepFunctionsFleetWorkflow, stepFunctionsStopWorkflow } from './aws.js';
+import { AgentConfigStore } from './dynamodb/agent-config-store.js';
 import { AgentsStore } from './dynamodb/agents-store.js';
 import { FleetStore } from './dynamodb/fleet-store.js';
 import { createDocumentClient } from './dynamodb/client.js';
 import { RecordsStore } from './dynamodb/records-store.js';
 import { logger, wireAtColdStart } from './logger.js';
+import { InProcessSignals } from './process-signals.js';
 import { generateSigningSecret } from './runtimes/http.js';
 import { runtimesFor } from './runtimes/index.js';
 import { BoundModelKeys } from './runtimes/model-keys.js';
@@ -42,14 +44,17 @@ export function buildDeps(parts: {
   now?: () => number;
   /** Shared by the functions of one local stack (each Lambda function has its own). */
   metrics?: Deps['metrics'];
+  signals?: Deps['signals'];
 }): Deps {
   const { db, ...rest } = parts;
   const { agentsTable, recordsTable } = parts.config;
   const modelKeys = parts.modelKeys ?? new BoundModelKeys();
   const records = recordsTable ? new RecordsStore(db, recordsTable, parts.config.recordRetentionDays) : notGranted<RecordsStore>('RECORDS_TABLE');
+  const configs = recordsTable ? new AgentConfigStore(db, recordsTable) : notGranted<AgentConfigStore>('RECORDS_TABLE');
   return {
     ...rest,
-    agents: agentsTable ? new AgentsStore(db, agentsTable, records) : notGranted<AgentsStore>('AGENTS_TABLE'),
+    agents: agentsTable ? new AgentsStore(db, agentsTable, records, configs) : notGranted<AgentsStore>('AGENTS_TABLE'),
+    configs,
     records,
     fleet: recordsTable ? new FleetStore(db, recordsTable, (now) => records.expiresAt(now)) : notGranted<FleetStore>('RECORDS_TABLE'),
     modelKeys,
@@ -58,7 +63,8 @@ export function buildDeps(parts: {
     log: logger,
     now: parts.now ?? Date.now,
     newSigningSecret: generateSigningSecret,
-    metrics: parts.metrics ?? { eventPublishFailures: 0 },
+    metrics: parts.metrics ?? { eventPublishFailures: 0, stopPolls: 0 },
+    signals: parts.signals ?? new InProcessSignals(),
   };
 }
 

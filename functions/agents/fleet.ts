@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { AgentConflict, AgentNotFound, IdempotencyKeyReused, OperationNotFound, StopFailed, Unavailable } from './errors.js';
 import { publish } from './events.js';
 import { type FleetMember, type FleetOperation, type FleetStopInput, type MemberState, OPEN_STATES, emptyCounts } from './fleet-model.js';
-import type { AgentItem } from './model.js';
+import type { AgentState } from './model.js';
 import { WorkflowEnded, type Deps } from './ports.js';
 import { mapBounded } from './selection.js';
 import { MAX_POLLS, beginGracefulStop, forceStop, newId, viewStop } from './stop.js';
@@ -256,7 +256,7 @@ async function stopMember(d: Deps, op: FleetOperation, m: FleetMember): Promise<
 }
 
 /** Not running: stopped by an earlier attempt of this operation (after a crash), or skipped. */
-async function notRunning(d: Deps, op: FleetOperation, m: FleetMember, agent: AgentItem | undefined): Promise<void> {
+async function notRunning(d: Deps, op: FleetOperation, m: FleetMember, agent: AgentState | undefined): Promise<void> {
   if (!agent) return settle(m, 'skipped', { error: 'agent not found' });
   const last = agent.status === 'inactive' ? agent.lastStop : undefined;
   if (last?.operationId === op.operationId) return settle(m, last.outcome, { stopId: last.stopId });

@@ -12,8 +12,10 @@ import {
   agentStopping,
 } from './errors.js';
 import {
-  type AgentItem,
+  type AgentConfig,
+  type AgentState,
   type AgentStatus,
+  type StoredAgent,
   type CreateAgentInput,
   type Runtime,
   type UpdateAgentInput,
@@ -27,33 +29,40 @@ import {
  * Create an agent, with its signing secret (the `http` runtime signs every request with it): the
  * one moment the secret is returned, with the rotation below.
  */
-export async function createAgent(d: Deps, input: CreateAgentInput): Promise<AgentItem> {
+export async function createAgent(d: Deps, input: CreateAgentInput): Promise<StoredAgent> {
   if (input.runtime) await assertRuntimeAllowed(d, input.runtime);
   const now = d.now();
-  const item: AgentItem = {
-    signingSecret: d.newSigningSecret(),
-    agentId: input.agentId ?? randomUUID(),
+  const agentId = input.agentId ?? randomUUID();
+  const configVersion = randomUUID();
+  const config: AgentConfig = {
+    agentId,
     name: input.name,
     ...(input.description !== undefined && { description: input.description }),
-    status: 'inactive',
     settings: input.settings ?? {},
     runtime: input.runtime ?? { type: 'echo' },
+    signingSecret: d.newSigningSecret(),
+    configVersion,
+  };
+  const state: AgentState = {
+    agentId,
+    status: 'inactive',
+    version: 1,
+    configVersion,
     idleTimeoutMs: input.idleTimeoutMs === undefined ? DEFAULT_IDLE_TIMEOUT_MS : input.idleTimeoutMs,
     leases: {},
-    version: 1,
     createdAt: now,
     updatedAt: now,
     dueAt: now,
   };
   try {
-    await d.agents.create(item);
+    await d.agents.create(state, config);
   } catch (err) {
     if (err instanceof AgentConditionFailed) {
-      throw new AgentConflict('AGENT_EXISTS', `An agent with agentId ${item.agentId} already exists`);
+      throw new AgentConflict('AGENT_EXISTS', `An agent with agentId ${agentId} already exists`);
     }
     throw err;
   }
-  return item;
+  return { ...config, ...state };
 }
 
 /** A new signing secret, returned once; the previous one stops working at once. */
@@ -94,8 +103,8 @@ async function runtimeRefusal(d: Deps, runtime: Runtime): Promise<{ field: strin
   }
 }
 
-export async function getAgent(d: Deps, agentId: string): Promise<AgentItem> {
-  const item = await d.agents.get(agentId);
+export async function getAgent(d: Deps, agentId: string): Promise<StoredAgent> {
+  const item = await d.agents.getWhole(agentId);
   if (!item) throw new AgentNotFound();
   return item;
 }
@@ -107,7 +116,7 @@ export async function listAgents(d: Deps, q: { status?: AgentStatus; limit: numb
 }
 
 /** PATCH: runtime and settings only while inactive; If-Match pins the version. */
-export async function updateAgent(d: Deps, agentId: string, input: UpdateAgentInput, ifVersion?: number): Promise<AgentItem> {
+export async function updateAgent(d: Deps, agentId: string, input: UpdateAgentInput, ifVersion?: number): Promise<StoredAgent> {
   const set: Record<string, unknown> = {};
   const remove: string[] = [];
   if (input.name !== undefined) set.name = input.name;
@@ -115,12 +124,11 @@ export async function updateAgent(d: Deps, agentId: string, input: UpdateAgentIn
   else if (input.description !== undefined) set.description = input.description;
   if (input.settings !== undefined) set.settings = input.settings;
   if (input.runtime !== undefined) set.runtime = input.runtime;
-  if (input.idleTimeoutMs !== undefined) set.idleTimeoutMs = input.idleTimeoutMs;
   if (input.runtime) await assertRuntimeAllowed(d, input.runtime);
   const requireInactive = input.settings !== undefined || input.runtime !== undefined;
-  let item: AgentItem;
+  let item: StoredAgent;
   try {
-    item = await d.agents.update(agentId, set, remove, { ifVersion, requireInactive, now: d.now() });
+    item = await d.agents.update(agentId, { set, remove, idleTimeoutMs: input.idleTimeoutMs }, { ifVersion, requireInactive, now: d.now() });
   } catch (err) {
     if (!(err instanceof AgentConditionFailed)) throw err;
     const current = err.current;
@@ -160,7 +168,7 @@ export async function deleteAgent(d: Deps, agentId: string): Promise<void> {
 }
 
 /** inactive -> active. */
-export async function startAgent(d: Deps, agentId: string): Promise<AgentItem> {
+export async function startAgent(d: Deps, agentId: string): Promise<StoredAgent> {
   for (let attempt = 0; ; attempt++) {
     const current = await getAgent(d, agentId);
     assertStartable(current);
@@ -169,9 +177,10 @@ export async function startAgent(d: Deps, agentId: string): Promise<AgentItem> {
     if (refusal) throw new AgentConflict('RUNTIME_NOT_ALLOWED', `Agent cannot start: its "${refusal.field}" ${refusal.why}; change the runtime (PATCH) or ask the operator`);
     const now = d.now();
     try {
-      const item = await d.agents.start(agentId, now, current.version, idleDueAt(now, current.idleTimeoutMs));
+      const state = await d.agents.start(agentId, now, current.version, idleDueAt(now, current.idleTimeoutMs));
       await publish(d, { type: 'Agent Started', detail: { agentId } });
-      return item;
+      // The version it was started at is the one read: so is its configuration.
+      return { ...current, ...state };
     } catch (err) {
       if (!(err instanceof AgentConditionFailed)) throw err;
       if (!err.current) throw new AgentNotFound();
@@ -182,7 +191,7 @@ export async function startAgent(d: Deps, agentId: string): Promise<AgentItem> {
   }
 }
 
-function assertStartable(agent: AgentItem): void {
+function assertStartable(agent: AgentState): void {
   if (agent.status === 'active') throw agentAlreadyRunning();
   if (agent.status === 'stopping') throw agentStopping();
 }

@@ -16,7 +16,8 @@ import {
 } from './errors.js';
 import { cursorShapes, decodeCursor, encodeCursor } from './cursor.js';
 import {
-  type AgentItem,
+  type AgentConfig,
+  type AgentState,
   type Lease,
   type MessageOutcome,
   type MessageRecord,
@@ -52,13 +53,20 @@ export async function sendMessage(d: Deps, agentId: string, input: SendMessageIn
   const messageId = input.messageId ?? newId();
   const admitted = await admit(d, agentId, messageId, input, delivery.mode);
   if ('duplicate' in admitted) return { message: admitted.duplicate, duplicate: true };
-  const { agent, record, token } = admitted;
+  const { config, record, token } = admitted;
   if (delivery.mode === 'async') return handOff(d, record, token, delivery.waitMs);
 
   // Inside the API request: the work must end before API Gateway's limit, with a clear failure.
-  const run = await runLeased(d, agent, token, record, MAX_SYNC_WORK_MS);
-  if (run.status === 'aborted') throw run.reason;
-  const completedAt = await complete(d, agentId, messageId, token, run);
+  const ran = d.signals.running(agentId, messageId);
+  let completedAt: number;
+  let run: RunResult;
+  try {
+    run = await runLeased(d, config, token, record, MAX_SYNC_WORK_MS);
+    if (run.status === 'aborted') throw run.reason;
+    completedAt = await complete(d, agentId, messageId, token, run);
+  } finally {
+    ran();
+  }
   if (run.status === 'failed') {
     throw new RuntimeFailed(`Agent runtime failed to process message ${messageId}: ${run.error}`);
   }
@@ -111,7 +119,7 @@ export type RunResult =
  * fires and the run stops waiting on it: the stop that took the lease records the message
  * `interrupted`. The same for a message run in the API request and one run by the worker.
  */
-export async function runLeased(d: Deps, agent: AgentItem, token: string, record: MessageRecord, timeLimitMs: number): Promise<RunResult> {
+export async function runLeased(d: Deps, agent: AgentConfig, token: string, record: MessageRecord, timeLimitMs: number): Promise<RunResult> {
   const { agentId, messageId } = record;
   const lost = new AbortController();
   // The time this run may take (the request's window, or what the worker's invocation has left):
@@ -201,7 +209,9 @@ export async function runQueuedMessage(
   const { agentId, messageId, token } = job;
   const [agent, record] = await Promise.all([d.agents.get(agentId), d.records.getMessage(agentId, messageId)]);
   const lease = agent?.leases?.[messageId];
-  if (!agent || !record || typeof lease !== 'object' || lease.token !== token || !lease.queued) {
+  // Its configuration: cached by version in a warm worker (runtime and settings do not change while the agent runs).
+  const config = agent && (await d.configs.get(agentId, agent.configVersion));
+  if (!agent || !config || !record || typeof lease !== 'object' || lease.token !== token || !lease.queued) {
     d.log.info('message job skipped: already claimed or settled', { agentId, messageId });
     return 'skipped';
   }
@@ -213,18 +223,21 @@ export async function runQueuedMessage(
     d.log.info('message job skipped: claimed by another delivery, or its lease is gone', { agentId, messageId });
     return 'skipped';
   }
-  const run = await runLeased(d, agent, token, record, timeLimitMs);
-  if (run.status === 'aborted') return 'interrupted';
+  const ran = d.signals.running(agentId, messageId);
   try {
+    const run = await runLeased(d, config, token, record, timeLimitMs);
+    if (run.status === 'aborted') return 'interrupted';
     await complete(d, agentId, messageId, token, run);
+    return run.status;
   } catch (err) {
     if (err instanceof AgentConflict && err.code === 'MESSAGE_INTERRUPTED') return 'interrupted';
     throw err;
+  } finally {
+    ran();
   }
-  return run.status;
 }
 
-type Admitted = { agent: AgentItem; record: MessageRecord; token: string } | { duplicate: MessageRecord };
+type Admitted = { agent: AgentState; config: AgentConfig; record: MessageRecord; token: string } | { duplicate: MessageRecord };
 
 /**
  * Admit in two single-item writes, no read: the `processing` record (conditioned on the messageId
@@ -236,6 +249,15 @@ type Admitted = { agent: AgentItem; record: MessageRecord; token: string } | { d
  * the next admission of its messageId settles it so (`settleIfUnleased`).
  */
 async function admit(d: Deps, agentId: string, messageId: string, input: SendMessageInput, mode: Delivery['mode']): Promise<Admitted> {
+  // The configuration the message runs on: cached in a warm function (its version is checked by
+  // the lease write), read once otherwise; a refusal is made only on one read just now.
+  let config = d.configs.cached(agentId) ?? (await d.configs.read(agentId, false)) ?? (await d.configs.read(agentId, true));
+  if (!config) throw new AgentNotFound();
+  if (mode === 'sync' && !fitsRequest(config)) {
+    config = await d.configs.read(agentId, true);
+    if (!config) throw new AgentNotFound();
+    assertFitsRequest(config);
+  }
   const now = d.now();
   const lease: Lease = { token: randomUUID(), expiresAt: now + d.config.leaseTtlMs, ...(mode === 'async' && { queued: true as const }) };
   const record: MessageRecord = {
@@ -255,7 +277,7 @@ async function admit(d: Deps, agentId: string, messageId: string, input: SendMes
     return { duplicate: duplicateOutcome(await settleIfUnleased(d, agent, existing, readAt), mode) };
   }
   try {
-    return { agent: await admitLease(d, record, lease, mode), record, token: lease.token };
+    return { ...(await admitLease(d, record, lease, mode, config)), record, token: lease.token };
   } catch (err) {
     if (err instanceof AdmissionEnded) return { duplicate: duplicateOutcome(err.record, mode) };
     // Refused: never admitted, so no record. A store that failed (throttled, unreachable, its
@@ -296,7 +318,14 @@ class AdmissionEnded extends Error {
   }
 }
 
-async function admitLease(d: Deps, record: MessageRecord, lease: Lease, mode: Delivery['mode']): Promise<AgentItem> {
+async function admitLease(
+  d: Deps,
+  record: MessageRecord,
+  lease: Lease,
+  mode: Delivery['mode'],
+  checked: AgentConfig,
+): Promise<{ agent: AgentState; config: AgentConfig }> {
+  let config = checked;
   const { agentId, messageId } = record;
   // The reaper must look at this agent by the time this lease could expire (a crashed worker);
   // the index moves only when its next look is later than that: about once per lease TTL under
@@ -305,7 +334,7 @@ async function admitLease(d: Deps, record: MessageRecord, lease: Lease, mode: De
   let reclaimTried = false;
   let notStoppedAfter = record.createdAt;
   for (let attempt = 0; ; attempt++) {
-    let current: AgentItem | null;
+    let current: AgentState | null;
     try {
       const agent = await d.agents.admitLease({
         agentId,
@@ -315,7 +344,7 @@ async function admitLease(d: Deps, record: MessageRecord, lease: Lease, mode: De
         now: d.now(),
         moveDueAt,
         notStoppedAfter,
-        ...(mode === 'sync' && { maxWorkMs: MAX_SYNC_WORK_MS }),
+        configVersion: config.configVersion,
       });
       // Admitted only after its own lease had expired (a store slower than the lease TTL): the
       // record may already be settled as never admitted. Never run work whose lease is gone: the
@@ -327,7 +356,7 @@ async function admitLease(d: Deps, record: MessageRecord, lease: Lease, mode: De
       if (late) {
         throw new Unavailable(`Message ${messageId} took longer to admit than its lease lasts and was recorded as failed; send it again with a new messageId`);
       }
-      return agent;
+      return { agent, config };
     } catch (err) {
       if (!(err instanceof AgentConditionFailed)) throw err;
       current = err.current;
@@ -335,7 +364,14 @@ async function admitLease(d: Deps, record: MessageRecord, lease: Lease, mode: De
     if (!current) throw new AgentNotFound();
     if (current.status === 'inactive') throw agentNotRunning();
     if (current.status === 'stopping') throw agentStopping();
-    if (mode === 'sync') assertFitsRequest(current);
+    if (current.configVersion !== config.configVersion) {
+      // Changed since it was read (or a cached one is behind): the message is checked against the one the agent runs now.
+      const now = await d.configs.get(agentId, current.configVersion);
+      if (!now) throw new AgentNotFound();
+      if (mode === 'sync') assertFitsRequest(now);
+      config = now;
+      continue;
+    }
     if (current.leases?.[messageId] !== undefined) {
       throw new AgentConflict('MESSAGE_IN_PROGRESS', `Message ${messageId} is already being processed; get it later for its reply`);
     }
@@ -374,7 +410,7 @@ const NEVER_ADMITTED = 'the message was never admitted: its admission stopped be
  * expired, on any function's clock, it never will be admitted. Before then it may still be on
  * its way; a record whose lease is there (by its token) is in flight.
  */
-function neverAdmitted(d: Deps, agent: AgentItem, record: MessageRecord, now: number): boolean {
+function neverAdmitted(d: Deps, agent: AgentState, record: MessageRecord, now: number): boolean {
   if (record.status !== 'processing' || now < record.createdAt + d.config.leaseTtlMs + d.config.clockToleranceMs) return false;
   return agent.leases?.[record.messageId] === undefined;
 }
@@ -384,12 +420,12 @@ function neverAdmitted(d: Deps, agent: AgentItem, record: MessageRecord, now: nu
  * settles it). `readAt`: the time taken before the agent was read (a lease written after that
  * read was written after it too, and then the admission itself finds it too late to run).
  */
-function asRead(d: Deps, agent: AgentItem, record: MessageRecord, readAt: number): MessageRecord {
+function asRead(d: Deps, agent: AgentState, record: MessageRecord, readAt: number): MessageRecord {
   return neverAdmitted(d, agent, record, readAt) ? { ...record, status: 'failed', error: NEVER_ADMITTED } : record;
 }
 
 /** A writer's turn: a never-admitted record is settled `failed`, with the reason. Returns the record as it now stands. */
-export async function settleIfUnleased(d: Deps, agent: AgentItem, record: MessageRecord, readAt: number): Promise<MessageRecord> {
+export async function settleIfUnleased(d: Deps, agent: AgentState, record: MessageRecord, readAt: number): Promise<MessageRecord> {
   const now = d.now();
   if (!neverAdmitted(d, agent, record, readAt)) return record;
   if (await d.agents.settleUnleased(record.agentId, record.messageId, record.createdAt, NEVER_ADMITTED, now)) {
@@ -399,10 +435,12 @@ export async function settleIfUnleased(d: Deps, agent: AgentItem, record: Messag
   return (await d.records.getMessage(record.agentId, record.messageId)) ?? record;
 }
 
+const fitsRequest = ({ runtime }: AgentConfig) => runtime.type !== 'echo' || (runtime.delayMs ?? 0) <= MAX_SYNC_WORK_MS;
+
 /** Work that cannot end inside the API request is refused up front, with what to do instead. */
-function assertFitsRequest(agent: AgentItem): void {
+function assertFitsRequest(agent: AgentConfig): void {
   const { runtime } = agent;
-  if (runtime.type === 'echo' && (runtime.delayMs ?? 0) > MAX_SYNC_WORK_MS) {
+  if (runtime.type === 'echo' && !fitsRequest(agent)) {
     throw new AsyncRequired(
       `This agent's work takes ${runtime.delayMs} ms, longer than a synchronous request can wait (${MAX_SYNC_WORK_MS} ms); ` +
         'send it with the header "Prefer: respond-async" and get the message later',
@@ -447,7 +485,7 @@ async function complete(
   const now = d.now();
   // Refused: a stop (or a reclaim) already ended the message, or the record is another admission's.
   if (!(await d.agents.recordOutcome({ agentId, messageId, token, outcome, now }))) throw interrupted(messageId);
-  let agent: AgentItem;
+  let agent: AgentState;
   try {
     agent = await d.agents.releaseLease({ agentId, messageId, token, now: d.now() }).catch(async (err: unknown) => {
       if (err instanceof AgentConditionFailed) throw err;
@@ -480,8 +518,8 @@ async function afterRefusedRelease(
   messageId: string,
   token: string,
   status: 'completed' | 'failed',
-  current: AgentItem | null,
-): Promise<AgentItem> {
+  current: AgentState | null,
+): Promise<AgentState> {
   if (!current) throw interrupted(messageId);
   const lease = current.leases?.[messageId];
   if (lease === undefined) {
@@ -498,7 +536,7 @@ async function afterRefusedRelease(
   return after;
 }
 
-async function finalizeStopQuietly(d: Deps, agentId: string, stopId: string, known?: AgentItem): Promise<void> {
+async function finalizeStopQuietly(d: Deps, agentId: string, stopId: string, known?: AgentState): Promise<void> {
   await finalizeStop(d, agentId, stopId, known).catch((err: Error) =>
     d.log.warn('finalize from a message request failed; the workflow will retry it', { agentId, stopId, error: err }),
   );
@@ -510,7 +548,7 @@ async function finalizeStopQuietly(d: Deps, agentId: string, stopId: string, kno
  * so a lease renewed or completed meanwhile is left alone. A message whose reply was recorded
  * before its worker died keeps it: only the lease is released.
  */
-export async function reclaimExpiredLeases(d: Deps, agent: AgentItem): Promise<number> {
+export async function reclaimExpiredLeases(d: Deps, agent: AgentState): Promise<number> {
   const now = d.now();
   let reclaimed = 0;
   for (const [messageId, lease] of expiredLeases(agent, deadHorizon(d, now))) {

@@ -237,18 +237,20 @@ export interface Lease {
 export type StoredLease = Lease | number;
 export const leaseExpiry = (lease: StoredLease): number => (typeof lease === 'number' ? lease : lease.expiresAt);
 
-/** The agent item as stored. */
-export interface AgentItem {
+/**
+ * The agent's hot item: what every message, heartbeat and stop conditions on and writes. It holds
+ * no configuration, so its writes cost the same (one WCU) whatever the agent is configured with.
+ */
+export interface AgentState {
   agentId: string;
-  name: string;
-  description?: string;
   status: AgentStatus;
-  settings: Record<string, unknown>;
-  runtime: Runtime;
+  /** The agent's version (its ETag): every transition and every change counts. */
+  version: number;
+  /** The version of the agent's configuration (its cold item) that goes with this state: a cached one is used only while it matches. */
+  configVersion: string;
   idleTimeoutMs: number | null;
   /** messageId -> the lease of its admission. */
   leases: Record<string, StoredLease>;
-  version: number;
   createdAt: number;
   updatedAt: number;
   startedAt?: number;
@@ -261,21 +263,44 @@ export interface AgentItem {
   /** While stopping: the leases in flight when the stop began (those gone at its commit drained). */
   leasesAtStop?: Record<string, StoredLease>;
   dueAt: number;
-  /** Signs the `http` runtime's requests. Shown once (create, rotate); never in a response otherwise, a log line or an event. */
-  signingSecret?: string;
   /** The id of the last write that must know itself again if its answer is lost (create, update, start, rollback). */
   writeId?: string;
 }
+
+/**
+ * The agent's configuration, its cold item: read at admission (or found cached, for the
+ * `configVersion` the hot item names) and by the views. Runtime and settings change only while
+ * the agent is inactive; name and description at any time.
+ */
+export interface AgentConfig {
+  agentId: string;
+  name: string;
+  description?: string;
+  settings: Record<string, unknown>;
+  runtime: Runtime;
+  /** Signs the `http` runtime's requests. Shown once (create, rotate); never in a response otherwise, a log line or an event. */
+  signingSecret?: string;
+  configVersion: string;
+}
+
+/** The whole agent: its state and its configuration. */
+export type StoredAgent = AgentState & AgentConfig;
+
+/** The fields of the configuration a change may set (and the view shows). */
+export const CONFIG_FIELDS = ['name', 'description', 'settings', 'runtime'] as const;
 
 /** A stop in progress as the API shows it: without the finalizer's claim token or the fencing flag (internal state). */
 export type StopView = Omit<StopInfo, 'closing' | 'forced'>;
 
 /** The agent as the API returns it. */
-export type Agent = Omit<AgentItem, 'leases' | 'dueAt' | 'signingSecret' | 'stop' | 'writeId'> & { inFlight: number; stop?: StopView };
+export type Agent = Omit<StoredAgent, 'leases' | 'dueAt' | 'signingSecret' | 'stop' | 'writeId' | 'configVersion' | 'leasesAtStop' | 'admissions'> & {
+  inFlight: number;
+  stop?: StopView;
+};
 
 const stopView = ({ closing: _claim, forced: _fence, ...shown }: StopInfo): StopView => shown;
 
-export const liveLeaseIds = (agent: Pick<AgentItem, 'leases'>, now: number): string[] =>
+export const liveLeaseIds = (agent: Pick<AgentState, 'leases'>, now: number): string[] =>
   Object.entries(agent.leases ?? {})
     .filter(([, lease]) => leaseExpiry(lease) > now)
     .map(([id]) => id);
@@ -291,7 +316,7 @@ export const leaseExpiredError = (lease: StoredLease) =>
   `lease expired at ${new Date(leaseExpiry(lease)).toISOString()}: the worker processing it stopped responding`;
 
 /** Leases of crashed workers: past their expiry, to be settled (the message recorded failed). */
-export const expiredLeases = (agent: Pick<AgentItem, 'leases'>, now: number): [string, StoredLease][] =>
+export const expiredLeases = (agent: Pick<AgentState, 'leases'>, now: number): [string, StoredLease][] =>
   Object.entries(agent.leases ?? {}).filter(([, lease]) => leaseExpiry(lease) <= now);
 
 /** A function's clock and how far it may be from others'. */
@@ -301,7 +326,7 @@ export interface Clock {
 }
 
 /** The API view: a stable field order, leases reduced to the count of those not dead (on any function's clock). */
-export function toAgent(item: AgentItem, clock: Clock): Agent {
+export function toAgent(item: StoredAgent, clock: Clock): Agent {
   const now = deadHorizon(clock, clock.now());
   return {
     agentId: item.agentId,
@@ -369,6 +394,17 @@ export interface StopRecord {
   closeError?: string;
 }
 
+/** The agent's `lastStop` that goes with a stop record. */
+export const lastStopOf = (r: StopRecord): LastStop => ({
+  stopId: r.stopId,
+  outcome: r.outcome,
+  reason: r.reason,
+  ...(r.operationId && { operationId: r.operationId }),
+  requestedAt: r.requestedAt,
+  stoppedAt: r.stoppedAt,
+  interrupted: r.interrupted,
+});
+
 /** Where an active agent sits in the byStatus index: its next idle check, or never. */
 export const idleDueAt = (from: number, idleTimeoutMs: number | null) => (idleTimeoutMs === null ? NEVER : from + idleTimeoutMs);
 
@@ -376,12 +412,12 @@ export const idleDueAt = (from: number, idleTimeoutMs: number | null) => (idleTi
  * When the reaper should next look at an active agent: its idle deadline, or the expiry of a lease
  * in flight (a crashed worker's message to settle), whichever comes first.
  */
-export function nextReaperCheck(agent: AgentItem): number {
+export function nextReaperCheck(agent: AgentState): number {
   return Math.min(idleDueAt(lastActiveAt(agent), agent.idleTimeoutMs), ...Object.values(agent.leases ?? {}).map(leaseExpiry));
 }
 
 /** When the agent last did anything: its last message, else its start. */
-export const lastActiveAt = (agent: AgentItem): number => agent.lastActivityAt ?? agent.startedAt ?? agent.updatedAt;
+export const lastActiveAt = (agent: AgentState): number => agent.lastActivityAt ?? agent.startedAt ?? agent.updatedAt;
 
 /**
  * The condition for moving an agent's next reaper check from what was read of it: the fields
@@ -389,7 +425,7 @@ export const lastActiveAt = (agent: AgentItem): number => agent.lastActivityAt ?
  * timestamp could not tell two admissions in one millisecond, or on clocks that disagree).
  * Undefined: the field must still be absent.
  */
-export const sameActivity = (agent: AgentItem, match: Record<string, number>): Record<string, number | undefined> => ({
+export const sameActivity = (agent: AgentState, match: Record<string, number>): Record<string, number | undefined> => ({
   ...match,
   admissions: agent.admissions,
 });

@@ -1,17 +1,20 @@
 /** Secondary ports: what the domain needs from the outside, with an AWS and a local adapter each. */
 import type { Logger } from '@aws-lambda-powertools/logger';
+import type { AgentConfigStore } from '../adapters/dynamodb/agent-config-store.js';
 import type { AgentsStore } from '../adapters/dynamodb/agents-store.js';
 import type { FleetStore } from '../adapters/dynamodb/fleet-store.js';
 import type { RecordsStore } from '../adapters/dynamodb/records-store.js';
 import type { Config } from './config.js';
 import type { FleetCounts } from './fleet-model.js';
-import type { AgentItem, ApiKeySource, Runtime } from './model.js';
+import type { AgentConfig, AgentState, ApiKeySource, LastStop, Runtime } from './model.js';
 
 /** Everything the domain needs, wired once: from the environment in Lambda, by local/ on one machine. */
 export interface Deps {
   config: Config;
   /** The Agents table: every state-changing write of the product, each with its race guard. */
   agents: AgentsStore;
+  /** The agents' configurations (cold items), cached by version. */
+  configs: AgentConfigStore;
   records: RecordsStore;
   /** Fleet stop operations (in the records table). */
   fleet: FleetStore;
@@ -29,12 +32,34 @@ export interface Deps {
    * heartbeating and writes nothing, as a crashed process would; its leases expire and are settled.
    */
   shutdown: AbortSignal;
+  /** What this process knows of its own runs and commits (one per Lambda container; one for the local stack). */
+  signals: ProcessSignals;
   log: Logger;
   now: () => number;
   /** A new random signing secret for an agent's `http` runtime. */
   newSigningSecret: () => string;
-  /** Counters a test or an operator can read (event publish failures are counted, never silent). */
-  metrics: { eventPublishFailures: number };
+  /** Counters a test or an operator can read (event publish failures are counted, never silent; reads of waiting stop requests). */
+  metrics: { eventPublishFailures: number; stopPolls: number };
+}
+
+/** A stop request's wait: until its stop commits in this process, a lease of its agent ends here, or the time passes. */
+export interface StopWatch {
+  sleep(ms: number): Promise<{ woken: boolean; ended?: LastStop }>;
+  close(): void;
+}
+
+/**
+ * What one process knows of its own work: the leases its runs hold and the stops it commits. A
+ * stop request whose drain runs in the same process is woken instead of polling the store.
+ */
+export interface ProcessSignals {
+  /** Work holding this lease runs here from now on; the function returned says it ended (its waiters are woken to look). */
+  running(agentId: string, messageId: string): () => void;
+  /** Whether every one of these (non-empty) leases is held by work running here. */
+  allRunningHere(agentId: string, messageIds: string[]): boolean;
+  /** A stop of this agent committed here. */
+  stopEnded(agentId: string, lastStop: LastStop): void;
+  watch(agentId: string, stopId: string): StopWatch;
 }
 
 /** A store's page key (DynamoDB's LastEvaluatedKey) and one page of items. */
@@ -46,7 +71,7 @@ export interface Page<T> {
 
 /** A conditional write on an agent failed; `current` is the item as it was (null: none). */
 export class AgentConditionFailed extends Error {
-  constructor(readonly current: AgentItem | null) {
+  constructor(readonly current: AgentState | null) {
     super('agent condition failed');
   }
 }
@@ -73,9 +98,9 @@ export interface RuntimeStop {
  * waiting on it either way. `close` is told at finalize, so the runtime can drop its connections.
  */
 export interface AgentRuntime {
-  process(agent: AgentItem, message: RuntimeMessage, signal: AbortSignal): Promise<{ reply: string }>;
+  process(agent: AgentConfig, message: RuntimeMessage, signal: AbortSignal): Promise<{ reply: string }>;
   /** Save state and close connections; a failure fails the finalize (the workflow retries it). */
-  close(agent: AgentItem, stop: RuntimeStop): Promise<{ stateSaved: boolean } | void>;
+  close(agent: AgentConfig, stop: RuntimeStop): Promise<{ stateSaved: boolean } | void>;
 }
 
 /** One admitted asynchronous message, as handed to a worker: its ids and its admission's token. */
@@ -107,7 +132,7 @@ export class ModelKeyUnavailable extends Error {
 }
 
 export type RuntimeRegistry = Record<Runtime['type'], AgentRuntime>;
-export const runtimeFor = (runtimes: RuntimeRegistry, agent: AgentItem): AgentRuntime => runtimes[agent.runtime.type];
+export const runtimeFor = (runtimes: RuntimeRegistry, agent: Pick<AgentConfig, 'runtime'>): AgentRuntime => runtimes[agent.runtime.type];
 
 export interface StopWorkflowInput {
   agentId: string;

@@ -5,7 +5,8 @@ import { AgentConditionFailed, WorkflowEnded, runtimeFor, type Deps } from './po
 import { RETRY_LIMITS, backoff, retriesExhausted } from './retry.js';
 import { AgentNotFound, StopFailed, agentNotRunning } from './errors.js';
 import {
-  type AgentItem,
+  type AgentConfig,
+  type AgentState,
   type LastStop,
   type MessageRecord,
   type StopInfo,
@@ -16,6 +17,7 @@ import {
   expiredLeases,
   leaseExpiredError,
   liveLeaseIds,
+  lastStopOf,
   nextReaperCheck,
 } from './model.js';
 
@@ -61,7 +63,7 @@ export async function beginGracefulStop(
   d: Deps,
   agentId: string,
   opts: { timeoutMs: number; reason: StopReason; idle?: { admissions?: number }; operationId?: string },
-): Promise<{ stop: StopInfo; joined: boolean; stopped?: LastStop }> {
+): Promise<{ stop: StopInfo; joined: boolean; stopped?: LastStop; agent?: AgentState }> {
   const now = d.now();
   const proposed: StopInfo = {
     stopId: newId(now),
@@ -77,7 +79,7 @@ export async function beginGracefulStop(
   // flight it is refused, and the plain stopping write follows (the drain's finalizer claims).
   const closeToken = randomUUID();
   const claimed: StopInfo = { ...proposed, closing: { token: closeToken, until: now + CLOSE_CLAIM_MS } };
-  let agent: AgentItem | undefined;
+  let agent: AgentState | undefined;
   let joined = false;
   for (const ifNothingInFlight of [true, false]) {
     try {
@@ -135,7 +137,8 @@ export async function beginGracefulStop(
     }
     throw new StopFailed();
   }
-  return { stop, joined };
+  // The agent as the stopping write left it: a waiting request's first look.
+  return { stop, joined, agent };
 }
 
 /** An idle stop found the agent active again: a message arrived after the reaper looked. */
@@ -177,7 +180,7 @@ export async function finalizeStop(
   agentId: string,
   stopId: string,
   /** The agent as a conditional write just returned it: used instead of the first read. */
-  known?: AgentItem,
+  known?: AgentState,
   /** The close claim the caller's stopping write already made. */
   claimToken?: string,
 ): Promise<{ stopped?: LastStop; closingElsewhere?: true }> {
@@ -190,7 +193,6 @@ export async function finalizeStop(
     const drained = liveLeaseIds(agent, deadHorizon(d, now)).length === 0;
     if (!drained && !agent.stop.forced && now < agent.stop.deadline) return {};
     const outcome: StopOutcome = agent.stop.forced ? 'forced' : drained ? 'drained' : 'timed_out';
-    const runtime = runtimeFor(d.runtimes, agent);
     if (outcome === 'forced') {
       const committed = await commitStop(d, agent, agent.stop, outcome, now, { stateSaved: false });
       if (!committed) {
@@ -198,8 +200,8 @@ export async function finalizeStop(
         continue;
       }
       // Told after the commit (the agent is inactive whatever the runtime does): best effort.
-      await runtime
-        .close(agent, { stopId, outcome, interrupted: committed.interruptedIds })
+      await configOf(d, agent)
+        .then((config) => runtimeFor(d.runtimes, config).close(config, { stopId, outcome, interrupted: committed.interruptedIds }))
         .catch((err: Error) => d.log.warn('runtime not told of a force stop after its commit', { agentId, stopId, error: err }));
       return { stopped: committed.lastStop };
     }
@@ -209,8 +211,9 @@ export async function finalizeStop(
         return { closingElsewhere: true };
       }
       const interrupted = outcome === 'drained' ? [] : liveLeaseIds(agent, deadHorizon(d, now));
+      const config = await configOf(d, agent);
       try {
-        const result = await runtime.close(agent, { stopId, outcome, interrupted });
+        const result = await runtimeFor(d.runtimes, config).close(config, { stopId, outcome, interrupted });
         closed = { outcome, stateSaved: result?.stateSaved ?? false };
       } catch (err) {
         await d.agents.releaseClose(agentId, stopId, token);
@@ -225,6 +228,13 @@ export async function finalizeStop(
     await backoff(attempt);
   }
   throw retriesExhausted();
+}
+
+/** The configuration of the runtime to close (cached by version in a warm function). */
+async function configOf(d: Deps, agent: AgentState): Promise<AgentConfig> {
+  const config = await d.configs.get(agent.agentId, agent.configVersion);
+  if (!config) throw new Error(`agent ${agent.agentId} has no configuration`);
+  return config;
 }
 
 /**
@@ -267,7 +277,7 @@ export async function forceStop(
 }
 
 /** A force stop's first write; returns the stopId it governs (and the agent, when its write returned it). */
-async function closeAdmission(d: Deps, agentId: string, reason: StopReason, operationId?: string): Promise<{ stopId: string; agent?: AgentItem }> {
+async function closeAdmission(d: Deps, agentId: string, reason: StopReason, operationId?: string): Promise<{ stopId: string; agent?: AgentState }> {
   for (let attempt = 0; ; attempt++) {
     const now = d.now();
     const stop: StopInfo = {
@@ -280,7 +290,7 @@ async function closeAdmission(d: Deps, agentId: string, reason: StopReason, oper
       ...(operationId && { operationId }),
       forced: true,
     };
-    let current: AgentItem | null;
+    let current: AgentState | null;
     try {
       const agent = await d.agents.beginForcedStop(agentId, stop, now);
       await publish(d, { type: 'Agent Stopping', detail: { agentId, stopId: stop.stopId, reason } });
@@ -319,7 +329,7 @@ async function closeAdmission(d: Deps, agentId: string, reason: StopReason, oper
  */
 async function commitStop(
   d: Deps,
-  agent: AgentItem,
+  agent: AgentState,
   stop: StopInfo,
   outcome: StopOutcome,
   now: number,
@@ -337,12 +347,12 @@ async function commitStop(
   const lateAt = stop.forced ? Infinity : stop.deadline;
   const endedLate = (id: string) => (ended.get(id)?.completedAt ?? 0) >= lateAt && ended.get(id)?.status === 'completed';
   // Ended on its own (completed or failed), in time: drained. One an earlier stop interrupted only loses its lease.
-  const endedInTime = (id: string) => ['completed', 'failed'].includes(ended.get(id)?.status ?? '') && !endedLate(id);
+  const endedInTimeId = (id: string) => ['completed', 'failed'].includes(ended.get(id)?.status ?? '') && !endedLate(id);
   // Each pass that is refused for a record learns why, so the passes are bounded by the leases.
   for (let pass = 0; pass <= 2 * leaseIds.length; pass++) {
     const interruptedIds = leaseIds.filter((id) => (!expired.has(id) || endedLate(id)) && !missing.has(id));
     const failedIds = leaseIds.filter((id) => expired.has(id) && !missing.has(id) && !ended.has(id));
-    const drainedIds = [...Object.keys(agent.leasesAtStop ?? {}).filter((id) => !leaseIds.includes(id)), ...leaseIds.filter(endedInTime)];
+    const drainedIds = [...Object.keys(agent.leasesAtStop ?? {}).filter((id) => !leaseIds.includes(id)), ...leaseIds.filter(endedInTimeId)];
     const failures = Object.fromEntries(failedIds.map((id) => [id, leaseExpiredError(expired.get(id)!)]));
     const lastStop: LastStop = {
       stopId: stop.stopId,
@@ -387,62 +397,36 @@ async function commitStop(
       result.ended.forEach(({ messageId, record: r }) => ended.set(messageId, r));
       continue;
     }
-    stopEnded(stop.stopId);
-    d.log.info('agent stopped', { agentId: agent.agentId, stopId: stop.stopId, outcome, interrupted: interruptedIds.length, failed: failedIds.length });
-    await publish(d, {
-      type: 'Agent Stopped',
-      detail: { agentId: agent.agentId, stopId: stop.stopId, outcome, reason: stop.reason, interrupted: interruptedIds.length },
-    });
-    await Promise.all([
-      ...interruptedIds.map((messageId) => publish(d, { type: 'Message Interrupted', detail: { agentId: agent.agentId, messageId, stopId: stop.stopId } })),
-      ...failedIds.map((messageId) => publish(d, { type: 'Message Failed', detail: { agentId: agent.agentId, messageId, error: failures[messageId] } })),
-      // Ended before their worker died, and not announced by it: announced here.
-      ...leaseIds
-        .filter(endedInTime)
-        .map((messageId) => publish(d, endingEvent(agent.agentId, messageId, ended.get(messageId) as { status: 'completed' | 'failed'; error?: string }))),
-    ]);
-    return { lastStop, interruptedIds };
+    const endedInTime = leaseIds.filter(endedInTimeId).map((messageId) => ({ messageId, record: ended.get(messageId)! }));
+    if ('adopted' in result && result.adopted) {
+      // An earlier attempt's record was there (it settled no message either): that was the decision, and it is what the agent now shows.
+      return announce(d, agent.agentId, stop, lastStopOf(result.adopted), { interruptedIds: [], failedIds: [], failures: {}, endedInTime });
+    }
+    return announce(d, agent.agentId, stop, lastStop, { interruptedIds, failedIds, failures, endedInTime });
   }
   return undefined;
 }
 
-/**
- * Stop requests waiting in this process, by stopId: the commit wakes them at once (a completion
- * that drained the stop, the workflow's Finalize run locally); across processes they poll.
- */
-const waiting = new Map<string, Set<() => void>>();
-function stopEnded(stopId: string): void {
-  for (const wake of waiting.get(stopId) ?? []) wake();
-}
-
-/** Sleep up to `ms`, or until this stop ends in this process (also if it ended since the last sleep). */
-function stopWatch(stopId: string) {
-  let ended = false;
-  let wakeSleeper: (() => void) | undefined;
-  const listener = () => {
-    ended = true;
-    wakeSleeper?.();
-  };
-  const set = waiting.get(stopId) ?? new Set();
-  set.add(listener);
-  waiting.set(stopId, set);
-  return {
-    sleep: (ms: number) =>
-      new Promise<void>((resolve) => {
-        if (ended) return resolve();
-        const timer = setTimeout(done, ms);
-        function done() {
-          clearTimeout(timer);
-          wakeSleeper = undefined;
-          resolve();
-        }
-        wakeSleeper = done;
-      }),
-    close: () => {
-      set.delete(listener);
-      if (set.size === 0) waiting.delete(stopId);
-    },
-  };
+/** A stop committed: its waiters woken, its events published. */
+async function announce(
+  d: Deps,
+  agentId: string,
+  stop: StopInfo,
+  lastStop: LastStop,
+  settled: { interruptedIds: string[]; failedIds: string[]; failures: Record<string, string>; endedInTime: { messageId: string; record: MessageRecord }[] },
+): Promise<{ lastStop: LastStop; interruptedIds: string[] }> {
+  const { interruptedIds, failedIds, failures, endedInTime } = settled;
+  const { outcome } = lastStop;
+  d.signals.stopEnded(agentId, lastStop);
+  d.log.info('agent stopped', { agentId, stopId: stop.stopId, outcome, interrupted: interruptedIds.length, failed: failedIds.length });
+  await publish(d, { type: 'Agent Stopped', detail: { agentId, stopId: stop.stopId, outcome, reason: stop.reason, interrupted: interruptedIds.length } });
+  await Promise.all([
+    ...interruptedIds.map((messageId) => publish(d, { type: 'Message Interrupted', detail: { agentId, messageId, stopId: stop.stopId } })),
+    ...failedIds.map((messageId) => publish(d, { type: 'Message Failed', detail: { agentId, messageId, error: failures[messageId] } })),
+    // Ended before their worker died, and not announced by it: announced here.
+    ...endedInTime.map(({ messageId, record }) => publish(d, endingEvent(agentId, messageId, record as { status: 'completed' | 'failed'; error?: string }))),
+  ]);
+  return { lastStop, interruptedIds };
 }
 
 /** The workflow's failure path: record it on the agent, which stays recoverable (force stop, reaper). */
@@ -455,9 +439,9 @@ export async function recordStopFailure(d: Deps, agentId: string, stopId: string
   }
 }
 
-/** Where a stop stands, from the agent (and, once the agent moved on, from the stop record). */
-export async function viewStop(d: Deps, agentId: string, stopId: string): Promise<StopView> {
-  const agent = await d.agents.get(agentId);
+/** Where a stop stands, from the agent (read now, or as a write just returned it) and, once the agent moved on, from the stop record. */
+export async function viewStop(d: Deps, agentId: string, stopId: string, known?: AgentState): Promise<StopView> {
+  const agent = known ?? (await d.agents.get(agentId));
   if (agent?.status === 'stopping' && agent.stop?.stopId === stopId) {
     const { stop } = agent;
     if (stop.failure) return { kind: 'failed', agentId, stopId, error: stop.failure.error };
@@ -473,18 +457,21 @@ export async function viewStop(d: Deps, agentId: string, stopId: string): Promis
 }
 
 /**
- * Wait up to `windowMs` for the stop to end, re-reading the agent every `stopPollMs`. Once the
- * stop's deadline has passed, the waiting request finalizes it itself (idempotent, conditioned on
- * stopId), so a timed-out stop is answered within one poll of its deadline, not at the workflow's
- * next whole-second Wait.
+ * Wait up to `windowMs` for the stop to end. While the work it drains runs in this same process,
+ * the request sleeps until that work ends or the stop commits here (woken, no read); otherwise it
+ * re-reads the agent every `stopPollMs`. Once the stop's deadline has passed, the waiting request
+ * finalizes it itself (idempotent, conditioned on stopId), so a timed-out stop is answered within
+ * one poll of its deadline, not at the workflow's next whole-second Wait.
  */
-export async function awaitStop(d: Deps, agentId: string, stopId: string, windowMs: number): Promise<StopView> {
+export async function awaitStop(d: Deps, agentId: string, stopId: string, windowMs: number, known?: AgentState): Promise<StopView> {
   const until = d.now() + windowMs;
-  // Registered before the first read, so a commit between the read and the sleep is not missed.
-  const watch = stopWatch(stopId);
+  // Watching before the first look, so a commit between the look and the sleep is not missed.
+  const watch = d.signals.watch(agentId, stopId);
   try {
+    let agent = known;
     for (;;) {
-      let view = await viewStop(d, agentId, stopId);
+      agent ??= await d.agents.get(agentId);
+      let view = await viewStop(d, agentId, stopId, agent);
       if (view.kind === 'stopping' && d.now() >= view.deadline) {
         await finalizeStop(d, agentId, stopId).catch((err: Error) =>
           d.log.warn('finalize at the deadline failed in the stop request; the workflow retries it', { agentId, stopId, error: err }),
@@ -493,7 +480,13 @@ export async function awaitStop(d: Deps, agentId: string, stopId: string, window
       }
       const left = until - d.now();
       if (view.kind !== 'stopping' || left <= 0) return view;
-      await watch.sleep(Math.min(d.config.stopPollMs, left, Math.max(1, view.deadline - d.now())));
+      const toDeadline = Math.max(1, view.deadline - d.now());
+      // Every lease it waits on is held by a run in this process: that run wakes this request.
+      const here = agent !== undefined && d.signals.allRunningHere(agentId, liveLeaseIds(agent, deadHorizon(d, d.now())));
+      const { ended } = await watch.sleep(Math.min(left, toDeadline, here ? Infinity : d.config.stopPollMs));
+      if (ended) return stoppedView(agentId, ended);
+      agent = undefined;
+      d.metrics.stopPolls++;
     }
   } finally {
     watch.close();

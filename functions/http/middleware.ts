@@ -87,6 +87,7 @@ const TRANSIENT_NAMES = new Set([
   'ServiceUnavailableException',
   'RequestTimeout',
   'RequestTimeoutException',
+  'TransactionConflict',
 ]);
 /** The store cannot be reached, or hung up. */
 const TRANSIENT_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH']);

@@ -40,15 +40,15 @@ export const LONGEST_ROUTE_TIMEOUT_S = API_GATEWAY_LIMIT_S - 1;
 export const routeName = (route: Pick<Route, 'handler'>) => route.handler.replace(/(^|-)(\w)/g, (_, __, c: string) => c.toUpperCase());
 
 export const routes: readonly Route[] = [
-  { method: 'POST', path: '/agents', handler: 'create-agent', agents: 'write', records: 'none', checksModelKeys: true },
-  { method: 'GET', path: '/agents', handler: 'list-agents', agents: 'read', records: 'none' },
+  { method: 'POST', path: '/agents', handler: 'create-agent', agents: 'write', records: 'write', checksModelKeys: true },
+  { method: 'GET', path: '/agents', handler: 'list-agents', agents: 'read', records: 'read' },
   // Before /agents/{agentId}...: a literal segment wins, as in API Gateway.
   { method: 'POST', path: '/agents/stop', handler: 'stop-fleet', agents: 'none', records: 'write', startsFleetWorkflow: true },
 
-  { method: 'GET', path: '/agents/{agentId}', handler: 'get-agent', agents: 'read', records: 'none' },
-  { method: 'PATCH', path: '/agents/{agentId}', handler: 'update-agent', agents: 'write', records: 'none', checksModelKeys: true },
+  { method: 'GET', path: '/agents/{agentId}', handler: 'get-agent', agents: 'read', records: 'read' },
+  { method: 'PATCH', path: '/agents/{agentId}', handler: 'update-agent', agents: 'write', records: 'write', checksModelKeys: true },
   { method: 'DELETE', path: '/agents/{agentId}', handler: 'delete-agent', agents: 'write', records: 'write' },
-  { method: 'POST', path: '/agents/{agentId}/start', handler: 'start-agent', agents: 'write', records: 'none', publishes: true, checksModelKeys: true },
+  { method: 'POST', path: '/agents/{agentId}/start', handler: 'start-agent', agents: 'write', records: 'read', publishes: true, checksModelKeys: true },
   {
     method: 'POST',
     path: '/agents/{agentId}/stop',
@@ -70,7 +70,7 @@ export const routes: readonly Route[] = [
     runsRuntimes: true,
     timeoutSeconds: LONGEST_ROUTE_TIMEOUT_S,
   },
-  { method: 'POST', path: '/agents/{agentId}/signing-secret', handler: 'rotate-signing-secret', agents: 'write', records: 'none' },
+  { method: 'POST', path: '/agents/{agentId}/signing-secret', handler: 'rotate-signing-secret', agents: 'write', records: 'write' },
   { method: 'GET', path: '/agents/{agentId}/messages', handler: 'list-messages', agents: 'read', records: 'read' },
   { method: 'GET', path: '/agents/{agentId}/messages/{messageId}', handler: 'get-message', agents: 'read', records: 'read' },
   { method: 'GET', path: '/agents/{agentId}/stops', handler: 'list-stops', agents: 'read', records: 'read' },

@@ -31,9 +31,9 @@ export const handler = httpRoute({ body: stopAgentSchema }, async ({ body, param
     // stop it took over (a graceful one past its deadline) was recorded with.
     return reply({ ...(await forceStop(d, agentId)), outcome: 'forced' });
   }
-  const { stop, stopped } = await beginGracefulStop(d, agentId, { timeoutMs: body.timeout, reason: 'api' });
+  const { stop, stopped, agent } = await beginGracefulStop(d, agentId, { timeoutMs: body.timeout, reason: 'api' });
   const window = parsePrefer(header('prefer'), d.config.stopWaitWindowMs);
   // Finalized in this request (nothing was in flight): answered from the commit, no re-read.
   if (stopped) return reply(stoppedView(agentId, stopped), window.applied);
-  return reply(await awaitStop(d, agentId, stop.stopId, window.ms), window.applied);
+  return reply(await awaitStop(d, agentId, stop.stopId, window.ms, agent), window.applied);
 });

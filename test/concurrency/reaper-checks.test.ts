@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { NEVER, leaseExpiry, type AgentItem } from '../../functions/agents/model.js';
+import { NEVER, leaseExpiry, type AgentState } from '../../functions/agents/model.js';
 import { runReaper } from '../../functions/agents/reaper.js';
 import { patchAgentsStore } from '../support/patch.js';
 import { GatedRuntime } from '../support/runtimes.js';
@@ -19,8 +19,8 @@ afterAll(async () => {
   await app.close();
 });
 
-const stored = async (agentId: string) => (await app.deps.agents.get(agentId)) as AgentItem;
-const latestExpiry = (agent: AgentItem) => Math.max(...Object.values(agent.leases).map(leaseExpiry));
+const stored = async (agentId: string) => (await app.deps.agents.get(agentId)) as AgentState;
+const latestExpiry = (agent: AgentState) => Math.max(...Object.values(agent.leases).map(leaseExpiry));
 
 /** Run `inject` once, right after the next read of `agentId` returns (before the caller writes). */
 function afterNextRead(agentId: string, inject: () => Promise<void>): () => void {

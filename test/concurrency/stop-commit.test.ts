@@ -15,7 +15,8 @@ it('a lease without a message record (its admission half done) is cleared by the
   const agentId = await createAgent(app.api, {}, true);
   // A lease whose record never came: as a crash between an admission's writes can leave it.
   const now = Date.now();
-  await app.deps.agents.admitLease({ agentId, messageId: 'orphan', lease: { token: randomUUID(), expiresAt: now + 60_000 }, maxInFlight: 50, now, moveDueAt: true, notStoppedAfter: now });
+  const { configVersion } = (await app.deps.agents.get(agentId))!;
+  await app.deps.agents.admitLease({ agentId, messageId: 'orphan', lease: { token: randomUUID(), expiresAt: now + 60_000 }, maxInFlight: 50, now, moveDueAt: true, notStoppedAfter: now, configVersion });
 
   const res = await app.api('POST', `/agents/${agentId}/stop`, { graceful: false });
   expect(res).toMatchObject({ status: 200, body: { data: { status: 'inactive' } } });

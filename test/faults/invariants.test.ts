@@ -1,6 +1,6 @@
 import { QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import type { AgentItem, MessageRecord, StopRecord } from '../../functions/agents/model.js';
+import type { AgentState, MessageRecord, StopRecord } from '../../functions/agents/model.js';
 import type { LifecycleEvent } from '../../functions/agents/ports.js';
 import { WRITE_OPERATIONS } from '../../local/faults.js';
 import { startAppOn } from '../support/local-stack.js';
@@ -95,7 +95,7 @@ async function checkInvariants(app: TestApp, run: Awaited<ReturnType<typeof mix>
 
   let completedDuringStops = 0;
   for (const agentId of agents) {
-    const agent = (await app.deps.agents.get(agentId)) as AgentItem;
+    const agent = (await app.deps.agents.get(agentId)) as AgentState;
     const messages = await all<MessageRecord>((cursor) => app.deps.records.listMessages(agentId, 100, cursor));
     const stops = await all<StopRecord>((cursor) => app.deps.records.listStops(agentId, 100, cursor));
     const byId = new Map(messages.map((m) => [m.messageId, m]));

@@ -1,7 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { LifecycleEvent } from '../../functions/agents/ports.js';
 import type { FaultRequest } from '../../local/faults.js';
-import { createAgent, eventually, startTestApp, type TestApp } from '../support/stack.js';
+import { createAgent, eventually, gatedTestApp, startTestApp, type TestApp } from '../support/stack.js';
 
 /**
  * A write that lands and whose answer is lost: the SDK sends it again (its real retry strategy,
@@ -20,6 +20,10 @@ const expressionOf = (r: FaultRequest) => String(r.body.UpdateExpression ?? r.bo
 /** Lose the answer of the first attempt of one write to this agent's item (or its records) that `match` picks. */
 function loseOnce(operation: string, agentId: string, match: (r: FaultRequest) => boolean = () => true) {
   app.faults.add({ fault: 'lose-response', operations: [operation], times: 1, match: (r) => r.key?.agentId === agentId && match(r) });
+}
+/** Lose the answer of the first attempt of one transaction that writes this agent's items. */
+function loseTransactionOnce(agentId: string) {
+  app.faults.add({ fault: 'lose-response', operations: ['TransactWriteItems'], times: 1, match: (r) => JSON.stringify(r.body).includes(agentId) });
 }
 const events = (type: LifecycleEvent['type'], agentId: string) => app.bus.published.filter((e) => e.type === type && e.detail.agentId === agentId);
 const stored = async (agentId: string) => (await app.deps.agents.get(agentId))!;
@@ -88,23 +92,44 @@ describe('stops', () => {
     expect(events('Agent Stopped', agentId)).toHaveLength(1);
   });
 
-  it('the commit transaction: 200, stopped once, one Agent Stopped (its client token makes the retry a no-op)', async () => {
+  it("an idle stop's commit (its record, then the agent): 200, stopped once, one Agent Stopped, one record", async () => {
     const agentId = await createAgent(app.api, {}, true);
-    app.faults.add({ fault: 'lose-response', operations: ['TransactWriteItems'], times: 1 });
+    loseOnce('PutItem', agentId, (r) => String(r.key?.sk).startsWith('STOP#'));
+    loseOnce('UpdateItem', agentId, (r) => expressionOf(r).startsWith('SET #status = :inactive'));
     const res = await app.api('POST', `/agents/${agentId}/stop`, { graceful: false });
     expect(res).toMatchObject({ status: 200, body: { data: { status: 'inactive' } } });
-    expect(app.faults.injected['lose-response']).toBe(1);
+    expect(app.faults.injected['lose-response']).toBe(2);
     expect(events('Agent Stopped', agentId)).toHaveLength(1);
-    expect((await app.api('GET', `/agents/${agentId}/stops`)).body.data).toHaveLength(1);
+    expect((await app.api('GET', `/agents/${agentId}/stops`)).body.data).toMatchObject([{ outcome: 'forced', interrupted: 0 }]);
+  });
+
+});
+
+describe('stops that interrupt work', () => {
+  const { gated, app: gatedApp } = gatedTestApp();
+  it('the commit transaction: 200, stopped once, one Agent Stopped, the message interrupted', async () => {
+    const g = gatedApp();
+    const agentId = await createAgent(g.api, { settings: { gated: true } }, true);
+    const sending = g.api('POST', `/agents/${agentId}/messages`, { messageId: 'cut', text: 'held' });
+    await gated.waitForHeld(1, agentId);
+    g.faults.add({ fault: 'lose-response', operations: ['TransactWriteItems'], times: 1 });
+    const res = await g.api('POST', `/agents/${agentId}/stop`, { graceful: false });
+    expect(res).toMatchObject({ status: 200, body: { data: { status: 'inactive' } } });
+    expect(g.faults.injected['lose-response']).toBe(1);
+    expect(g.bus.published.filter((e) => e.type === 'Agent Stopped' && e.detail.agentId === agentId)).toHaveLength(1);
+    expect((await g.api('GET', `/agents/${agentId}/stops`)).body.data).toMatchObject([{ outcome: 'forced', interruptedMessageIds: ['cut'] }]);
+    gated.releaseAll();
+    expect((await sending).status).toBe(409);
   });
 });
 
 describe('agents', () => {
   it('create: 201, not 409 "already exists" for the agent this very request made', async () => {
     const agentId = crypto.randomUUID();
-    loseOnce('PutItem', agentId);
+    loseTransactionOnce(agentId);
     const res = await app.api('POST', '/agents', { agentId, name: 'lost answer' });
     expect(res).toMatchObject({ status: 201, body: { data: { agentId, status: 'inactive' } } });
+    expect(app.faults.injected['lose-response']).toBe(1);
   });
 
   it('start: 200 and its Agent Started event, not 409 "already running"', async () => {
@@ -117,15 +142,33 @@ describe('agents', () => {
 
   it('PATCH with If-Match: 200 with the change, not 412 for the version it made', async () => {
     const agentId = await createAgent(app.api);
-    loseOnce('UpdateItem', agentId);
+    loseTransactionOnce(agentId);
     const res = await app.api('PATCH', `/agents/${agentId}`, { name: 'renamed' }, { 'if-match': '1' });
     expect(res).toMatchObject({ status: 200, body: { data: { name: 'renamed', version: 2 } } });
+    expect(app.faults.injected['lose-response']).toBe(1);
+  });
+
+  it('PATCH of the idle timeout alone (the agent item only): 200, not 412', async () => {
+    const agentId = await createAgent(app.api);
+    loseOnce('UpdateItem', agentId);
+    const res = await app.api('PATCH', `/agents/${agentId}`, { idleTimeoutMs: 60_000 }, { 'if-match': '1' });
+    expect(res).toMatchObject({ status: 200, body: { data: { idleTimeoutMs: 60_000, version: 2 } } });
+    expect(app.faults.injected['lose-response']).toBe(1);
+  });
+
+  it('a signing secret rotation: 200 with a secret that works, not 404', async () => {
+    const agentId = await createAgent(app.api);
+    loseTransactionOnce(agentId);
+    const res = await app.api('POST', `/agents/${agentId}/signing-secret`);
+    expect(res).toMatchObject({ status: 200, body: { data: { agentId, signingSecret: expect.any(String) } } });
+    expect(app.faults.injected['lose-response']).toBe(1);
   });
 
   it('DELETE: 200, not 404 for the agent it deleted', async () => {
     const agentId = await createAgent(app.api);
-    loseOnce('DeleteItem', agentId);
+    loseTransactionOnce(agentId);
     expect((await app.api('DELETE', `/agents/${agentId}`)).status).toBe(200);
+    expect(app.faults.injected['lose-response']).toBe(1);
     expect((await app.api('GET', `/agents/${agentId}`)).status).toBe(404);
   });
 });

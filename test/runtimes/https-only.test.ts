@@ -37,7 +37,7 @@ it('refuses an http:// worker URL or model base URL at create and PATCH, naming 
 it('neither starts nor calls an http:// URL stored before the policy changed', async () => {
   const stopped = (await app.api('POST', '/agents', { name: 'stored' })).body.data.agentId;
   // As if written while the operator allowed plain http.
-  await app.deps.agents.update(stopped, { runtime: { type: 'http', url: url() } }, [], { requireInactive: true, now: Date.now() });
+  await app.deps.agents.update(stopped, { set: { runtime: { type: 'http', url: url() } }, remove: [] }, { requireInactive: true, now: Date.now() });
   const start = await app.api('POST', `/agents/${stopped}/start`);
   expect(start.status).toBe(409);
   expect(start.body).toMatchObject({ code: 'RUNTIME_NOT_ALLOWED', error: expect.stringMatching(/^Agent cannot start: its "runtime.url" must be an https:\/\/ URL/) });
@@ -45,7 +45,7 @@ it('neither starts nor calls an http:// URL stored before the policy changed', a
   // One already running when the policy changed: its messages fail, nothing is sent.
   const agentId = (await app.api('POST', '/agents', { name: 'running' })).body.data.agentId;
   await app.api('POST', `/agents/${agentId}/start`);
-  await app.deps.agents.update(agentId, { runtime: { type: 'http', url: url() } }, [], { requireInactive: false, now: Date.now() });
+  await app.deps.agents.update(agentId, { set: { runtime: { type: 'http', url: url() } }, remove: [] }, { requireInactive: false, now: Date.now() });
   const res = await app.api('POST', `/agents/${agentId}/messages`, { text: 'hi', messageId: 'plain-1' });
   expect(res.status).toBe(502);
   expect((await app.api('GET', `/agents/${agentId}/messages/plain-1`)).body.data.error).toContain('only https:// is allowed');

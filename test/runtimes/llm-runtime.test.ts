@@ -98,6 +98,16 @@ describe('an agent that thinks and remembers', () => {
     expect(standIn.received.at(-1)!.messages.map((m) => m.content)).toEqual(['two', expect.stringContaining('to: two'), 'three']);
   });
 
+  it('with memoryTurns 0 remembers nothing: each message goes alone, no conversation is kept, and a stop saves nothing', async () => {
+    const agentId = await llmAgent({ memoryTurns: 0 });
+    for (const text of ['one', 'two']) await say(agentId, text);
+    expect(standIn.received.at(-1)!.messages.map((m) => m.content)).toEqual(['You are terse.', 'two']);
+    expect(await app.deps.records.getConversation(agentId)).toEqual({ turns: [], version: 0 });
+    expect((await api('POST', `/agents/${agentId}/stop`, {})).status).toBe(200);
+    expect(await app.deps.records.getConversation(agentId)).toEqual({ turns: [], version: 0 });
+    expect((await api('GET', `/agents/${agentId}/stops`)).body.data).toMatchObject([{ outcome: 'drained', stateSaved: true }]);
+  });
+
   it('a force stop aborts the model call in flight; the message ends interrupted', async () => {
     const agentId = await llmAgent();
     standIn.delayMs = 30_000;

@@ -12,10 +12,14 @@ import {
   type TransactWriteCommandInput,
 } from '@aws-sdk/lib-dynamodb';
 import { AgentConditionFailed, type Key, type Page } from '../../agents/ports.js';
-import { cancellationReasons, conditionFailedItem, leaseNames, untilProcessed } from './client.js';
+import { TransactionConflict, cancellationReasons, conditionFailedItem, leaseNames, untilProcessed } from './client.js';
+import type { AgentConfigStore } from './agent-config-store.js';
 import {
-  type AgentItem,
+  type AgentConfig,
+  type AgentState,
   type AgentStatus,
+  type StoredAgent,
+  lastStopOf,
   type LastStop,
   type Lease,
   type MessageRecord,
@@ -24,7 +28,7 @@ import {
   type StoredLease,
   type MessageOutcome,
 } from '../../agents/model.js';
-import { type Stored, messageKey, stopKey, toMessage } from './records-store.js';
+import { type RecordsStore, type Stored, messageKey, stopKey, toMessage } from './records-store.js';
 import { BY_STATUS_INDEX } from './tables.js';
 
 /**
@@ -44,7 +48,7 @@ const OPEN_TO_COMPLETIONS =
 const NOT_ENDED_ALREADY = '(attribute_not_exists(lastStop) OR lastStop.stopId <> :stopId)';
 
 /** The token of a message's lease on the item (none: not leased). */
-function leaseToken(item: AgentItem | null, messageId: string): string | undefined {
+function leaseToken(item: AgentState | null, messageId: string): string | undefined {
   const lease = item?.leases?.[messageId];
   return typeof lease === 'object' ? lease.token : undefined;
 }
@@ -59,49 +63,84 @@ export class AgentsStore {
     private readonly db: DynamoDBDocumentClient,
     readonly tableName: string,
     /** The records table: admission, completion and the stop commit write a record with the agent. */
-    private readonly records: { tableName: string; expiresAt(now: number): number },
+    private readonly records: RecordsStore,
+    /** The agent's cold item: created, changed and deleted with the hot one, in one transaction. */
+    readonly configs: AgentConfigStore,
   ) {}
 
-  async get(agentId: string): Promise<AgentItem | undefined> {
+  async get(agentId: string): Promise<AgentState | undefined> {
     const out = await this.db.send(new GetCommand({ TableName: this.tableName, Key: { agentId }, ConsistentRead: true }));
-    return out.Item as AgentItem | undefined;
+    return out.Item as AgentState | undefined;
   }
 
-  async create(item: AgentItem): Promise<void> {
-    const writeId = randomUUID();
-    await this.conditional(
-      new PutCommand({
-        TableName: this.tableName,
-        Item: { ...item, writeId },
-        ConditionExpression: 'attribute_not_exists(agentId)',
-        ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
-      }),
-      (current) => current?.writeId === writeId,
-    );
+  /** The whole agent: its state, and the configuration that state names (cached by version). */
+  async getWhole(agentId: string): Promise<StoredAgent | undefined> {
+    for (let attempt = 0; ; attempt++) {
+      const state = await this.get(agentId);
+      if (!state) return undefined;
+      const config = await this.configs.get(agentId, state.configVersion);
+      // Read between the two writes of a change (or the agent is going): read the state again.
+      if (config?.configVersion === state.configVersion) return { ...config, ...state };
+      if (attempt >= 2) throw new Error(`agent ${agentId}: its state and configuration disagree`);
+    }
+  }
+
+  /** Both items of a new agent, in one transaction. */
+  async create(state: AgentState, config: AgentConfig): Promise<void> {
+    const reasons = await this.transact([
+      {
+        Put: {
+          TableName: this.tableName,
+          Item: state,
+          ConditionExpression: 'attribute_not_exists(agentId)',
+          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+        },
+      },
+      this.configs.put(config, state.createdAt),
+    ]);
+    if (reasons) this.refused(reasons);
+    this.configs.keep(config);
   }
 
   /** Replace the agent's signing secret (any status): the `http` runtime signs with it from now on. */
   async setSigningSecret(agentId: string, secret: string, now: number): Promise<void> {
-    await this.conditional(
-      new UpdateCommand({
-        TableName: this.tableName,
-        Key: { agentId },
-        UpdateExpression: 'SET signingSecret = :secret, updatedAt = :now',
-        ConditionExpression: 'attribute_exists(agentId)',
-        ExpressionAttributeValues: { ':secret': secret, ':now': now },
-      }),
-    );
+    const configVersion = randomUUID();
+    const reasons = await this.transact([
+      {
+        Update: {
+          TableName: this.tableName,
+          Key: { agentId },
+          UpdateExpression: 'SET configVersion = :cv, updatedAt = :now',
+          ConditionExpression: 'attribute_exists(agentId)',
+          ExpressionAttributeValues: { ':cv': configVersion, ':now': now },
+          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+        },
+      },
+      this.configs.update(agentId, configVersion, { signingSecret: secret }, []),
+    ]);
+    if (reasons) this.refused(reasons);
   }
 
   /** One page of agents: by status through the index (cost grows with the page), or all by Scan. */
-  async list(status: AgentStatus | undefined, limit: number, startKey?: Key): Promise<Page<AgentItem>> {
+  async list(status: AgentStatus | undefined, limit: number, startKey?: Key): Promise<Page<StoredAgent>> {
+    let states: AgentState[];
+    let lastKey: Key | undefined;
     if (!status) {
       const out = await this.db.send(new ScanCommand({ TableName: this.tableName, Limit: limit, ExclusiveStartKey: startKey }));
-      return { items: (out.Items ?? []) as AgentItem[], lastKey: out.LastEvaluatedKey };
+      states = (out.Items ?? []) as AgentState[];
+      lastKey = out.LastEvaluatedKey;
+    } else {
+      const keys = await this.queryByStatus(status, { limit, startKey });
+      states = (await this.getMany(keys.items.map((k) => k.agentId))).filter((a) => a.status === status);
+      lastKey = keys.lastKey;
     }
-    const keys = await this.queryByStatus(status, { limit, startKey });
-    const items = (await this.getMany(keys.items.map((k) => k.agentId))).filter((a) => a.status === status);
-    return { items, lastKey: keys.lastKey };
+    const configs = await this.configs.getMany(states.map(({ agentId, configVersion }) => ({ agentId, configVersion })));
+    // An agent deleted between the two reads is not listed.
+    const items = states.flatMap((state) => {
+      const config = configs.get(state.agentId);
+      return config ? [{ ...config, ...state }] : [];
+    });
+    return { items, lastKey };
   }
 
   /** Keys from the byStatus index, optionally only those due at or before `dueBy`. */
@@ -125,13 +164,13 @@ export class AgentsStore {
   }
 
   /** Full items for ids, in the order given (BatchGet answers in any order and may leave keys unprocessed). */
-  async getMany(ids: string[]): Promise<AgentItem[]> {
-    const found = new Map<string, AgentItem>();
+  async getMany(ids: string[]): Promise<AgentState[]> {
+    const found = new Map<string, AgentState>();
     await untilProcessed<Key>(
       ids.map((agentId) => ({ agentId })),
       async (pending) => {
         const out = await this.db.send(new BatchGetCommand({ RequestItems: { [this.tableName]: { Keys: pending, ConsistentRead: true } } }));
-        for (const item of (out.Responses?.[this.tableName] ?? []) as AgentItem[]) found.set(item.agentId, item);
+        for (const item of (out.Responses?.[this.tableName] ?? []) as AgentState[]) found.set(item.agentId, item);
         return (out.UnprocessedKeys?.[this.tableName]?.Keys ?? []) as Key[];
       },
     );
@@ -139,28 +178,30 @@ export class AgentsStore {
   }
 
   /**
-   * Update allowed fields. `ifVersion` enforces If-Match; `requireInactive` guards runtime/settings.
-   * Names come from the caller's allow-list (the update schema), never from raw client keys.
+   * Change an agent: configuration fields (`set`, `remove`: names from the caller's allow-list,
+   * the update schema, never raw client keys) with the hot item's version and `configVersion`, in
+   * one transaction; the idle timeout is the hot item's own. `ifVersion` enforces If-Match;
+   * `requireInactive` guards runtime and settings. Returns the agent as it now is.
    */
   async update(
     agentId: string,
-    set: Record<string, unknown>,
-    remove: string[],
+    change: { set: Record<string, unknown>; remove: string[]; idleTimeoutMs?: number | null },
     opts: { ifVersion?: number; requireInactive: boolean; now: number },
-  ): Promise<AgentItem> {
-    const names: Record<string, string> = {};
+  ): Promise<StoredAgent> {
     const writeId = randomUUID();
+    const configChanges = Object.keys(change.set).length + change.remove.length > 0;
+    const configVersion = randomUUID();
+    const names: Record<string, string> = {};
     const values: Record<string, unknown> = { ':one': 1, ':now': opts.now, ':writeId': writeId };
     const sets = ['version = version + :one', 'updatedAt = :now', 'writeId = :writeId'];
-    Object.entries(set).forEach(([field, value], i) => {
-      names[`#f${i}`] = field;
-      values[`:v${i}`] = value;
-      sets.push(`#f${i} = :v${i}`);
-    });
-    const removes = remove.map((field, i) => {
-      names[`#r${i}`] = field;
-      return `#r${i}`;
-    });
+    if (configChanges) {
+      sets.push('configVersion = :cv');
+      values[':cv'] = configVersion;
+    }
+    if (change.idleTimeoutMs !== undefined) {
+      sets.push('idleTimeoutMs = :idle');
+      values[':idle'] = change.idleTimeoutMs;
+    }
     const conditions = ['attribute_exists(agentId)'];
     if (opts.ifVersion !== undefined) {
       conditions.push('version = :expected');
@@ -171,37 +212,47 @@ export class AgentsStore {
       names['#status'] = 'status';
       values[':inactive'] = 'inactive';
     }
-    const out = await this.conditional(
-      new UpdateCommand({
-        TableName: this.tableName,
-        Key: { agentId },
-        UpdateExpression: `SET ${sets.join(', ')}${removes.length ? ` REMOVE ${removes.join(', ')}` : ''}`,
-        ConditionExpression: conditions.join(' AND '),
-        ExpressionAttributeNames: names,
-        ExpressionAttributeValues: values,
-        ReturnValues: 'ALL_NEW',
-        ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
-      }),
-      (current) => current?.writeId === writeId,
-    );
-    return out.Attributes as AgentItem;
+    const hot = {
+      TableName: this.tableName,
+      Key: { agentId },
+      UpdateExpression: `SET ${sets.join(', ')}`,
+      ConditionExpression: conditions.join(' AND '),
+      ...(Object.keys(names).length > 0 && { ExpressionAttributeNames: names }),
+      ExpressionAttributeValues: values,
+      ReturnValuesOnConditionCheckFailure: 'ALL_OLD' as const,
+    };
+    const ours = (current: AgentState | null) => current?.writeId === writeId;
+    if (!configChanges) {
+      const out = await this.conditional(new UpdateCommand({ ...hot, ReturnValues: 'ALL_NEW' }), ours);
+      const state = out.Attributes as AgentState;
+      const config = await this.configs.get(agentId, state.configVersion);
+      if (config) return { ...config, ...state };
+    } else {
+      const reasons = await this.transact([{ Update: hot }, this.configs.update(agentId, configVersion, change.set, change.remove)]);
+      if (reasons) this.refused(reasons);
+    }
+    const agent = await this.getWhole(agentId);
+    if (!agent) throw new AgentConditionFailed(null);
+    return agent;
   }
 
-  /** Delete, only while inactive (a running agent must be stopped first). */
+  /** Delete both items, only while inactive (a running agent must be stopped first). */
   async delete(agentId: string): Promise<void> {
-    await this.conditional(
-      new DeleteCommand({
-        TableName: this.tableName,
-        Key: { agentId },
-        ConditionExpression: 'attribute_exists(agentId) AND #status = :inactive',
-        ExpressionAttributeNames: { '#status': 'status' },
-        ExpressionAttributeValues: { ':inactive': 'inactive' },
-        ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
-      }),
-      // Gone when the SDK tried again: its first attempt found it (it was sent) and deleted it,
-      // or another deletion did; either way the agent is deleted, as asked.
-      (current, attempts) => current === null && attempts > 1,
-    );
+    const reasons = await this.transact([
+      {
+        Delete: {
+          TableName: this.tableName,
+          Key: { agentId },
+          ConditionExpression: 'attribute_exists(agentId) AND #status = :inactive',
+          ExpressionAttributeNames: { '#status': 'status' },
+          ExpressionAttributeValues: { ':inactive': 'inactive' },
+          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+        },
+      },
+      this.configs.delete(agentId),
+    ]);
+    this.configs.forget(agentId);
+    if (reasons) this.refused(reasons);
   }
 
   /**
@@ -209,7 +260,7 @@ export class AgentsStore {
    * idle deadline it computed from that item's idleTimeoutMs is the one stored (a concurrent PATCH
    * makes this fail and the caller retries).
    */
-  async start(agentId: string, now: number, expectedVersion: number, dueAt: number): Promise<AgentItem> {
+  async start(agentId: string, now: number, expectedVersion: number, dueAt: number): Promise<AgentState> {
     const writeId = randomUUID();
     const out = await this.conditional(
       new UpdateCommand({
@@ -235,7 +286,7 @@ export class AgentsStore {
       }),
       (current) => current?.writeId === writeId,
     );
-    return out.Attributes as AgentItem;
+    return out.Attributes as AgentState;
   }
 
   /** Move an agent's place in the byStatus index, only if it is still in `status` (and matches `match`; undefined: absent). */
@@ -272,7 +323,7 @@ export class AgentsStore {
    * it looked (its count of admissions; none: still absent); `ifNothingInFlight` requires an
    * empty lease map (the stop then carries its requester's close claim: see beginGracefulStop).
    */
-  async beginStop(agentId: string, stop: StopInfo, now: number, opts: { idle?: { admissions?: number }; ifNothingInFlight?: boolean } = {}): Promise<AgentItem> {
+  async beginStop(agentId: string, stop: StopInfo, now: number, opts: { idle?: { admissions?: number }; ifNothingInFlight?: boolean } = {}): Promise<AgentState> {
     const { ifNothingInFlight = false } = opts;
     const idle = opts.idle !== undefined;
     const seen = opts.idle?.admissions;
@@ -303,7 +354,7 @@ export class AgentsStore {
       }),
       (current) => current?.stop?.stopId === stop.stopId,
     );
-    return out.Attributes as AgentItem;
+    return out.Attributes as AgentState;
   }
 
   /**
@@ -313,7 +364,7 @@ export class AgentsStore {
    * the lease set is frozen for the commit.
    * Conditioned only on the status, never on the leases, so message traffic cannot make it fail.
    */
-  async beginForcedStop(agentId: string, stop: StopInfo, now: number): Promise<AgentItem> {
+  async beginForcedStop(agentId: string, stop: StopInfo, now: number): Promise<AgentState> {
     const out = await this.conditional(
       new UpdateCommand({
         TableName: this.tableName,
@@ -327,7 +378,7 @@ export class AgentsStore {
       }),
       (current) => current?.stop?.stopId === stop.stopId,
     );
-    return out.Attributes as AgentItem;
+    return out.Attributes as AgentState;
   }
 
   /**
@@ -428,14 +479,15 @@ export class AgentsStore {
   }
 
   /**
-   * Admit a message, second write: its lease, returning the agent (ALL_NEW: its runtime, and any
-   * expired leases to settle, without a read). Race admit vs stop: only while `active`; once
+   * Admit a message, second write: its lease, returning the agent's state (ALL_NEW: any expired
+   * leases to settle, without a read). Race admit vs stop: only while `active`; once
    * `stopping` is written no message is admitted, and every admitted one is in the lease map the
    * drain check reads. Race admit vs admit: the lease id must be free. Race admit vs reaper (a
    * crashed worker must be found): the agent's next reaper check must come by the time this lease
    * could expire; `moveDueAt` is the caller's guess that it is later (then it moves to the
    * expiry), and the condition holds the write to that guess, so a wrong one is refused with the
-   * item and the caller tries the other. `maxWorkMs`: only a runtime whose simulated work fits.
+   * item and the caller tries the other. Race admission vs configuration change: only while the
+   * agent runs the configuration the caller checked the message against (`configVersion`).
    * Race retried admission vs stop and restart: a first attempt that landed (its answer lost),
    * cut by a stop, must not land again from the SDK's retry once the agent runs again: no stop
    * may have committed after the admission's time (`notStoppedAfter`).
@@ -447,11 +499,11 @@ export class AgentsStore {
     maxInFlight: number;
     now: number;
     moveDueAt: boolean;
-    maxWorkMs?: number;
+    configVersion: string;
     /** No stop may have committed after this (the admission's time, or a later one it was refused for). */
     notStoppedAfter: number;
-  }): Promise<AgentItem> {
-    const { lease, moveDueAt, maxWorkMs } = a;
+  }): Promise<AgentState> {
+    const { lease, moveDueAt } = a;
     const out = await this.conditional(
       new UpdateCommand({
         TableName: this.tableName,
@@ -461,12 +513,11 @@ export class AgentsStore {
           '#status = :active AND size(#leases) < :max AND attribute_not_exists(#leases.#m) AND ' +
           '(attribute_not_exists(lastStop) OR lastStop.stoppedAt <= :notStoppedAfter) AND ' +
           (moveDueAt ? 'dueAt > :expiresAt' : 'dueAt <= :expiresAt') +
-          (maxWorkMs !== undefined ? ' AND (attribute_not_exists(#runtime.delayMs) OR #runtime.delayMs <= :maxWork)' : ''),
+          ' AND configVersion = :cv',
         ExpressionAttributeNames: {
           '#status': 'status',
           '#leases': 'leases',
           '#m': a.messageId,
-          ...(maxWorkMs !== undefined && { '#runtime': 'runtime' }),
         },
         ExpressionAttributeValues: {
           ':active': 'active',
@@ -477,14 +528,14 @@ export class AgentsStore {
           ':zero': 0,
           ':one': 1,
           ':expiresAt': lease.expiresAt,
-          ...(maxWorkMs !== undefined && { ':maxWork': maxWorkMs }),
+          ':cv': a.configVersion,
         },
         ReturnValues: 'ALL_NEW',
         ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
       }),
       (current) => leaseToken(current, a.messageId) === lease.token,
     );
-    return out.Attributes as AgentItem;
+    return out.Attributes as AgentState;
   }
 
   /** A message refused admission: its record goes (only this admission's, still `processing`); false when it had ended instead. */
@@ -542,7 +593,7 @@ export class AgentsStore {
    * stop: never once the force has landed. One shape whatever the status, so a completion never
    * guesses it.
    */
-  async releaseLease(a: { agentId: string; messageId: string; token: string; now: number }): Promise<AgentItem> {
+  async releaseLease(a: { agentId: string; messageId: string; token: string; now: number }): Promise<AgentState> {
     const out = await this.conditional(
       new UpdateCommand({
         TableName: this.tableName,
@@ -555,7 +606,7 @@ export class AgentsStore {
         ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
       }),
     );
-    return out.Attributes as AgentItem;
+    return out.Attributes as AgentState;
   }
 
   /**
@@ -697,44 +748,57 @@ export class AgentsStore {
    * write cannot be made (`missing`: no record; `ended`: it ended before, as its worker died).
    */
   async commitStop(
-    agent: AgentItem,
+    agent: AgentState,
     stopId: string,
     lastStop: LastStop,
     record: StopRecord,
     now: number,
     /** Why each of `record.failedMessageIds` failed. */
     failures: Record<string, string>,
-  ): Promise<{ committed: true } | { committed: false; stale: boolean; missing: string[]; ended: { messageId: string; record: MessageRecord }[] }> {
+  ): Promise<{ committed: true; adopted?: StopRecord } | { committed: false; stale: boolean; missing: string[]; ended: { messageId: string; record: MessageRecord }[] }> {
     const leaseIds = Object.keys(agent.leases ?? {});
+    const commitAgent = (committed: LastStop) => ({
+      TableName: this.tableName,
+      Key: { agentId: agent.agentId },
+      UpdateExpression:
+        'SET #status = :inactive, #leases = :empty, stoppedAt = :now, updatedAt = :now, lastStop = :lastStop, ' +
+        'dueAt = :now, version = version + :one REMOVE #stop, leasesAtStop',
+      ConditionExpression: [
+        '#status = :stopping AND #stop.stopId = :stopId AND size(#leases) = :n',
+        ...leaseIds.map((_, i) => `attribute_exists(#leases.#m${i})`),
+      ].join(' AND '),
+      ExpressionAttributeNames: { '#status': 'status', '#leases': 'leases', '#stop': 'stop', ...leaseNames(leaseIds) },
+      ExpressionAttributeValues: {
+        ':inactive': 'inactive',
+        ':stopping': 'stopping',
+        ':stopId': stopId,
+        ':empty': {},
+        ':now': committed.stoppedAt,
+        ':lastStop': committed,
+        ':one': 1,
+        ':n': leaseIds.length,
+      },
+    });
+    if (record.interruptedMessageIds.length + record.failedMessageIds.length === 0) {
+      // No message to settle: two single-item writes instead of a transaction (half the units).
+      // The record first: it is the decision, and a commit that finds one there (an earlier
+      // attempt's, or a finalizer that died before its second write) adopts it. Then the agent,
+      // on the same conditions as the transaction's.
+      const adopted = await this.records.putStopRecord(record, now);
+      try {
+        await this.conditional(new UpdateCommand({ ...commitAgent(adopted ? lastStopOf(adopted) : lastStop), ReturnValuesOnConditionCheckFailure: 'ALL_OLD' }), (current) => current?.lastStop?.stopId === stopId);
+      } catch (err) {
+        if (err instanceof AgentConditionFailed) return { committed: false, stale: true, missing: [], ended: [] };
+        throw err;
+      }
+      return { committed: true, ...(adopted && { adopted }) };
+    }
     const settled = [
       ...record.interruptedMessageIds.map((messageId) => ({ messageId, outcome: { status: 'interrupted', stopId } as const })),
       ...record.failedMessageIds.map((messageId) => ({ messageId, outcome: { status: 'failed', error: failures[messageId] ?? 'lease expired' } as const })),
     ];
     const reasons = await this.transact([
-      {
-        Update: {
-          TableName: this.tableName,
-          Key: { agentId: agent.agentId },
-          UpdateExpression:
-            'SET #status = :inactive, #leases = :empty, stoppedAt = :now, updatedAt = :now, lastStop = :lastStop, ' +
-            'dueAt = :now, version = version + :one REMOVE #stop, leasesAtStop',
-          ConditionExpression: [
-            '#status = :stopping AND #stop.stopId = :stopId AND size(#leases) = :n',
-            ...leaseIds.map((_, i) => `attribute_exists(#leases.#m${i})`),
-          ].join(' AND '),
-          ExpressionAttributeNames: { '#status': 'status', '#leases': 'leases', '#stop': 'stop', ...leaseNames(leaseIds) },
-          ExpressionAttributeValues: {
-            ':inactive': 'inactive',
-            ':stopping': 'stopping',
-            ':stopId': stopId,
-            ':empty': {},
-            ':now': now,
-            ':lastStop': lastStop,
-            ':one': 1,
-            ':n': leaseIds.length,
-          },
-        },
-      },
+      { Update: commitAgent(lastStop) },
       {
         Put: {
           TableName: this.records.tableName,
@@ -807,7 +871,12 @@ export class AgentsStore {
     }
   }
 
-  /** One transaction; undefined when it committed, else why it was cancelled (one reason per item). */
+  /**
+   * One transaction; undefined when it committed, else why it was cancelled (one reason per item).
+   * The SDK sends every attempt of one transaction with the same ClientRequestToken, so a first
+   * attempt that landed (its answer lost) makes the retry a no-op that answers success: a
+   * transaction needs no recognising of its own write.
+   */
   private async transact(items: NonNullable<TransactWriteCommandInput['TransactItems']>) {
     try {
       await this.db.send(new TransactWriteCommand({ TransactItems: items }));
@@ -820,6 +889,17 @@ export class AgentsStore {
   }
 
   /**
+   * A cancelled transaction whose first item is the hot item: refused by its condition
+   * (AgentConditionFailed with the item as it is), or by a concurrent transaction
+   * (TransactionConflict: try again later).
+   */
+  private refused(reasons: NonNullable<Awaited<ReturnType<AgentsStore['transact']>>>): never {
+    const first = reasons[0];
+    if (first?.code !== 'ConditionalCheckFailed') throw new TransactionConflict(reasons.map((r) => r.code).join(', '));
+    throw new AgentConditionFailed((first.item as AgentState | undefined) ?? null);
+  }
+
+  /**
    * A conditional write; a refusal is AgentConditionFailed with the item as it is. A write whose
    * first attempt landed and whose answer was lost is sent again by the SDK and refused by the
    * very condition it satisfied: `ours` recognises that from the item (our token, stopId or
@@ -827,13 +907,13 @@ export class AgentsStore {
    */
   private async conditional(
     command: PutCommand | UpdateCommand | DeleteCommand,
-    ours?: (current: AgentItem | null, attempts: number) => boolean,
+    ours?: (current: AgentState | null, attempts: number) => boolean,
   ): Promise<{ Attributes?: unknown }> {
     try {
       // One union-typed send: the three commands share the document client's middleware stack.
       return await this.db.send(command as UpdateCommand);
     } catch (err) {
-      const current = conditionFailedItem<AgentItem>(err);
+      const current = conditionFailedItem<AgentState>(err);
       if (current === undefined) throw err;
       const attempts = (err as { $metadata?: { attempts?: number } }).$metadata?.attempts ?? 1;
       if (ours?.(current, attempts)) return { Attributes: current ?? undefined };

@@ -45,6 +45,14 @@ export function createDocumentClient(
   });
 }
 
+/** A transaction cancelled by another one on the same items (not by its conditions): transient, try again. */
+export class TransactionConflict extends Error {
+  override readonly name = 'TransactionConflict';
+  constructor(codes: string) {
+    super(`the transaction was cancelled by a concurrent one (${codes})`);
+  }
+}
+
 export type CancellationCode = 'ConditionalCheckFailed' | 'TransactionConflict' | 'None' | string;
 
 /** Reasons of a cancelled transaction, one per item, with ALL_OLD items unmarshalled. */

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
-import { BatchWriteCommand, GetCommand, QueryCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { BatchWriteCommand, GetCommand, PutCommand, QueryCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { Key, Page } from '../../agents/ports.js';
 import { conditionFailedItem, untilProcessed } from './client.js';
 import type { MessageRecord, StopRecord } from '../../agents/model.js';
@@ -101,6 +101,28 @@ export class RecordsStore {
         ExpressionAttributeValues: { ':now': now, ':stopId': stopId },
       }),
     );
+  }
+
+  /**
+   * A stop's record, written once: undefined when this wrote it, else the record already there
+   * (this stop's, from an earlier attempt or another finalizer: stop ids are never reused).
+   */
+  async putStopRecord(record: StopRecord, now: number): Promise<StopRecord | undefined> {
+    try {
+      await this.db.send(
+        new PutCommand({
+          TableName: this.tableName,
+          Item: { ...stopKey(record.agentId, record.stopId), ...record, expiresAt: this.expiresAt(now) },
+          ConditionExpression: 'attribute_not_exists(sk)',
+          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+        }),
+      );
+      return undefined;
+    } catch (err) {
+      const existing = conditionFailedItem<Stored<StopRecord>>(err);
+      if (!existing) throw err;
+      return toStop(existing);
+    }
   }
 
   async getStop(agentId: string, stopId: string): Promise<StopRecord | undefined> {

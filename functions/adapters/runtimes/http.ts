@@ -1,6 +1,6 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { AgentRuntime, RuntimeStop } from '../../agents/ports.js';
-import type { AgentItem, Runtime } from '../../agents/model.js';
+import type { AgentConfig, Runtime } from '../../agents/model.js';
 import { logger } from '../logger.js';
 import { Refused, outboundFetch } from './outbound.js';
 
@@ -77,7 +77,7 @@ export class HttpRuntime implements AgentRuntime {
     this.fetch = outboundFetch({ urls: opts.urls, allowHttp: opts.allowHttp, maxBytes: MAX_ANSWER_BYTES });
   }
 
-  async process(agent: AgentItem, message: Parameters<AgentRuntime['process']>[1], signal: AbortSignal): Promise<{ reply: string }> {
+  async process(agent: AgentConfig, message: Parameters<AgentRuntime['process']>[1], signal: AbortSignal): Promise<{ reply: string }> {
     const runtime = runtimeOf(agent);
     const body = JSON.stringify({
       type: 'message',
@@ -118,7 +118,7 @@ export class HttpRuntime implements AgentRuntime {
    * state that work still running is about to change (their own cancel, when their lease is found
    * gone, may follow: a cancel is idempotent).
    */
-  async close(agent: AgentItem, stop: RuntimeStop): Promise<{ stateSaved: boolean }> {
+  async close(agent: AgentConfig, stop: RuntimeStop): Promise<{ stateSaved: boolean }> {
     await Promise.all(stop.interrupted.map((messageId) => this.cancel(agent, messageId)));
     const body = JSON.stringify({ type: 'stop', agentId: agent.agentId, stopId: stop.stopId, outcome: stop.outcome, interruptedMessageIds: stop.interrupted });
     const answer = await this.post(agent, body, { timeoutMs: LIFECYCLE_TIMEOUT_MS, idempotencyKey: stop.stopId });
@@ -126,7 +126,7 @@ export class HttpRuntime implements AgentRuntime {
     return { stateSaved: true };
   }
 
-  private async cancel(agent: AgentItem, messageId: string): Promise<void> {
+  private async cancel(agent: AgentConfig, messageId: string): Promise<void> {
     const body = JSON.stringify({ type: 'cancel', agentId: agent.agentId, messageId });
     try {
       await this.post(agent, body, { timeoutMs: LIFECYCLE_TIMEOUT_MS, idempotencyKey: `cancel-${messageId}` });
@@ -139,7 +139,7 @@ export class HttpRuntime implements AgentRuntime {
    * One signed POST: bounded in time and size, refusing non-public addresses under the `public`
    * policy. A 2xx answer must carry the worker's signature; any other status only fails the call.
    */
-  private async post(agent: AgentItem, body: string, o: { signal?: AbortSignal; timeoutMs: number; idempotencyKey: string }): Promise<Answer> {
+  private async post(agent: AgentConfig, body: string, o: { signal?: AbortSignal; timeoutMs: number; idempotencyKey: string }): Promise<Answer> {
     const { url } = runtimeOf(agent);
     const secret = agent.signingSecret;
     if (!secret) throw new Error('the agent has no signing secret: rotate it (POST /agents/{agentId}/signing-secret)');
@@ -174,4 +174,4 @@ export class HttpRuntime implements AgentRuntime {
   }
 }
 
-const runtimeOf = (agent: AgentItem) => agent.runtime as Extract<Runtime, { type: 'http' }>;
+const runtimeOf = (agent: AgentConfig) => agent.runtime as Extract<Runtime, { type: 'http' }>;

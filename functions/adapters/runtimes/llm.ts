@@ -1,7 +1,7 @@
 import type OpenAIClient from 'openai';
 import { ConfigError } from '../../agents/config.js';
 import type { AgentRuntime, ModelKeys, RuntimeMessage, RuntimeStop } from '../../agents/ports.js';
-import type { AgentItem, Runtime } from '../../agents/model.js';
+import type { AgentConfig, Runtime } from '../../agents/model.js';
 import type { RecordsStore, Turn } from '../dynamodb/records-store.js';
 import { Refused, outboundFetch } from './outbound.js';
 
@@ -53,13 +53,15 @@ export class LlmRuntime implements AgentRuntime {
     this.fetch = outboundFetch({ urls: opts.urls, allowHttp: opts.allowHttp, maxBytes: MAX_ANSWER_BYTES });
   }
 
-  async process(agent: AgentItem, message: RuntimeMessage, signal: AbortSignal): Promise<{ reply: string }> {
+  async process(agent: AgentConfig, message: RuntimeMessage, signal: AbortSignal): Promise<{ reply: string }> {
     const runtime = agent.runtime as LlmRuntimeConfig;
     const records = this.opts.records();
     // Loaded on first use: the functions that never run an llm agent do not pay for it at cold start.
     // Checked again here, not only at create: the operator may have rebound or removed the key since.
     const apiKey = await this.opts.keys.keyFor(runtime.apiKey, runtime.baseUrl);
-    const [{ default: OpenAI }, memory] = await Promise.all([loadOpenAi(), records.getConversation(agent.agentId)]);
+    // An agent that remembers nothing (memoryTurns 0) has no conversation to read or write.
+    const remembers = (runtime.memoryTurns ?? DEFAULT_MEMORY_TURNS) > 0;
+    const [{ default: OpenAI }, memory] = await Promise.all([loadOpenAi(), remembers ? records.getConversation(agent.agentId) : { turns: [], version: 0 }]);
     const client = new OpenAI({
       // The client insists on a credential; a keyless endpoint's Authorization header is then omitted (null).
       apiKey: apiKey ?? 'keyless',
@@ -85,17 +87,19 @@ export class LlmRuntime implements AgentRuntime {
     if (typeof reply !== 'string') throw new Error('the model endpoint answered without a message');
     // A message cut by a stop meanwhile is not remembered (its lease is gone; it ends interrupted).
     if (signal.aborted) throw signal.reason;
-    await this.remember(agent, [{ role: 'user', content: message.text }, { role: 'assistant', content: reply }], memory);
+    if (remembers) await this.remember(agent, [{ role: 'user', content: message.text }, { role: 'assistant', content: reply }], memory);
     return { reply };
   }
 
-  /** The conversation is written with every reply; at stop, record that this stop saved it. */
-  async close(agent: AgentItem, stop: RuntimeStop): Promise<{ stateSaved: boolean }> {
-    await this.opts.records().markConversationSaved(agent.agentId, stop.stopId, Date.now());
+  /** The conversation is written with every reply; at stop, record that this stop saved it (an agent that remembers nothing has none). */
+  async close(agent: AgentConfig, stop: RuntimeStop): Promise<{ stateSaved: boolean }> {
+    if (((agent.runtime as LlmRuntimeConfig).memoryTurns ?? DEFAULT_MEMORY_TURNS) > 0) {
+      await this.opts.records().markConversationSaved(agent.agentId, stop.stopId, Date.now());
+    }
     return { stateSaved: true };
   }
 
-  private async remember(agent: AgentItem, exchange: Turn[], read: { turns: Turn[]; version: number }): Promise<void> {
+  private async remember(agent: AgentConfig, exchange: Turn[], read: { turns: Turn[]; version: number }): Promise<void> {
     const records = this.opts.records();
     const limit = (agent.runtime as LlmRuntimeConfig).memoryTurns ?? DEFAULT_MEMORY_TURNS;
     let memory = read;
