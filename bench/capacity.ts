@@ -9,6 +9,9 @@ import { startAppOn, type TestApp } from '../test/support/local-stack.js';
 import { eventually } from '../test/support/api.js';
 import { benchStack, goal } from './support.js';
 import { isRead, meter, type MeteredCall } from './meter.js';
+import { PRICES, dollars, type Usage } from './prices.js';
+import { runAs } from '../functions/adapters/deps.js';
+import { runReaper } from '../functions/agents/reaper.js';
 
 const HEARTBEAT_MS = 1000;
 const LONG_WORK_MS = 6000;
@@ -16,7 +19,23 @@ const MESSAGES = 50;
 
 const model = await new OpenAiStandIn().start();
 const config = { heartbeatMs: HEARTBEAT_MS, leaseTtlMs: 8000, clockToleranceMs: 2000, stopPollMs: 100 };
-const stack = await benchStack({ config });
+/** State transitions and Task states (one Lambda invocation each) per stop workflow execution. */
+const executions = new Map<string, { transitions: number; tasks: number }>();
+const stack = await benchStack({
+  config,
+  workflow: {
+    onEvent: (name, e) => {
+      if (e.type !== 'StateEntered') return;
+      const x = executions.get(name) ?? { transitions: 0, tasks: 0 };
+      x.transitions++;
+      if ((e as { state?: { type?: string } }).state?.type === 'Task') x.tasks++;
+      executions.set(name, x);
+    },
+  },
+});
+/** The memory every function is deployed with (infra/agent-function.ts). */
+const LAMBDA_GB = 0.5;
+const usage: Record<string, Usage> = {};
 const { app } = stack;
 const tables = { agents: app.deps.config.agentsTable!, records: app.deps.config.recordsTable! };
 // A second instance over the same tables: a stop request served by another function than the one running the work.
@@ -57,10 +76,12 @@ try {
     const firstCost = here.totals();
     record('first message in a process: RCU', size, firstCost.rcu);
     here.reset();
+    const t0 = performance.now();
     for (let i = 0; i < MESSAGES; i++) {
       const res = await api('POST', `/agents/${id}/messages`, { text: `message ${i}` });
       if (res.status !== 200) throw new Error(`message answered ${res.status}: ${res.text}`);
     }
+    const syncMs = (performance.now() - t0) / MESSAGES;
     const sync = here.totals();
     record('sync message: WCU', size, sync.wcu / MESSAGES);
     record('sync message: RCU', size, sync.rcu / MESSAGES);
@@ -68,6 +89,34 @@ try {
     const hot = here.totals((c) => onHot(id)(c) && !isRead(c));
     record('sync message: hot-item writes', size, hot.writes / MESSAGES);
     record('sync message: hot-item WCU', size, hot.wcu / MESSAGES);
+    if (size === 'small') {
+      // A request's time here stands for its function's billed duration.
+      usage['a synchronous message'] = { apiRequests: 1, lambdaInvocations: 1, lambdaGbSeconds: (syncMs / 1000) * LAMBDA_GB, writeUnits: sync.wcu / MESSAGES, readUnits: sync.rcu / MESSAGES, events: 1 };
+      // Asynchronous: the API's function, the queue (send, receive, delete), the worker.
+      here.reset();
+      const a0 = performance.now();
+      const ids: string[] = [];
+      for (let i = 0; i < MESSAGES; i++) {
+        const res = await api('POST', `/agents/${id}/messages`, { text: `async ${i}` }, { prefer: 'respond-async' });
+        if (res.status !== 202) throw new Error(`async message answered ${res.status}: ${res.text}`);
+        ids.push(res.body.data.messageId as string);
+      }
+      // Waited for by their events, so no read of this benchmark's is counted.
+      await eventually(async () => ids.every((m) => app.bus.published.some((e) => e.type === 'Message Completed' && e.detail.messageId === m)), 30_000);
+      const asyncMs = (performance.now() - a0) / MESSAGES;
+      const asyncCost = here.totals();
+      record('async message: WCU', size, asyncCost.wcu / MESSAGES);
+      record('async message: RCU', size, asyncCost.rcu / MESSAGES);
+      usage['an asynchronous message'] = {
+        apiRequests: 1,
+        lambdaInvocations: 2,
+        lambdaGbSeconds: ((syncMs + asyncMs) / 1000) * LAMBDA_GB,
+        writeUnits: asyncCost.wcu / MESSAGES,
+        readUnits: asyncCost.rcu / MESSAGES,
+        sqsRequests: 3,
+        events: 1,
+      };
+    }
 
     // GET /agents/{id}
     here.reset();
@@ -112,7 +161,9 @@ try {
       }, 10_000);
       m.reset();
       const polled = served.deps.metrics.stopPolls;
+      const s0 = performance.now();
       const res = await served.api('POST', `/agents/${long}/stop`, { graceful: true, timeout: 30_000 });
+      const stopMs = performance.now() - s0;
       if (res.status !== 200) throw new Error(`waiting stop answered ${res.status}: ${res.text}`);
       const polls = served.deps.metrics.stopPolls - polled;
       // Every read of the hot item costs the same (the stop request's polls, the workflow's checks).
@@ -120,19 +171,46 @@ try {
       if (where === 'another function') {
         record('waiting stop: RCU per poll', size, reads.rcu / Math.max(1, reads.calls));
         record('waiting stop served elsewhere: polls', size, polls);
-      } else record('waiting stop, drain in the same process: polls', size, polls);
+      } else {
+        record('waiting stop, drain in the same process: polls', size, polls);
+        if (size === 'small') {
+          const run = [...executions.values()].at(-1) ?? { transitions: 0, tasks: 0 };
+          const units = m.totals();
+          // The request waits out the drain (billed), each Task state is an invocation of about a message's time.
+          usage['a graceful stop with a drain'] = {
+            apiRequests: 1,
+            lambdaInvocations: 1 + run.tasks,
+            lambdaGbSeconds: ((stopMs + run.tasks * 20) / 1000) * LAMBDA_GB,
+            writeUnits: units.wcu,
+            readUnits: units.rcu,
+            transitions: run.transitions,
+            events: 2,
+          };
+          record('graceful stop with a drain: state transitions', size, run.transitions);
+        }
+      }
       await api('POST', `/agents/${long}/start`);
     }
     model.delayMs = 0;
     await api('POST', `/agents/${long}/stop`, { graceful: false });
   }
 
+  // At rest: the reaper's schedule over a fleet with nothing due (every 5 minutes deployed).
+  here.reset();
+  const r0 = performance.now();
+  await runAs(app.functionDeps('Reaper'), () => runReaper(app.functionDeps('Reaper'), { budgetMs: 10_000 }));
+  const reaperMs = performance.now() - r0;
+  const runs = (30 * 24 * 60) / 5;
+  const reaper = here.totals();
+  usage['a month at rest (reaper every 5 min)'] = { lambdaInvocations: runs, lambdaGbSeconds: runs * (reaperMs / 1000) * LAMBDA_GB, readUnits: runs * reaper.rcu, writeUnits: runs * reaper.wcu };
+
   const budgets: [string, number, string][] = [
     ['sync message: WCU', 4, 'WCU'],
     ['sync message: RCU', 0.1, 'RCU'],
     ['heartbeat: WCU', 1, 'WCU'],
-    ['idle graceful stop: WCU', 6, 'WCU'],
-    ['idle force stop: WCU', 6, 'WCU'],
+    // Not 6: the floor of a stop whose three states are all indexed (docs/ARCHITECTURE.md: Cost).
+    ['idle graceful stop: WCU', 7, 'WCU'],
+    ['idle force stop: WCU', 7, 'WCU'],
     ['waiting stop: RCU per poll', 1, 'RCU'],
     ['waiting stop, drain in the same process: polls', 0, ''],
     ['sync message: hot-item writes', 2, ''],
@@ -146,11 +224,23 @@ try {
   }
   for (const [name, f] of Object.entries(figures)) {
     if (budgets.some(([b]) => b === name)) continue;
-    rows.push(`${name.padEnd(52)} ${f.small.toFixed(2).padStart(8)} ${f.large.toFixed(2).padStart(8)}`);
+    const show = (v: number) => (Number.isNaN(v) ? '-' : v.toFixed(2)).padStart(8);
+    rows.push(`${name.padEnd(52)} ${show(f.small)} ${show(f.large)}`);
   }
   // One partition takes 1,000 WCU/s: the agent's hot item is in one.
   const hotWcu = Math.max(figures['sync message: hot-item WCU']!.small, figures['sync message: hot-item WCU']!.large);
   rows.push(goal('messages/s one agent takes before its partition throttles', 1000 / hotWcu, 500, '/s', 0, true));
+  rows.push('', `cost at list prices (${PRICES.region}, on-demand, no free tier, prices of ${PRICES.date}; functions at ${LAMBDA_GB * 1024} MB arm64)`);
+  const scale: Record<string, [number, string]> = {
+    'a synchronous message': [1e6, 'per million'],
+    'an asynchronous message': [1e6, 'per million'],
+    'a graceful stop with a drain': [1e3, 'per thousand'],
+    'a month at rest (reaper every 5 min)': [1, 'per month'],
+  };
+  for (const [name, u] of Object.entries(usage)) {
+    const [n, per] = scale[name]!;
+    rows.push(`${name.padEnd(52)} $${(dollars(u) * n).toFixed(3).padStart(8)} ${per}`);
+  }
   console.log(rows.join('\n'));
 } finally {
   await other.close(0);

@@ -5,6 +5,7 @@ import type { Config } from '../functions/agents/config.js';
 import { buildDeps, runAs, useDeps, type Deps } from '../functions/adapters/deps.js';
 import { createDocumentClient, type StoreTimeouts } from '../functions/adapters/dynamodb/client.js';
 import { functionAccess, grantedClient, type TableAccess } from '../functions/adapters/dynamodb/grants.js';
+import { splitCombinedItems } from '../functions/adapters/dynamodb/split-items.js';
 import { fallbackRoute, routes } from '../functions/http/routes.js';
 import { injectFaults, type FaultPlan } from './faults.js';
 import type { EventPublisher, MessageQueue, RuntimeRegistry } from '../functions/agents/ports.js';
@@ -116,6 +117,8 @@ export async function startLocalApp(opts: LocalAppOptions): Promise<LocalApp> {
     functions.set(name, buildDeps({ ...parts, db: grantedClient(db, tables, access, name), metrics: deps.metrics, signals: deps.signals }));
   }
   useDeps(deps);
+  // Agents stored as one item (configuration and state together) are split before anything reads them.
+  if (tables.agents && tables.records) await splitCombinedItems(db, { agents: tables.agents, records: tables.records });
   const resumed = await resumeStoppingAgents(deps);
   const resumedFleetStops = await resumeFleetStops(deps);
   // The same check every deployed function makes; locally it turns on with the first key ever
