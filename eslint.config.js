@@ -27,7 +27,7 @@ export default tseslint.config(
           patterns: [
             { group: ['@aws-sdk/*', 'aws-lambda', '@middy/*'], message: 'The domain knows no AWS SDK, Lambda event or middy: use a port.' },
             { group: ['../http/*', '../workflow/*', '../scheduled/*'], message: 'The domain knows no entry point (HTTP, workflow, schedule).' },
-            { group: ['../adapters/*', '../adapters/**'], allowTypeImports: true, message: 'The domain imports adapters only as types (their ports are in ports.ts).' },
+            { group: ['../adapters/*', '../adapters/**'], message: 'The domain imports no adapter, not even as a type: declare what it needs in ports.ts, and have the adapter implement it.' },
           ],
         },
       ],

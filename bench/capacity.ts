@@ -9,7 +9,7 @@ import { startAppOn, type TestApp } from '../test/support/local-stack.js';
 import { eventually } from '../test/support/api.js';
 import { benchStack, goal } from './support.js';
 import { isRead, meter, type MeteredCall } from './meter.js';
-import { PRICES, dollars, type Usage } from './prices.js';
+import { PRICES, bill, dollars, type Usage } from './prices.js';
 import { runAs } from '../functions/adapters/deps.js';
 import { runReaper } from '../functions/agents/reaper.js';
 
@@ -239,7 +239,11 @@ try {
   };
   for (const [name, u] of Object.entries(usage)) {
     const [n, per] = scale[name]!;
-    rows.push(`${name.padEnd(52)} $${(dollars(u) * n).toFixed(3).padStart(8)} ${per}`);
+    const parts = Object.entries(bill(u))
+      .filter(([, v]) => v > 0)
+      .map(([service, v]) => `${service} $${(v * n).toFixed(3)}`)
+      .join(', ');
+    rows.push(`${name.padEnd(52)} $${(dollars(u) * n).toFixed(3).padStart(8)} ${per}  (${parts})`);
   }
   console.log(rows.join('\n'));
 } finally {

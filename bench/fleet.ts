@@ -37,7 +37,7 @@ async function activateAll(): Promise<void> {
       dueAt: Number.MAX_SAFE_INTEGER,
     }),
   );
-  await putAgents(app.db, { agents: d.agents.tableName, records: d.records.tableName }, agents);
+  await putAgents(app.db, { agents: d.config.agentsTable!, records: d.config.recordsTable! }, agents);
 }
 
 async function activeLeft(): Promise<number> {

@@ -7,7 +7,7 @@
  * the yardstick), with the same number of connections. The DynamoDB calls per message are counted at the one client the stack uses.
  * Last, for scale, the ceiling: the same load with the store reduced to two lease writes per message.
  */
-import { patchAgentsStore } from '../test/support/patch.js';
+import { patchAgentsStore, patchRecordsStore } from '../test/support/patch.js';
 import autocannon from 'autocannon';
 import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { AgentState } from '../functions/agents/model.js';
@@ -36,7 +36,7 @@ try {
     await Promise.all(
       Array.from({ length: CONNECTIONS }, async (_, w) => {
         for (let i = 0; Date.now() < rawUntil; i++) {
-          await rawConditionalWrite(app.db, d.agents.tableName, agents[(w + i) % AGENTS]!);
+          await rawConditionalWrite(app.db, d.config.agentsTable!, agents[(w + i) % AGENTS]!);
           raw++;
         }
       }),
@@ -123,7 +123,7 @@ try {
     (
       await app.db.send(
         new UpdateCommand({
-          TableName: d.agents.tableName,
+          TableName: d.config.agentsTable!,
           Key: { agentId },
           UpdateExpression: update,
           ConditionExpression: condition,
@@ -135,11 +135,11 @@ try {
     ).Attributes as AgentState;
   // In every function of the stack (each has its own store, under its own grants).
   const undo = [
-    patchAgentsStore(app, 'createMessageRecord', () => async () => undefined),
+    patchRecordsStore(app, 'createMessageRecord', () => async () => undefined),
     patchAgentsStore(app, 'admitLease', () => ({ agentId, messageId, lease }) =>
       leaseWrite(agentId, 'SET #leases.#m = :lease', '#status = :active AND attribute_not_exists(#leases.#m)', messageId, { ':lease': lease }),
     ),
-    patchAgentsStore(app, 'recordOutcome', () => async () => true),
+    patchRecordsStore(app, 'recordOutcome', () => async () => true),
     patchAgentsStore(app, 'releaseLease', () => ({ agentId, messageId, token }) =>
       leaseWrite(agentId, 'REMOVE #leases.#m', '#status = :active AND #leases.#m.#token = :token', messageId, { ':token': token }),
     ),

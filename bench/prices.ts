@@ -27,17 +27,17 @@ export interface Usage {
   events?: number;
 }
 
-/** Dollars for one operation of this usage. */
-export function dollars(u: Usage): number {
+/** Dollars for one operation of this usage, by service. */
+export function bill(u: Usage): Record<'API Gateway' | 'Lambda' | 'DynamoDB' | 'Step Functions' | 'SQS' | 'EventBridge', number> {
   const p = PRICES;
-  return (
-    ((u.apiRequests ?? 0) * p.apiGateway.perMillionHttpApiRequests) / 1e6 +
-    ((u.lambdaInvocations ?? 0) * p.lambda.perMillionRequests) / 1e6 +
-    (u.lambdaGbSeconds ?? 0) * p.lambda.perGbSecondArm +
-    ((u.writeUnits ?? 0) * p.dynamodb.perMillionWriteUnits) / 1e6 +
-    ((u.readUnits ?? 0) * p.dynamodb.perMillionReadUnits) / 1e6 +
-    ((u.transitions ?? 0) * p.stepFunctions.perThousandStandardTransitions) / 1e3 +
-    ((u.sqsRequests ?? 0) * p.sqs.perMillionRequests) / 1e6 +
-    ((u.events ?? 0) * p.eventBridge.perMillionCustomEvents) / 1e6
-  );
+  return {
+    'API Gateway': ((u.apiRequests ?? 0) * p.apiGateway.perMillionHttpApiRequests) / 1e6,
+    Lambda: ((u.lambdaInvocations ?? 0) * p.lambda.perMillionRequests) / 1e6 + (u.lambdaGbSeconds ?? 0) * p.lambda.perGbSecondArm,
+    DynamoDB: ((u.writeUnits ?? 0) * p.dynamodb.perMillionWriteUnits) / 1e6 + ((u.readUnits ?? 0) * p.dynamodb.perMillionReadUnits) / 1e6,
+    'Step Functions': ((u.transitions ?? 0) * p.stepFunctions.perThousandStandardTransitions) / 1e3,
+    SQS: ((u.sqsRequests ?? 0) * p.sqs.perMillionRequests) / 1e6,
+    EventBridge: ((u.events ?? 0) * p.eventBridge.perMillionCustomEvents) / 1e6,
+  };
 }
+
+export const dollars = (u: Usage) => Object.values(bill(u)).reduce((a, b) => a + b, 0);

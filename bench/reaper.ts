@@ -36,7 +36,7 @@ try {
     };
   });
   const t0 = performance.now();
-  await putAgents(stack.app.db, { agents: d.agents.tableName, records: d.records.tableName }, agents);
+  await putAgents(stack.app.db, { agents: d.config.agentsTable!, records: d.config.recordsTable! }, agents);
   console.log(`loaded ${FLEET} active agents (${DUE} idle past their timeout) in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
 
   // The same question answered by a Scan of the fleet.
@@ -47,7 +47,7 @@ try {
   do {
     const out = await stack.app.db.send(
       new ScanCommand({
-        TableName: d.agents.tableName,
+        TableName: d.config.agentsTable!,
         FilterExpression: '#s = :active AND dueAt <= :now',
         ExpressionAttributeNames: { '#s': 'status' },
         ExpressionAttributeValues: { ':active': 'active', ':now': now },

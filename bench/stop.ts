@@ -18,7 +18,7 @@ const stack = await benchStack({
 });
 const { api } = stack;
 const calls = countCalls(stack.app.db);
-const rawWrite = (agentId: string) => rawConditionalWrite(stack.app.db, stack.app.deps.agents.tableName, agentId);
+const rawWrite = (agentId: string) => rawConditionalWrite(stack.app.db, stack.app.deps.config.agentsTable!, agentId);
 const create = async (gatedAgent: boolean) => {
   const res = await api('POST', '/agents', { name: 'bench', settings: gatedAgent ? { gated: true } : {} });
   const id = res.body.data.agentId as string;

@@ -268,7 +268,7 @@ async function admit(d: Deps, agentId: string, messageId: string, input: SendMes
     ...(input.metadata && { metadata: input.metadata }),
     createdAt: now,
   };
-  const existing = await d.agents.createMessageRecord(record, lease.token, now);
+  const existing = await d.records.createMessageRecord(record, lease.token, now);
   if (existing) {
     // The time is taken before the agent is read: a lease written after the read is later still.
     const readAt = d.now();
@@ -285,7 +285,7 @@ async function admit(d: Deps, agentId: string, messageId: string, input: SendMes
     // lease is there (then the lease expires and the reaper settles both). Should the look fail
     // too, the record reads as never admitted and its next admission settles it.
     if (err instanceof DomainError && !(err instanceof Unavailable)) {
-      if (!(await d.agents.discardMessageRecord(agentId, messageId, lease.token))) {
+      if (!(await d.records.discardMessageRecord(agentId, messageId, lease.token))) {
         // Not refused after all: the lease write's first attempt landed (its answer lost) and a
         // stop has since ended the message. Its outcome is the answer.
         const ended = await d.records.getMessage(agentId, messageId);
@@ -305,7 +305,7 @@ async function discardUnlessLeased(d: Deps, agentId: string, messageId: string, 
   try {
     const agent = await d.agents.get(agentId);
     const lease = agent?.leases?.[messageId];
-    if (typeof lease !== 'object' || lease.token !== token) await d.agents.discardMessageRecord(agentId, messageId, token);
+    if (typeof lease !== 'object' || lease.token !== token) await d.records.discardMessageRecord(agentId, messageId, token);
   } catch (err) {
     d.log.warn('a message whose admission failed could not be cleared; it reads as never admitted', { agentId, messageId, error: err as Error });
   }
@@ -428,7 +428,7 @@ function asRead(d: Deps, agent: AgentState, record: MessageRecord, readAt: numbe
 export async function settleIfUnleased(d: Deps, agent: AgentState, record: MessageRecord, readAt: number): Promise<MessageRecord> {
   const now = d.now();
   if (!neverAdmitted(d, agent, record, readAt)) return record;
-  if (await d.agents.settleUnleased(record.agentId, record.messageId, record.createdAt, NEVER_ADMITTED, now)) {
+  if (await d.records.settleUnleased(record.agentId, record.messageId, record.createdAt, NEVER_ADMITTED, now)) {
     await publish(d, endingEvent(record.agentId, record.messageId, { status: 'failed', error: NEVER_ADMITTED }));
     return { ...record, status: 'failed', error: NEVER_ADMITTED, completedAt: now };
   }
@@ -484,7 +484,7 @@ async function complete(
 ): Promise<number> {
   const now = d.now();
   // Refused: a stop (or a reclaim) already ended the message, or the record is another admission's.
-  if (!(await d.agents.recordOutcome({ agentId, messageId, token, outcome, now }))) throw interrupted(messageId);
+  if (!(await d.records.recordOutcome({ agentId, messageId, token, outcome, now }))) throw interrupted(messageId);
   let agent: AgentState;
   try {
     agent = await d.agents.releaseLease({ agentId, messageId, token, now: d.now() }).catch(async (err: unknown) => {

@@ -1,22 +1,33 @@
 /** Secondary ports: what the domain needs from the outside, with an AWS and a local adapter each. */
 import type { Logger } from '@aws-lambda-powertools/logger';
-import type { AgentConfigStore } from '../adapters/dynamodb/agent-config-store.js';
-import type { AgentsStore } from '../adapters/dynamodb/agents-store.js';
-import type { FleetStore } from '../adapters/dynamodb/fleet-store.js';
-import type { RecordsStore } from '../adapters/dynamodb/records-store.js';
 import type { Config } from './config.js';
-import type { FleetCounts } from './fleet-model.js';
-import type { AgentConfig, AgentState, ApiKeySource, LastStop, Runtime } from './model.js';
+import type { FleetCounts, FleetMember, FleetOperation } from './fleet-model.js';
+import type {
+  AgentConfig,
+  AgentState,
+  AgentStatus,
+  ApiKeySource,
+  LastStop,
+  Lease,
+  MessageOutcome,
+  MessageRecord,
+  Runtime,
+  StopInfo,
+  StopRecord,
+  StoredAgent,
+  StoredLease,
+} from './model.js';
 
 /** Everything the domain needs, wired once: from the environment in Lambda, by local/ on one machine. */
 export interface Deps {
   config: Config;
-  /** The Agents table: every state-changing write of the product, each with its race guard. */
-  agents: AgentsStore;
+  /** The agents' state (hot items): every transition, lease and stop commit, each with its race guard. */
+  agents: AgentStore;
   /** The agents' configurations (cold items), cached by version. */
-  configs: AgentConfigStore;
-  records: RecordsStore;
-  /** Fleet stop operations (in the records table). */
+  configs: ConfigStore;
+  /** Message and stop records. */
+  records: RecordStore;
+  /** Fleet stop operations. */
   fleet: FleetStore;
   workflow: StopWorkflow;
   /** Starts the fleet stop workflow of one operation. */
@@ -69,7 +80,94 @@ export interface Page<T> {
   lastKey?: Key;
 }
 
-/** A conditional write on an agent failed; `current` is the item as it was (null: none). */
+/**
+ * An agent's state store. Every write that depends on state carries the condition that closes
+ * its race and, refused, throws AgentConditionFailed with the state as it stands, so a caller
+ * tells why without a second read. A write whose first attempt landed (its answer lost) and
+ * whose retry its own condition refuses is answered as landed.
+ */
+export interface AgentStore {
+  get(agentId: string): Promise<AgentState | undefined>;
+  /** The state with the configuration it names. */
+  getWhole(agentId: string): Promise<StoredAgent | undefined>;
+  getMany(ids: string[]): Promise<AgentState[]>;
+  list(status: AgentStatus | undefined, limit: number, startKey?: Key): Promise<Page<StoredAgent>>;
+  /** By status, oldest due first; `dueBy`: only those due by then. */
+  queryByStatus(status: AgentStatus, opts: { limit: number; startKey?: Key; dueBy?: number }): Promise<Page<{ agentId: string; dueAt: number }>>;
+  create(state: AgentState, config: AgentConfig): Promise<void>;
+  update(
+    agentId: string,
+    change: { set: Record<string, unknown>; remove: string[]; idleTimeoutMs?: number | null },
+    opts: { ifVersion?: number; requireInactive: boolean; now: number },
+  ): Promise<StoredAgent>;
+  delete(agentId: string): Promise<void>;
+  setSigningSecret(agentId: string, secret: string, now: number): Promise<void>;
+  start(agentId: string, now: number, expectedVersion: number, dueAt: number): Promise<AgentState>;
+  moveDueAt(agentId: string, status: AgentStatus, dueAt: number, match?: Record<string, number | undefined>): Promise<void>;
+
+  // Stops: begin, take over, roll back, fail, claim the close, commit.
+  beginStop(agentId: string, stop: StopInfo, now: number, opts?: { idle?: { admissions?: number }; ifNothingInFlight?: boolean }): Promise<AgentState>;
+  beginForcedStop(agentId: string, stop: StopInfo, now: number): Promise<AgentState>;
+  forceStopInProgress(agentId: string, stopId: string, now: number): Promise<void>;
+  rollbackStop(agentId: string, stopId: string, now: number, dueAt: number): Promise<void>;
+  recordStopFailure(agentId: string, stopId: string, failure: NonNullable<StopInfo['failure']>): Promise<void>;
+  claimClose(agentId: string, stopId: string, claim: { token: string; until: number }, now: number): Promise<boolean>;
+  releaseClose(agentId: string, stopId: string, token: string): Promise<void>;
+  commitStop(
+    agent: AgentState,
+    stopId: string,
+    lastStop: LastStop,
+    record: StopRecord,
+    now: number,
+    failures: Record<string, string>,
+  ): Promise<{ committed: true; adopted?: StopRecord } | { committed: false; stale: boolean; missing: string[]; ended: { messageId: string; record: MessageRecord }[] }>;
+
+  // Leases: admit, renew (heartbeat or a worker's claim), release, reclaim a dead worker's.
+  admitLease(a: { agentId: string; messageId: string; lease: Lease; maxInFlight: number; now: number; moveDueAt: boolean; configVersion: string; notStoppedAfter: number }): Promise<AgentState>;
+  renewLease(a: { agentId: string; messageId: string; token: string; expiresAt: number; now: number; claim?: string }): Promise<void>;
+  releaseLease(a: { agentId: string; messageId: string; token: string; now: number }): Promise<AgentState>;
+  reclaimLease(agentId: string, messageId: string, lease: StoredLease, error: string, now: number): Promise<'failed' | { released: MessageOutcome['status'] | 'no record'; error?: string } | false>;
+}
+
+/** Agents' configurations, immutable under their version: kept by the process that read them. */
+export interface ConfigStore {
+  /** What this process last read of it (any version). */
+  cached(agentId: string): AgentConfig | undefined;
+  /** This version (or, when there is none of it, what there is). */
+  get(agentId: string, configVersion: string): Promise<AgentConfig | undefined>;
+  read(agentId: string, consistent: boolean): Promise<AgentConfig | undefined>;
+}
+
+/** Message and stop records under their agent. */
+export interface RecordStore {
+  getMessage(agentId: string, messageId: string): Promise<MessageRecord | undefined>;
+  listMessages(agentId: string, limit: number, startKey?: Key): Promise<Page<MessageRecord>>;
+  getStop(agentId: string, stopId: string): Promise<StopRecord | undefined>;
+  listStops(agentId: string, limit: number, startKey?: Key): Promise<Page<StopRecord>>;
+  /** Admission's first write; a record already there is returned (a repeated messageId). */
+  createMessageRecord(record: MessageRecord, token: string, now: number): Promise<MessageRecord | undefined>;
+  /** A refused admission's record goes; false when it had ended instead. */
+  discardMessageRecord(agentId: string, messageId: string, token: string): Promise<boolean>;
+  settleUnleased(agentId: string, messageId: string, createdAt: number, error: string, now: number): Promise<boolean>;
+  /** Completion's first write; false when refused (a stop or a reclaim ended the message). */
+  recordOutcome(a: { agentId: string; messageId: string; token: string; outcome: Extract<MessageOutcome, { status: 'completed' | 'failed' }>; now: number }): Promise<boolean>;
+  deleteAll(agentId: string, deletedAt: number): Promise<number>;
+}
+
+/** Fleet stop operations and their members. */
+export interface FleetStore {
+  create(op: FleetOperation, keyHash?: string): Promise<{ created: true } | { created: false; existing?: FleetOperation }>;
+  remove(op: FleetOperation, keyHash?: string): Promise<boolean>;
+  get(operationId: string): Promise<FleetOperation | undefined>;
+  listRunning(): Promise<{ operationId: string; updatedAt: number }[]>;
+  saveProgress(operationId: string, progress: Pick<FleetOperation, 'selection' | 'counts' | 'failures'>, now: number): Promise<void>;
+  end(operationId: string, end: Pick<FleetOperation, 'counts' | 'failures'> & { status: 'completed' | 'failed'; failure?: FleetOperation['failure'] }, now: number): Promise<boolean>;
+  addMembers(operationId: string, agentIds: string[], now: number): Promise<string[]>;
+  putMembers(operationId: string, members: FleetMember[], now: number): Promise<void>;
+  members(operationId: string): Promise<FleetMember[]>;
+}
+
+/** A conditional write on an agent failed; `current` is the state as it was (null: none). */
 export class AgentConditionFailed extends Error {
   constructor(readonly current: AgentState | null) {
     super('agent condition failed');

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OpenAiStandIn } from '../../local/openai-standin.js';
+import type { RecordsStore } from '../../functions/adapters/dynamodb/records-store.js';
 import { logger } from '../../functions/adapters/logger.js';
 import { captureOutput } from '../support/output.js';
 import { eventually, startTestApp, type TestApp } from '../support/stack.js';
@@ -102,9 +103,9 @@ describe('an agent that thinks and remembers', () => {
     const agentId = await llmAgent({ memoryTurns: 0 });
     for (const text of ['one', 'two']) await say(agentId, text);
     expect(standIn.received.at(-1)!.messages.map((m) => m.content)).toEqual(['You are terse.', 'two']);
-    expect(await app.deps.records.getConversation(agentId)).toEqual({ turns: [], version: 0 });
+    expect(await (app.deps.records as RecordsStore).getConversation(agentId)).toEqual({ turns: [], version: 0 });
     expect((await api('POST', `/agents/${agentId}/stop`, {})).status).toBe(200);
-    expect(await app.deps.records.getConversation(agentId)).toEqual({ turns: [], version: 0 });
+    expect(await (app.deps.records as RecordsStore).getConversation(agentId)).toEqual({ turns: [], version: 0 });
     expect((await api('GET', `/agents/${agentId}/stops`)).body.data).toMatchObject([{ outcome: 'drained', stateSaved: true }]);
   });
 

@@ -56,7 +56,7 @@ async function drainingAgent(timeout: number): Promise<{ agentId: string; stopId
 async function releaseLeaseDirectly(agentId: string, messageId: string) {
   await app.db.send(
     new UpdateCommand({
-      TableName: app.deps.agents.tableName,
+      TableName: app.deps.config.agentsTable!,
       Key: { agentId },
       UpdateExpression: 'REMOVE #leases.#m',
       ExpressionAttributeNames: { '#leases': 'leases', '#m': messageId },

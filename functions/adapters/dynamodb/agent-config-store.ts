@@ -1,6 +1,7 @@
 import { BatchGetCommand, GetCommand } from '@aws-sdk/lib-dynamodb';
 import type { DynamoDBDocumentClient, TransactWriteCommandInput } from '@aws-sdk/lib-dynamodb';
 import type { AgentConfig } from '../../agents/model.js';
+import type { ConfigStore } from '../../agents/ports.js';
 import { untilProcessed } from './client.js';
 
 type TransactItem = NonNullable<TransactWriteCommandInput['TransactItems']>[number];
@@ -24,7 +25,7 @@ const CACHE_SIZE = 500;
  * was read in this process. A read is eventually consistent first (half the units) and
  * consistent only when that one is behind the version asked for.
  */
-export class AgentConfigStore {
+export class AgentConfigStore implements ConfigStore {
   private readonly cache = new Map<string, AgentConfig>();
 
   constructor(

@@ -11,7 +11,7 @@ import {
   type DynamoDBDocumentClient,
   type TransactWriteCommandInput,
 } from '@aws-sdk/lib-dynamodb';
-import { AgentConditionFailed, type Key, type Page } from '../../agents/ports.js';
+import { AgentConditionFailed, type AgentStore, type Key, type Page } from '../../agents/ports.js';
 import { TransactionConflict, cancellationReasons, conditionFailedItem, leaseNames, untilProcessed } from './client.js';
 import type { AgentConfigStore } from './agent-config-store.js';
 import {
@@ -28,7 +28,7 @@ import {
   type StoredLease,
   type MessageOutcome,
 } from '../../agents/model.js';
-import { type RecordsStore, type Stored, messageKey, stopKey, toMessage } from './records-store.js';
+import type { RecordsStore } from './records-store.js';
 import { BY_STATUS_INDEX } from './tables.js';
 
 /**
@@ -58,7 +58,7 @@ function leaseToken(item: AgentState | null, messageId: string): string | undefi
  * comes back as AgentConditionFailed with the item as it was, so callers classify it without a
  * second read.
  */
-export class AgentsStore {
+export class AgentsStore implements AgentStore {
   constructor(
     private readonly db: DynamoDBDocumentClient,
     readonly tableName: string,
@@ -453,32 +453,6 @@ export class AgentsStore {
   // ---------------------------------------------------------------------------------------------
 
   /**
-   * Admit a message, first write: its `processing` record, carrying the admission's token.
-   * Race admit vs admit (same messageId): only if no record of that id exists; otherwise the
-   * stored record is returned (ALL_OLD, no read), and the caller answers with it, never a second
-   * run. Undefined when written.
-   */
-  async createMessageRecord(record: MessageRecord, token: string, now: number): Promise<MessageRecord | undefined> {
-    try {
-      await this.db.send(
-        new PutCommand({
-          TableName: this.records.tableName,
-          Item: { ...messageKey(record.agentId, record.messageId), ...record, leaseToken: token, expiresAt: this.records.expiresAt(now) },
-          ConditionExpression: 'attribute_not_exists(sk)',
-          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
-        }),
-      );
-      return undefined;
-    } catch (err) {
-      const existing = conditionFailedItem<Stored<MessageRecord> & { leaseToken?: string }>(err);
-      if (!existing) throw err;
-      // Our own first attempt, landed and its answer lost: written.
-      if (existing.leaseToken === token) return undefined;
-      return toMessage(existing);
-    }
-  }
-
-  /**
    * Admit a message, second write: its lease, returning the agent's state (ALL_NEW: any expired
    * leases to settle, without a read). Race admit vs stop: only while `active`; once
    * `stopping` is written no message is admitted, and every admitted one is in the lease map the
@@ -536,51 +510,6 @@ export class AgentsStore {
       (current) => leaseToken(current, a.messageId) === lease.token,
     );
     return out.Attributes as AgentState;
-  }
-
-  /** A message refused admission: its record goes (only this admission's, still `processing`); false when it had ended instead. */
-  async discardMessageRecord(agentId: string, messageId: string, token: string): Promise<boolean> {
-    return this.conditionalRecord(
-      new DeleteCommand({
-        TableName: this.records.tableName,
-        Key: messageKey(agentId, messageId),
-        ConditionExpression: 'leaseToken = :token AND #status = :processing',
-        ExpressionAttributeNames: { '#status': 'status' },
-        ExpressionAttributeValues: { ':token': token, ':processing': 'processing' },
-        ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
-      }),
-      // Gone already: our own first attempt deleted it. Still there and ended: this admission's
-      // lease had landed after all (its answer lost) and a stop ended the message.
-      (current) => current === null,
-    );
-  }
-
-  /**
-   * A `processing` record whose lease never came (its admission died between its two writes):
-   * recorded `failed`, only that record (by its createdAt) and only while still `processing`.
-   */
-  async settleUnleased(agentId: string, messageId: string, createdAt: number, error: string, now: number): Promise<boolean> {
-    return this.conditionalRecord(new UpdateCommand(this.finishMessage(agentId, messageId, { status: 'failed', error }, now, { createdAt }).Update));
-  }
-
-  /**
-   * Complete a message, first write: its record takes the outcome while its lease still holds it.
-   * Race late completion vs re-admission: only the record of this admission (its token) and only
-   * while `processing`: a stop that took the lease has recorded the message `interrupted`, and that
-   * stands. False when refused. (A message is `processing` only while leased; the reverse may be
-   * briefly untrue: between this write and `releaseLease`.)
-   */
-  async recordOutcome(a: {
-    agentId: string;
-    messageId: string;
-    token: string;
-    outcome: Extract<MessageOutcome, { status: 'completed' | 'failed' }>;
-    now: number;
-  }): Promise<boolean> {
-    return this.conditionalRecord(
-      new UpdateCommand(this.finishMessage(a.agentId, a.messageId, a.outcome, a.now, { token: a.token }).Update),
-      (current) => current?.leaseToken === a.token && current.status === a.outcome.status && current.completedAt === a.now,
-    );
   }
 
   /**
@@ -719,7 +648,7 @@ export class AgentsStore {
     };
     const reasons = await this.transact([
       { Update: release },
-      this.finishMessage(agentId, messageId, { status: 'failed', error }, now, { token: legacy ? undefined : lease.token }),
+      this.records.finishMessage(agentId, messageId, { status: 'failed', error }, now, { token: legacy ? undefined : lease.token }),
     ]);
     if (!reasons) return 'failed';
     // Only the record refused: it ended before its worker died (or there is none: an orphan lease).
@@ -799,14 +728,8 @@ export class AgentsStore {
     ];
     const reasons = await this.transact([
       { Update: commitAgent(lastStop) },
-      {
-        Put: {
-          TableName: this.records.tableName,
-          Item: { ...stopKey(agent.agentId, stopId), ...record, expiresAt: this.records.expiresAt(now) },
-          ConditionExpression: 'attribute_not_exists(sk)',
-        },
-      },
-      ...settled.map(({ messageId, outcome }) => this.finishMessage(agent.agentId, messageId, outcome, now, { exists: true, processing: outcome.status === 'failed' })),
+      { Put: this.records.stopRecordPut(record, now) },
+      ...settled.map(({ messageId, outcome }) => this.records.finishMessage(agent.agentId, messageId, outcome, now, { exists: true, processing: outcome.status === 'failed' })),
     ]);
     if (!reasons) return { committed: true };
     const refused = settled.flatMap(({ messageId }, i) => (reasons[i + 2]?.code === 'ConditionalCheckFailed' ? [{ messageId, item: reasons[i + 2]!.item }] : []));
@@ -816,59 +739,6 @@ export class AgentsStore {
       missing: refused.filter((r) => !r.item).map((r) => r.messageId),
       ended: refused.flatMap((r) => (r.item ? [{ messageId: r.messageId, record: r.item as unknown as MessageRecord }] : [])),
     };
-  }
-
-  /**
-   * The record half of ending a message. With `fence`, it refuses a message that already ended
-   * and, given the admission's token (or its createdAt), a record written by another admission of
-   * the same id. A stop's commit writes only records that exist (`exists`), a failed one only
-   * while still `processing`, and an interrupted one without the reply or error a completion
-   * may have written first.
-   */
-  private finishMessage(
-    agentId: string,
-    messageId: string,
-    outcome: MessageOutcome,
-    now: number,
-    fence: { token?: string; createdAt?: number } | { exists: true; processing: boolean },
-  ) {
-    const [field, value] =
-      outcome.status === 'completed' ? ['reply', outcome.reply] : outcome.status === 'failed' ? ['error', outcome.error] : ['stopId', outcome.stopId];
-    const byStop = 'exists' in fence;
-    const conditions = byStop
-      ? ['attribute_exists(sk)', ...(fence.processing ? ['#status = :processing'] : [])]
-      : ['#status = :processing', ...(fence.token ? ['leaseToken = :token'] : []), ...(fence.createdAt !== undefined ? ['createdAt = :createdAt'] : [])];
-    const cut = outcome.status === 'interrupted';
-    return {
-      Update: {
-        TableName: this.records.tableName,
-        Key: messageKey(agentId, messageId),
-        UpdateExpression: `SET #status = :status, #detail = :detail, completedAt = :now${cut ? ' REMOVE reply, #error' : ''}`,
-        ConditionExpression: conditions.join(' AND '),
-        ReturnValuesOnConditionCheckFailure: 'ALL_OLD' as const,
-        ExpressionAttributeNames: { '#status': 'status', '#detail': field, ...(cut && { '#error': 'error' }) },
-        ExpressionAttributeValues: {
-          ':status': outcome.status,
-          ':detail': value,
-          ':now': now,
-          ...(conditions.includes('#status = :processing') && { ':processing': 'processing' }),
-          ...(!byStop && fence.token && { ':token': fence.token }),
-          ...(!byStop && fence.createdAt !== undefined && { ':createdAt': fence.createdAt }),
-        },
-      },
-    };
-  }
-
-  /** A conditional write to the records table: false when its condition refused it (unless `ours` recognises its own landed first attempt). */
-  private async conditionalRecord(command: UpdateCommand | DeleteCommand, ours?: (current: (MessageRecord & { leaseToken?: string }) | null) => boolean): Promise<boolean> {
-    try {
-      await this.db.send(command as UpdateCommand);
-      return true;
-    } catch (err) {
-      const current = conditionFailedItem<MessageRecord & { leaseToken?: string }>(err);
-      if (current === undefined) throw err;
-      return ours?.(current) ?? false;
-    }
   }
 
   /**

@@ -11,7 +11,7 @@ import {
   type QueryCommandInput,
 } from '@aws-sdk/lib-dynamodb';
 import type { FleetMember, FleetOperation, MemberState } from '../../agents/fleet-model.js';
-import type { Key } from '../../agents/ports.js';
+import type { FleetStore as FleetStorePort, Key } from '../../agents/ports.js';
 import { cancellationReasons, conditionFailedItem, untilProcessed } from './client.js';
 
 /**
@@ -35,7 +35,7 @@ const toMember = ({ agentId: _pk, sk, expiresAt: _ttl, updatedAt: _at, ...member
   agentId: sk,
 });
 
-export class FleetStore {
+export class FleetStore implements FleetStorePort {
   constructor(
     private readonly db: DynamoDBDocumentClient,
     readonly tableName: string,

@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
-import { BatchWriteCommand, GetCommand, PutCommand, QueryCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import type { Key, Page } from '../../agents/ports.js';
+import { BatchWriteCommand, DeleteCommand, GetCommand, PutCommand, QueryCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import type { Key, Page, RecordStore } from '../../agents/ports.js';
 import { conditionFailedItem, untilProcessed } from './client.js';
-import type { MessageRecord, StopRecord } from '../../agents/model.js';
+import type { MessageOutcome, MessageRecord, StopRecord } from '../../agents/model.js';
 
 const MSG = 'MSG#';
 const STOP = 'STOP#';
@@ -37,7 +37,7 @@ export const toMessage = (item: Stored<MessageRecord>) => pick<MessageRecord>(it
 const toStop = (item: Stored<StopRecord>) => pick<StopRecord>(item, STOP_FIELDS);
 
 /** The agent-records table: message and stop records under the agent, expired by TTL. */
-export class RecordsStore {
+export class RecordsStore implements RecordStore {
   constructor(
     private readonly db: DynamoDBDocumentClient,
     readonly tableName: string,
@@ -54,6 +54,132 @@ export class RecordsStore {
       new GetCommand({ TableName: this.tableName, Key: messageKey(agentId, messageId), ConsistentRead: true }),
     );
     return out.Item ? toMessage(out.Item as Stored<MessageRecord>) : undefined;
+  }
+
+  /**
+   * Admit a message, first write: its `processing` record, carrying the admission's token.
+   * Race admit vs admit (same messageId): only if no record of that id exists; otherwise the
+   * stored record is returned (ALL_OLD, no read), and the caller answers with it, never a second
+   * run. Undefined when written.
+   */
+  async createMessageRecord(record: MessageRecord, token: string, now: number): Promise<MessageRecord | undefined> {
+    try {
+      await this.db.send(
+        new PutCommand({
+          TableName: this.tableName,
+          Item: { ...messageKey(record.agentId, record.messageId), ...record, leaseToken: token, expiresAt: this.expiresAt(now) },
+          ConditionExpression: 'attribute_not_exists(sk)',
+          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+        }),
+      );
+      return undefined;
+    } catch (err) {
+      const existing = conditionFailedItem<Stored<MessageRecord> & { leaseToken?: string }>(err);
+      if (!existing) throw err;
+      // Our own first attempt, landed and its answer lost: written.
+      if (existing.leaseToken === token) return undefined;
+      return toMessage(existing);
+    }
+  }
+
+
+  /** A message refused admission: its record goes (only this admission's, still `processing`); false when it had ended instead. */
+  async discardMessageRecord(agentId: string, messageId: string, token: string): Promise<boolean> {
+    return this.conditionalRecord(
+      new DeleteCommand({
+        TableName: this.tableName,
+        Key: messageKey(agentId, messageId),
+        ConditionExpression: 'leaseToken = :token AND #status = :processing',
+        ExpressionAttributeNames: { '#status': 'status' },
+        ExpressionAttributeValues: { ':token': token, ':processing': 'processing' },
+        ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+      }),
+      // Gone already: our own first attempt deleted it. Still there and ended: this admission's
+      // lease had landed after all (its answer lost) and a stop ended the message.
+      (current) => current === null,
+    );
+  }
+
+  /**
+   * A `processing` record whose lease never came (its admission died between its two writes):
+   * recorded `failed`, only that record (by its createdAt) and only while still `processing`.
+   */
+  async settleUnleased(agentId: string, messageId: string, createdAt: number, error: string, now: number): Promise<boolean> {
+    return this.conditionalRecord(new UpdateCommand(this.finishMessage(agentId, messageId, { status: 'failed', error }, now, { createdAt }).Update));
+  }
+
+  /**
+   * Complete a message, first write: its record takes the outcome while its lease still holds it.
+   * Race late completion vs re-admission: only the record of this admission (its token) and only
+   * while `processing`: a stop that took the lease has recorded the message `interrupted`, and that
+   * stands. False when refused. (A message is `processing` only while leased; the reverse may be
+   * briefly untrue: between this write and `releaseLease`.)
+   */
+  async recordOutcome(a: {
+    agentId: string;
+    messageId: string;
+    token: string;
+    outcome: Extract<MessageOutcome, { status: 'completed' | 'failed' }>;
+    now: number;
+  }): Promise<boolean> {
+    return this.conditionalRecord(
+      new UpdateCommand(this.finishMessage(a.agentId, a.messageId, a.outcome, a.now, { token: a.token }).Update),
+      (current) => current?.leaseToken === a.token && current.status === a.outcome.status && current.completedAt === a.now,
+    );
+  }
+
+
+  /**
+   * The record half of ending a message. With `fence`, it refuses a message that already ended
+   * and, given the admission's token (or its createdAt), a record written by another admission of
+   * the same id. A stop's commit writes only records that exist (`exists`), a failed one only
+   * while still `processing`, and an interrupted one without the reply or error a completion
+   * may have written first.
+   */
+  finishMessage(
+    agentId: string,
+    messageId: string,
+    outcome: MessageOutcome,
+    now: number,
+    fence: { token?: string; createdAt?: number } | { exists: true; processing: boolean },
+  ) {
+    const [field, value] =
+      outcome.status === 'completed' ? ['reply', outcome.reply] : outcome.status === 'failed' ? ['error', outcome.error] : ['stopId', outcome.stopId];
+    const byStop = 'exists' in fence;
+    const conditions = byStop
+      ? ['attribute_exists(sk)', ...(fence.processing ? ['#status = :processing'] : [])]
+      : ['#status = :processing', ...(fence.token ? ['leaseToken = :token'] : []), ...(fence.createdAt !== undefined ? ['createdAt = :createdAt'] : [])];
+    const cut = outcome.status === 'interrupted';
+    return {
+      Update: {
+        TableName: this.tableName,
+        Key: messageKey(agentId, messageId),
+        UpdateExpression: `SET #status = :status, #detail = :detail, completedAt = :now${cut ? ' REMOVE reply, #error' : ''}`,
+        ConditionExpression: conditions.join(' AND '),
+        ReturnValuesOnConditionCheckFailure: 'ALL_OLD' as const,
+        ExpressionAttributeNames: { '#status': 'status', '#detail': field, ...(cut && { '#error': 'error' }) },
+        ExpressionAttributeValues: {
+          ':status': outcome.status,
+          ':detail': value,
+          ':now': now,
+          ...(conditions.includes('#status = :processing') && { ':processing': 'processing' }),
+          ...(!byStop && fence.token && { ':token': fence.token }),
+          ...(!byStop && fence.createdAt !== undefined && { ':createdAt': fence.createdAt }),
+        },
+      },
+    };
+  }
+
+  /** A conditional write to the records table: false when its condition refused it (unless `ours` recognises its own landed first attempt). */
+  private async conditionalRecord(command: UpdateCommand | DeleteCommand, ours?: (current: (MessageRecord & { leaseToken?: string }) | null) => boolean): Promise<boolean> {
+    try {
+      await this.db.send(command as UpdateCommand);
+      return true;
+    } catch (err) {
+      const current = conditionFailedItem<MessageRecord & { leaseToken?: string }>(err);
+      if (current === undefined) throw err;
+      return ours?.(current) ?? false;
+    }
   }
 
   /** An llm agent's conversation: its state (absent: an empty one, version 0). */
@@ -109,20 +235,22 @@ export class RecordsStore {
    */
   async putStopRecord(record: StopRecord, now: number): Promise<StopRecord | undefined> {
     try {
-      await this.db.send(
-        new PutCommand({
-          TableName: this.tableName,
-          Item: { ...stopKey(record.agentId, record.stopId), ...record, expiresAt: this.expiresAt(now) },
-          ConditionExpression: 'attribute_not_exists(sk)',
-          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
-        }),
-      );
+      await this.db.send(new PutCommand({ ...this.stopRecordPut(record, now), ReturnValuesOnConditionCheckFailure: 'ALL_OLD' }));
       return undefined;
     } catch (err) {
       const existing = conditionFailedItem<Stored<StopRecord>>(err);
       if (!existing) throw err;
       return toStop(existing);
     }
+  }
+
+  /** The write of a stop record (once: stop ids are never reused), alone or in a stop's commit transaction. */
+  stopRecordPut(record: StopRecord, now: number) {
+    return {
+      TableName: this.tableName,
+      Item: { ...stopKey(record.agentId, record.stopId), ...record, expiresAt: this.expiresAt(now) },
+      ConditionExpression: 'attribute_not_exists(sk)',
+    };
   }
 
   async getStop(agentId: string, stopId: string): Promise<StopRecord | undefined> {
