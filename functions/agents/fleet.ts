@@ -5,7 +5,8 @@ import { type FleetMember, type FleetOperation, type FleetStopInput, type Member
 import type { AgentState } from './model.js';
 import { WorkflowEnded, type Deps } from './ports.js';
 import { mapBounded } from './selection.js';
-import { MAX_POLLS, beginGracefulStop, forceStop, newId, viewStop } from './stop.js';
+import { MAX_POLLS, viewStop } from './stop-view.js';
+import { beginGracefulStop, forceStop, newId } from './stop-begin.js';
 
 /** Agents selected per page (one index Query, then one conditional member write each). */
 const PAGE_SIZE = 100;

@@ -2,9 +2,10 @@ import { AgentConditionFailed, type Deps } from './ports.js';
 import { AgentConflict } from './errors.js';
 import { DEFAULT_STOP_TIMEOUT_MS, type AgentStatus, deadHorizon, expiredLeases, idleDueAt, lastActiveAt, liveLeaseIds, nextReaperCheck, sameActivity } from './model.js';
 import { healFleetStop } from './fleet.js';
-import { reclaimExpiredLeases } from './messages.js';
+import { reclaimExpiredLeases } from './completion.js';
 import { agentPages, mapBounded } from './selection.js';
-import { NoLongerIdle, beginGracefulStop, finalizeStop } from './stop.js';
+import { NoLongerIdle, beginGracefulStop } from './stop-begin.js';
+import { finalizeStop } from './stop-commit.js';
 
 export interface ReaperSummary {
   examined: number;

@@ -1,5 +1,5 @@
 import { deps } from '../adapters/deps.js';
-import { getMessage } from '../agents/messages.js';
+import { getMessage } from '../agents/message-queries.js';
 import { httpRoute, ok } from './middleware.js';
 
 export const handler = httpRoute({}, async ({ params }) => {

@@ -1,5 +1,5 @@
 import { deps } from '../adapters/deps.js';
-import { listStops } from '../agents/messages.js';
+import { listStops } from '../agents/message-queries.js';
 import { pageQuerySchema } from '../agents/model.js';
 import { httpRoute, ok } from './middleware.js';
 

@@ -1,5 +1,5 @@
 import { deps } from '../adapters/deps.js';
-import { sendMessage } from '../agents/messages.js';
+import { sendMessage } from '../agents/running.js';
 import { sendMessageSchema } from '../agents/model.js';
 import { httpRoute, ok } from './middleware.js';
 import { parsePrefer } from './prefer.js';

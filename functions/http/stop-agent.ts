@@ -1,7 +1,8 @@
 import { deps } from '../adapters/deps.js';
 import { StopFailed, StopTimedOut } from '../agents/errors.js';
 import { stopAgentSchema } from '../agents/model.js';
-import { awaitStop, beginGracefulStop, forceStop, stoppedView, type StopView } from '../agents/stop.js';
+import { awaitStop, stoppedView, type StopView } from '../agents/stop-view.js';
+import { beginGracefulStop, forceStop } from '../agents/stop-begin.js';
 import { httpRoute, ok, type Reply } from './middleware.js';
 import { parsePrefer } from './prefer.js';
 

@@ -2,7 +2,7 @@ import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import * as z from 'zod/mini';
 import { deps } from '../adapters/deps.js';
 import { logger } from '../adapters/logger.js';
-import { runQueuedMessage } from '../agents/messages.js';
+import { runQueuedMessage } from '../agents/running.js';
 import { messageIdSchema, uuidSchema } from '../agents/model.js';
 
 /** Kept from the invocation's time for recording the outcome of work stopped at the limit. */

@@ -1,6 +1,6 @@
 import { deps } from '../adapters/deps.js';
 import type { StopWorkflowInput } from '../agents/ports.js';
-import { finalizeStop } from '../agents/stop.js';
+import { finalizeStop } from '../agents/stop-commit.js';
 
 /** Another finalizer is closing the runtime for this stop; the workflow retries (ASL Retry). */
 class StopClosingElsewhere extends Error {

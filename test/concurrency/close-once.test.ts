@@ -1,5 +1,5 @@
 import { beforeAll, expect, it } from 'vitest';
-import { finalizeStop } from '../../functions/agents/stop.js';
+import { finalizeStop } from '../../functions/agents/stop-commit.js';
 import { createAgent, eventually, gatedTestApp, type TestApp } from '../support/stack.js';
 
 /**

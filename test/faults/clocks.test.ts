@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { configFromEnv } from '../../functions/agents/config.js';
 import { runReaper } from '../../functions/agents/reaper.js';
-import { NoLongerIdle, beginGracefulStop } from '../../functions/agents/stop.js';
+import { NoLongerIdle, beginGracefulStop } from '../../functions/agents/stop-begin.js';
 import { GatedRuntime } from '../support/runtimes.js';
 import { createAgent, eventually, startTestApp, testConfig, type TestApp } from '../support/stack.js';
 import { startAppOn } from '../support/local-stack.js';

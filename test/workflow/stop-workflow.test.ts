@@ -1,7 +1,7 @@
 import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { MAX_STOP_TIMEOUT_MS } from '../../functions/agents/model.js';
-import { MAX_POLLS, nextPollSeconds } from '../../functions/agents/stop.js';
+import { MAX_POLLS, nextPollSeconds } from '../../functions/agents/stop-view.js';
 import { taskHandlers } from '../../local/workflow.js';
 import { GatedRuntime } from '../support/runtimes.js';
 import { createAgent, eventually, startTestApp, type TestApp } from '../support/stack.js';

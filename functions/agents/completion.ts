@@ -1,0 +1,114 @@
+/** Ending a message: its outcome and its lease's release (finalizing a stop it drained), and the settling of dead workers' leases. */
+import { endingEvent, publish } from './events.js';
+import { AgentConditionFailed, type Deps } from './ports.js';
+import { AgentConflict } from './errors.js';
+import { type AgentState, type MessageOutcome, deadHorizon, expiredLeases, leaseExpiredError, liveLeaseIds } from './model.js';
+import { finalizeStop } from './stop-commit.js';
+
+export const interrupted = (messageId: string) =>
+  new AgentConflict('MESSAGE_INTERRUPTED', `Agent was stopped before message ${messageId} completed; the message is recorded as interrupted`);
+
+/**
+ * Complete, in two single-item writes (no transaction, so concurrent completions of one agent
+ * never conflict): the record takes the outcome while the lease still holds the message, then the
+ * lease is released. Both are fenced on the admission's token (race: late completion vs
+ * re-admission of the same messageId) and the release, while the agent is stopping, on the stop's
+ * deadline (race: completion vs graceful timeout: the deadline is a promise). A refused release
+ * means a stop took the message: its commit records it `interrupted`, over the outcome written
+ * first. The release returns the agent, so the completion that drained a stopping agent
+ * finalizes the stop at once without a read (event-driven; the workflow's Wait loop is only the
+ * guarantee). Finalizing never fails the (completed) message: the workflow retries it.
+ */
+export async function complete(
+  d: Deps,
+  agentId: string,
+  messageId: string,
+  token: string,
+  outcome: Extract<MessageOutcome, { status: 'completed' | 'failed' }>,
+): Promise<number> {
+  const now = d.now();
+  // Refused: a stop (or a reclaim) already ended the message, or the record is another admission's.
+  if (!(await d.records.recordOutcome({ agentId, messageId, token, outcome, now }))) throw interrupted(messageId);
+  let agent: AgentState;
+  try {
+    agent = await d.agents.releaseLease({ agentId, messageId, token, now: d.now() }).catch(async (err: unknown) => {
+      if (err instanceof AgentConditionFailed) throw err;
+      // No answer after the SDK's retries, though the release may have landed: look once.
+      const now = await d.agents.get(agentId).catch(() => undefined);
+      if (now && now.leases?.[messageId] === undefined) throw new AgentConditionFailed(now);
+      throw err;
+    });
+  } catch (err) {
+    if (!(err instanceof AgentConditionFailed)) throw err;
+    agent = await afterRefusedRelease(d, agentId, messageId, token, outcome.status, err.current);
+  }
+  await publish(d, endingEvent(agentId, messageId, outcome));
+  if (agent.status === 'stopping' && agent.stop && liveLeaseIds(agent, deadHorizon(d, d.now())).length === 0) {
+    await finalizeStopQuietly(d, agentId, agent.stop.stopId, agent);
+  }
+  return now;
+}
+
+/**
+ * The release was refused: either the outcome stands (our release landed and its answer was lost,
+ * a reclaim released the lease after the outcome was recorded, or the stop that took the lease
+ * found the message already ended and counted it drained), and the agent is returned; or a stop
+ * took the message, and it is interrupted. Still holding our lease, the agent is stopping, forced
+ * or past its deadline: this request ends that stop itself first.
+ */
+async function afterRefusedRelease(
+  d: Deps,
+  agentId: string,
+  messageId: string,
+  token: string,
+  status: 'completed' | 'failed',
+  current: AgentState | null,
+): Promise<AgentState> {
+  if (!current) throw interrupted(messageId);
+  const lease = current.leases?.[messageId];
+  if (lease === undefined) {
+    // A stop that took the lease would have recorded the message interrupted, in the same write.
+    if ((await d.records.getMessage(agentId, messageId))?.status === status) return current;
+    throw interrupted(messageId);
+  }
+  if (current.status !== 'stopping' || !current.stop || typeof lease !== 'object' || lease.token !== token) throw interrupted(messageId);
+  await finalizeStopQuietly(d, agentId, current.stop.stopId, current);
+  // The agent first: once it shows the commit, the record read after it is the commit's.
+  const after = await d.agents.get(agentId);
+  if (after?.lastStop?.stopId !== current.stop.stopId) throw interrupted(messageId);
+  if ((await d.records.getMessage(agentId, messageId))?.status !== status) throw interrupted(messageId);
+  return after;
+}
+
+export async function finalizeStopQuietly(d: Deps, agentId: string, stopId: string, known?: AgentState): Promise<void> {
+  await finalizeStop(d, agentId, stopId, known).catch((err: Error) =>
+    d.log.warn('finalize from a message request failed; the workflow will retry it', { agentId, stopId, error: err }),
+  );
+}
+
+/**
+ * Settle the expired leases (crashed workers) of an active agent: each lease is released and its
+ * message recorded `failed`, in one transaction fenced on that very lease (its token and expiry),
+ * so a lease renewed or completed meanwhile is left alone. A message whose reply was recorded
+ * before its worker died keeps it: only the lease is released.
+ */
+export async function reclaimExpiredLeases(d: Deps, agent: AgentState): Promise<number> {
+  const now = d.now();
+  let reclaimed = 0;
+  for (const [messageId, lease] of expiredLeases(agent, deadHorizon(d, now))) {
+    const error = leaseExpiredError(lease);
+    const settled = await d.agents.reclaimLease(agent.agentId, messageId, lease, error, now).catch(async (err: unknown) => {
+      // No answer after the SDK's retries, though the reclaim may have landed: if it did, it is
+      // announced here (the lease is gone, so no one else will).
+      const [current, record] = await Promise.all([d.agents.get(agent.agentId), d.records.getMessage(agent.agentId, messageId)]).catch(() => []);
+      if (current && current.leases?.[messageId] === undefined && record?.status === 'failed' && record.error === error) return 'failed' as const;
+      throw err;
+    });
+    if (!settled) continue;
+    reclaimed++;
+    // Every ending has its event, whoever settles it: a reply recorded before its worker died too.
+    if (settled === 'failed') await publish(d, endingEvent(agent.agentId, messageId, { status: 'failed', error }));
+    else if (settled.released === 'completed' || settled.released === 'failed') await publish(d, endingEvent(agent.agentId, messageId, { status: settled.released, error: settled.error }));
+  }
+  return reclaimed;
+}

@@ -1,0 +1,105 @@
+/** Where a stop stands: the workflow's drain check, the view a caller gets, and a stop request's wait for the outcome. */
+import type { Deps } from './ports.js';
+import { AgentNotFound } from './errors.js';
+import { type AgentState, deadHorizon, liveLeaseIds, type LastStop, type StopOutcome } from './model.js';
+import { finalizeStop } from './stop-commit.js';
+
+/**
+ * Step Functions fails an execution at 25,000 history events; one CheckDrain/Choice/Wait loop
+ * costs about 9 of them. The poll interval therefore grows with the timeout so that no stop takes
+ * more than MAX_POLLS loop iterations (plus one for the tail), whatever its timeout.
+ */
+export const MAX_POLLS = 500;
+
+/** Whole seconds to wait before the next drain check (Wait's SecondsPath takes whole seconds). */
+export function nextPollSeconds(timeoutMs: number, remainingMs: number): number {
+  const interval = Math.max(1, Math.ceil(timeoutMs / 1000 / MAX_POLLS));
+  return Math.max(1, Math.min(interval, Math.ceil(remainingMs / 1000)));
+}
+
+/** What a caller learns about a stop. */
+export type StopView =
+  | { kind: 'stopped'; agentId: string; stopId: string; outcome: StopOutcome; stoppedAt: number; interrupted: number }
+  | { kind: 'stopping'; agentId: string; stopId: string; deadline: number }
+  | { kind: 'failed'; agentId: string; stopId: string; error: string };
+
+/** A stop that ended, as a caller learns it, from its commit (`lastStop`) or its stop record. */
+export const stoppedView = (agentId: string, s: Pick<LastStop, 'stopId' | 'outcome' | 'stoppedAt' | 'interrupted'>): Extract<StopView, { kind: 'stopped' }> => ({
+  kind: 'stopped',
+  agentId,
+  stopId: s.stopId,
+  outcome: s.outcome,
+  stoppedAt: s.stoppedAt,
+  interrupted: s.interrupted,
+});
+
+/** The workflow's CheckDrain: is this stop ready to finalize, still draining, or no longer ours? */
+export async function checkDrain(
+  d: Deps,
+  agentId: string,
+  stopId: string,
+): Promise<{ state: 'gone' | 'ready' | 'draining'; waitSeconds: number; inFlight: number }> {
+  const agent = await d.agents.get(agentId);
+  if (!agent || agent.status !== 'stopping' || agent.stop?.stopId !== stopId) {
+    return { state: 'gone', waitSeconds: 0, inFlight: 0 };
+  }
+  const now = d.now();
+  const inFlight = liveLeaseIds(agent, deadHorizon(d, now)).length;
+  const remainingMs = agent.stop.deadline - now;
+  if (inFlight === 0 || remainingMs <= 0) return { state: 'ready', waitSeconds: 0, inFlight };
+  return { state: 'draining', waitSeconds: nextPollSeconds(agent.stop.timeoutMs, remainingMs), inFlight };
+}
+
+/** Where a stop stands, from the agent (read now, or as a write just returned it) and, once the agent moved on, from the stop record. */
+export async function viewStop(d: Deps, agentId: string, stopId: string, known?: AgentState): Promise<StopView> {
+  const agent = known ?? (await d.agents.get(agentId));
+  if (agent?.status === 'stopping' && agent.stop?.stopId === stopId) {
+    const { stop } = agent;
+    if (stop.failure) return { kind: 'failed', agentId, stopId, error: stop.failure.error };
+    return { kind: 'stopping', agentId, stopId, deadline: stop.deadline };
+  }
+  if (agent?.lastStop?.stopId === stopId) return stoppedView(agentId, agent.lastStop);
+  const record = await d.records.getStop(agentId, stopId);
+  if (record) return stoppedView(agentId, record);
+  // The agent is gone, or the stop was rolled back: neither happens to a stop someone waits on
+  // unless the agent was deleted meanwhile, which requires it to have stopped.
+  if (!agent) throw new AgentNotFound();
+  return { kind: 'failed', agentId, stopId, error: 'StopRolledBack' };
+}
+
+/**
+ * Wait up to `windowMs` for the stop to end. While the work it drains runs in this same process,
+ * the request sleeps until that work ends or the stop commits here (woken, no read); otherwise it
+ * re-reads the agent every `stopPollMs`. Once the stop's deadline has passed, the waiting request
+ * finalizes it itself (idempotent, conditioned on stopId), so a timed-out stop is answered within
+ * one poll of its deadline, not at the workflow's next whole-second Wait.
+ */
+export async function awaitStop(d: Deps, agentId: string, stopId: string, windowMs: number, known?: AgentState): Promise<StopView> {
+  const until = d.now() + windowMs;
+  // Watching before the first look, so a commit between the look and the sleep is not missed.
+  const watch = d.signals.watch(agentId, stopId);
+  try {
+    let agent = known;
+    for (;;) {
+      agent ??= await d.agents.get(agentId);
+      let view = await viewStop(d, agentId, stopId, agent);
+      if (view.kind === 'stopping' && d.now() >= view.deadline) {
+        await finalizeStop(d, agentId, stopId).catch((err: Error) =>
+          d.log.warn('finalize at the deadline failed in the stop request; the workflow retries it', { agentId, stopId, error: err }),
+        );
+        view = await viewStop(d, agentId, stopId);
+      }
+      const left = until - d.now();
+      if (view.kind !== 'stopping' || left <= 0) return view;
+      const toDeadline = Math.max(1, view.deadline - d.now());
+      // Every lease it waits on is held by a run in this process: that run wakes this request.
+      const here = agent !== undefined && d.signals.allRunningHere(agentId, liveLeaseIds(agent, deadHorizon(d, d.now())));
+      const { ended } = await watch.sleep(Math.min(left, toDeadline, here ? Infinity : d.config.stopPollMs));
+      if (ended) return stoppedView(agentId, ended);
+      agent = undefined;
+      d.metrics.stopPolls++;
+    }
+  } finally {
+    watch.close();
+  }
+}
