@@ -113,14 +113,8 @@ export interface AgentStore {
   recordStopFailure(agentId: string, stopId: string, failure: NonNullable<StopInfo['failure']>): Promise<void>;
   claimClose(agentId: string, stopId: string, claim: { token: string; until: number }, now: number): Promise<boolean>;
   releaseClose(agentId: string, stopId: string, token: string): Promise<void>;
-  commitStop(
-    agent: AgentState,
-    stopId: string,
-    lastStop: LastStop,
-    record: StopRecord,
-    now: number,
-    failures: Record<string, string>,
-  ): Promise<{ committed: true; adopted?: StopRecord } | { committed: false; stale: boolean; missing: string[]; ended: { messageId: string; record: MessageRecord }[] }>;
+  /** The commit point of every stop, on the state read; `failures`: why each failed message failed. */
+  commitStop(commit: StopCommit): Promise<StopCommitted>;
 
   // Leases: admit, renew (heartbeat or a worker's claim), release, reclaim a dead worker's.
   admitLease(a: { agentId: string; messageId: string; lease: Lease; maxInFlight: number; now: number; moveDueAt: boolean; configVersion: string; notStoppedAfter: number }): Promise<AgentState>;
@@ -128,6 +122,25 @@ export interface AgentStore {
   releaseLease(a: { agentId: string; messageId: string; token: string; now: number }): Promise<AgentState>;
   reclaimLease(agentId: string, messageId: string, lease: StoredLease, error: string, now: number): Promise<'failed' | { released: MessageOutcome['status'] | 'no record'; error?: string } | false>;
 }
+
+/** What a stop's commit writes: the agent as read, its `lastStop`, its record (at `now`). */
+export interface StopCommit {
+  agent: AgentState;
+  stopId: string;
+  lastStop: LastStop;
+  record: StopRecord;
+  now: number;
+  failures: Record<string, string>;
+}
+
+/**
+ * Committed (`adopted`: an earlier attempt's record was there, and stands), or refused: `stale`
+ * (the agent moved on: read again), or the messages whose record cannot be written (`missing`:
+ * no record; `ended`: it ended before, as its worker died).
+ */
+export type StopCommitted =
+  | { committed: true; adopted?: StopRecord }
+  | { committed: false; stale: boolean; missing: string[]; ended: { messageId: string; record: MessageRecord }[] };
 
 /** Agents' configurations, immutable under their version: kept by the process that read them. */
 export interface ConfigStore {

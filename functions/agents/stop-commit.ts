@@ -168,7 +168,7 @@ async function commitStop(
       stateSaved: close.stateSaved,
       ...(close.closeError && { closeError: close.closeError }),
     };
-    const result = await d.agents.commitStop(agent, stop.stopId, lastStop, record, stoppedAt, failures).catch(async (err: unknown) => {
+    const result = await d.agents.commitStop({ agent, stopId: stop.stopId, lastStop, record, now: stoppedAt, failures }).catch(async (err: unknown) => {
       // No answer after the SDK's retries, though the commit may have landed: if it did, this
       // finalizer still announces it (no other one will: the stop is over for them).
       const now = await d.agents.get(agent.agentId).catch(() => undefined);

@@ -109,9 +109,9 @@ describe('force vs completion', () => {
         if (id === agentId) forceLanded.done();
         return out;
       }),
-      patchAgentsStore(app, 'commitStop', (commit) => async (agent, ...rest) => {
-        if (agent.agentId === agentId) await releaseSettled;
-        return commit(agent, ...rest);
+      patchAgentsStore(app, 'commitStop', (commit) => async (c) => {
+        if (c.agent.agentId === agentId) await releaseSettled;
+        return commit(c);
       }),
     ];
     try {

@@ -121,9 +121,9 @@ describe('a graceful stop whose workflow cannot start', () => {
           tried();
         }
       }),
-      patchAgentsStore(app, 'commitStop', (commitStop) => async (agent, ...rest) => {
-        if (agent.agentId === agentId) await rollbackTried;
-        return commitStop(agent, ...rest);
+      patchAgentsStore(app, 'commitStop', (commitStop) => async (c) => {
+        if (c.agent.agentId === agentId) await rollbackTried;
+        return commitStop(c);
       }),
     ];
     try {

@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import { AgentConditionFailed } from '../../agents/ports.js';
+import { AgentConditionFailed, type StopCommit, type StopCommitted } from '../../agents/ports.js';
 import { leaseNames } from './client.js';
-import { type AgentState, lastStopOf, type LastStop, type MessageRecord, type StopInfo, type StopRecord } from '../../agents/model.js';
+import { type AgentState, lastStopOf, type LastStop, type MessageRecord, type StopInfo } from '../../agents/model.js';
 import { AgentCatalog } from './agent-catalog.js';
 import { NOT_ENDED_ALREADY } from './agent-table.js';
 
@@ -195,18 +195,8 @@ export abstract class AgentStops extends AgentCatalog {
    * one only while still `processing`. Race stop vs stop: only for this stopId, while still
    * `stopping`. Race commit vs completion: on the exact lease set read (`size` plus each id); past
    * the deadline no completion can land, so a retry converges.
-   * Committed, or refused: `stale` (the agent moved on: re-read), or the messages whose record
-   * write cannot be made (`missing`: no record; `ended`: it ended before, as its worker died).
    */
-  async commitStop(
-    agent: AgentState,
-    stopId: string,
-    lastStop: LastStop,
-    record: StopRecord,
-    now: number,
-    /** Why each of `record.failedMessageIds` failed. */
-    failures: Record<string, string>,
-  ): Promise<{ committed: true; adopted?: StopRecord } | { committed: false; stale: boolean; missing: string[]; ended: { messageId: string; record: MessageRecord }[] }> {
+  async commitStop({ agent, stopId, lastStop, record, now, failures }: StopCommit): Promise<StopCommitted> {
     const leaseIds = Object.keys(agent.leases ?? {});
     const commitAgent = (committed: LastStop) => ({
       TableName: this.tableName,
