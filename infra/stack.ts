@@ -208,6 +208,8 @@ export class AgentsStack extends Stack {
     new CfnOutput(this, 'ApiUrl', { value: this.api.apiEndpoint });
     new CfnOutput(this, 'EventBusName', { value: bus.eventBusName });
     new CfnOutput(this, 'ApiKeysTableName', { value: apiKeys.tableName });
+    new CfnOutput(this, 'AgentsTableName', { value: agents.tableName });
+    new CfnOutput(this, 'RecordsTableName', { value: records.tableName });
     new CfnOutput(this, 'StopWorkflowArn', { value: this.stateMachine.stateMachineArn });
     new CfnOutput(this, 'FleetStopWorkflowArn', { value: this.fleetStateMachine.stateMachineArn });
   }
