@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { ScanCommand, TransactWriteCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, ScanCommand, TransactWriteCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { cancellationReasons } from './client.js';
 import { configKey } from './agent-config-store.js';
 
 const CONFIG_ATTRIBUTES = ['name', 'description', 'settings', 'runtime', 'signingSecret'] as const;
@@ -17,10 +18,27 @@ export async function splitCombinedItems(db: DynamoDBDocumentClient, tables: { a
     const page = await db.send(
       new ScanCommand({ TableName: tables.agents, FilterExpression: 'attribute_not_exists(configVersion)', ExclusiveStartKey: startKey, ConsistentRead: true }),
     );
-    for (const item of page.Items ?? []) {
-      const configVersion = randomUUID();
-      const config = Object.fromEntries(CONFIG_ATTRIBUTES.filter((a) => item[a] !== undefined).map((a) => [a, item[a]]));
-      const names = Object.fromEntries(CONFIG_ATTRIBUTES.map((a, i) => [`#c${i}`, a]));
+    for (const scanned of page.Items ?? []) {
+      if (await splitOne(db, tables, scanned)) split++;
+    }
+    startKey = page.LastEvaluatedKey;
+  } while (startKey);
+  return split;
+}
+
+/**
+ * One agent, from the item as read: conditioned on its being unsplit and on the version read
+ * (race split vs a write of the item meanwhile: the configuration copied must be the one the item
+ * holds, so the split is conditioned on the version and updatedAt read), read again and tried again when that write came first. False: split already, or gone.
+ */
+async function splitOne(db: DynamoDBDocumentClient, tables: { agents: string; records: string }, scanned: Record<string, unknown>): Promise<boolean> {
+  let item: Record<string, unknown> | undefined = scanned;
+  for (let attempt = 0; attempt < 5; attempt++) {
+    if (!item || item.configVersion !== undefined) return false;
+    const configVersion = randomUUID();
+    const config = Object.fromEntries(CONFIG_ATTRIBUTES.filter((a) => item![a] !== undefined).map((a) => [a, item![a]]));
+    const names = Object.fromEntries(CONFIG_ATTRIBUTES.map((a, i) => [`#c${i}`, a]));
+    try {
       await db.send(
         new TransactWriteCommand({
           TransactItems: [
@@ -29,9 +47,10 @@ export async function splitCombinedItems(db: DynamoDBDocumentClient, tables: { a
                 TableName: tables.agents,
                 Key: { agentId: item.agentId },
                 UpdateExpression: `SET configVersion = :cv REMOVE ${Object.keys(names).join(', ')}`,
-                ConditionExpression: 'attribute_exists(agentId) AND attribute_not_exists(configVersion)',
+                // Every write of a single item moved its version or updatedAt (a rotation only the latter).
+                ConditionExpression: 'attribute_not_exists(configVersion) AND version = :version AND updatedAt = :updatedAt',
                 ExpressionAttributeNames: names,
-                ExpressionAttributeValues: { ':cv': configVersion },
+                ExpressionAttributeValues: { ':cv': configVersion, ':version': item.version, ':updatedAt': item.updatedAt },
               },
             },
             {
@@ -43,9 +62,11 @@ export async function splitCombinedItems(db: DynamoDBDocumentClient, tables: { a
           ],
         }),
       );
-      split++;
+      return true;
+    } catch (err) {
+      if (cancellationReasons(err)?.[0]?.code !== 'ConditionalCheckFailed') throw err;
+      item = (await db.send(new GetCommand({ TableName: tables.agents, Key: { agentId: scanned.agentId }, ConsistentRead: true }))).Item;
     }
-    startKey = page.LastEvaluatedKey;
-  } while (startKey);
-  return split;
+  }
+  throw new Error(`agent ${String(scanned.agentId)} kept changing while it was split; run the split again`);
 }
