@@ -3,6 +3,7 @@ import { untilProcessed } from '../functions/adapters/dynamodb/client.js';
 import { configKey } from '../functions/adapters/dynamodb/agent-config-store.js';
 import type { StoredAgent } from '../functions/agents/model.js';
 import { startOwnStack, type AppOptions } from '../test/support/local-stack.js';
+import { meter } from './meter.js';
 
 /** DynamoDB Local in memory plus the whole local stack, for a benchmark run. */
 export const benchStack = (opts: AppOptions = {}) =>
@@ -20,21 +21,16 @@ export function summary(label: string, values: number[]): string {
   return `${label.padEnd(48)} n=${String(values.length).padStart(3)}  p50 ${fmt(percentile(values, 50)).padStart(10)}  p95 ${fmt(percentile(values, 95)).padStart(10)}`;
 }
 
-const READS = new Set(['GetCommand', 'QueryCommand', 'BatchGetCommand', 'ScanCommand']);
-
 /** Count the DynamoDB calls made through `db` (every store of the local stack uses this one client). */
 export function countCalls(db: DynamoDBDocumentClient) {
-  const calls = new Map<string, number>();
-  const send = db.send.bind(db);
-  db.send = ((command: { constructor: { name: string } }, ...rest: unknown[]) => {
-    calls.set(command.constructor.name, (calls.get(command.constructor.name) ?? 0) + 1);
-    return (send as (...args: unknown[]) => unknown)(command, ...rest);
-  }) as typeof db.send;
-  const sum = (keep: (name: string) => boolean) => [...calls].filter(([name]) => keep(name)).reduce((n, [, c]) => n + c, 0);
+  const metered = meter(db);
   return {
-    reset: () => calls.clear(),
+    reset: metered.reset,
     /** Reads, writes (transactions included) and transactions so far. */
-    counts: () => ({ reads: sum((n) => READS.has(n)), writes: sum((n) => !READS.has(n)), transactions: sum((n) => n === 'TransactWriteCommand') }),
+    counts: () => {
+      const { reads, writes } = metered.totals();
+      return { reads, writes, transactions: metered.totals((c) => c.command === 'TransactWriteItems').calls };
+    },
   };
 }
 

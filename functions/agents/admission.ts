@@ -141,6 +141,8 @@ async function admitLease(
       if (!now) throw new AgentNotFound();
       if (mode === 'sync') assertFitsRequest(now);
       config = now;
+      // Bounded: each turn follows a change of the agent's configuration.
+      if (attempt >= RETRY_LIMITS.admission) throw retriesExhausted();
       continue;
     }
     if (current.leases?.[messageId] !== undefined) {

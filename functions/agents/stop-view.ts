@@ -87,7 +87,8 @@ export async function awaitStop(d: Deps, agentId: string, stopId: string, window
         await finalizeStop(d, agentId, stopId).catch((err: Error) =>
           d.log.warn('finalize at the deadline failed in the stop request; the workflow retries it', { agentId, stopId, error: err }),
         );
-        view = await viewStop(d, agentId, stopId);
+        agent = await d.agents.get(agentId);
+        view = await viewStop(d, agentId, stopId, agent);
       }
       const left = until - d.now();
       if (view.kind !== 'stopping' || left <= 0) return view;

@@ -1,5 +1,4 @@
 import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import { AgentConditionFailed } from '../../agents/ports.js';
 import { type AgentState, type Lease, type MessageRecord, type StoredLease, type MessageOutcome } from '../../agents/model.js';
 import { AgentStops } from './agent-stops.js';
 import { OPEN_TO_COMPLETIONS, leaseToken } from './agent-table.js';
@@ -169,12 +168,7 @@ export abstract class AgentLeases extends AgentStops {
     if (reasons[0]?.code !== 'None' || reasons[1]?.code !== 'ConditionalCheckFailed') return false;
     const ended = reasons[1].item as MessageRecord | undefined;
     if (ended?.status === 'processing') return false; // another admission's record
-    try {
-      await this.conditional(new UpdateCommand(release));
-      return ended ? { released: ended.status, ...(ended.status === 'failed' && { error: ended.error }) } : { released: 'no record' };
-    } catch (err) {
-      if (err instanceof AgentConditionFailed) return false;
-      throw err;
-    }
+    if (!(await this.landed(new UpdateCommand(release)))) return false;
+    return ended ? { released: ended.status, ...(ended.status === 'failed' && { error: ended.error }) } : { released: 'no record' };
   }
 }

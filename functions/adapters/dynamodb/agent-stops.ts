@@ -148,42 +148,32 @@ export abstract class AgentStops extends AgentCatalog {
    * only if no other claim is live (`until` passed: its holder died; the same token: ours).
    */
   async claimClose(agentId: string, stopId: string, claim: { token: string; until: number }, now: number): Promise<boolean> {
-    try {
-      await this.conditional(
-        new UpdateCommand({
-          TableName: this.tableName,
-          Key: { agentId },
-          UpdateExpression: 'SET #stop.closing = :claim',
-          ConditionExpression:
-            '#status = :stopping AND #stop.stopId = :stopId AND ' +
-            '(attribute_not_exists(#stop.closing) OR #stop.closing.#until < :now OR #stop.closing.#token = :token)',
-          ExpressionAttributeNames: { '#status': 'status', '#stop': 'stop', '#until': 'until', '#token': 'token' },
-          ExpressionAttributeValues: { ':claim': claim, ':stopping': 'stopping', ':stopId': stopId, ':now': now, ':token': claim.token },
-        }),
-      );
-      return true;
-    } catch (err) {
-      if (err instanceof AgentConditionFailed) return false;
-      throw err;
-    }
+    return this.landed(
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: { agentId },
+        UpdateExpression: 'SET #stop.closing = :claim',
+        ConditionExpression:
+          '#status = :stopping AND #stop.stopId = :stopId AND ' +
+          '(attribute_not_exists(#stop.closing) OR #stop.closing.#until < :now OR #stop.closing.#token = :token)',
+        ExpressionAttributeNames: { '#status': 'status', '#stop': 'stop', '#until': 'until', '#token': 'token' },
+        ExpressionAttributeValues: { ':claim': claim, ':stopping': 'stopping', ':stopId': stopId, ':now': now, ':token': claim.token },
+      }),
+    );
   }
 
   /** Give a close claim back (the close failed): the next finalizer may try at once. */
   async releaseClose(agentId: string, stopId: string, token: string): Promise<void> {
-    try {
-      await this.conditional(
-        new UpdateCommand({
-          TableName: this.tableName,
-          Key: { agentId },
-          UpdateExpression: 'REMOVE #stop.closing',
-          ConditionExpression: '#status = :stopping AND #stop.stopId = :stopId AND #stop.closing.#token = :token',
-          ExpressionAttributeNames: { '#status': 'status', '#stop': 'stop', '#token': 'token' },
-          ExpressionAttributeValues: { ':stopping': 'stopping', ':stopId': stopId, ':token': token },
-        }),
-      );
-    } catch (err) {
-      if (!(err instanceof AgentConditionFailed)) throw err;
-    }
+    await this.landed(
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: { agentId },
+        UpdateExpression: 'REMOVE #stop.closing',
+        ConditionExpression: '#status = :stopping AND #stop.stopId = :stopId AND #stop.closing.#token = :token',
+        ExpressionAttributeNames: { '#status': 'status', '#stop': 'stop', '#token': 'token' },
+        ExpressionAttributeValues: { ':stopping': 'stopping', ':stopId': stopId, ':token': token },
+      }),
+    );
   }
 
   /**

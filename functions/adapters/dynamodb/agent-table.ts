@@ -75,6 +75,17 @@ export abstract class AgentTable {
    * very condition it satisfied: `ours` recognises that from the item (our token, stopId or
    * write id in it), and the write is answered as landed, with the item as it now stands.
    */
+  /** A conditional write whose refusal is an answer: false. */
+  protected async landed(command: UpdateCommand): Promise<boolean> {
+    try {
+      await this.conditional(command);
+      return true;
+    } catch (err) {
+      if (err instanceof AgentConditionFailed) return false;
+      throw err;
+    }
+  }
+
   protected async conditional(
     command: PutCommand | UpdateCommand | DeleteCommand,
     ours?: (current: AgentState | null, attempts: number) => boolean,
