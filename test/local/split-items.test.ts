@@ -9,22 +9,20 @@ afterAll(async () => {
   for (const app of apps) await app.close();
 });
 
-it('splits an agent stored as one item at start: it keeps its configuration, starts, answers and stops', async () => {
-  const first = await startTestApp();
-  apps.push(first);
-  const { agentsTable, recordsTable } = first.deps.config;
+/** A stack of its own, with one agent stored as a single item (state and configuration together). */
+async function stackWithSingleItem(fields: Record<string, unknown>) {
+  const app = await startTestApp();
+  apps.push(app);
   const now = Date.now();
   const agentId = crypto.randomUUID();
-  await first.db.send(
-    new PutCommand({
-      TableName: agentsTable,
-      Item: {
-        agentId, name: 'one item', description: 'kept', status: 'inactive', settings: { tone: 'dry' }, runtime: { type: 'echo' },
-        idleTimeoutMs: null, leases: {}, version: 3, createdAt: now, updatedAt: now, dueAt: now, signingSecret: 'secret',
-      },
-    }),
-  );
-  const app = await startTestApp({ config: { agentsTable, recordsTable } });
+  const item = { agentId, status: 'inactive', settings: {}, runtime: { type: 'echo' }, idleTimeoutMs: null, leases: {}, version: 1, createdAt: now, updatedAt: now, dueAt: now, ...fields };
+  await app.db.send(new PutCommand({ TableName: app.deps.config.agentsTable, Item: item }));
+  return { app, agentId, now, tables: { agents: app.deps.config.agentsTable!, records: app.deps.config.recordsTable! } };
+}
+
+it('splits an agent stored as one item at start: it keeps its configuration, starts, answers and stops', async () => {
+  const { agentId, tables } = await stackWithSingleItem({ name: 'one item', description: 'kept', settings: { tone: 'dry' }, version: 3, signingSecret: 'secret' });
+  const app = await startTestApp({ config: { agentsTable: tables.agents, recordsTable: tables.records } });
   apps.push(app);
 
   expect((await app.api('GET', `/agents/${agentId}`)).body.data).toMatchObject({ name: 'one item', description: 'kept', settings: { tone: 'dry' }, version: 3, status: 'inactive' });
@@ -36,25 +34,15 @@ it('splits an agent stored as one item at start: it keeps its configuration, sta
 });
 
 it('a single item changed while it is split: the configuration kept is the one it holds after the change', async () => {
-  const app = await startTestApp();
-  apps.push(app);
-  const { agentsTable, recordsTable } = app.deps.config;
-  const now = Date.now();
-  const agentId = crypto.randomUUID();
-  await app.db.send(
-    new PutCommand({
-      TableName: agentsTable,
-      Item: { agentId, name: 'old name', status: 'inactive', settings: {}, runtime: { type: 'echo' }, idleTimeoutMs: null, leases: {}, version: 1, createdAt: now, updatedAt: now, dueAt: now },
-    }),
-  );
+  const { app, agentId, now, tables } = await stackWithSingleItem({ name: 'old name' });
   // The split's write waits until a rename of the single item (as a process still on that layout would make it) has landed.
   let renamed!: () => void;
   app.faults.add({ fault: { until: new Promise<void>((resolve) => (renamed = resolve)) }, operations: ['TransactWriteItems'], times: 1 });
-  const splitting = splitCombinedItems(app.db, { agents: agentsTable!, records: recordsTable! });
+  const splitting = splitCombinedItems(app.db, tables);
   await eventually(async () => app.faults.injected.hold === 1);
   await app.db.send(
     new UpdateCommand({
-      TableName: agentsTable,
+      TableName: tables.agents,
       Key: { agentId },
       UpdateExpression: 'SET #n = :n, version = version + :one, updatedAt = :now',
       ExpressionAttributeNames: { '#n': 'name' },
