@@ -113,7 +113,10 @@ export interface AgentStore {
   recordStopFailure(agentId: string, stopId: string, failure: NonNullable<StopInfo['failure']>): Promise<void>;
   claimClose(agentId: string, stopId: string, claim: { token: string; until: number }, now: number): Promise<boolean>;
   releaseClose(agentId: string, stopId: string, token: string): Promise<void>;
-  /** The commit point of every stop, on the state read; `failures`: why each failed message failed. */
+  /**
+   * The commit point of every stop, on the state read; `failures`: why each failed message failed.
+   * A commit that got no answer and landed (whatever the agent did since) answers committed.
+   */
   commitStop(commit: StopCommit): Promise<StopCommitted>;
 
   // Leases: admit, renew (heartbeat or a worker's claim), release, reclaim a dead worker's.

@@ -168,13 +168,7 @@ async function commitStop(
       stateSaved: close.stateSaved,
       ...(close.closeError && { closeError: close.closeError }),
     };
-    const result = await d.agents.commitStop({ agent, stopId: stop.stopId, lastStop, record, now: stoppedAt, failures }).catch(async (err: unknown) => {
-      // No answer after the SDK's retries, though the commit may have landed: if it did, this
-      // finalizer still announces it (no other one will: the stop is over for them).
-      const now = await d.agents.get(agent.agentId).catch(() => undefined);
-      if (now?.lastStop?.stopId === stop.stopId) return { committed: true as const };
-      throw err;
-    });
+    const result = await d.agents.commitStop({ agent, stopId: stop.stopId, lastStop, record, now: stoppedAt, failures });
     if (!result.committed) {
       if (result.stale) return undefined;
       result.missing.forEach((id) => missing.add(id));

@@ -121,6 +121,46 @@ describe('stops that interrupt work', () => {
     gated.releaseAll();
     expect((await sending).status).toBe(409);
   });
+
+  it('the commit transaction, every answer lost while the agent is started and stopped again: 200, and its message announced interrupted', async () => {
+    const g = gatedApp();
+    const agentId = await createAgent(g.api, { settings: { gated: true } }, true);
+    const sending = g.api('POST', `/agents/${agentId}/messages`, { messageId: 'cut', text: 'held' });
+    await gated.waitForHeld(1, agentId);
+    // Every attempt of the commit lands (the first) or is a no-op (the SDK's retries), and every
+    // answer is lost; its next read of the agent's items waits until the agent has moved on.
+    let asking = false;
+    let moveOn!: () => void;
+    const movedOn = new Promise<void>((resolve) => (moveOn = resolve));
+    let asked!: () => void;
+    const askedWhetherLanded = new Promise<void>((resolve) => (asked = resolve));
+    g.faults.add({ fault: 'lose-response', operations: ['TransactWriteItems'], match: (r) => !asking && JSON.stringify(r.body).includes(agentId) });
+    g.faults.add({
+      fault: { until: movedOn },
+      operations: ['GetItem'],
+      times: 1,
+      match: (r) => {
+        if (r.key?.agentId !== agentId || !g.faults.injected['lose-response']) return false;
+        asking = true;
+        asked();
+        return true;
+      },
+    });
+    const stopping = g.api('POST', `/agents/${agentId}/stop`, { graceful: false });
+    await askedWhetherLanded;
+    expect((await g.api('POST', `/agents/${agentId}/start`)).status).toBe(200);
+    expect((await g.api('POST', `/agents/${agentId}/stop`, { graceful: false })).status).toBe(200);
+    moveOn();
+    const res = await stopping;
+    expect(res.status, JSON.stringify(res.body)).toBe(200);
+    expect(g.faults.injected['lose-response']).toBeGreaterThan(1);
+    const interrupted = g.bus.published.filter((e) => e.type === 'Message Interrupted' && e.detail.agentId === agentId);
+    expect(interrupted.map((e) => e.detail.messageId)).toEqual(['cut']);
+    const stops = (await g.api('GET', `/agents/${agentId}/stops`)).body.data;
+    expect(stops).toMatchObject([{ outcome: 'forced', interrupted: 0 }, { outcome: 'forced', interruptedMessageIds: ['cut'] }]);
+    gated.releaseAll();
+    expect((await sending).status).toBe(409);
+  });
 });
 
 describe('agents', () => {

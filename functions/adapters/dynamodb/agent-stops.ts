@@ -186,7 +186,36 @@ export abstract class AgentStops extends AgentCatalog {
    * `stopping`. Race commit vs completion: on the exact lease set read (`size` plus each id); past
    * the deadline no completion can land, so a retry converges.
    */
-  async commitStop({ agent, stopId, lastStop, record, now, failures }: StopCommit): Promise<StopCommitted> {
+  async commitStop(commit: StopCommit): Promise<StopCommitted> {
+    const commitId = randomUUID();
+    try {
+      return await this.commitOnce(commit, commitId);
+    } catch (err) {
+      // No answer past the SDK's retries, though the commit may have landed, and the agent may
+      // since have been started and stopped again: what it shows now proves nothing. The stop
+      // record does: only a commit writes it, and it carries that commit's id.
+      const landed = await this.commitLanded(commit, commitId).catch(() => undefined);
+      if (landed) return landed;
+      throw err;
+    }
+  }
+
+  /** Whether a commit that got no answer landed (undefined: it did not, or it cannot be told). */
+  private async commitLanded({ agent, stopId, record }: StopCommit, commitId: string): Promise<StopCommitted | undefined> {
+    const stored = await this.records.storedStop(agent.agentId, stopId);
+    if (!stored) return undefined;
+    if (record.interruptedMessageIds.length + record.failedMessageIds.length > 0) {
+      // One transaction wrote the record with the agent and the messages. Another finalizer's
+      // (it announces its own): this one reads the agent again.
+      return stored.commitId === commitId ? { committed: true } : { committed: false, stale: true, missing: [], ended: [] };
+    }
+    // The record, then the agent: landed once the agent has left this stop (only a commit ends one).
+    const current = await this.get(agent.agentId);
+    if (current?.status === 'stopping' && current.stop?.stopId === stopId) return undefined;
+    return { committed: true, ...(stored.commitId !== commitId && { adopted: stored.record }) };
+  }
+
+  private async commitOnce({ agent, stopId, lastStop, record, now, failures }: StopCommit, commitId: string): Promise<StopCommitted> {
     const leaseIds = Object.keys(agent.leases ?? {});
     const commitAgent = (committed: LastStop) => ({
       TableName: this.tableName,
@@ -215,7 +244,7 @@ export abstract class AgentStops extends AgentCatalog {
       // The record first: it is the decision, and a commit that finds one there (an earlier
       // attempt's, or a finalizer that died before its second write) adopts it. Then the agent,
       // on the same conditions as the transaction's.
-      const adopted = await this.records.putStopRecord(record, now);
+      const adopted = await this.records.putStopRecord(record, now, commitId);
       try {
         await this.conditional(new UpdateCommand({ ...commitAgent(adopted ? lastStopOf(adopted) : lastStop), ReturnValuesOnConditionCheckFailure: 'ALL_OLD' }), (current) => current?.lastStop?.stopId === stopId);
       } catch (err) {
@@ -230,7 +259,7 @@ export abstract class AgentStops extends AgentCatalog {
     ];
     const reasons = await this.transact([
       { Update: commitAgent(lastStop) },
-      { Put: this.records.stopRecordPut(record, now) },
+      { Put: this.records.stopRecordPut(record, now, commitId) },
       ...settled.map(({ messageId, outcome }) => this.records.finishMessage(agent.agentId, messageId, outcome, now, { exists: true, processing: outcome.status === 'failed' })),
     ]);
     if (!reasons) return { committed: true };

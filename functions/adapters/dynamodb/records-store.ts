@@ -233,9 +233,9 @@ export class RecordsStore implements RecordStore {
    * A stop's record, written once: undefined when this wrote it, else the record already there
    * (this stop's, from an earlier attempt or another finalizer: stop ids are never reused).
    */
-  async putStopRecord(record: StopRecord, now: number): Promise<StopRecord | undefined> {
+  async putStopRecord(record: StopRecord, now: number, commitId: string): Promise<StopRecord | undefined> {
     try {
-      await this.db.send(new PutCommand({ ...this.stopRecordPut(record, now), ReturnValuesOnConditionCheckFailure: 'ALL_OLD' }));
+      await this.db.send(new PutCommand({ ...this.stopRecordPut(record, now, commitId), ReturnValuesOnConditionCheckFailure: 'ALL_OLD' }));
       return undefined;
     } catch (err) {
       const existing = conditionFailedItem<Stored<StopRecord>>(err);
@@ -244,13 +244,25 @@ export class RecordsStore implements RecordStore {
     }
   }
 
-  /** The write of a stop record (once: stop ids are never reused), alone or in a stop's commit transaction. */
-  stopRecordPut(record: StopRecord, now: number) {
+  /**
+   * The write of a stop record (once: stop ids are never reused), alone or in a stop's commit
+   * transaction. It carries the id of the commit that wrote it (never shown): how a commit that
+   * got no answer learns whether it landed.
+   */
+  stopRecordPut(record: StopRecord, now: number, commitId: string) {
     return {
       TableName: this.tableName,
-      Item: { ...stopKey(record.agentId, record.stopId), ...record, expiresAt: this.expiresAt(now) },
+      Item: { ...stopKey(record.agentId, record.stopId), ...record, commitId, expiresAt: this.expiresAt(now) },
       ConditionExpression: 'attribute_not_exists(sk)',
     };
+  }
+
+  /** A stop's record as stored, with the id of the commit that wrote it (none: no record). */
+  async storedStop(agentId: string, stopId: string): Promise<{ record: StopRecord; commitId?: string } | undefined> {
+    const out = await this.db.send(new GetCommand({ TableName: this.tableName, Key: stopKey(agentId, stopId), ConsistentRead: true }));
+    if (!out.Item) return undefined;
+    const commitId = (out.Item as { commitId?: unknown }).commitId;
+    return { record: toStop(out.Item as Stored<StopRecord>), ...(typeof commitId === 'string' && { commitId }) };
   }
 
   async getStop(agentId: string, stopId: string): Promise<StopRecord | undefined> {
