@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { createConfig, lintFromString } from '@redocly/openapi-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { routes } from '../../functions/http/routes.js';
-import { OPENAPI_FILE, renderOpenApi } from '../../local/generate-docs.js';
+import { CLIENT_TYPES_FILE, OPENAPI_FILE, renderClientTypes, renderOpenApi } from '../../local/generate-docs.js';
 import { startTestApp, type TestApp } from '../support/stack.js';
 
 const committed = readFileSync(OPENAPI_FILE, 'utf8');
@@ -11,6 +11,13 @@ const doc = JSON.parse(committed);
 describe('the OpenAPI document', () => {
   it('is committed exactly as generated from the zod schemas (run `npm run docs` after changing them)', () => {
     expect(committed).toBe(renderOpenApi());
+  });
+
+  it("is what the typed client's types were generated from (run `npm run docs` after changing it)", async () => {
+    expect(readFileSync(CLIENT_TYPES_FILE, 'utf8')).toBe(await renderClientTypes(committed));
+    // A change to the document the client was not regenerated for shows:
+    const changed = JSON.stringify({ ...doc, components: { ...doc.components, schemas: { ...doc.components.schemas, Agent: { ...doc.components.schemas.Agent, properties: { ...doc.components.schemas.Agent.properties, owner: { type: 'string' } } } } } });
+    expect(readFileSync(CLIENT_TYPES_FILE, 'utf8')).not.toBe(await renderClientTypes(changed));
   });
 
   it('passes the Redocly recommended lint with no problem', async () => {
