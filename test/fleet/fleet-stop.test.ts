@@ -192,7 +192,7 @@ describe('POST /agents/stop', () => {
 describe('examples/maintenance-window.mjs', () => {
   it('stops every running agent with one fleet stop and exits 0; run again with its key, it follows the same operation', { timeout: 60_000 }, async () => {
     await createFleet(app.api, 12);
-    const env = { AGENTS_URL: app.url };
+    const env = { AGENTS_API_URL: app.url };
     const first = startNode(['examples/maintenance-window.mjs', '5000'], env);
     expect(await first.exited, first.output()).toBe(0);
     expect(first.output()).toMatch(/completed: 12 stopped, 0 failed, 0 active now/);
@@ -205,10 +205,10 @@ describe('examples/maintenance-window.mjs', () => {
 
   it('takes a fresh key on each run: the next maintenance window in the same hour stops the agents started since', { timeout: 60_000 }, async () => {
     await createFleet(app.api, 3);
-    const first = startNode(['examples/maintenance-window.mjs', '5000'], { AGENTS_URL: app.url });
+    const first = startNode(['examples/maintenance-window.mjs', '5000'], { AGENTS_API_URL: app.url });
     expect(await first.exited, first.output()).toBe(0);
     await createFleet(app.api, 4);
-    const second = startNode(['examples/maintenance-window.mjs', '5000'], { AGENTS_URL: app.url });
+    const second = startNode(['examples/maintenance-window.mjs', '5000'], { AGENTS_API_URL: app.url });
     expect(await second.exited, second.output()).toBe(0);
     expect(second.output()).toMatch(/\(Fleet stop started\)/);
     expect(second.output()).toMatch(/completed: 4 stopped, 0 failed, 0 active now/);

@@ -201,12 +201,13 @@ export async function run(argv: string[], io: Io): Promise<number> {
       const c = client();
       if (o.all) {
         const key = o.idempotencyKey ?? `agentctl-${crypto.randomUUID()}`;
-        if (!globals().json) say(`fleet stop (to follow it again: --idempotency-key ${key})`);
         const line = progressLine();
         const op = await c.fleetStop(
           { status: o.status, graceful, ...(o.timeout !== undefined && { timeout: o.timeout }), ...(o.concurrency && { concurrency: o.concurrency }) },
           {
             idempotencyKey: key,
+            onStart: (f, { replayed }) =>
+              say(replayed ? `following fleet stop ${f.operationId}, which this key started` : `fleet stop ${f.operationId} started (to follow it again: --idempotency-key ${key})`),
             onProgress: (f) => o.watch && line.show(`${bar(f.counts.stopped + f.counts.failed + f.counts.skipped, f.counts.selected)} ${f.counts.stopped}/${f.counts.selected} stopped, ${f.counts.inProgress} in progress, ${f.counts.failed} failed`),
           },
         );

@@ -235,9 +235,20 @@ export class AgentsClient {
    * `idempotencyKey` follows the same operation instead of starting another (a fresh one is made
    * when none is given; pass it again after a crash or a lost answer).
    */
-  async fleetStop(request: FleetStopRequest, opts: { idempotencyKey?: string; onProgress?: (op: FleetStop) => void; signal?: AbortSignal } = {}): Promise<FleetStop> {
-    const key = opts.idempotencyKey ?? `fleet-${crypto.randomUUID()}`;
-    let op = unwrap(await this.api.POST('/agents/stop', { params: { header: { 'Idempotency-Key': key } }, body: request })) as FleetStop;
+  async fleetStop(
+    request: FleetStopRequest,
+    opts: {
+      idempotencyKey?: string;
+      /** The operation as requested: `replayed` when the key had already started it (this follows that one). */
+      onStart?: (op: FleetStop, answer: { message?: string; replayed: boolean; idempotencyKey: string }) => void;
+      onProgress?: (op: FleetStop) => void;
+      signal?: AbortSignal;
+    } = {},
+  ): Promise<FleetStop> {
+    const idempotencyKey = opts.idempotencyKey ?? `fleet-${crypto.randomUUID()}`;
+    const answer = await this.api.POST('/agents/stop', { params: { header: { 'Idempotency-Key': idempotencyKey } }, body: request });
+    let op = unwrap(answer) as FleetStop;
+    opts.onStart?.(op, { message: answer.data?.message, replayed: answer.response.headers.get('idempotent-replayed') === 'true', idempotencyKey });
     opts.onProgress?.(op);
     while (!op.done) {
       await sleep(this.pollMs, opts.signal);
