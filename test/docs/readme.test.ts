@@ -12,7 +12,8 @@ import { startTestApp, type TestApp } from '../support/stack.js';
  */
 const blocks = [...readFileSync(new URL('../../README.md', import.meta.url), 'utf8').matchAll(/```sh\n([\s\S]*?)```/g)].map((m) => m[1]!);
 const notRunHere = [/^npm ci && npm start/, /^npm ci\nnpx cdk bootstrap/, /^npm run bench /];
-const runHere = (block: string) => !notRunHere.some((r) => r.test(block)) && block.includes('curl') && block.includes('localhost:3000');
+const runHere = (block: string) => !notRunHere.some((r) => r.test(block)) && ((block.includes('curl') && block.includes('localhost:3000')) || block.includes('npx agentctl'));
+const withCurl = (block: string) => block.includes('curl');
 
 let app: TestApp;
 beforeAll(async () => {
@@ -22,9 +23,9 @@ afterAll(async () => {
   await app.close();
 });
 
-const bash = (script: string) =>
+const bash = (script: string, env: Record<string, string> = {}) =>
   new Promise<{ code: number | null; output: string }>((resolve) => {
-    const child = spawn('bash', ['-e', '-o', 'pipefail', '-c', script], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn('bash', ['-e', '-o', 'pipefail', '-c', script], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
     let output = '';
     child.stdout.on('data', (c: Buffer) => (output += c.toString()));
     child.stderr.on('data', (c: Buffer) => (output += c.toString()));
@@ -38,7 +39,7 @@ it('has only blocks this test runs or names', () => {
 
 it('runs the local blocks as pasted: each answer as the comments say, every line ending in a newline', { timeout: 60_000 }, async () => {
   const host = new URL(app.url).host;
-  for (const block of blocks.filter(runHere)) {
+  for (const block of blocks.filter(runHere).filter(withCurl)) {
     const { code, output } = await bash(block.replaceAll('localhost:3000', host));
     expect(code, output).toBe(0);
     const answers = output.trim().split('\n').map((line) => JSON.parse(line) as { success: boolean; message?: string; error?: string; data?: any });
@@ -58,4 +59,17 @@ it('runs the local blocks as pasted: each answer as the comments say, every line
     expect(answers[8]!.data.status).toBe('interrupted');
     expect(answers[4]!.data.map((s: { outcome: string }) => s.outcome)).toEqual(['drained']);
   }
+});
+
+it('runs the agentctl block as pasted: the reply, a drained stop, the history, JSON, a fleet stop, exit 0', { timeout: 60_000 }, async () => {
+  const [block] = blocks.filter(runHere).filter((b) => !withCurl(b));
+  const { code, output } = await bash(block!, { AGENTS_API_URL: app.url, NO_COLOR: '1' });
+  expect(code, output).toBe(0);
+  // stdout and stderr together: the progress lines (--watch) are among them.
+  expect(output).toMatch(/^hello$/m);
+  expect(output).toMatch(/^stopping: 1 in flight, deadline in \d+\.\d s$/m);
+  expect(output).toMatch(/^[0-9a-f-]{36}: drained, 0 interrupted, 1 drained, in \d+ ms$/m);
+  expect(output).toMatch(/^STOP\s+OUTCOME\s+REASON\s+STOPPED\s+TOOK\s+DRAINED\s+INTERRUPTED\n\w+\s+drained\s+api\s/m);
+  expect(output).toMatch(/"name": "try-cli",\n\s+"status": "inactive"/);
+  expect(output).toMatch(/: completed: \d+ of \d+ stopped/);
 });
