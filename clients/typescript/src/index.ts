@@ -89,6 +89,17 @@ function errorOf(response: Response, body: unknown): ApiError {
   return new ApiError(response.status, sentence, typeof e.code === 'string' ? e.code : undefined, e.data, Number.isFinite(retryAfter) ? retryAfter : undefined);
 }
 
+/** Every item of a listing, page after page until `nextCursor` is null. */
+async function* pages<T>(page: (cursor?: string) => Promise<Answer<{ data: T[]; nextCursor: string | null }>>): AsyncGenerator<T> {
+  let cursor: string | undefined;
+  do {
+    const answer = await page(cursor);
+    if (!answer.data) throw errorOf(answer.response, answer.error);
+    yield* answer.data.data;
+    cursor = answer.data.nextCursor ?? undefined;
+  } while (cursor);
+}
+
 export class AgentsClient {
   /** Every route, typed: `client.api.GET('/agents/{agentId}', { params: { path: { agentId } } })`. */
   readonly api: Client<paths>;
@@ -120,13 +131,9 @@ export class AgentsClient {
   }
 
   /** Every agent (of a status), page after page until `nextCursor` is null. */
-  async *agents(query: { status?: AgentStatus; pageSize?: number } = {}): AsyncGenerator<Agent> {
-    let cursor: string | undefined;
-    do {
-      const page = await this.listAgents({ ...(query.status && { status: query.status }), ...(query.pageSize && { limit: query.pageSize }), ...(cursor && { cursor }) });
-      yield* page.agents;
-      cursor = page.nextCursor ?? undefined;
-    } while (cursor);
+  agents(query: { status?: AgentStatus; pageSize?: number } = {}): AsyncGenerator<Agent> {
+    const base = { ...(query.status && { status: query.status }), ...(query.pageSize && { limit: query.pageSize }) };
+    return pages((cursor) => this.api.GET('/agents', { params: { query: { ...base, ...(cursor && { cursor }) } } }));
   }
 
   async getAgent(agentId: string): Promise<Agent> {
@@ -162,25 +169,13 @@ export class AgentsClient {
   }
 
   /** Message history, newest first, across pages. */
-  async *messages(agentId: string): AsyncGenerator<Message> {
-    let cursor: string | undefined;
-    do {
-      const answer = await this.api.GET('/agents/{agentId}/messages', { params: { path: { agentId }, query: cursor ? { cursor } : {} } });
-      if (!answer.data) throw errorOf(answer.response, answer.error);
-      yield* answer.data.data;
-      cursor = answer.data.nextCursor ?? undefined;
-    } while (cursor);
+  messages(agentId: string): AsyncGenerator<Message> {
+    return pages((cursor) => this.api.GET('/agents/{agentId}/messages', { params: { path: { agentId }, query: cursor ? { cursor } : {} } }));
   }
 
   /** Stop history, newest first, across pages. */
-  async *stops(agentId: string): AsyncGenerator<StopRecord> {
-    let cursor: string | undefined;
-    do {
-      const answer = await this.api.GET('/agents/{agentId}/stops', { params: { path: { agentId }, query: cursor ? { cursor } : {} } });
-      if (!answer.data) throw errorOf(answer.response, answer.error);
-      yield* answer.data.data;
-      cursor = answer.data.nextCursor ?? undefined;
-    } while (cursor);
+  stops(agentId: string): AsyncGenerator<StopRecord> {
+    return pages((cursor) => this.api.GET('/agents/{agentId}/stops', { params: { path: { agentId }, query: cursor ? { cursor } : {} } }));
   }
 
   async getFleetStop(operationId: string): Promise<FleetStop> {
