@@ -51,17 +51,17 @@ describe('agentctl', () => {
     await sending;
   });
 
-  it('--json prints what a script parses: create, send, list, get, messages', async () => {
+  it('--json, before the command or after it, prints what a script parses: create, send, list, get, messages', async () => {
     const created = await run('--json', 'create', '--name', 'scripted', '--runtime', '{"type":"echo"}', '--start');
     expect(created.code, created.stderr).toBe(0);
     const agent = JSON.parse(created.stdout);
     expect(agent).toMatchObject({ name: 'scripted', status: 'active', runtime: { type: 'echo' } });
     const sent = await run('--json', 'send', agent.agentId, 'hi there', '--async', '--watch');
     expect(JSON.parse(sent.stdout)).toMatchObject({ status: 'completed', reply: 'hi there' });
-    const listed = JSON.parse((await run('--json', 'list', '--status', 'active')).stdout);
+    const listed = JSON.parse((await run('list', '--status', 'active', '--json')).stdout);
     expect(listed.map((a: { agentId: string }) => a.agentId)).toContain(agent.agentId);
     expect(JSON.parse((await run('--json', 'get', agent.agentId)).stdout)).toMatchObject({ agentId: agent.agentId, status: 'active' });
-    expect(JSON.parse((await run('--json', 'messages', agent.agentId)).stdout)).toMatchObject([{ status: 'completed', text: 'hi there' }]);
+    expect(JSON.parse((await run('messages', agent.agentId, '--json')).stdout)).toMatchObject([{ status: 'completed', text: 'hi there' }]);
     const table = await run('list', '--status', 'active');
     expect(table.stdout.split('\n')[0]).toMatch(/^AGENT\s+NAME\s+STATUS\s+IN FLIGHT\s+LAST STOP$/);
     expect(table.stdout).toMatch(new RegExp(`${agent.agentId}\\s+scripted\\s+active\\s+0`));

@@ -70,7 +70,12 @@ export async function run(argv: string[], io: Io): Promise<number> {
     .showHelpAfterError();
 
   let exitCode: number = EXIT.ok;
-  const globals = () => program.opts<{ url?: string; apiKey?: string; json?: boolean }>();
+  /** `--json` before the command or after it: `agentctl --json list` and `agentctl list --json`. */
+  let asJson = false;
+  program.hook('preAction', (_, command) => {
+    asJson = Boolean(program.opts().json || command.opts().json);
+  });
+  const globals = () => ({ ...program.opts<{ url?: string; apiKey?: string }>(), json: asJson });
   const client = () => {
     const { url, apiKey } = globals();
     return new AgentsClient({ baseUrl: url ?? io.env.AGENTS_API_URL, apiKey: apiKey ?? io.env.AGENTS_API_KEY, pollMs: 250 });
@@ -280,6 +285,7 @@ export async function run(argv: string[], io: Io): Promise<number> {
       table(all.map((s) => [s.stopId, statusColor(s.outcome), s.reason, when(s.stoppedAt), `${s.durationMs} ms`, String(s.drained), s.interruptedMessageIds.join(',') || '-']), ['STOP', 'OUTCOME', 'REASON', 'STOPPED', 'TOOK', 'DRAINED', 'INTERRUPTED']);
     });
 
+  for (const command of program.commands) command.option('--json', 'print JSON for scripts');
   try {
     await program.parseAsync(argv, { from: 'user' });
     return exitCode;
