@@ -52,6 +52,26 @@ describe('the typed client', () => {
     expect(seen.filter((id) => ids.includes(id))).toHaveLength(250);
   });
 
+  it("answers the outcome of its own stop, not of a later one made before it could read the history", async () => {
+    const base = client();
+    const agent = await base.createAgent({ name: 'stopped twice' });
+    await base.startAgent(agent.agentId);
+    // The stop's 200 comes back; before the client reads the stop history, someone starts and force-stops the agent.
+    const racing: typeof fetch = async (input, init) => {
+      const res = await fetch(input, init);
+      if (input instanceof Request && input.method === 'POST' && input.url.endsWith(`/agents/${agent.agentId}/stop`) && res.status === 200) {
+        expect((await app().api('POST', `/agents/${agent.agentId}/start`)).status).toBe(200);
+        expect((await app().api('POST', `/agents/${agent.agentId}/stop`, { graceful: false })).status).toBe(200);
+      }
+      return res;
+    };
+    const c = new AgentsClient({ baseUrl: app().url, pollMs: 50, fetch: racing });
+    const result = await c.stop(agent.agentId, { graceful: true, timeout: 1_000 });
+    const history = (await app().api('GET', `/agents/${agent.agentId}/stops`)).body.data;
+    expect(history.map((s: { outcome: string }) => s.outcome)).toEqual(['forced', 'drained']);
+    expect(result).toMatchObject({ stopId: history[1].stopId, outcome: 'drained' });
+  });
+
   it('stops and waits through a 202: follows the drain, then answers the outcome of that stop', async () => {
     const c = client();
     const agent = await c.createAgent({ name: 'draining', settings: { gated: true } });

@@ -52,13 +52,18 @@ function jsonArgument(text: string): Record<string, unknown> {
 }
 
 const STATUSES: AgentStatus[] = ['inactive', 'active', 'stopping'];
+/** Statuses and outcomes, coloured by what they mean to an operator. */
+const STATUS_COLORS: Record<string, Parameters<typeof styleText>[0]> = {
+  active: 'green', completed: 'green', drained: 'green', stopping: 'yellow', inactive: 'dim',
+  failed: 'red', timed_out: 'red', interrupted: 'red',
+};
 
 export async function run(argv: string[], io: Io): Promise<number> {
   const color = Boolean(io.out.isTTY) && !io.env.NO_COLOR;
   const paint = (format: Parameters<typeof styleText>[0], text: string) => (color ? styleText(format, text) : text);
   const print = (text = ''): void => void io.out.write(`${text}\n`);
   const say = (text: string): void => void io.err.write(`${text}\n`);
-  const statusColor = (s: string) => paint(s === 'active' ? 'green' : s === 'stopping' ? 'yellow' : s === 'completed' || s === 'drained' ? 'green' : s === 'inactive' ? 'dim' : s === 'failed' || s === 'timed_out' || s === 'interrupted' ? 'red' : 'reset', s);
+  const statusColor = (s: string) => paint(STATUS_COLORS[s] ?? 'reset', s);
 
   const program = new Command('agentctl')
     .description('Manage agents on the agents lifecycle service: list, start, send, and stop one agent or the whole fleet.')

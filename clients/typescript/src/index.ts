@@ -70,8 +70,9 @@ export interface StopProgress {
 const env = (name: string) => (typeof process === 'undefined' ? undefined : process.env[name]) || undefined;
 const sleep = (ms: number, signal?: AbortSignal) =>
   new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(resolve, ms);
-    signal?.addEventListener('abort', () => (clearTimeout(timer), reject(signal.reason)), { once: true });
+    const abort = () => (clearTimeout(timer), reject(signal!.reason));
+    const timer = setTimeout(() => (signal?.removeEventListener('abort', abort), resolve()), ms);
+    signal?.addEventListener('abort', abort, { once: true });
   });
 
 type Answer<T> = { data?: T; error?: unknown; response: Response };
@@ -197,10 +198,12 @@ export class AgentsClient {
   async stop(agentId: string, request: StopRequest = {}, opts: { respondAsync?: boolean; onProgress?: (p: StopProgress) => void; signal?: AbortSignal } = {}): Promise<StopResult> {
     const header = opts.respondAsync ? { Prefer: 'respond-async' as const } : {};
     const answer = await this.api.POST('/agents/{agentId}/stop', { params: { path: { agentId }, header }, body: request });
-    let stopId: string | undefined;
+    // Which stop this request made or joined: named by a 202 and a 408, known by its stoppedAt on a 200.
+    let which: { stopId: string } | { stoppedAt: number };
     if (answer.response.status === 202 && answer.data) {
       const stopping = answer.data.data as Schemas['AgentStopping'];
-      stopId = stopping.stopId;
+      const { stopId } = stopping;
+      which = { stopId };
       for (;;) {
         const agent = await this.retrying(() => this.getAgent(agentId), opts.signal);
         if (agent.status !== 'stopping' || agent.stop?.stopId !== stopId) break;
@@ -208,17 +211,19 @@ export class AgentsClient {
         await sleep(this.pollMs, opts.signal);
       }
     } else if (answer.response.status === 408) {
-      stopId = ((answer.error as { data?: { stopId?: string } } | undefined)?.data?.stopId);
-    } else if (!answer.data) {
+      which = { stopId: (answer.error as { data: { stopId: string } }).data.stopId };
+    } else if (answer.data) {
+      which = { stoppedAt: (answer.data.data as Schemas['AgentStopped']).stoppedAt };
+    } else {
       throw errorOf(answer.response, answer.error);
     }
-    return this.stopResult(agentId, stopId);
+    return this.stopResult(agentId, which);
   }
 
-  /** How a stop ended: its record (the newest when the id is not known: the stop just answered). */
-  private async stopResult(agentId: string, stopId: string | undefined): Promise<StopResult> {
+  /** How a stop ended: its record (newest first: a later stop of the agent is passed over). */
+  private async stopResult(agentId: string, which: { stopId: string } | { stoppedAt: number }): Promise<StopResult> {
     for await (const record of this.stops(agentId)) {
-      if (stopId === undefined || record.stopId === stopId) {
+      if ('stopId' in which ? record.stopId === which.stopId : record.stoppedAt === which.stoppedAt) {
         return { agentId, stopId: record.stopId, outcome: record.outcome, interrupted: record.interrupted, stoppedAt: record.stoppedAt, record };
       }
     }

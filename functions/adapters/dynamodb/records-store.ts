@@ -266,8 +266,7 @@ export class RecordsStore implements RecordStore {
   }
 
   async getStop(agentId: string, stopId: string): Promise<StopRecord | undefined> {
-    const out = await this.db.send(new GetCommand({ TableName: this.tableName, Key: stopKey(agentId, stopId), ConsistentRead: true }));
-    return out.Item ? toStop(out.Item as Stored<StopRecord>) : undefined;
+    return (await this.storedStop(agentId, stopId))?.record;
   }
 
   listMessages(agentId: string, limit: number, startKey?: Key): Promise<Page<MessageRecord>> {
