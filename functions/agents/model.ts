@@ -205,8 +205,20 @@ export interface StopInfo {
   forced?: boolean;
   /** Set when the drain workflow failed past its retries; the API answers 500 for this stop. */
   failure?: { error: string; cause: string; at: number };
-  /** The finalizer closing the runtime now (one `stop` call per stop), until when. */
-  closing?: { token: string; until: number };
+  /**
+   * The finalizer closing the runtime now (one `stop` call per stop), until when; `closed` once
+   * the runtime answered, should that finalizer's commit then get no answer (the next one
+   * commits with it).
+   */
+  closing?: { token: string; until: number; closed?: RuntimeClosed };
+}
+
+/** What closing the runtime for a stop came to: the outcome it was told, whether it saved state. */
+export interface RuntimeClosed {
+  outcome: StopOutcome;
+  stateSaved: boolean;
+  /** Set when the runtime could not be told by the deadline and grace; the stop ended without it. */
+  closeError?: string;
 }
 
 export interface LastStop {

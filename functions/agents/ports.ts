@@ -12,6 +12,7 @@ import type {
   MessageOutcome,
   MessageRecord,
   Runtime,
+  RuntimeClosed,
   StopInfo,
   StopRecord,
   StoredAgent,
@@ -113,6 +114,8 @@ export interface AgentStore {
   recordStopFailure(agentId: string, stopId: string, failure: NonNullable<StopInfo['failure']>): Promise<void>;
   claimClose(agentId: string, stopId: string, claim: { token: string; until: number }, now: number): Promise<boolean>;
   releaseClose(agentId: string, stopId: string, token: string): Promise<void>;
+  /** The claim's holder closed the runtime: note what it came to on the claim, and let the claim go. */
+  recordClose(agentId: string, stopId: string, token: string, closed: RuntimeClosed, now: number): Promise<void>;
   /**
    * The commit point of every stop, on the state read; `failures`: why each failed message failed.
    * A commit that got no answer and landed (whatever the agent did since) answers committed.

@@ -6,7 +6,7 @@ import { randomUUID } from 'node:crypto';
 import { endingEvent, publish } from './events.js';
 import { AgentConditionFailed, runtimeFor, type Deps } from './ports.js';
 import { RETRY_LIMITS, backoff, retriesExhausted } from './retry.js';
-import { type AgentConfig, type AgentState, type MessageRecord, deadHorizon, expiredLeases, leaseExpiredError, liveLeaseIds, type LastStop, type StopInfo, type StopOutcome, type StopRecord, lastStopOf } from './model.js';
+import { type AgentConfig, type AgentState, type MessageRecord, deadHorizon, expiredLeases, leaseExpiredError, liveLeaseIds, type LastStop, type RuntimeClosed, type StopInfo, type StopOutcome, type StopRecord, lastStopOf } from './model.js';
 
 /** How long a finalizer's claim on closing the runtime holds: above the runtime's lifecycle call timeout. */
 export const CLOSE_CLAIM_MS = 15_000;
@@ -35,7 +35,8 @@ export async function finalizeStop(
   claimToken?: string,
 ): Promise<{ stopped?: LastStop; closingElsewhere?: true }> {
   const token = claimToken ?? randomUUID();
-  let closed: { outcome: StopOutcome; stateSaved: boolean; closeError?: string } | undefined;
+  let closed: RuntimeClosed | undefined;
+  let closedHere = false;
   for (let attempt = 0; attempt < RETRY_LIMITS.stopCommit + d.config.maxInFlight; attempt++) {
     const agent = attempt === 0 && known ? known : await d.agents.get(agentId);
     if (!agent || agent.status !== 'stopping' || agent.stop?.stopId !== stopId) return {};
@@ -55,6 +56,9 @@ export async function finalizeStop(
         .catch((err: Error) => d.log.warn('runtime not told of a force stop after its commit', { agentId, stopId, error: err }));
       return { stopped: committed.lastStop };
     }
+    // Another finalizer closed the runtime for this outcome and then could not commit: its close stands.
+    const closedElsewhere = agent.stop.closing?.closed;
+    if (closed?.outcome !== outcome && closedElsewhere?.outcome === outcome) closed = closedElsewhere;
     if (closed?.outcome !== outcome) {
       const claimHeld = agent.stop.closing?.token === token;
       if (!claimHeld && !(await d.agents.claimClose(agentId, stopId, { token, until: now + CLOSE_CLAIM_MS }, now))) {
@@ -65,15 +69,29 @@ export async function finalizeStop(
       try {
         const result = await runtimeFor(d.runtimes, config).close(config, { stopId, outcome, interrupted });
         closed = { outcome, stateSaved: result?.stateSaved ?? false };
+        closedHere = true;
       } catch (err) {
         await d.agents.releaseClose(agentId, stopId, token);
         const giveUpAt = agent.stop.deadline + d.config.closeGraceMs;
         if (now < giveUpAt) throw new RuntimeCloseFailed(err, giveUpAt);
         d.log.warn('runtime could not be told of the stop by its deadline and grace; stopping without it', { agentId, stopId, error: err as Error });
         closed = { outcome, stateSaved: false, closeError: closeErrorOf(err) };
+        closedHere = true;
       }
     }
-    const committed = await commitStop(d, agent, agent.stop, outcome, now, closed);
+    let committed: Awaited<ReturnType<typeof commitStop>>;
+    try {
+      committed = await commitStop(d, agent, agent.stop, outcome, now, closed);
+    } catch (err) {
+      // Race: a commit with no answer after our close vs the next finalizer. Held, our claim would
+      // keep every other finalizer waiting CLOSE_CLAIM_MS and then have the runtime told again.
+      if (closedHere) {
+        await d.agents.recordClose(agentId, stopId, token, closed, d.now()).catch((recordErr: Error) =>
+          d.log.warn('close not noted on its claim; the next finalizer waits the claim out', { agentId, stopId, error: recordErr }),
+        );
+      }
+      throw err;
+    }
     if (committed) return { stopped: committed.lastStop };
     await backoff(attempt);
   }

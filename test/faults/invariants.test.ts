@@ -70,10 +70,14 @@ async function checkInvariants(app: TestApp, run: Awaited<ReturnType<typeof mix>
   const { agents, answers, events } = run;
   // Let every stop that is still draining end (deadlines are at most 2 s away, plus one poll),
   // and every lease expire past the clock tolerance (a message whose answer was a 503).
+  let stuck: unknown[] = [];
   await eventually(async () => {
     const all = await Promise.all(agents.map((id) => app.deps.agents.get(id)));
-    return all.every((a) => a!.status !== 'stopping');
-  }, 15_000, 50);
+    stuck = all.filter((a) => a!.status === 'stopping').map((a) => ({ agentId: a!.agentId, stop: a!.stop, leases: a!.leases }));
+    return stuck.length === 0;
+  }, 15_000, 50).catch((err: Error) => {
+    throw new Error(`${err.message}; still stopping: ${JSON.stringify(stuck)}`);
+  });
   await sleep(200);
   if (opts.faults) {
     // A completion whose lease release failed past the SDK's retries (its caller got a 503) left

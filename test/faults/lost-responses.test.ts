@@ -213,6 +213,41 @@ describe('agents', () => {
   });
 });
 
+describe('a stop commit with no answer past the SDK retries, after the runtime closed', () => {
+  // The finalizer that closed the runtime could not commit; the next one (the workflow, or the
+  // waiting request) commits the stop with that close, at once: it neither waits out the first
+  // one's close claim nor tells the runtime a second time.
+  const { gated, app: gatedApp } = gatedTestApp();
+  const closes = (agentId: string) => gated.closed.filter((id) => id === agentId).length;
+  afterEach(() => gatedApp().faults.clear());
+
+  it('an idle stop (its record, then the agent): 200 inactive within the wait window, the runtime told once', async () => {
+    const g = gatedApp();
+    const agentId = await createAgent(g.api, {}, true);
+    g.faults.add({ fault: 'throttle', operations: ['UpdateItem'], times: 3, match: (r) => r.key?.agentId === agentId && expressionOf(r).startsWith('SET #status = :inactive') });
+    const res = await g.api('POST', `/agents/${agentId}/stop`, {});
+    expect(res).toMatchObject({ status: 200, body: { data: { status: 'inactive' } } });
+    expect(g.faults.injected.throttle).toBe(3);
+    expect(closes(agentId)).toBe(1);
+    expect((await g.api('GET', `/agents/${agentId}/stops`)).body.data).toMatchObject([{ outcome: 'drained' }]);
+  });
+
+  it('a timed-out stop (one transaction): 408 inactive within the wait window, the message interrupted, the runtime told once', async () => {
+    const g = gatedApp();
+    const agentId = await createAgent(g.api, { settings: { gated: true } }, true);
+    const sending = g.api('POST', `/agents/${agentId}/messages`, { messageId: 'slow', text: 'held' });
+    await gated.waitForHeld(1, agentId);
+    g.faults.add({ fault: 'throttle', operations: ['TransactWriteItems'], times: 3, match: (r) => JSON.stringify(r.body).includes(agentId) });
+    const res = await g.api('POST', `/agents/${agentId}/stop`, { timeout: 200 });
+    expect(res).toMatchObject({ status: 408, body: { data: { status: 'inactive' } } });
+    expect(g.faults.injected.throttle).toBe(3);
+    expect(closes(agentId)).toBe(1);
+    expect((await g.api('GET', `/agents/${agentId}/stops`)).body.data).toMatchObject([{ outcome: 'timed_out', interruptedMessageIds: ['slow'] }]);
+    gated.releaseAll();
+    expect((await sending).status).toBe(409);
+  });
+});
+
 describe('throttling and 5xx past the SDK retries', () => {
   it('are answered 503 with Retry-After, on writes and reads', async () => {
     const agentId = await createAgent(app.api, {}, true);

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { AgentConditionFailed, type StopCommit, type StopCommitted } from '../../agents/ports.js';
 import { leaseNames } from './client.js';
-import { type AgentState, lastStopOf, type LastStop, type MessageRecord, type StopInfo } from '../../agents/model.js';
+import { type AgentState, lastStopOf, type LastStop, type MessageRecord, type RuntimeClosed, type StopInfo } from '../../agents/model.js';
 import { AgentCatalog } from './agent-catalog.js';
 import { NOT_ENDED_ALREADY } from './agent-table.js';
 
@@ -172,6 +172,25 @@ export abstract class AgentStops extends AgentCatalog {
         ConditionExpression: '#status = :stopping AND #stop.stopId = :stopId AND #stop.closing.#token = :token',
         ExpressionAttributeNames: { '#status': 'status', '#stop': 'stop', '#token': 'token' },
         ExpressionAttributeValues: { ':stopping': 'stopping', ':stopId': stopId, ':token': token },
+      }),
+    );
+  }
+
+  /**
+   * What the claim's close came to, on the claim, which is let go (`until` now): a finalizer whose
+   * commit then got no answer leaves the commit to the next one, which takes this close as done
+   * instead of waiting the claim out and telling the runtime again. Race commit-failed vs
+   * finalize: only onto our own claim, for this stopId, while stopping.
+   */
+  async recordClose(agentId: string, stopId: string, token: string, closed: RuntimeClosed, now: number): Promise<void> {
+    await this.landed(
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: { agentId },
+        UpdateExpression: 'SET #stop.closing.closed = :closed, #stop.closing.#until = :now',
+        ConditionExpression: '#status = :stopping AND #stop.stopId = :stopId AND #stop.closing.#token = :token',
+        ExpressionAttributeNames: { '#status': 'status', '#stop': 'stop', '#token': 'token', '#until': 'until' },
+        ExpressionAttributeValues: { ':closed': closed, ':now': now, ':stopping': 'stopping', ':stopId': stopId, ':token': token },
       }),
     );
   }
