@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 
 /** Secrets an llm agent may name for its API key (the only ones the functions may read). */
 export const LLM_SECRET_PREFIX = 'agents-llm/';
+export const A2A_SECRET_PREFIX = 'agents-a2a/';
 
 export const PROJECT_ROOT = fileURLToPath(new URL('..', import.meta.url));
 
@@ -137,13 +138,22 @@ export class AgentFunction extends NodejsFunction {
    * name their key's secret; the service's other secrets stay out of reach).
    */
   bindLlmSecrets(): this {
+    return this.bindSecrets(LLM_SECRET_PREFIX, 'An llm agent names its API key secret at runtime; the grant is limited to the agents-llm/ prefix reserved for those keys.');
+  }
+
+  /**
+   * The `a2a` runtime's tokens: secrets named `agents-a2a/...` only, for the functions that call
+   * a2a agents (messages, the card check) or cancel their tasks (whoever may finalize a stop).
+   */
+  bindA2ASecrets(): this {
+    return this.bindSecrets(A2A_SECRET_PREFIX, 'An a2a agent names its token secret at runtime; the grant is limited to the agents-a2a/ prefix reserved for those tokens.');
+  }
+
+  private bindSecrets(prefix: string, reason: string): this {
     // Pseudo parameters, not the stack's env: the same ARN (and cdk-nag finding) in every environment.
-    const arn = `arn:${Aws.PARTITION}:secretsmanager:${Aws.REGION}:${Aws.ACCOUNT_ID}:secret:${LLM_SECRET_PREFIX}*`;
+    const arn = `arn:${Aws.PARTITION}:secretsmanager:${Aws.REGION}:${Aws.ACCOUNT_ID}:secret:${prefix}*`;
     this.addToRolePolicy(new PolicyStatement({ actions: ['secretsmanager:GetSecretValue'], resources: [arn] }));
-    Validations.of(this.role!).acknowledge({
-      id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:secretsmanager:<AWS::Region>:<AWS::AccountId>:secret:${LLM_SECRET_PREFIX}*]`,
-      reason: 'An llm agent names its API key secret at runtime; the grant is limited to the agents-llm/ prefix reserved for those keys.',
-    });
+    Validations.of(this.role!).acknowledge({ id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:secretsmanager:<AWS::Region>:<AWS::AccountId>:secret:${prefix}*]`, reason });
     return this;
   }
 

@@ -88,12 +88,14 @@ export class AgentsStack extends Stack {
     };
 
     // A workflow: its one ASL file, its task ARNs substituted, each task function with the access it declares.
-    type TaskExtras = { publishes?: boolean; startsStops?: boolean };
+    // finalizesStops: may end a stop, and so cancel an a2a agent's tasks (it reads their tokens).
+    type TaskExtras = { publishes?: boolean; startsStops?: boolean; finalizesStops?: boolean };
     const machine = <W extends WorkflowDefinition>(id: string, workflow: W, extras: Partial<Record<keyof W['tasks'], TaskExtras>>) => {
       const taskFunctions = Object.entries(workflow.tasks).map(([sub, task]) => {
         const a = extras[sub as keyof W['tasks']] ?? {};
         const f = withTables(fn(task.function, `functions/workflow/${task.handler}.ts`, { timeout: a.startsStops ? 300 : undefined }), functionAccess[task.grants]);
         if (a.publishes) f.bindEventBus(bus);
+        if (a.finalizesStops) f.bindA2ASecrets();
         return [sub, f] as const;
       });
       const logs = new LogGroup(this, `${id}Logs`, { retention: props.logRetentionDays, removalPolicy: logRemoval });
@@ -121,11 +123,11 @@ export class AgentsStack extends Stack {
 
     // The drain workflow of one stop.
     this.stateMachine = machine('StopWorkflow', stopWorkflow, {
-      FinalizeStopFunctionArn: { publishes: true },
+      FinalizeStopFunctionArn: { publishes: true, finalizesStops: true },
     }).stateMachine;
     // The fleet stop: its step stops agents with the one-agent stop code (so it may start their drain workflows).
     const fleet = machine('FleetStopWorkflow', fleetStopWorkflow, {
-      FleetStopStepFunctionArn: { publishes: true, startsStops: true },
+      FleetStopStepFunctionArn: { publishes: true, startsStops: true, finalizesStops: true },
     });
     this.fleetStateMachine = fleet.stateMachine;
     fleet.taskFunctions.FleetStopStepFunctionArn.bindStopWorkflow(this.stateMachine);
@@ -146,7 +148,8 @@ export class AgentsStack extends Stack {
     });
     const worker = withTables(fn('MessageWorker', 'functions/worker/process-message.ts', { timeout: WORKER_TIMEOUT_S, runsMessages: true }), functionAccess.MessageWorker)
       .bindEventBus(bus)
-      .bindLlmSecrets();
+      .bindLlmSecrets()
+      .bindA2ASecrets();
     worker.addEventSource(new SqsEventSource(this.messageQueue, { batchSize: 1, reportBatchItemFailures: true }));
 
     // The HTTP API: one route and one function per entry of the route table, and $default.
@@ -175,6 +178,8 @@ export class AgentsStack extends Stack {
       if (route.startsFleetWorkflow) f.bindFleetStopWorkflow(this.fleetStateMachine);
       if (route.queuesMessages) f.bindMessageQueue(this.messageQueue);
       if (route.runsRuntimes || route.checksModelKeys) f.bindLlmSecrets();
+      // Calls a2a agents (messages, the card check) or may finalize a stop (cancelling their tasks).
+      if (route.runsRuntimes || route.checksModelKeys || route.startsWorkflow) f.bindA2ASecrets();
       this.api.addRoutes({ path: route.path, methods: [HttpMethod[route.method]], integration: new HttpLambdaIntegration(`${name}Integration`, f) });
     }
     const stage = this.api.defaultStage!.node.defaultChild as CfnStage;
@@ -197,7 +202,8 @@ export class AgentsStack extends Stack {
     const reaper = withTables(fn('Reaper', 'functions/scheduled/reaper.ts', { timeout: 120 }), functionAccess.Reaper)
       .bindEventBus(bus)
       .bindStopWorkflow(this.stateMachine)
-      .bindFleetStopWorkflow(this.fleetStateMachine);
+      .bindFleetStopWorkflow(this.fleetStateMachine)
+      .bindA2ASecrets();
     new Rule(this, 'ReaperSchedule', {
       description: 'Stops idle agents and heals stuck stops',
       schedule: Schedule.rate(Duration.minutes(props.reaperIntervalMinutes)),

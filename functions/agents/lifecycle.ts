@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { publish } from './events.js';
 import { RETRY_LIMITS, retriesExhausted } from './retry.js';
-import { AgentConditionFailed, ModelKeyUnavailable, type Deps } from './ports.js';
+import { AgentConditionFailed, ModelKeyUnavailable, RuntimeRefused, runtimeFor, type Deps } from './ports.js';
 import { cursorShapes, decodeCursor, encodeCursor } from './cursor.js';
 import {
   AgentConflict,
@@ -12,6 +12,7 @@ import {
   agentStopping,
 } from './errors.js';
 import {
+  type AgentCardSummary,
   type AgentConfig,
   type AgentState,
   type AgentStatus,
@@ -30,7 +31,7 @@ import {
  * one moment the secret is returned, with the rotation below.
  */
 export async function createAgent(d: Deps, input: CreateAgentInput): Promise<StoredAgent> {
-  if (input.runtime) await assertRuntimeAllowed(d, input.runtime);
+  const agentCard = input.runtime ? await assertRuntimeAllowed(d, input.runtime) : undefined;
   const now = d.now();
   const agentId = input.agentId ?? randomUUID();
   const configVersion = randomUUID();
@@ -40,6 +41,7 @@ export async function createAgent(d: Deps, input: CreateAgentInput): Promise<Sto
     ...(input.description !== undefined && { description: input.description }),
     settings: input.settings ?? {},
     runtime: input.runtime ?? { type: 'echo' },
+    ...(agentCard && { agentCard }),
     signingSecret: d.newSigningSecret(),
     configVersion,
   };
@@ -82,14 +84,27 @@ export async function rotateSigningSecret(d: Deps, agentId: string): Promise<{ a
  * again at each call): https only unless plain http is allowed, and an llm agent's key only to the
  * base URL the operator bound it to. The key's sentence is the same whatever the reason.
  */
-async function assertRuntimeAllowed(d: Deps, runtime: Runtime): Promise<void> {
-  const refusal = await runtimeRefusal(d, runtime);
+async function assertRuntimeAllowed(d: Deps, runtime: Runtime): Promise<AgentCardSummary | undefined> {
+  const { refusal, agentCard } = await checkRuntime(d, runtime);
   if (refusal) throw new ValidationError(`Field "${refusal.field}" ${refusal.why}`);
+  return agentCard;
+}
+
+/** The operator's policy, then the runtime's own check (an a2a agent's card): a refusal, or what the runtime learnt. */
+async function checkRuntime(d: Deps, runtime: Runtime): Promise<{ refusal?: { field: string; why: string }; agentCard?: AgentCardSummary }> {
+  const refusal = await runtimeRefusal(d, runtime);
+  if (refusal) return { refusal };
+  try {
+    return (await runtimeFor(d.runtimes, { runtime }).check?.(runtime)) ?? {};
+  } catch (err) {
+    if (err instanceof RuntimeRefused) return { refusal: { field: err.field, why: err.why } };
+    throw err;
+  }
 }
 
 /** Why the operator's policy refuses this runtime now (the field and a sentence), or undefined. */
 async function runtimeRefusal(d: Deps, runtime: Runtime): Promise<{ field: string; why: string } | undefined> {
-  const url = runtime.type === 'http' ? { field: 'runtime.url', value: runtime.url } : runtime.type === 'llm' ? { field: 'runtime.baseUrl', value: runtime.baseUrl } : undefined;
+  const url = runtime.type === 'http' || runtime.type === 'a2a' ? { field: 'runtime.url', value: runtime.url } : runtime.type === 'llm' ? { field: 'runtime.baseUrl', value: runtime.baseUrl } : undefined;
   if (url && !d.config.runtimeAllowHttp && !url.value.toLowerCase().startsWith('https:')) {
     return { field: url.field, why: 'must be an https:// URL: plain http is refused here (the operator allows it with RUNTIME_ALLOW_HTTP=1)' };
   }
@@ -124,7 +139,11 @@ export async function updateAgent(d: Deps, agentId: string, input: UpdateAgentIn
   else if (input.description !== undefined) set.description = input.description;
   if (input.settings !== undefined) set.settings = input.settings;
   if (input.runtime !== undefined) set.runtime = input.runtime;
-  if (input.runtime) await assertRuntimeAllowed(d, input.runtime);
+  if (input.runtime) {
+    const agentCard = await assertRuntimeAllowed(d, input.runtime);
+    if (agentCard) set.agentCard = agentCard;
+    else remove.push('agentCard');
+  }
   const requireInactive = input.settings !== undefined || input.runtime !== undefined;
   let item: StoredAgent;
   try {
@@ -173,7 +192,7 @@ export async function startAgent(d: Deps, agentId: string): Promise<StoredAgent>
     const current = await getAgent(d, agentId);
     assertStartable(current);
     // An agent that could not answer a single message is not started (its key was unbound, or the policy changed since it was written).
-    const refusal = await runtimeRefusal(d, current.runtime);
+    const { refusal } = await checkRuntime(d, current.runtime);
     if (refusal) throw new AgentConflict('RUNTIME_NOT_ALLOWED', `Agent cannot start: its "${refusal.field}" ${refusal.why}; change the runtime (PATCH) or ask the operator`);
     const now = d.now();
     try {

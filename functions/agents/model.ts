@@ -106,7 +106,44 @@ export const llmRuntimeSchema = schema(() =>
     timeoutMs: z.optional(z.int().check(z.minimum(1000), z.maximum(MAX_ECHO_DELAY_MS))),
   }),
 );
-export const runtimeSchema = schema(() => z.discriminatedUnion('type', [echoRuntimeSchema, httpRuntimeSchema, llmRuntimeSchema]));
+/** Where an a2a agent's token comes from: named, never given, bound by the operator to the agent's URL. */
+export const a2aTokenSourceSchema = schema(() =>
+  z.union([
+    z.strictObject({
+      env: z.string().check(z.regex(/^A2A_TOKEN_[A-Z0-9_]{1,64}$/, { message: 'must name an environment variable A2A_TOKEN_<NAME>' })),
+    }),
+    z.strictObject({
+      secretArn: z
+        .string()
+        .check(z.regex(/^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:agents-a2a\/[A-Za-z0-9/_+=.@-]+$/, { message: 'must be the ARN of a Secrets Manager secret named agents-a2a/...' })),
+    }),
+  ]),
+);
+export type A2ATokenSource = z.infer<typeof a2aTokenSourceSchema>;
+
+/**
+ * Any agent that speaks A2A 1.0 over JSON-RPC (docs/RUNTIMES.md): its Agent Card is read from
+ * `url` at create and at start; each message is a task in the agent's one conversation. The
+ * token, if the agent wants one, is named (`auth.token`) and sent only to the URL the operator
+ * bound it to: as `Authorization: Bearer` or, with `auth.header`, in that header.
+ */
+export const a2aRuntimeSchema = schema(() =>
+  z.strictObject({
+    type: z.literal('a2a'),
+    url: z
+      .url({ protocol: /^https?$/, message: 'must be an http(s) URL' })
+      .check(z.maxLength(2048), z.refine((u) => !hasCredentials(u), { message: 'must not carry credentials (name a token in "auth" instead)' })),
+    auth: z.optional(
+      z.strictObject({
+        token: a2aTokenSourceSchema,
+        header: z.optional(z.string().check(z.regex(/^[A-Za-z0-9-]{1,64}$/, { message: 'must be an HTTP header name' }))),
+      }),
+    ),
+    timeoutMs: z.optional(z.int().check(z.minimum(1000), z.maximum(MAX_ECHO_DELAY_MS))),
+  }),
+);
+
+export const runtimeSchema = schema(() => z.discriminatedUnion('type', [echoRuntimeSchema, httpRuntimeSchema, llmRuntimeSchema, a2aRuntimeSchema]));
 export type Runtime = z.infer<typeof runtimeSchema>;
 
 const settingsSchema = schema(() =>
@@ -290,9 +327,22 @@ export interface AgentConfig {
   description?: string;
   settings: Record<string, unknown>;
   runtime: Runtime;
+  /** An a2a agent's Agent Card as read when its runtime was set (create or PATCH). */
+  agentCard?: AgentCardSummary;
   /** Signs the `http` runtime's requests. Shown once (create, rotate); never in a response otherwise, a log line or an event. */
   signingSecret?: string;
   configVersion: string;
+}
+
+/** What the service shows of an a2a agent's Agent Card. */
+export interface AgentCardSummary {
+  name: string;
+  version: string;
+  description?: string;
+  skills: { id: string; name: string; description?: string }[];
+  /** The JSON-RPC endpoint the card names, where messages go. */
+  endpoint: string;
+  protocolVersion: string;
 }
 
 /** The whole agent: its state and its configuration. */
@@ -347,6 +397,7 @@ export function toAgent(item: StoredAgent, clock: Clock): Agent {
     status: item.status,
     settings: item.settings,
     runtime: item.runtime,
+    ...(item.agentCard !== undefined && { agentCard: item.agentCard }),
     idleTimeoutMs: item.idleTimeoutMs,
     inFlight: liveLeaseIds(item, now).length,
     version: item.version,
@@ -370,8 +421,18 @@ export interface MessageRecord {
   error?: string;
   /** The stop that interrupted it. */
   stopId?: string;
+  /** An a2a agent's task for it: its id, its last known state, and what a stop's cancel came to. */
+  task?: A2ATask;
   createdAt: number;
   completedAt?: number;
+}
+
+/** A message's A2A task as recorded: `state` in the protocol's words (`completed`, `input-required`...). */
+export interface A2ATask {
+  id: string;
+  state: string;
+  /** Set when a stop cut it: `canceled` (the agent confirmed), `not honoured`, `gone`, or the final state it had already reached. */
+  cancel?: string;
 }
 
 /** How a message ended. */

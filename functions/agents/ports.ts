@@ -3,6 +3,7 @@ import type { Logger } from '@aws-lambda-powertools/logger';
 import type { Config } from './config.js';
 import type { FleetCounts, FleetMember, FleetOperation } from './fleet-model.js';
 import type {
+  AgentCardSummary,
   AgentConfig,
   AgentState,
   AgentStatus,
@@ -218,6 +219,21 @@ export interface AgentRuntime {
   process(agent: AgentConfig, message: RuntimeMessage, signal: AbortSignal): Promise<{ reply: string }>;
   /** Save state and close connections; a failure fails the finalize (the workflow retries it). */
   close(agent: AgentConfig, stop: RuntimeStop): Promise<{ stateSaved: boolean } | void>;
+  /**
+   * Whether the agent can be reached as configured, asked at create, PATCH and start (an a2a
+   * agent's Agent Card): what it learnt, or RuntimeRefused with the field and a sentence.
+   */
+  check?(runtime: Runtime): Promise<{ agentCard?: AgentCardSummary }>;
+}
+
+/** The runtime as configured cannot be used: which field, and why, in a sentence a person can act on. */
+export class RuntimeRefused extends Error {
+  constructor(
+    readonly field: string,
+    readonly why: string,
+  ) {
+    super(`Field "${field}" ${why}`);
+  }
 }
 
 /** One admitted asynchronous message, as handed to a worker: its ids and its admission's token. */

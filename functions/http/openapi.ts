@@ -45,9 +45,21 @@ const agentSchema = z
           { type: 'http', url: 'https://agents.example.com/hooks/agent', timeoutMs: 60000 },
           { type: 'llm', baseUrl: 'https://api.openai.com/v1', model: 'gpt-4o-mini', system: 'You are terse.', apiKey: { env: 'LLM_API_KEY' }, memoryTurns: 20 },
           { type: 'echo', delayMs: 3000 },
+          { type: 'a2a', url: 'https://agents.example.com/travel', auth: { token: { env: 'A2A_TOKEN_TRAVEL' } } },
         ],
       }),
     ),
+    agentCard: z
+      .object({
+        name: z.string(),
+        version: z.string(),
+        description: z.string().optional(),
+        skills: z.array(z.object({ id: z.string(), name: z.string(), description: z.string().optional() })),
+        endpoint: z.string().describe('The JSON-RPC endpoint the card names, where messages go'),
+        protocolVersion: z.string(),
+      })
+      .optional()
+      .describe("An a2a agent's Agent Card as read when its runtime was set (create or PATCH); start reads it again and refuses a card gone or unusable"),
     idleTimeoutMs: z.number().int().nullable(),
     inFlight: z.number().int().describe('Messages in flight: the number of unexpired leases'),
     version: z.number().int().describe('Optimistic-lock counter; the ETag, for If-Match'),
@@ -85,6 +97,14 @@ const messageSchema = z
     reply: z.string().optional(),
     error: z.string().optional(),
     stopId: z.string().optional().describe('The stop that interrupted it'),
+    task: z
+      .object({
+        id: z.string().describe("The a2a agent's task id"),
+        state: z.string().describe('The task state as last seen, in the protocol\'s words: working, completed, input-required (the reply is the agent\'s question; the next message continues the task), failed...'),
+        cancel: z.string().optional().describe('Set when a stop cut it: canceled (the agent confirmed), not honoured (the agent did not cancel within the bound; its late result is discarded), gone, or the final state it had reached'),
+      })
+      .optional()
+      .describe("An a2a agent's task for this message"),
     createdAt: z.number().int(),
     completedAt: z.number().int().optional(),
   })

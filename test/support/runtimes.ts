@@ -47,6 +47,7 @@ export class GatedRuntime {
     } satisfies AgentRuntime,
     http: new HttpRuntime({ urls: 'any', allowHttp: true }),
     llm: { process: () => Promise.reject(new Error('not in this registry')), close: async () => ({ stateSaved: false }) },
+    a2a: { process: () => Promise.reject(new Error('not in this registry')), close: async () => ({ stateSaved: false }) },
   };
 
   /** Ids of the messages held now (of one agent, or of all). */

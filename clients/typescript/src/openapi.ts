@@ -250,6 +250,15 @@ export interface components {
              *       "type": "echo",
              *       "delayMs": 3000
              *     }
+             * @example {
+             *       "type": "a2a",
+             *       "url": "https://agents.example.com/travel",
+             *       "auth": {
+             *         "token": {
+             *           "env": "A2A_TOKEN_TRAVEL"
+             *         }
+             *       }
+             *     }
              */
             runtime: {
                 /** @constant */
@@ -275,6 +284,34 @@ export interface components {
                 };
                 memoryTurns?: number;
                 timeoutMs?: number;
+            } | {
+                /** @constant */
+                type: "a2a";
+                /** Format: uri */
+                url: string;
+                auth?: {
+                    token: {
+                        env: string;
+                    } | {
+                        secretArn: string;
+                    };
+                    header?: string;
+                };
+                timeoutMs?: number;
+            };
+            /** @description An a2a agent's Agent Card as read when its runtime was set (create or PATCH); start reads it again and refuses a card gone or unusable */
+            agentCard?: {
+                name: string;
+                version: string;
+                description?: string;
+                skills: {
+                    id: string;
+                    name: string;
+                    description?: string;
+                }[];
+                /** @description The JSON-RPC endpoint the card names, where messages go */
+                endpoint: string;
+                protocolVersion: string;
             };
             idleTimeoutMs: number | null;
             /** @description Messages in flight: the number of unexpired leases */
@@ -330,6 +367,15 @@ export interface components {
             error?: string;
             /** @description The stop that interrupted it */
             stopId?: string;
+            /** @description An a2a agent's task for this message */
+            task?: {
+                /** @description The a2a agent's task id */
+                id: string;
+                /** @description The task state as last seen, in the protocol's words: working, completed, input-required (the reply is the agent's question; the next message continues the task), failed... */
+                state: string;
+                /** @description Set when a stop cut it: canceled (the agent confirmed), not honoured (the agent did not cancel within the bound; its late result is discarded), gone, or the final state it had reached */
+                cancel?: string;
+            };
             createdAt: number;
             completedAt?: number;
         };
@@ -589,6 +635,20 @@ export interface operations {
                         };
                         memoryTurns?: number;
                         timeoutMs?: number;
+                    } | {
+                        /** @constant */
+                        type: "a2a";
+                        /** Format: uri */
+                        url: string;
+                        auth?: {
+                            token: {
+                                env: string;
+                            } | {
+                                secretArn: string;
+                            };
+                            header?: string;
+                        };
+                        timeoutMs?: number;
                     };
                     idleTimeoutMs?: number | null;
                 };
@@ -643,6 +703,32 @@ export interface operations {
                                 };
                                 memoryTurns?: number;
                                 timeoutMs?: number;
+                            } | {
+                                /** @constant */
+                                type: "a2a";
+                                /** Format: uri */
+                                url: string;
+                                auth?: {
+                                    token: {
+                                        env: string;
+                                    } | {
+                                        secretArn: string;
+                                    };
+                                    header?: string;
+                                };
+                                timeoutMs?: number;
+                            };
+                            agentCard?: {
+                                name: string;
+                                version: string;
+                                description?: string;
+                                skills: {
+                                    id: string;
+                                    name: string;
+                                    description?: string;
+                                }[];
+                                endpoint: string;
+                                protocolVersion: string;
                             };
                             idleTimeoutMs: number | null;
                             inFlight: number;
@@ -1264,6 +1350,20 @@ export interface operations {
                             secretArn: string;
                         };
                         memoryTurns?: number;
+                        timeoutMs?: number;
+                    } | {
+                        /** @constant */
+                        type: "a2a";
+                        /** Format: uri */
+                        url: string;
+                        auth?: {
+                            token: {
+                                env: string;
+                            } | {
+                                secretArn: string;
+                            };
+                            header?: string;
+                        };
                         timeoutMs?: number;
                     };
                     idleTimeoutMs?: number | null;

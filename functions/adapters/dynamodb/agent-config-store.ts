@@ -9,7 +9,7 @@ type TransactItem = NonNullable<TransactWriteCommandInput['TransactItems']>[numb
 /** The configuration's key under the agent, in the records table (beside its messages, stops and conversation). */
 export const configKey = (agentId: string) => ({ agentId, sk: 'CONFIG' });
 
-const FIELDS = ['agentId', 'name', 'description', 'settings', 'runtime', 'signingSecret', 'configVersion'] as const;
+const FIELDS = ['agentId', 'name', 'description', 'settings', 'runtime', 'agentCard', 'signingSecret', 'configVersion'] as const;
 const toConfig = (item: Record<string, unknown>) =>
   Object.fromEntries(FIELDS.filter((f) => item[f] !== undefined).map((f) => [f, item[f]])) as unknown as AgentConfig;
 

@@ -3,11 +3,12 @@ import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { BatchWriteCommand, DeleteCommand, GetCommand, PutCommand, QueryCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { Key, Page, RecordStore } from '../../agents/ports.js';
 import { conditionFailedItem, untilProcessed } from './client.js';
-import type { MessageOutcome, MessageRecord, StopRecord } from '../../agents/model.js';
+import type { A2ATask, MessageOutcome, MessageRecord, StopRecord } from '../../agents/model.js';
 
 const MSG = 'MSG#';
 const STOP = 'STOP#';
 const CONVERSATION = 'STATE#conversation';
+const A2A_STATE = 'STATE#a2a';
 
 /** One turn of an llm agent's conversation. */
 export interface Turn {
@@ -25,7 +26,7 @@ export const stopKey = (agentId: string, stopId: string) => ({ agentId, sk: `${S
 export type Stored<T> = T & { sk: string; expiresAt: number };
 
 /** Records as the API returns them: storage keys dropped, fields in a stable order. */
-const MESSAGE_FIELDS = ['agentId', 'messageId', 'status', 'text', 'metadata', 'reply', 'error', 'stopId', 'createdAt', 'completedAt'] as const;
+const MESSAGE_FIELDS = ['agentId', 'messageId', 'status', 'text', 'metadata', 'reply', 'error', 'stopId', 'task', 'createdAt', 'completedAt'] as const;
 const STOP_FIELDS = [
   'agentId', 'stopId', 'outcome', 'reason', 'operationId', 'graceful', 'timeoutMs', 'requestedAt', 'deadline', 'stoppedAt', 'durationMs', 'drained', 'drainedMessageIds', 'interrupted', 'interruptedMessageIds', 'failed', 'failedMessageIds', 'stateSaved', 'closeError',
 ] as const;
@@ -180,6 +181,50 @@ export class RecordsStore implements RecordStore {
       if (current === undefined) throw err;
       return ours?.(current) ?? false;
     }
+  }
+
+  /**
+   * An a2a agent's task for a message (its id and state as last seen; `cancel`: what a stop's
+   * cancel came to), onto the message's record if it is there.
+   */
+  async recordTask(agentId: string, messageId: string, task: Partial<A2ATask>): Promise<void> {
+    const entries = Object.entries(task).filter(([, v]) => v !== undefined);
+    if (entries.length === 0) return;
+    await this.db
+      .send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: messageKey(agentId, messageId),
+          // The whole map when the id is given (the first sight of the task), else its fields.
+          UpdateExpression: task.id !== undefined ? 'SET #task = :task' : `SET ${entries.map((_, i) => `#task.#f${i} = :v${i}`).join(', ')}`,
+          ConditionExpression: task.id !== undefined ? 'attribute_exists(agentId)' : 'attribute_exists(#task)',
+          ExpressionAttributeNames: { '#task': 'task', ...(task.id === undefined && Object.fromEntries(entries.map(([k], i) => [`#f${i}`, k]))) },
+          ExpressionAttributeValues: task.id !== undefined ? { ':task': Object.fromEntries(entries) } : Object.fromEntries(entries.map(([, v], i) => [`:v${i}`, v])),
+        }),
+      )
+      .catch((err: unknown) => {
+        // The record is gone (deleted with its agent) or never had a task: nothing to note.
+        if (!(err instanceof ConditionalCheckFailedException)) throw err;
+      });
+  }
+
+  /** An a2a agent's conversation state: the task waiting on the user that its next message continues. */
+  async getA2AState(agentId: string): Promise<{ waitingTaskId?: string }> {
+    const out = await this.db.send(new GetCommand({ TableName: this.tableName, Key: { agentId, sk: A2A_STATE }, ConsistentRead: true }));
+    const waiting = out.Item?.waitingTaskId;
+    return typeof waiting === 'string' ? { waitingTaskId: waiting } : {};
+  }
+
+  /** Set (a task now waits on the user) or clear (it moved on) the task the next message continues. */
+  async setA2AWaiting(agentId: string, waitingTaskId: string | undefined, now: number): Promise<void> {
+    await this.db.send(
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: { agentId, sk: A2A_STATE },
+        UpdateExpression: waitingTaskId ? 'SET waitingTaskId = :t, updatedAt = :now' : 'REMOVE waitingTaskId SET updatedAt = :now',
+        ExpressionAttributeValues: { ':now': now, ...(waitingTaskId && { ':t': waitingTaskId }) },
+      }),
+    );
   }
 
   /** An llm agent's conversation: its state (absent: an empty one, version 0). */

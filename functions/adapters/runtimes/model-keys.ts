@@ -16,6 +16,8 @@ import { logger } from '../logger.js';
  */
 export interface ModelKeysOptions {
   env?: NodeJS.ProcessEnv;
+  /** Which credentials: the llm runtime's model keys (default) or the a2a runtime's tokens. */
+  scheme?: KeyScheme;
   /** A secret's string value (Secrets Manager by default). */
   readSecret?: (secretArn: string) => Promise<string | undefined>;
   now?: () => number;
@@ -34,10 +36,25 @@ interface Binding {
   baseUrl: string;
 }
 
+/** How one kind of credential is named and bound: its variables' prefixes, its secret's JSON fields. */
+export interface KeyScheme {
+  keyVar: string;
+  urlVar: string;
+  keyField: string;
+  urlField: string;
+}
+export const LLM_KEYS: KeyScheme = { keyVar: 'LLM_API_KEY', urlVar: 'LLM_BASE_URL', keyField: 'apiKey', urlField: 'baseUrl' };
+/** The a2a runtime's tokens: `A2A_TOKEN_<NAME>` bound by `A2A_URL_<NAME>`; a secret `agents-a2a/...` of `{"token", "url"}`. */
+export const A2A_TOKENS: KeyScheme = { keyVar: 'A2A_TOKEN', urlVar: 'A2A_URL', keyField: 'token', urlField: 'url' };
+
 export class BoundModelKeys implements ModelKeys {
   private readonly secrets = new Map<string, { binding: Binding | undefined; until: number }>();
 
   constructor(private readonly opts: ModelKeysOptions = {}) {}
+
+  private get scheme(): KeyScheme {
+    return this.opts.scheme ?? LLM_KEYS;
+  }
 
   async keyFor(source: ApiKeySource | undefined, baseUrl: string): Promise<string | null> {
     if (!source) return null;
@@ -49,7 +66,7 @@ export class BoundModelKeys implements ModelKeys {
   private fromEnv(name: string): Binding | undefined {
     const env = this.opts.env ?? process.env;
     const apiKey = env[name];
-    const baseUrl = env[name.replace(/^LLM_API_KEY/, 'LLM_BASE_URL')];
+    const baseUrl = env[this.scheme.urlVar + name.slice(this.scheme.keyVar.length)];
     return apiKey && baseUrl ? { apiKey, baseUrl } : undefined;
   }
 
@@ -66,18 +83,19 @@ export class BoundModelKeys implements ModelKeys {
       logger.warn('model key secret could not be read', { secretArn, error: (err as Error).name });
       return undefined;
     }
-    const binding = parseBinding(raw);
-    if (!binding) logger.warn('model key secret is not JSON {"apiKey": "...", "baseUrl": "..."}', { secretArn });
+    const binding = parseBinding(raw, this.scheme);
+    if (!binding) logger.warn(`key secret is not JSON {"${this.scheme.keyField}": "...", "${this.scheme.urlField}": "..."}`, { secretArn });
     this.secrets.set(secretArn, { binding, until: now + SECRET_CACHE_MS });
     return binding;
   }
 }
 
-function parseBinding(raw: string | undefined): Binding | undefined {
+function parseBinding(raw: string | undefined, scheme: KeyScheme): Binding | undefined {
   try {
-    const value = JSON.parse(raw ?? '') as Partial<Binding> | null;
-    if (typeof value?.apiKey === 'string' && value.apiKey && typeof value.baseUrl === 'string' && URL.canParse(value.baseUrl)) {
-      return { apiKey: value.apiKey, baseUrl: value.baseUrl };
+    const value = JSON.parse(raw ?? '') as Record<string, unknown> | null;
+    const [apiKey, baseUrl] = [value?.[scheme.keyField], value?.[scheme.urlField]];
+    if (typeof apiKey === 'string' && apiKey && typeof baseUrl === 'string' && URL.canParse(baseUrl)) {
+      return { apiKey, baseUrl };
     }
   } catch {
     // Not JSON: refused below.
