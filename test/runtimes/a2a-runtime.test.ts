@@ -1,5 +1,5 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { TestA2AAgent } from '../support/a2a-agent.js';
+import { A2AStandIn } from '../../local/a2a-agent.js';
 import { eventually, startTestApp, type TestApp } from '../support/stack.js';
 
 /**
@@ -9,10 +9,10 @@ import { eventually, startTestApp, type TestApp } from '../support/stack.js';
  * the agent honoured the cancel.
  */
 let app: TestApp;
-let agent: TestA2AAgent;
+let agent: A2AStandIn;
 const TOKEN = 'a2a-token-never-shown';
 beforeAll(async () => {
-  agent = await new TestA2AAgent().start();
+  agent = await new A2AStandIn().start();
   process.env.A2A_TOKEN_TEST = TOKEN;
   process.env.A2A_URL_TEST = agent.url;
   process.env.A2A_TOKEN_ELSEWHERE = 'other-token';
@@ -45,13 +45,13 @@ describe('the Agent Card', () => {
     const res = await app.api('POST', '/agents', { name: 'carded', runtime: runtime() });
     expect(res.status).toBe(201);
     expect(res.body.data.agentCard).toMatchObject({
-      name: 'Test A2A agent',
+      name: 'A2A stand-in',
       version: '2.1.0',
       skills: [{ id: 'echo', name: 'Echo', description: 'Says it back' }],
       endpoint: `${agent.url}/`,
       protocolVersion: '1.0',
     });
-    expect((await app.api('GET', `/agents/${res.body.data.agentId}`)).body.data.agentCard.name).toBe('Test A2A agent');
+    expect((await app.api('GET', `/agents/${res.body.data.agentId}`)).body.data.agentCard.name).toBe('A2A stand-in');
   });
 
   it.each([
@@ -61,7 +61,7 @@ describe('the Agent Card', () => {
     ['serving only A2A 0.3', (card: Record<string, unknown>) => ({ ...card, supportedInterfaces: [{ url: `${agent.url}/`, protocolBinding: 'JSONRPC', protocolVersion: '0.3' }] }), /serves no JSON-RPC interface of A2A 1\.x \(it offers JSONRPC 0\.3\)/],
     ['serving only gRPC', (card: Record<string, unknown>) => ({ ...card, supportedInterfaces: [{ url: 'grpc.example.com:443', protocolBinding: 'GRPC', protocolVersion: '1.0' }] }), /it offers GRPC 1\.0/],
   ])('is refused at create when %s: 400 with a sentence', async (_case, card, sentence) => {
-    agent.card = card as TestA2AAgent['card'];
+    agent.card = card as A2AStandIn['card'];
     const res = await app.api('POST', '/agents', { name: 'refused', runtime: runtime() });
     expect(res.status).toBe(400);
     expect(res.body).toMatchObject({ success: false, code: 'VALIDATION_ERROR' });

@@ -6,7 +6,7 @@ import { AgentEvent, type AgentExecutor, DefaultRequestHandler, type ExecutionEv
 import { agentCardHandler, jsonRpcHandler, UserBuilder } from '@a2a-js/sdk/server/express';
 
 /**
- * A real A2A 1.0 agent on loopback, the SDK's own server (DefaultRequestHandler, InMemoryTaskStore,
+ * An A2A 1.0 agent on loopback, the SDK's own server (DefaultRequestHandler, InMemoryTaskStore,
  * the express JSON-RPC handler), doing what a message's text says:
  * - `slow:<ms>`: works that long, then completes; honours a cancel within 20 ms;
  * - `stubborn:<ms>`: works that long and ignores a cancel;
@@ -16,7 +16,7 @@ import { agentCardHandler, jsonRpcHandler, UserBuilder } from '@a2a-js/sdk/serve
  * - anything else: completes at once with an artifact "echo: <text>".
  * It records what it was sent: the contexts, the cancels, the headers of each call.
  */
-export class TestA2AAgent {
+export class A2AStandIn {
   readonly contexts: string[] = [];
   readonly cancels: string[] = [];
   readonly headers: Record<string, string | string[] | undefined>[] = [];
@@ -27,14 +27,14 @@ export class TestA2AAgent {
   private readonly cancelled = new Set<string>();
   url = '';
 
-  async start(): Promise<this> {
+  async start(port = 0): Promise<this> {
     const app = express();
     app.use((req, _res, next) => {
       if (req.method === 'POST') this.headers.push({ ...req.headers });
       next();
     });
-    await new Promise<void>((resolve) => {
-      this.server = app.listen(0, '127.0.0.1', () => resolve());
+    await new Promise<void>((resolve, reject) => {
+      this.server = app.listen(port, '127.0.0.1', (err) => (err ? reject(err) : resolve()));
     });
     this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
     const handler = new DefaultRequestHandler(this.agentCard(), new InMemoryTaskStore(), this.executor());
@@ -56,7 +56,7 @@ export class TestA2AAgent {
 
   private agentCard(): AgentCard {
     return {
-      name: 'Test A2A agent',
+      name: 'A2A stand-in',
       description: 'Does what the message says',
       supportedInterfaces: [{ url: `${this.url}/`, protocolBinding: 'JSONRPC', tenant: '', protocolVersion: A2A_PROTOCOL_VERSION }],
       provider: undefined,
