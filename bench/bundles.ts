@@ -74,14 +74,19 @@ try {
     rows.push(goal(`${name}: bundle`, size / 1000, 250, 'KB', 0));
     rows.push(goal(`${name}: cold import p50 ${percentile(own, 50).toFixed(0)} / ${percentile(sdk, 50).toFixed(0)} ms`, ratio, 1.25, 'x', 2));
     const beside = join(dir, 'node_modules', 'openai', 'index.mjs');
-    const openai = existsSync(beside) ? `; beside it: openai ${(statSync(beside).size / 1000).toFixed(0)}` : '';
+    const a2a = join(dir, 'node_modules', '@a2a-js', 'sdk', 'client.mjs');
+    const besides = [
+      ...(existsSync(beside) ? [`openai ${(statSync(beside).size / 1000).toFixed(0)}`] : []),
+      ...(existsSync(a2a) ? [`@a2a-js/sdk/client ${(statSync(a2a).size / 1000).toFixed(0)}`] : []),
+    ];
+    const openai = besides.length ? `; beside it: ${besides.join(', ')}` : '';
     made.push(`${name.padEnd(20)} ${contents(join(dir, 'index.meta.json'))}${openai}`);
   }
   console.log(`\nFunction bundles (esbuild, ESM, minified; AWS SDK external), imported on Node ${process.versions.node}`);
   console.log(`${ROUNDS} rounds per function, each a fresh process importing just the DynamoDB clients, then one importing the function;`);
   console.log(`the ratio is the median of the rounds' ratios (the yardstick over all rounds: p50 ${percentile(sdkTimes, 50).toFixed(0)} ms)\n`);
   rows.sort().forEach((r) => console.log(r));
-  console.log("\nWhat each bundle holds, KB (esbuild metafile; the openai beside a bundle is imported at an llm agent's first message):");
+  console.log("\nWhat each bundle holds, KB (esbuild metafile; the openai beside a bundle is imported at an llm agent's first message, the a2a client at an a2a agent's first call):");
   made.sort().forEach((m) => console.log(m));
 } finally {
   execFileSync('rm', ['-rf', out]);

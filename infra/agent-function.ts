@@ -30,6 +30,12 @@ export interface AgentFunctionProps {
    * only ever close an llm agent, which does not load it.
    */
   runsMessages?: boolean;
+  /**
+   * Calls a2a agents (messages, the card check) or may end a stop (cancelling their tasks): only
+   * then does the function carry `@a2a-js/sdk`'s client (about 130 KB), beside its bundle (see
+   * `besideTheBundle`), and read secrets named `agents-a2a/...`.
+   */
+  callsA2A?: boolean;
 }
 
 /**
@@ -38,14 +44,24 @@ export interface AgentFunctionProps {
  * `import('openai')` finds it at an llm agent's first message. The bundle itself stays small, so a
  * cold start of an echo or http agent's function neither loads nor parses it.
  */
-const openAiBeside = {
+const openAiBeside = (inputDir: string, outputDir: string) => [
+  `"${inputDir}/node_modules/.bin/esbuild" "${inputDir}/node_modules/openai/index.mjs" --bundle --platform=node --format=esm --target=node22 --minify --log-level=warning --outfile="${outputDir}/node_modules/openai/index.mjs"`,
+  `echo '{"name":"openai","type":"module","exports":"./index.mjs"}' > "${outputDir}/node_modules/openai/package.json"`,
+];
+/** `@a2a-js/sdk/client` alike, for the functions that call a2a agents; the rest of the SDK stays out. */
+const a2aClientBeside = (inputDir: string, outputDir: string) => [
+  `"${inputDir}/node_modules/.bin/esbuild" "${inputDir}/node_modules/@a2a-js/sdk/dist/client/index.js" --bundle --platform=node --format=esm --target=node22 --minify --log-level=warning --outfile="${outputDir}/node_modules/@a2a-js/sdk/client.mjs"`,
+  `echo '{"name":"@a2a-js/sdk","type":"module","exports":{"./client":"./client.mjs"}}' > "${outputDir}/node_modules/@a2a-js/sdk/package.json"`,
+];
+/** Installs the clients a function may load on first use beside its bundle (see openAiBeside). */
+const besideTheBundle = (props: Pick<AgentFunctionProps, 'runsMessages' | 'callsA2A'>) => ({
   beforeBundling: () => [],
   beforeInstall: () => [],
   afterBundling: (inputDir: string, outputDir: string) => [
-    `"${inputDir}/node_modules/.bin/esbuild" "${inputDir}/node_modules/openai/index.mjs" --bundle --platform=node --format=esm --target=node22 --minify --log-level=warning --outfile="${outputDir}/node_modules/openai/index.mjs"`,
-    `echo '{"name":"openai","type":"module","exports":"./index.mjs"}' > "${outputDir}/node_modules/openai/package.json"`,
+    ...(props.runsMessages ? openAiBeside(inputDir, outputDir) : []),
+    ...(props.callsA2A ? a2aClientBeside(inputDir, outputDir) : []),
   ],
-};
+});
 
 /**
  * The house Lambda: NodejsFunction bundled by the local esbuild, arm64, Node 22, source maps,
@@ -82,9 +98,9 @@ export class AgentFunction extends NodejsFunction {
         // ESM bundles still meet CommonJS dependencies that call require().
         banner: "import { createRequire } from 'module'; const require = createRequire(import.meta.url);",
         mainFields: ['module', 'main'],
-        // The runtime's AWS SDK (as the recommended flag sets it), and openai (see openAiBeside).
-        externalModules: ['@aws-sdk/*', '@smithy/*', 'openai'],
-        ...(props.runsMessages && { commandHooks: openAiBeside }),
+        // The runtime's AWS SDK (as the recommended flag sets it), openai and the a2a client (see besideTheBundle).
+        externalModules: ['@aws-sdk/*', '@smithy/*', 'openai', '@a2a-js/sdk', '@a2a-js/sdk/*'],
+        ...((props.runsMessages || props.callsA2A) && { commandHooks: besideTheBundle(props) }),
         // esbuild's account of each bundle's contents, for `npm run bench:bundles` only (not deployed).
         metafile: process.env.BUNDLE_METAFILE === '1',
       },
@@ -109,6 +125,9 @@ export class AgentFunction extends NodejsFunction {
         reason: 'X-Ray PutTraceSegments/PutTelemetryRecords do not support resource-level permissions.',
       },
     );
+    if (props.callsA2A) {
+      this.bindSecrets(A2A_SECRET_PREFIX, 'An a2a agent names its token secret at runtime; the grant is limited to the agents-a2a/ prefix reserved for those tokens.');
+    }
   }
 
   /** Read or read-write access to a table (and its indexes), and its name in `envName`. */
@@ -139,14 +158,6 @@ export class AgentFunction extends NodejsFunction {
    */
   bindLlmSecrets(): this {
     return this.bindSecrets(LLM_SECRET_PREFIX, 'An llm agent names its API key secret at runtime; the grant is limited to the agents-llm/ prefix reserved for those keys.');
-  }
-
-  /**
-   * The `a2a` runtime's tokens: secrets named `agents-a2a/...` only, for the functions that call
-   * a2a agents (messages, the card check) or cancel their tasks (whoever may finalize a stop).
-   */
-  bindA2ASecrets(): this {
-    return this.bindSecrets(A2A_SECRET_PREFIX, 'An a2a agent names its token secret at runtime; the grant is limited to the agents-a2a/ prefix reserved for those tokens.');
   }
 
   private bindSecrets(prefix: string, reason: string): this {

@@ -68,10 +68,11 @@ export class AgentsStack extends Stack {
     const apiKeys = this.table('ApiKeysTable', apiKeysTable, props.retainData, removalPolicy);
     const bus = new EventBus(this, 'LifecycleBus', { eventBusName: `agents-lifecycle-${props.stage}` });
 
-    const fn = (name: string, entry: string, extra: { timeout?: number; environment?: Record<string, string>; runsMessages?: boolean } = {}) => {
+    const fn = (name: string, entry: string, extra: { timeout?: number; environment?: Record<string, string>; runsMessages?: boolean; callsA2A?: boolean } = {}) => {
       const f = new AgentFunction(this, name, {
         entry,
         runsMessages: extra.runsMessages,
+        callsA2A: extra.callsA2A,
         timeout: extra.timeout ? Duration.seconds(extra.timeout) : undefined,
         logRetention: props.logRetentionDays,
         removalPolicy: logRemoval,
@@ -93,9 +94,8 @@ export class AgentsStack extends Stack {
     const machine = <W extends WorkflowDefinition>(id: string, workflow: W, extras: Partial<Record<keyof W['tasks'], TaskExtras>>) => {
       const taskFunctions = Object.entries(workflow.tasks).map(([sub, task]) => {
         const a = extras[sub as keyof W['tasks']] ?? {};
-        const f = withTables(fn(task.function, `functions/workflow/${task.handler}.ts`, { timeout: a.startsStops ? 300 : undefined }), functionAccess[task.grants]);
+        const f = withTables(fn(task.function, `functions/workflow/${task.handler}.ts`, { timeout: a.startsStops ? 300 : undefined, callsA2A: a.finalizesStops }), functionAccess[task.grants]);
         if (a.publishes) f.bindEventBus(bus);
-        if (a.finalizesStops) f.bindA2ASecrets();
         return [sub, f] as const;
       });
       const logs = new LogGroup(this, `${id}Logs`, { retention: props.logRetentionDays, removalPolicy: logRemoval });
@@ -146,10 +146,9 @@ export class AgentsStack extends Stack {
       enforceSSL: true,
       deadLetterQueue: { queue: this.messageDeadLetters, maxReceiveCount: MESSAGE_MAX_RECEIVES },
     });
-    const worker = withTables(fn('MessageWorker', 'functions/worker/process-message.ts', { timeout: WORKER_TIMEOUT_S, runsMessages: true }), functionAccess.MessageWorker)
+    const worker = withTables(fn('MessageWorker', 'functions/worker/process-message.ts', { timeout: WORKER_TIMEOUT_S, runsMessages: true, callsA2A: true }), functionAccess.MessageWorker)
       .bindEventBus(bus)
-      .bindLlmSecrets()
-      .bindA2ASecrets();
+      .bindLlmSecrets();
     worker.addEventSource(new SqsEventSource(this.messageQueue, { batchSize: 1, reportBatchItemFailures: true }));
 
     // The HTTP API: one route and one function per entry of the route table, and $default.
@@ -171,15 +170,15 @@ export class AgentsStack extends Stack {
     });
     for (const route of routes) {
       const name = routeName(route);
-      const f = withTables(fn(name, `functions/http/${route.handler}.ts`, { timeout: route.timeoutSeconds, runsMessages: route.runsRuntimes }), route);
+      // Calls a2a agents (messages, the card check) or may finalize a stop (cancelling their tasks).
+      const callsA2A = route.runsRuntimes || route.checksModelKeys || route.startsWorkflow;
+      const f = withTables(fn(name, `functions/http/${route.handler}.ts`, { timeout: route.timeoutSeconds, runsMessages: route.runsRuntimes, callsA2A }), route);
       if (!route.public) f.bindApiKeys(apiKeys, props.authCacheSeconds);
       if (route.publishes) f.bindEventBus(bus);
       if (route.startsWorkflow) f.bindStopWorkflow(this.stateMachine);
       if (route.startsFleetWorkflow) f.bindFleetStopWorkflow(this.fleetStateMachine);
       if (route.queuesMessages) f.bindMessageQueue(this.messageQueue);
       if (route.runsRuntimes || route.checksModelKeys) f.bindLlmSecrets();
-      // Calls a2a agents (messages, the card check) or may finalize a stop (cancelling their tasks).
-      if (route.runsRuntimes || route.checksModelKeys || route.startsWorkflow) f.bindA2ASecrets();
       this.api.addRoutes({ path: route.path, methods: [HttpMethod[route.method]], integration: new HttpLambdaIntegration(`${name}Integration`, f) });
     }
     const stage = this.api.defaultStage!.node.defaultChild as CfnStage;
@@ -199,11 +198,10 @@ export class AgentsStack extends Stack {
     stage.defaultRouteSettings = { throttlingBurstLimit: 200, throttlingRateLimit: 100 };
 
     // The idle reaper, on an EventBridge schedule.
-    const reaper = withTables(fn('Reaper', 'functions/scheduled/reaper.ts', { timeout: 120 }), functionAccess.Reaper)
+    const reaper = withTables(fn('Reaper', 'functions/scheduled/reaper.ts', { timeout: 120, callsA2A: true }), functionAccess.Reaper)
       .bindEventBus(bus)
       .bindStopWorkflow(this.stateMachine)
-      .bindFleetStopWorkflow(this.fleetStateMachine)
-      .bindA2ASecrets();
+      .bindFleetStopWorkflow(this.fleetStateMachine);
     new Rule(this, 'ReaperSchedule', {
       description: 'Stops idle agents and heals stuck stops',
       schedule: Schedule.rate(Duration.minutes(props.reaperIntervalMinutes)),

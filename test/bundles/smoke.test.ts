@@ -1,4 +1,4 @@
-import { readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { buildDeps } from '../../functions/adapters/deps.js';
@@ -11,6 +11,7 @@ import { ensureTables } from '../../local/dynamodb.js';
 import { sqsEvent } from '../../local/queue.js';
 import { BundleProcess, buildBundles, httpEvent, type BundledFunction } from '../support/bundles.js';
 import { OpenAiStandIn } from '../../local/openai-standin.js';
+import { A2AStandIn } from '../../local/a2a-agent.js';
 import { testConfig } from '../support/stack.js';
 
 /**
@@ -191,6 +192,37 @@ describe('HTTP functions, given API Gateway v2 events', { timeout: 60_000 }, () 
       create.stop();
       start.stop();
       await llm.stop();
+    }
+  });
+
+  it("answers an a2a agent's message through bundles whose A2A client is installed beside them, not in them", async () => {
+    const agent = await new A2AStandIn().start();
+    const operator = { RUNTIME_URLS: 'any', RUNTIME_ALLOW_HTTP: '1' };
+    const processes = ['CreateAgent', 'StartAgent', 'SendMessage'].map((name) => new BundleProcess(bundles.functions.get(name)!, { ...environment(bundles.functions.get(name)!), ...operator }));
+    const [create, start, send] = processes as [BundleProcess, BundleProcess, BundleProcess];
+    try {
+      const auth = { authorization: `Bearer ${key}` };
+      const created = await create.invoke<HttpResult>(
+        httpEvent({ method: 'POST', path: '/agents', routeKey: 'POST /agents', headers: { ...json, ...auth }, body: JSON.stringify({ name: 'a2a', runtime: { type: 'a2a', url: agent.url } }) }),
+      );
+      expect(created.statusCode, created.body).toBe(201);
+      expect(JSON.parse(created.body).data.agentCard).toMatchObject({ name: 'A2A stand-in' });
+      const id = JSON.parse(created.body).data.agentId as string;
+      const started = await start.invoke<HttpResult>(httpEvent({ method: 'POST', path: `/agents/${id}/start`, routeKey: 'POST /agents/{agentId}/start', pathParameters: { agentId: id }, headers: auth }));
+      expect(started.statusCode, started.body).toBe(200);
+      const res = await send.invoke<HttpResult>(
+        httpEvent({ method: 'POST', path: `/agents/${id}/messages`, routeKey: 'POST /agents/{agentId}/messages', pathParameters: { agentId: id }, headers: { ...json, ...auth }, body: '{"text":"hello"}' }),
+      );
+      expect({ status: res.statusCode, body: JSON.parse(res.body) }).toMatchObject({ status: 200, body: { data: { status: 'completed', reply: 'echo: hello' } } });
+      for (const name of ['SendMessage', 'FinalizeTask', 'GetAgent']) {
+        const dir = bundles.functions.get(name)!.dir;
+        // The SDK's header constant: in the client, not in the bundle.
+        expect(readFileSync(join(dir, 'index.mjs'), 'utf8').includes('A2A-Version'), name).toBe(false);
+        expect(existsSync(join(dir, 'node_modules', '@a2a-js', 'sdk', 'client.mjs')), name).toBe(name !== 'GetAgent');
+      }
+    } finally {
+      processes.forEach((p) => p.stop());
+      await agent.close();
     }
   });
 

@@ -1,9 +1,10 @@
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import type { Client } from '@a2a-js/sdk/client';
-import { type Task, TaskState } from '@a2a-js/sdk';
+import type { Task } from '@a2a-js/sdk';
 import { ModelKeyUnavailable, RuntimeRefused, type AgentRuntime, type ModelKeys, type RuntimeMessage, type RuntimeStop } from '../../agents/ports.js';
 import type { AgentCardSummary, AgentConfig, Runtime } from '../../agents/model.js';
 import type { RecordsStore } from '../dynamodb/records-store.js';
+import { ConfigError } from '../../agents/config.js';
 import { logger } from '../logger.js';
 import { Refused, outboundFetch } from './outbound.js';
 
@@ -18,20 +19,34 @@ const CARD_CACHE_MS = 5 * 60_000;
 /** GetTask polls while a task is active: from the first interval, growing, up to the last. */
 const POLL_MS = { first: 100, growth: 1.5, max: 2_000 };
 
-const ACTIVE = new Set([TaskState.TASK_STATE_SUBMITTED, TaskState.TASK_STATE_WORKING]);
-const WAITING = new Set([TaskState.TASK_STATE_INPUT_REQUIRED, TaskState.TASK_STATE_AUTH_REQUIRED]);
+/** The protocol's task states (A2A 1.0, `TaskState`), as numbers on the SDK's objects; the SDK's enum is not imported (its module is large). */
+const TaskState = {
+  TASK_STATE_UNSPECIFIED: 0,
+  TASK_STATE_SUBMITTED: 1,
+  TASK_STATE_WORKING: 2,
+  TASK_STATE_COMPLETED: 3,
+  TASK_STATE_FAILED: 4,
+  TASK_STATE_CANCELED: 5,
+  TASK_STATE_INPUT_REQUIRED: 6,
+  TASK_STATE_REJECTED: 7,
+  TASK_STATE_AUTH_REQUIRED: 8,
+} as const;
+type TaskState = (typeof TaskState)[keyof typeof TaskState];
+const STATE_NAMES = Object.fromEntries(Object.entries(TaskState).map(([name, n]) => [n, name.replace(/^TASK_STATE_/, '').toLowerCase().replace(/_/g, '-')]));
+
+const ACTIVE = new Set<number>([TaskState.TASK_STATE_SUBMITTED, TaskState.TASK_STATE_WORKING]);
+const WAITING = new Set<number>([TaskState.TASK_STATE_INPUT_REQUIRED, TaskState.TASK_STATE_AUTH_REQUIRED]);
 /** The protocol's state names, as recorded on the message (`input-required`, `completed`...). */
-const stateName = (state: TaskState | undefined) =>
-  (TaskState[state ?? TaskState.TASK_STATE_UNSPECIFIED] ?? 'TASK_STATE_UNSPECIFIED').replace(/^TASK_STATE_/, '').toLowerCase().replace(/_/g, '-');
+const stateName = (state: number | undefined) => STATE_NAMES[state ?? 0] ?? 'unspecified';
 
 /** The part of an Agent Card the service relies on; the rest is the agent's own. */
-const cardSchema = z.object({
-  name: z.string().min(1),
-  version: z.string().min(1),
-  description: z.string().optional(),
-  supportedInterfaces: z.array(z.object({ url: z.string(), protocolBinding: z.string(), protocolVersion: z.string().optional() }).loose()).min(1),
-  skills: z.array(z.object({ id: z.string(), name: z.string(), description: z.string().optional() }).loose()).optional(),
-}).loose();
+const cardSchema = z.looseObject({
+  name: z.string().check(z.minLength(1)),
+  version: z.string().check(z.minLength(1)),
+  description: z.optional(z.string()),
+  supportedInterfaces: z.array(z.looseObject({ url: z.string(), protocolBinding: z.string(), protocolVersion: z.optional(z.string()) })).check(z.minLength(1)),
+  skills: z.optional(z.array(z.looseObject({ id: z.string(), name: z.string(), description: z.optional(z.string()) }))),
+});
 
 export interface A2ARuntimeOptions {
   urls: 'public' | 'any';
@@ -118,7 +133,7 @@ export class A2ARuntime implements AgentRuntime {
       }
       throw new Error(describe(err), { cause: err });
     }
-    const state_ = task.status?.state ?? TaskState.TASK_STATE_UNSPECIFIED;
+    const state_: number = task.status?.state ?? TaskState.TASK_STATE_UNSPECIFIED;
     await records.recordTask(agent.agentId, message.messageId, { state: stateName(state_) });
     const waiting = WAITING.has(state_);
     if (waiting || state.waitingTaskId) await records.setA2AWaiting(agent.agentId, waiting ? task.id : undefined, Date.now());
@@ -179,7 +194,7 @@ export class A2ARuntime implements AgentRuntime {
     let endpoint: string;
     if (!client) {
       const { card, summary } = await this.readCard(runtime);
-      const { ClientFactory, JsonRpcTransportFactory } = await import('@a2a-js/sdk/client');
+      const { ClientFactory, JsonRpcTransportFactory } = await loadA2AClient();
       const factory = new ClientFactory({ transports: [new JsonRpcTransportFactory({ fetchImpl: this.fetch as typeof fetch })], preferredTransports: ['JSONRPC'] });
       // Only the interface checked: the factory picks from the card it is given.
       client = await factory.createFromAgentCard({ ...card, supportedInterfaces: [{ url: summary.endpoint, protocolBinding: 'JSONRPC', protocolVersion: summary.protocolVersion, tenant: '' }] } as never);
@@ -249,6 +264,20 @@ export class A2ARuntime implements AgentRuntime {
     }
     if (token === null) return {};
     return runtime.auth.header ? { [runtime.auth.header]: token } : { Authorization: `Bearer ${token}` };
+  }
+}
+
+/**
+ * The SDK's client is installed beside the bundles of the functions that call a2a agents
+ * (infra/agent-function.ts: `callsA2A`) and imported at first use; reaching it elsewhere is a
+ * wiring bug, said plainly.
+ */
+async function loadA2AClient(): Promise<typeof import('@a2a-js/sdk/client')> {
+  try {
+    return await import('@a2a-js/sdk/client');
+  } catch (err) {
+    if ((err as { code?: string }).code !== 'ERR_MODULE_NOT_FOUND') throw err;
+    throw new ConfigError('The A2A client is not bundled with this function: only functions that call a2a agents or end stops (callsA2A) carry it');
   }
 }
 
