@@ -1,4 +1,5 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { RecordsStore } from '../../functions/adapters/dynamodb/records-store.js';
 import { A2AStandIn } from '../../local/a2a-agent.js';
 import { eventually, startTestApp, type TestApp } from '../support/stack.js';
 
@@ -173,6 +174,29 @@ describe('stops', () => {
     await new Promise((resolve) => setTimeout(resolve, 4500));
     expect(await message(agentId, 's1')).toMatchObject({ status: 'interrupted' });
     expect((await message(agentId, 's1')).reply).toBeUndefined();
+  });
+});
+
+describe("a cut task's cancel", () => {
+  // What a stop's close records when the agent answers the cancel with an error: the task had
+  // already ended (TaskNotCancelable) or the agent no longer knows it (TaskNotFound).
+  const closeCutting = async (agentId: string, messageId: string) => {
+    const whole = (await app.deps.agents.getWhole(agentId))!;
+    await app.deps.runtimes.a2a.close(whole, { stopId: 'cut', outcome: 'timed_out', interrupted: [messageId] });
+    return (await message(agentId, messageId)).task;
+  };
+
+  it('of a task that had already completed: its final state is recorded', async () => {
+    const agentId = await startedAgent();
+    await send(agentId, 'done1', 'hello');
+    expect(await closeCutting(agentId, 'done1')).toMatchObject({ state: 'completed', cancel: 'completed' });
+  });
+
+  it('of a task the agent no longer knows: recorded gone', async () => {
+    const agentId = await startedAgent();
+    await send(agentId, 'lost1', 'hello');
+    await (app.deps.records as RecordsStore).recordTask(agentId, 'lost1', { id: 'no-such-task', state: 'working' });
+    expect(await closeCutting(agentId, 'lost1')).toMatchObject({ id: 'no-such-task', cancel: 'gone' });
   });
 });
 
