@@ -116,6 +116,20 @@ describe('messages', () => {
     expect(agent.executed.at(-1)).toMatchObject({ text: 'hi', continued: false });
   });
 
+  it('a continuation that ends after another task began waiting leaves that task waiting', async () => {
+    const agentId = await startedAgent();
+    await send(agentId, 'c1', 'ask:first?');
+    const first = (await message(agentId, 'c1')).task.id as string;
+    const records = app.deps.records as RecordsStore;
+    expect(await records.getA2AState(agentId)).toEqual({ waitingTaskId: first });
+    // Meanwhile another message's task came to wait on the user; then the continuation of the first one ends.
+    await records.setA2AWaiting(agentId, 'newer-task', Date.now());
+    await records.clearA2AWaiting(agentId, first, Date.now());
+    expect(await records.getA2AState(agentId)).toEqual({ waitingTaskId: 'newer-task' });
+    await records.clearA2AWaiting(agentId, 'newer-task', Date.now());
+    expect(await records.getA2AState(agentId)).toEqual({});
+  });
+
   it("a failed task: the message is failed with the agent's reason", async () => {
     const agentId = await startedAgent();
     const res = await send(agentId, 'f1', 'fail:no such tool');
@@ -205,11 +219,13 @@ describe('the token', () => {
     const bearer = await startedAgent({ auth: { token: { env: 'A2A_TOKEN_TEST' } } });
     agent.headers.length = 0;
     expect((await send(bearer, 'b1', 'hi')).status).toBe(200);
+    expect(agent.headers.length).toBeGreaterThan(0);
     expect(agent.headers.every((h) => h.authorization === `Bearer ${TOKEN}`)).toBe(true);
     expect(agent.headers[0]!['a2a-version']).toBe('1.0');
     const keyed = await startedAgent({ auth: { token: { env: 'A2A_TOKEN_TEST' }, header: 'X-API-Key' } });
     agent.headers.length = 0;
     expect((await send(keyed, 'k1', 'hi')).status).toBe(200);
+    expect(agent.headers.length).toBeGreaterThan(0);
     expect(agent.headers.every((h) => h['x-api-key'] === TOKEN && h.authorization === undefined)).toBe(true);
     expect(JSON.stringify((await app.api('GET', `/agents/${keyed}`)).body)).not.toContain(TOKEN);
   });

@@ -215,16 +215,37 @@ export class RecordsStore implements RecordStore {
     return typeof waiting === 'string' ? { waitingTaskId: waiting } : {};
   }
 
-  /** Set (a task now waits on the user) or clear (it moved on) the task the next message continues. */
-  async setA2AWaiting(agentId: string, waitingTaskId: string | undefined, now: number): Promise<void> {
+  /** A task now waits on the user: the next message continues it. */
+  async setA2AWaiting(agentId: string, taskId: string, now: number): Promise<void> {
     await this.db.send(
       new UpdateCommand({
         TableName: this.tableName,
         Key: { agentId, sk: A2A_STATE },
-        UpdateExpression: waitingTaskId ? 'SET waitingTaskId = :t, updatedAt = :now' : 'REMOVE waitingTaskId SET updatedAt = :now',
-        ExpressionAttributeValues: { ':now': now, ...(waitingTaskId && { ':t': waitingTaskId }) },
+        UpdateExpression: 'SET waitingTaskId = :t, updatedAt = :now',
+        ExpressionAttributeValues: { ':t': taskId, ':now': now },
       }),
     );
+  }
+
+  /**
+   * The task a message continued waits no more. Race: a continuation that ends after another
+   * message left a newer task waiting would otherwise forget that one; only this task is cleared.
+   */
+  async clearA2AWaiting(agentId: string, taskId: string, now: number): Promise<void> {
+    await this.db
+      .send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: { agentId, sk: A2A_STATE },
+          UpdateExpression: 'REMOVE waitingTaskId SET updatedAt = :now',
+          ConditionExpression: 'waitingTaskId = :t',
+          ExpressionAttributeValues: { ':t': taskId, ':now': now },
+        }),
+      )
+      .catch((err: unknown) => {
+        // Another task waits now (or none): it stays.
+        if (!(err instanceof ConditionalCheckFailedException)) throw err;
+      });
   }
 
   /** An llm agent's conversation: its state (absent: an empty one, version 0). */

@@ -71,7 +71,8 @@ export interface A2ARuntimeOptions {
  */
 export class A2ARuntime implements AgentRuntime {
   private readonly fetch: ReturnType<typeof outboundFetch>;
-  private readonly clients = new Map<string, { client: Client; until: number; key: string }>();
+  /** By agentId: a client for the card read, the endpoint it names, until when, for which runtime configuration. */
+  private readonly clients = new Map<string, { client: Client; endpoint: string; until: number; key: string }>();
 
   constructor(private readonly opts: A2ARuntimeOptions) {
     this.fetch = outboundFetch({ urls: opts.urls, allowHttp: opts.allowHttp, maxBytes: MAX_ANSWER_BYTES });
@@ -133,18 +134,19 @@ export class A2ARuntime implements AgentRuntime {
       }
       throw new Error(describe(err), { cause: err });
     }
-    const state_: number = task.status?.state ?? TaskState.TASK_STATE_UNSPECIFIED;
-    await records.recordTask(agent.agentId, message.messageId, { state: stateName(state_) });
-    const waiting = WAITING.has(state_);
-    if (waiting || state.waitingTaskId) await records.setA2AWaiting(agent.agentId, waiting ? task.id : undefined, Date.now());
+    const ended: number = task.status?.state ?? TaskState.TASK_STATE_UNSPECIFIED;
+    await records.recordTask(agent.agentId, message.messageId, { state: stateName(ended) });
+    const waiting = WAITING.has(ended);
+    if (waiting) await records.setA2AWaiting(agent.agentId, task.id, Date.now());
+    else if (continues) await records.clearA2AWaiting(agent.agentId, continues, Date.now());
     const said = textOf(task.status?.message?.parts);
-    if (state_ === TaskState.TASK_STATE_COMPLETED) {
+    if (ended === TaskState.TASK_STATE_COMPLETED) {
       const artifacts = (task.artifacts ?? []).map((a) => textOf(a.parts)).filter(Boolean).join('\n');
       return { reply: artifacts || said };
     }
     // Waiting on the user: the message is answered with the agent's question; the next one continues the task.
     if (waiting) return { reply: said };
-    throw new Error(`the agent's task ended ${stateName(state_)}${said ? `: ${said}` : ''}`);
+    throw new Error(`the agent's task ended ${stateName(ended)}${said ? `: ${said}` : ''}`);
   }
 
   /**
@@ -189,21 +191,17 @@ export class A2ARuntime implements AgentRuntime {
   private async clientFor(agent: AgentConfig): Promise<{ client: Client; serviceParameters: Record<string, string> }> {
     const runtime = agent.runtime as A2ARuntimeConfig;
     const key = JSON.stringify(runtime);
-    const cached = this.clients.get(agent.agentId);
-    let client = cached && cached.key === key && cached.until > Date.now() ? cached.client : undefined;
-    let endpoint: string;
-    if (!client) {
+    let entry = this.clients.get(agent.agentId);
+    if (!entry || entry.key !== key || entry.until <= Date.now()) {
       const { card, summary } = await this.readCard(runtime);
       const { ClientFactory, JsonRpcTransportFactory } = await loadA2AClient();
       const factory = new ClientFactory({ transports: [new JsonRpcTransportFactory({ fetchImpl: this.fetch as typeof fetch })], preferredTransports: ['JSONRPC'] });
       // Only the interface checked: the factory picks from the card it is given.
-      client = await factory.createFromAgentCard({ ...card, supportedInterfaces: [{ url: summary.endpoint, protocolBinding: 'JSONRPC', protocolVersion: summary.protocolVersion, tenant: '' }] } as never);
-      this.clients.set(agent.agentId, { client, until: Date.now() + CARD_CACHE_MS, key });
-      endpoint = summary.endpoint;
-    } else {
-      endpoint = (cached!.client.transport as unknown as { endpoint: string }).endpoint;
+      const client = await factory.createFromAgentCard({ ...card, supportedInterfaces: [{ url: summary.endpoint, protocolBinding: 'JSONRPC', protocolVersion: summary.protocolVersion, tenant: '' }] } as never);
+      entry = { client, endpoint: summary.endpoint, until: Date.now() + CARD_CACHE_MS, key };
+      this.clients.set(agent.agentId, entry);
     }
-    return { client, serviceParameters: await this.headersFor(runtime, endpoint) };
+    return { client: entry.client, serviceParameters: await this.headersFor(runtime, entry.endpoint) };
   }
 
   /** The card at the agent's URL, checked: JSON, named and versioned, with a JSON-RPC interface of protocol 1.x. */
