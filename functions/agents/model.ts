@@ -71,19 +71,21 @@ function hasCredentials(u: string): boolean {
   return url !== null && (url.username !== '' || url.password !== '');
 }
 
+/** A credential named, never given: an environment variable of the service, or a Secrets Manager secret under `prefix`. */
+const namedCredentialSchema = (env: { pattern: RegExp; message: string }, prefix: string) =>
+  schema(() =>
+    z.union([
+      z.strictObject({ env: z.string().check(z.regex(env.pattern, { message: env.message })) }),
+      z.strictObject({
+        secretArn: z
+          .string()
+          .check(z.regex(new RegExp(`^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\\d{12}:secret:${prefix}\\/[A-Za-z0-9/_+=.@-]+$`), { message: `must be the ARN of a Secrets Manager secret named ${prefix}/...` })),
+      }),
+    ]),
+  );
+
 /** Where an llm agent's key comes from: never given, only named. */
-export const apiKeySourceSchema = schema(() =>
-  z.union([
-    z.strictObject({
-      env: z.string().check(z.regex(/^LLM_API_KEY(_[A-Z0-9_]{1,64})?$/, { message: 'must name an environment variable LLM_API_KEY or LLM_API_KEY_<NAME>' })),
-    }),
-    z.strictObject({
-      secretArn: z
-        .string()
-        .check(z.regex(/^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:agents-llm\/[A-Za-z0-9/_+=.@-]+$/, { message: 'must be the ARN of a Secrets Manager secret named agents-llm/...' })),
-    }),
-  ]),
-);
+export const apiKeySourceSchema = namedCredentialSchema({ pattern: /^LLM_API_KEY(_[A-Z0-9_]{1,64})?$/, message: 'must name an environment variable LLM_API_KEY or LLM_API_KEY_<NAME>' }, 'agents-llm');
 export type ApiKeySource = z.infer<typeof apiKeySourceSchema>;
 
 /**
@@ -107,23 +109,12 @@ export const llmRuntimeSchema = schema(() =>
   }),
 );
 /** Where an a2a agent's token comes from: named, never given, bound by the operator to the agent's URL. */
-export const a2aTokenSourceSchema = schema(() =>
-  z.union([
-    z.strictObject({
-      env: z.string().check(z.regex(/^A2A_TOKEN_[A-Z0-9_]{1,64}$/, { message: 'must name an environment variable A2A_TOKEN_<NAME>' })),
-    }),
-    z.strictObject({
-      secretArn: z
-        .string()
-        .check(z.regex(/^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:agents-a2a\/[A-Za-z0-9/_+=.@-]+$/, { message: 'must be the ARN of a Secrets Manager secret named agents-a2a/...' })),
-    }),
-  ]),
-);
+export const a2aTokenSourceSchema = namedCredentialSchema({ pattern: /^A2A_TOKEN_[A-Z0-9_]{1,64}$/, message: 'must name an environment variable A2A_TOKEN_<NAME>' }, 'agents-a2a');
 export type A2ATokenSource = z.infer<typeof a2aTokenSourceSchema>;
 
 /**
  * Any agent that speaks A2A 1.0 over JSON-RPC (docs/RUNTIMES.md): its Agent Card is read from
- * `url` at create and at start; each message is a task in the agent's one conversation. The
+ * `url` at create, PATCH and start; each message is a task in the agent's one conversation. The
  * token, if the agent wants one, is named (`auth.token`) and sent only to the URL the operator
  * bound it to: as `Authorization: Bearer` or, with `auth.header`, in that header.
  */
