@@ -1,15 +1,19 @@
 import type { Server } from 'node:http';
+import type { ScheduledEvent } from 'aws-lambda';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { AddressInfo } from 'node:net';
 import type { Config } from '../functions/agents/config.js';
-import { buildDeps, runAs, useDeps, type Deps } from '../functions/adapters/deps.js';
+import { buildDeps, useDeps, type Deps } from '../functions/adapters/deps.js';
 import { createDocumentClient, type StoreTimeouts } from '../functions/adapters/dynamodb/client.js';
 import { functionAccess, grantedClient, type TableAccess } from '../functions/adapters/dynamodb/grants.js';
 import { splitCombinedItems } from '../functions/adapters/dynamodb/split-items.js';
 import { fallbackRoute, routes } from '../functions/http/routes.js';
 import { injectFaults, type FaultPlan } from './faults.js';
 import type { EventPublisher, MessageQueue, RuntimeRegistry } from '../functions/agents/ports.js';
-import { runReaper } from '../functions/agents/reaper.js';
+import { handler as reaper } from '../functions/scheduled/reaper.js';
+import { invokeLocally } from './invoke.js';
+import { stopWorkflowInput } from '../functions/agents/model.js';
+import { fleetWorkflowInput } from '../functions/agents/fleet-model.js';
 import { agentPages } from '../functions/agents/selection.js';
 import { ApiKeysStore } from '../functions/auth/api-keys.js';
 import { KeyAuthenticator, useAuthenticator } from '../functions/auth/authenticate.js';
@@ -191,7 +195,7 @@ export async function resumeStoppingAgents(d: Deps): Promise<number> {
   for await (const page of agentPages(d, 'stopping')) {
     for (const agent of await d.agents.getMany(page.agents.map((k) => k.agentId))) {
       if (agent.status !== 'stopping' || !agent.stop) continue;
-      await d.workflow.start({ agentId: agent.agentId, stopId: agent.stop.stopId });
+      await d.workflow.start(stopWorkflowInput(agent.agentId, agent.stop));
       resumed++;
     }
   }
@@ -201,7 +205,7 @@ export async function resumeStoppingAgents(d: Deps): Promise<number> {
 /** Likewise every fleet stop left running: its workflow starts again and picks up where its members stand. */
 export async function resumeFleetStops(d: Deps): Promise<number> {
   const running = await d.fleet.listRunning();
-  for (const { operationId } of running) await d.fleetWorkflow.start({ operationId });
+  for (const op of running) await d.fleetWorkflow.start(fleetWorkflowInput(op));
   return running.length;
 }
 
@@ -210,7 +214,9 @@ function scheduleReaper(d: Deps, intervalMs: number, log: (line: string) => void
   let running: Promise<void> | undefined;
   const timer = setInterval(() => {
     if (running) return;
-    running = runAs(d, () => runReaper(d, { budgetMs: Math.max(1000, intervalMs - 1000) }))
+    // The function's time: the run's budget (the interval less a second) and the 10 s it leaves unused.
+    const timeoutMs = Math.max(1000, intervalMs - 1000) + 10_000;
+    running = invokeLocally('Reaper', { deps: d, timeoutMs }, (context) => reaper({} as ScheduledEvent, context))
       .then((s) => {
         if (s.examined || s.errors) log(`reaper ${JSON.stringify(s)}`);
       })

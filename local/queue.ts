@@ -1,5 +1,6 @@
 import type { SQSEvent } from 'aws-lambda';
-import { runAs, type Deps } from '../functions/adapters/deps.js';
+import type { Deps } from '../functions/adapters/deps.js';
+import { invokeLocally } from './invoke.js';
 import type { MessageJob, MessageQueue } from '../functions/agents/ports.js';
 import { handler } from '../functions/worker/process-message.js';
 
@@ -57,10 +58,12 @@ export class LocalMessageQueue implements MessageQueue {
   }
 
   private async invoke(job: MessageJob, receiveCount: number): Promise<void> {
-    const endsAt = Date.now() + (this.opts.invocationTimeoutMs ?? 900_000);
-    const context = { getRemainingTimeInMillis: () => endsAt - Date.now() };
-    const invoke = () => handler(sqsEvent(job, receiveCount, `local-${++this.sequence}`), context);
-    const { batchItemFailures } = await (this.opts.deps ? runAs(this.opts.deps(), invoke) : invoke());
+    const event = sqsEvent(job, receiveCount, `local-${++this.sequence}`);
+    const { batchItemFailures } = await invokeLocally(
+      'MessageWorker',
+      { deps: this.opts.deps?.(), timeoutMs: this.opts.invocationTimeoutMs ?? 900_000 },
+      (context) => handler(event, context),
+    );
     if (batchItemFailures.length === 0 || this.closed) return;
     if (receiveCount >= (this.opts.maxReceives ?? 3)) {
       this.deadLetters.push(job);

@@ -1,11 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { STATUS_CODES, createServer, maxHeaderSize, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Context } from 'aws-lambda';
-import { runAs, type Deps } from '../functions/adapters/deps.js';
+import type { Deps } from '../functions/adapters/deps.js';
+import { invokeLocally } from './invoke.js';
 import { ValidationError } from '../functions/agents/errors.js';
 import { parserRefusal, payloadTooLarge } from '../functions/http/errors.js';
 import { MAX_BODY_BYTES, errorResponse, type Event, type Result } from '../functions/http/middleware.js';
-import { fallbackRoute, matchRoute, routes } from '../functions/http/routes.js';
+import { fallbackRoute, matchRoute, routeName, routes } from '../functions/http/routes.js';
 import { serveDocs } from './docs-site.js';
 
 type Handler = (event: Event, context: Context) => Promise<Result>;
@@ -17,24 +18,6 @@ export async function loadHandlers(): Promise<Map<string, Handler>> {
     names.map(async (name) => [name, ((await import(`../functions/http/${name}.ts`)) as { handler: Handler }).handler] as const),
   );
   return new Map(entries);
-}
-
-function lambdaContext(requestId: string, timeoutMs: number): Context {
-  const deadline = Date.now() + timeoutMs;
-  return {
-    callbackWaitsForEmptyEventLoop: false,
-    functionName: 'local',
-    functionVersion: '$LATEST',
-    invokedFunctionArn: 'arn:aws:lambda:local:000000000000:function:local',
-    memoryLimitInMB: '512',
-    awsRequestId: requestId,
-    logGroupName: 'local',
-    logStreamName: 'local',
-    getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now()),
-    done: () => {},
-    fail: () => {},
-    succeed: () => {},
-  };
 }
 
 class BodyTooLarge extends Error {}
@@ -148,8 +131,11 @@ export function createLocalServer(opts: LocalServerOptions): Server {
       const event = toEvent(req, body, routeKey, params);
       const handler = opts.handlers.get(handlerName)!;
       const timeoutMs = (match.route?.timeoutSeconds ?? 10) * 1000;
-      const invoke = () => handler(event, lambdaContext(event.requestContext.requestId, timeoutMs));
-      result = await (opts.depsFor ? runAs(opts.depsFor(handlerName), invoke) : invoke());
+      result = await invokeLocally(
+        routeName({ handler: handlerName }),
+        { deps: opts.depsFor?.(handlerName), timeoutMs, requestId: event.requestContext.requestId },
+        (context) => handler(event, context),
+      );
     } catch (err) {
       // Before a handler ran (path, body): the same mapping the handlers use.
       result = errorResponse(err);

@@ -1,5 +1,6 @@
 import { StateMachine } from 'aws-local-stepfunctions';
-import { runAs } from '../functions/adapters/deps.js';
+import type { Context } from 'aws-lambda';
+import { invokeLocally } from './invoke.js';
 import { WorkflowEnded, fleetExecutionName, type Deps, type FleetWorkflow, type FleetWorkflowInput, type StopWorkflow, type StopWorkflowInput } from '../functions/agents/ports.js';
 import { handler as checkDrain } from '../functions/workflow/check-drain.js';
 import { handler as finalizeStop } from '../functions/workflow/finalize-stop.js';
@@ -10,7 +11,10 @@ import { fleetStopWorkflow, renderDefinition, stopWorkflow, type WorkflowDefinit
 /** One entry of an execution's event log (the library does not export its type). */
 export type EventLog = { type: string; timestamp: number; state?: { name: string } };
 
-type TaskHandler = (input: never) => Promise<unknown>;
+type TaskHandler = (input: never, context: Context) => Promise<unknown>;
+
+/** A task's time locally (a fleet step works for its invocation's time less 10 s). */
+const LOCAL_TASK_TIMEOUT_MS = 30_000;
 
 export const taskHandlers: Record<WorkflowSubstitution, TaskHandler> = {
   CheckDrainFunctionArn: checkDrain,
@@ -18,7 +22,7 @@ export const taskHandlers: Record<WorkflowSubstitution, TaskHandler> = {
   RecordStopFailureFunctionArn: recordStopFailure,
 };
 const fleetTaskHandlers: Record<keyof typeof fleetStopWorkflow.tasks, TaskHandler> = {
-  FleetStopStepFunctionArn: (input: never) => fleetStopStep(input),
+  FleetStopStepFunctionArn: fleetStopStep,
 };
 
 /** The deployed definition, its Resource ARNs substituted with local placeholders. */
@@ -31,7 +35,7 @@ export function localDefinition(workflow: WorkflowDefinition = stopWorkflow): Re
 
 export interface LocalWorkflowOptions {
   /** Task state name -> handler (defaults: the real workflow handlers). Tests inject faults here. */
-  handlers?: Partial<Record<string, (input: unknown) => Promise<unknown>>>;
+  handlers?: Partial<Record<string, (input: unknown, context: Context) => Promise<unknown>>>;
   waitTimeOverrides?: Record<string, number>;
   retryIntervalOverrides?: Record<string, number>;
   /** Called with every execution's event log entries (state transitions), for benchmarks. */
@@ -48,7 +52,7 @@ export interface LocalWorkflowOptions {
  */
 class LocalWorkflow<I extends object> {
   private readonly machine: StateMachine;
-  private readonly running = new Map<string, { abort: () => void; done: Promise<unknown> }>();
+  private readonly running = new Map<string, { input: string; abort: () => void; done: Promise<unknown> }>();
   private readonly started = new Set<string>();
   constructor(
     private readonly workflow: WorkflowDefinition,
@@ -61,17 +65,24 @@ class LocalWorkflow<I extends object> {
 
   async start(input: I): Promise<void> {
     const name = this.nameOf(input);
-    // As Step Functions: a running execution of this name is joined; a closed one's name is spent.
-    if (this.running.has(name)) return;
+    // As Step Functions: a running execution of this name is joined if the input is the same (and
+    // refused with the error a closed one gets if not); a closed one's name is spent.
+    const running = this.running.get(name);
+    if (running && running.input === JSON.stringify(input)) return;
+    if (running) throw new WorkflowEnded(name);
     if (this.started.has(name)) throw new WorkflowEnded(name);
     this.started.add(name);
     // Task state -> the handler its Lambda runs (or a test's stand-in for that state, as set now).
     const handlers = Object.fromEntries(
-      Object.entries(this.workflow.tasks).flatMap(([sub, { states, grants }]) =>
+      Object.entries(this.workflow.tasks).flatMap(([sub, { states, grants, function: functionName }]) =>
         states.map((state) => {
-          const run = (this.options.handlers?.[state] ?? this.defaults[sub]) as (input: unknown) => Promise<never>;
+          const run = (this.options.handlers?.[state] ?? this.defaults[sub]) as (input: unknown, context: Context) => Promise<never>;
           const { depsFor } = this.options;
-          return [state, depsFor ? (taskInput: unknown) => runAs(depsFor(grants), () => run(taskInput)) : run];
+          return [
+            state,
+            (taskInput: unknown) =>
+              invokeLocally(functionName, { deps: depsFor?.(grants), timeoutMs: LOCAL_TASK_TIMEOUT_MS }, (context) => run(taskInput, context)),
+          ];
         }),
       ),
     );
@@ -89,7 +100,7 @@ class LocalWorkflow<I extends object> {
         return { failed: err.message };
       })
       .finally(() => this.running.delete(name));
-    this.running.set(name, { abort: execution.abort, done });
+    this.running.set(name, { input: JSON.stringify(input), abort: execution.abort, done });
     if (this.options.onEvent) {
       const onEvent = this.options.onEvent;
       void (async () => {

@@ -9,6 +9,7 @@ import { FleetStore } from './dynamodb/fleet-store.js';
 import { createDocumentClient } from './dynamodb/client.js';
 import { RecordsStore } from './dynamodb/records-store.js';
 import { logger, wireAtColdStart } from './logger.js';
+import { currentCorrelationId } from './observability.js';
 import { InProcessSignals } from './process-signals.js';
 import { generateSigningSecret } from './runtimes/http.js';
 import { runtimesFor } from './runtimes/index.js';
@@ -64,6 +65,7 @@ export function buildDeps(parts: {
     now: parts.now ?? Date.now,
     newSigningSecret: generateSigningSecret,
     metrics: parts.metrics ?? { eventPublishFailures: 0, stopPolls: 0 },
+    correlationId: currentCorrelationId,
     signals: parts.signals ?? new InProcessSignals(),
   };
 }

@@ -69,6 +69,8 @@ export interface FleetCounts {
 
 export interface FleetOperation {
   operationId: string;
+  /** The request that started it (its workflow's executions all carry it). */
+  correlationId?: string;
   status: 'running' | 'completed' | 'failed';
   graceful: boolean;
   timeoutMs: number;
@@ -111,3 +113,10 @@ export function toFleetView(op: FleetOperation) {
     ...(op.completedAt !== undefined && { completedAt: op.completedAt }),
   };
 }
+
+/** The input of a fleet stop's workflow: the same for every start of one execution name. */
+export const fleetWorkflowInput = (op: Pick<FleetOperation, 'operationId' | 'correlationId'>, resumedAt?: number) => ({
+  operationId: op.operationId,
+  correlationId: op.correlationId ?? op.operationId,
+  ...(resumedAt !== undefined && { resumedAt }),
+});

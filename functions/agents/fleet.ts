@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { AgentConflict, AgentNotFound, IdempotencyKeyReused, OperationNotFound, StopFailed, Unavailable } from './errors.js';
 import { publish } from './events.js';
-import { type FleetMember, type FleetOperation, type FleetStopInput, type MemberState, OPEN_STATES, emptyCounts } from './fleet-model.js';
+import { type FleetMember, type FleetOperation, type FleetStopInput, type MemberState, OPEN_STATES, emptyCounts, fleetWorkflowInput } from './fleet-model.js';
 import type { AgentState } from './model.js';
 import { WorkflowEnded, type Deps } from './ports.js';
 import { mapBounded } from './selection.js';
@@ -54,6 +54,7 @@ export async function startFleetStop(d: Deps, input: FleetStopInput, idempotency
     counts: emptyCounts(),
     failures: [],
     requestHash,
+    ...(d.correlationId() && { correlationId: d.correlationId() }),
     createdAt: now,
     updatedAt: now,
   };
@@ -64,11 +65,11 @@ export async function startFleetStop(d: Deps, input: FleetStopInput, idempotency
     if (existing.requestHash !== requestHash) throw new IdempotencyKeyReused(existing.operationId);
     // Heals a first request whose start was lost after its write (a no-op if it runs; one that
     // ended without ending the operation is the reaper's to resume).
-    if (existing.status === 'running') await d.fleetWorkflow.start({ operationId: existing.operationId }).catch(unlessEnded);
+    if (existing.status === 'running') await d.fleetWorkflow.start(fleetWorkflowInput(existing)).catch(unlessEnded);
     return { op: existing, created: false };
   }
   try {
-    await d.fleetWorkflow.start({ operationId: op.operationId });
+    await d.fleetWorkflow.start(fleetWorkflowInput(op));
   } catch (err) {
     d.log.error('fleet stop workflow did not start', { operationId: op.operationId, error: err as Error });
     // A start reported failed may still have happened: an operation a step already advanced stands.
@@ -129,8 +130,12 @@ export async function advanceFleetStop(d: Deps, operationId: string, budgetMs: n
  * the progress it was found at, so racing reapers resume it once; should that one also have
  * ended without progress, the operation ends `failed`, never left `running`.
  */
-export async function healFleetStop(d: Deps, operationId: string, updatedAt: number): Promise<'started' | 'resumed' | 'ended'> {
-  for (const input of [{ operationId }, { operationId, resumedAt: updatedAt }]) {
+export async function healFleetStop(
+  d: Deps,
+  op: Pick<FleetOperation, 'operationId' | 'correlationId' | 'updatedAt'>,
+): Promise<'started' | 'resumed' | 'ended'> {
+  const { operationId } = op;
+  for (const input of [fleetWorkflowInput(op), fleetWorkflowInput(op, op.updatedAt)]) {
     try {
       await d.fleetWorkflow.start(input);
       return 'resumedAt' in input ? 'resumed' : 'started';

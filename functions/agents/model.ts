@@ -229,6 +229,8 @@ export interface StopInfo {
   reason: StopReason;
   /** The fleet stop this stop is part of. */
   operationId?: string;
+  /** The request that began it (its workflow's executions all carry it). */
+  correlationId?: string;
   /** Set by a force stop: admission is closed and no completion or heartbeat lands any more. */
   forced?: boolean;
   /** Set when the drain workflow failed past its retries; the API answers 500 for this stop. */
@@ -240,6 +242,13 @@ export interface StopInfo {
    */
   closing?: { token: string; until: number; closed?: RuntimeClosed };
 }
+
+/** The input of a stop's workflow: the same for every start of one stop (so Step Functions joins it). */
+export const stopWorkflowInput = (agentId: string, stop: Pick<StopInfo, 'stopId' | 'correlationId'>) => ({
+  agentId,
+  stopId: stop.stopId,
+  correlationId: stop.correlationId ?? stop.stopId,
+});
 
 /** What closing the runtime for a stop came to: the outcome it was told, whether it saved state. */
 export interface RuntimeClosed {

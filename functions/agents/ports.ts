@@ -53,6 +53,8 @@ export interface Deps {
   newSigningSecret: () => string;
   /** Counters a test or an operator can read (event publish failures are counted, never silent; reads of waiting stop requests). */
   metrics: { eventPublishFailures: number; stopPolls: number };
+  /** The correlation id of the invocation running now (carried into workflows, jobs and events). */
+  correlationId(): string | undefined;
 }
 
 /** A stop request's wait: until its stop commits in this process, a lease of its agent ends here, or the time passes. */
@@ -241,6 +243,8 @@ export interface MessageJob {
   agentId: string;
   messageId: string;
   token: string;
+  /** The sending request's, so the worker's logs follow it. */
+  correlationId?: string;
 }
 
 /** A durable hand-off to the message worker; delivery is at least once (the token fences repeats). */
@@ -270,6 +274,11 @@ export const runtimeFor = (runtimes: RuntimeRegistry, agent: Pick<AgentConfig, '
 export interface StopWorkflowInput {
   agentId: string;
   stopId: string;
+  /**
+   * The stop's own (the request that began it; its stopId for a stop that has none): every start
+   * of one stop's execution must carry the same input, or Step Functions refuses to join it.
+   */
+  correlationId: string;
 }
 
 /**
@@ -283,6 +292,8 @@ export interface StopWorkflow {
 
 export interface FleetWorkflowInput {
   operationId: string;
+  /** The operation's own, fixed for the same reason as a stop's. */
+  correlationId: string;
   /** A resumed operation's execution: the operation's `updatedAt` when it was found stalled (so racing resumers join one). */
   resumedAt?: number;
 }
@@ -325,6 +336,8 @@ export interface LifecycleEvent {
     outcome?: string;
     reason?: string;
     interrupted?: number;
+    /** The request (or stop) that caused it, as its log lines carry it. */
+    correlationId?: string;
   };
 }
 

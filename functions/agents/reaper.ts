@@ -108,10 +108,11 @@ export async function runReaper(d: Deps, opts: ReaperOptions): Promise<ReaperSum
 
   // A fleet stop whose workflow never started (its request died between writing the operation and
   // starting it) or ended without ending it would stay `running`: see healFleetStop.
-  for (const { operationId, updatedAt } of await d.fleet.listRunning()) {
+  for (const op of await d.fleet.listRunning()) {
+    const { operationId, updatedAt } = op;
     if (updatedAt > now - d.config.stuckStopGraceMs) continue;
     try {
-      const healed = await healFleetStop(d, operationId, updatedAt);
+      const healed = await healFleetStop(d, op);
       if (healed === 'started') summary.stalledFleetStops++;
       else if (healed === 'resumed') summary.resumedFleetStops++;
       else summary.endedFleetStops++;

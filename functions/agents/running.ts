@@ -57,7 +57,8 @@ export async function sendMessage(d: Deps, agentId: string, input: SendMessageIn
 async function handOff(d: Deps, record: MessageRecord, token: string, waitMs: number): Promise<Sent> {
   const { agentId, messageId } = record;
   try {
-    await d.queue.send({ agentId, messageId, token });
+    const correlationId = d.correlationId();
+    await d.queue.send({ agentId, messageId, token, ...(correlationId && { correlationId }) });
   } catch (err) {
     d.log.error('message not handed to the worker; settling it failed', { agentId, messageId, error: err as Error });
     const error = 'the message could not be handed to a worker';

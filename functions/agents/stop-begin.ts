@@ -4,7 +4,7 @@ import { publish } from './events.js';
 import { AgentConditionFailed, type Deps, WorkflowEnded } from './ports.js';
 import { RETRY_LIMITS, retriesExhausted } from './retry.js';
 import { AgentNotFound, agentNotRunning, StopFailed } from './errors.js';
-import { type AgentState, deadHorizon, liveLeaseIds, type LastStop, type StopInfo, type StopReason, nextReaperCheck } from './model.js';
+import { type AgentState, deadHorizon, liveLeaseIds, type LastStop, type StopInfo, type StopReason, nextReaperCheck, stopWorkflowInput } from './model.js';
 import { monotonicFactory } from 'ulid';
 import { CLOSE_CLAIM_MS, finalizeStop } from './stop-commit.js';
 import { type StopView, stoppedView, viewStop } from './stop-view.js';
@@ -30,6 +30,7 @@ export async function beginGracefulStop(
     timeoutMs: opts.timeoutMs,
     reason: opts.reason,
     ...(opts.operationId && { operationId: opts.operationId }),
+    ...(d.correlationId() && { correlationId: d.correlationId() }),
   };
   // First guess: nothing in flight. Then the stopping write also claims closing the runtime for
   // this request, so an idle agent stops in two writes: this one and the commit. With work in
@@ -61,7 +62,7 @@ export async function beginGracefulStop(
   if (!agent) throw agentNotRunning();
   const stop = agent.stop as StopInfo;
   if (!joined) {
-    await publish(d, { type: 'Agent Stopping', detail: { agentId, stopId: stop.stopId, reason: stop.reason } });
+    await publish(d, { type: 'Agent Stopping', detail: { agentId, stopId: stop.stopId, reason: stop.reason, correlationId: stopWorkflowInput(agentId, stop).correlationId } });
   }
   if (liveLeaseIds(agent, deadHorizon(d, now)).length === 0) {
     // Fast path: nothing in flight, no workflow. Should finalizing fail here (the runtime did not
@@ -77,7 +78,7 @@ export async function beginGracefulStop(
   }
   try {
     // Named by stopId: a joined request re-starting it is a no-op, and heals a lost start.
-    await d.workflow.start({ agentId, stopId: stop.stopId });
+    await d.workflow.start(stopWorkflowInput(agentId, stop));
   } catch (err) {
     // Its execution has already ended: the stop it ran is over (or, if its workflow died, the
     // waiting request ends it at the deadline and the reaper after it). Wait for its outcome.

@@ -6,7 +6,7 @@ import { randomUUID } from 'node:crypto';
 import { endingEvent, publish } from './events.js';
 import { AgentConditionFailed, runtimeFor, type Deps } from './ports.js';
 import { RETRY_LIMITS, backoff, retriesExhausted } from './retry.js';
-import { type AgentConfig, type AgentState, type MessageRecord, deadHorizon, expiredLeases, leaseExpiredError, liveLeaseIds, type LastStop, type RuntimeClosed, type StopInfo, type StopOutcome, type StopRecord, lastStopOf } from './model.js';
+import { type AgentConfig, type AgentState, type MessageRecord, deadHorizon, expiredLeases, leaseExpiredError, liveLeaseIds, type LastStop, type RuntimeClosed, type StopInfo, type StopOutcome, type StopRecord, lastStopOf, stopWorkflowInput } from './model.js';
 
 /** How long a finalizer's claim on closing the runtime holds: above the runtime's lifecycle call timeout. */
 export const CLOSE_CLAIM_MS = 15_000;
@@ -214,10 +214,11 @@ async function announce(
   const { interruptedIds, failedIds, failures, endedInTime } = settled;
   const { outcome } = lastStop;
   d.signals.stopEnded(agentId, lastStop);
-  d.log.info('agent stopped', { agentId, stopId: stop.stopId, outcome, interrupted: interruptedIds.length, failed: failedIds.length });
-  await publish(d, { type: 'Agent Stopped', detail: { agentId, stopId: stop.stopId, outcome, reason: stop.reason, interrupted: interruptedIds.length } });
+  const { correlationId } = stopWorkflowInput(agentId, stop);
+  d.log.info('agent stopped', { agentId, stopId: stop.stopId, outcome, interrupted: interruptedIds.length, failed: failedIds.length, stopCorrelationId: correlationId });
+  await publish(d, { type: 'Agent Stopped', detail: { agentId, stopId: stop.stopId, outcome, reason: stop.reason, interrupted: interruptedIds.length, correlationId } });
   await Promise.all([
-    ...interruptedIds.map((messageId) => publish(d, { type: 'Message Interrupted', detail: { agentId, messageId, stopId: stop.stopId } })),
+    ...interruptedIds.map((messageId) => publish(d, { type: 'Message Interrupted', detail: { agentId, messageId, stopId: stop.stopId, correlationId } })),
     ...failedIds.map((messageId) => publish(d, { type: 'Message Failed', detail: { agentId, messageId, error: failures[messageId] } })),
     // Ended before their worker died, and not announced by it: announced here.
     ...endedInTime.map(({ messageId, record }) => publish(d, endingEvent(agentId, messageId, record as { status: 'completed' | 'failed'; error?: string }))),

@@ -2,7 +2,9 @@ import middy, { type MiddlewareObj } from '@middy/core';
 import httpJsonBodyParser from '@middy/http-json-body-parser';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import type * as z from 'zod/mini';
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { logger } from '../adapters/logger.js';
+import { correlation, correlationIdOf, currentCorrelationId } from '../adapters/observability.js';
 import { authenticator } from '../auth/authenticate.js';
 import { ValidationError } from '../agents/errors.js';
 import { describeError, payloadTooLarge, unsupportedMediaType } from './errors.js';
@@ -100,6 +102,29 @@ export function isTransient(err: unknown): boolean {
   // Any other 5xx the store answers with is its fault, not the request's.
   return e.$fault === 'server' && (e.$metadata?.httpStatusCode ?? 0) >= 500;
 }
+
+/**
+ * The request's correlation id (a client's `X-Request-Id`, else API Gateway's request id) on every
+ * log line, in the stop workflow, the worker's job and the events, and echoed in `X-Request-Id`.
+ */
+const requestId = (): MiddlewareObj<Event, Result> => {
+  const set = correlation<Event, Result>((event) => correlationIdOf(event.headers?.['x-request-id']) ?? event.requestContext?.requestId);
+  const started = new WeakMap<Event, number>();
+  const echo = (request: { event: Event; response: Result | null | undefined }) => {
+    const id = currentCorrelationId();
+    if (request.response && id) request.response.headers = { ...request.response.headers, 'X-Request-Id': id };
+    // API Gateway's access log has every request; this line (DEBUG) ties it to the function's.
+    logger.debug('request handled', { routeKey: request.event.routeKey, status: request.response?.statusCode, durationMs: Math.round(performance.now() - (started.get(request.event) ?? 0)) });
+  };
+  return {
+    before: (request) => {
+      started.set(request.event, performance.now());
+      return set.before!(request);
+    },
+    after: echo,
+    onError: echo,
+  };
+};
 
 /** Bearer API keys, before anything else of the request is looked at (401 in the envelope). */
 const apiKeyAuth = (): MiddlewareObj<Event, Result> => ({
@@ -201,7 +226,7 @@ export function httpRoute<B extends z.ZodMiniType | undefined = undefined, Q ext
   spec: RouteSpec<B, Q>,
   fn: (input: RouteInput<Parsed<B>, Parsed<Q>>) => Promise<Reply>,
 ) {
-  const handler = middy<Event, Result, Error, Context>();
+  const handler = middy<Event, Result, Error, Context>().use(injectLambdaContext(logger, { resetKeys: true })).use(requestId());
   if (!spec.public) handler.use(apiKeyAuth());
   if (spec.body) handler.use(jsonBody());
   // Registered last, as middy documents for error handlers: its onError runs first.

@@ -1,5 +1,6 @@
 // Classic zod (for .describe() and toJSONSchema) over the handlers' zod/mini schemas: this module
 // builds the documentation locally and is in no function's bundle.
+import { CORRELATION_ID } from '../adapters/observability.js';
 import * as z from 'zod';
 import {
   AGENT_STATUSES,
@@ -77,6 +78,7 @@ const agentSchema = z
         timeoutMs: z.number().int(),
         reason,
         operationId,
+        correlationId: z.string().optional().describe('The X-Request-Id of the request that began it: its workflow, its events and their log lines carry it'),
         failure: z.object({ error: z.string(), cause: z.string(), at: z.number().int() }).optional(),
       })
       .optional()
@@ -455,9 +457,12 @@ const requestExamples: Partial<Record<string, unknown>> = {
 
 const camel = (handler: string) => handler.replace(/-(\w)/g, (_, c: string) => c.toUpperCase());
 
+/** Every answer of a handler carries the request's correlation id. */
+const REQUEST_ID_HEADER = { 'X-Request-Id': 'the correlation id of this request (the one given, else API Gateway\'s request id): its log lines, workflow and events carry it' };
+
 const responseObject = (r: Documented) => ({
   description: r.description,
-  ...(r.headers && { headers: Object.fromEntries(Object.entries(r.headers).map(([h, d]) => [h, { description: d, schema: { type: 'string' } }])) }),
+  headers: Object.fromEntries(Object.entries({ ...r.headers, ...REQUEST_ID_HEADER }).map(([h, d]) => [h, { description: d, schema: { type: 'string' } }])),
   content: { 'application/json': { schema: jsonSchema(r.schema ?? errorSchema), ...(r.example !== undefined && { example: r.example }) } },
 });
 
@@ -483,6 +488,7 @@ function operation(route: Route): Record<string, unknown> {
   if (route.handler === 'stop-agent' || route.handler === 'send-message') {
     parameters.push({ name: 'Prefer', in: 'header', required: false, description: '`wait=N` waits at most N seconds for the outcome; `respond-async` answers 202 at once', schema: { type: 'string', examples: ['respond-async', 'wait=5'] } });
   }
+  parameters.push({ name: 'X-Request-Id', in: 'header', required: false, description: 'A correlation id for this request (1 to 128 letters, digits or `._:-`; anything else is ignored): the logs of every function it reaches, its stop workflow and its events carry it', schema: { type: 'string', pattern: CORRELATION_ID.source } });
   const responses: Record<string, unknown> = {};
   // Every operation but a public one can meet a missing key, a store outage and a request body over
   // the limit (the size is checked before routing); an operation with a body also checks its type and shape.
@@ -496,7 +502,7 @@ function operation(route: Route): Record<string, unknown> {
     ...(doc.description && { description: doc.description }),
     tags: [route.public ? 'Service' : route.path.includes('/messages') ? 'Messages' : /(^|\/)(fleet-)?stops?(\/|$)/.test(route.path) ? 'Stopping' : 'Agents'],
     ...(route.public && { security: [] }),
-    ...(parameters.length > 0 && { parameters }),
+    parameters,
     ...(body && {
       requestBody: {
         required: route.handler !== 'stop-agent',

@@ -2,13 +2,22 @@ import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import * as z from 'zod/mini';
 import { deps } from '../adapters/deps.js';
 import { logger } from '../adapters/logger.js';
+import { carried, lambdaHandler } from '../adapters/observability.js';
 import { runQueuedMessage } from '../agents/running.js';
 import { messageIdSchema, uuidSchema } from '../agents/model.js';
 
 /** Kept from the invocation's time for recording the outcome of work stopped at the limit. */
 const WRAP_UP_MS = 10_000;
 
-const jobSchema = z.strictObject({ agentId: uuidSchema, messageId: messageIdSchema, token: z.uuid() });
+const jobSchema = z.strictObject({ agentId: uuidSchema, messageId: messageIdSchema, token: z.uuid(), correlationId: z.optional(z.string()) });
+
+const parsed = (body: string): unknown => {
+  try {
+    return JSON.parse(body);
+  } catch {
+    return undefined;
+  }
+};
 
 /**
  * The message worker: runs asynchronous messages (up to the function's 15 minutes), fed by SQS in
@@ -19,29 +28,28 @@ const jobSchema = z.strictObject({ agentId: uuidSchema, messageId: messageIdSche
  * cannot fix it). Work still running near the invocation's timeout is stopped and recorded
  * `failed` with that reason.
  */
-export async function handler(event: SQSEvent, context: Pick<Context, 'getRemainingTimeInMillis'>): Promise<SQSBatchResponse> {
-  const batchItemFailures: SQSBatchResponse['batchItemFailures'] = [];
-  for (const record of event.Records) {
-    let body: unknown;
-    try {
-      body = JSON.parse(record.body);
-    } catch {
-      body = undefined;
+export const handler = lambdaHandler(
+  (event: SQSEvent) => carried(parsed(event.Records[0]?.body ?? '')),
+  async (event: SQSEvent, context: Context): Promise<SQSBatchResponse> => {
+    const batchItemFailures: SQSBatchResponse['batchItemFailures'] = [];
+    for (const record of event.Records) {
+      const body = parsed(record.body);
+      logger.setCorrelationId(carried(body) ?? context.awsRequestId);
+      const job = jobSchema.safeParse(body);
+      if (!job.success) {
+        logger.error('malformed message job dropped', { sqsMessageId: record.messageId });
+        continue;
+      }
+      try {
+        // The work may use the invocation's time but the last seconds, kept to record its outcome.
+        const timeLimitMs = Math.max(1000, context.getRemainingTimeInMillis() - WRAP_UP_MS);
+        const outcome = await runQueuedMessage(deps(), job.data, timeLimitMs);
+        logger.info('message job done', { agentId: job.data.agentId, messageId: job.data.messageId, outcome });
+      } catch (err) {
+        logger.warn('message job failed; it will be delivered again', { agentId: job.data.agentId, messageId: job.data.messageId, error: err as Error });
+        batchItemFailures.push({ itemIdentifier: record.messageId });
+      }
     }
-    const job = jobSchema.safeParse(body);
-    if (!job.success) {
-      logger.error('malformed message job dropped', { sqsMessageId: record.messageId });
-      continue;
-    }
-    try {
-      // The work may use the invocation's time but the last seconds, kept to record its outcome.
-      const timeLimitMs = Math.max(1000, context.getRemainingTimeInMillis() - WRAP_UP_MS);
-      const outcome = await runQueuedMessage(deps(), job.data, timeLimitMs);
-      logger.info('message job done', { agentId: job.data.agentId, messageId: job.data.messageId, outcome });
-    } catch (err) {
-      logger.warn('message job failed; it will be delivered again', { agentId: job.data.agentId, messageId: job.data.messageId, error: err as Error });
-      batchItemFailures.push({ itemIdentifier: record.messageId });
-    }
-  }
-  return { batchItemFailures };
-}
+    return { batchItemFailures };
+  },
+);

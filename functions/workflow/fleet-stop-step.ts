@@ -1,10 +1,8 @@
 import type { Context } from 'aws-lambda';
 import { deps } from '../adapters/deps.js';
+import { carried, lambdaHandler } from '../adapters/observability.js';
 import { advanceFleetStop, failFleetStop } from '../agents/fleet.js';
 import type { FleetWorkflowInput } from '../agents/ports.js';
-
-/** A step's work budget when no Lambda context says how long it may run (the local interpreter). */
-const LOCAL_BUDGET_MS = 20_000;
 
 export type FleetStepInput = FleetWorkflowInput & { step: 'advance' } | FleetWorkflowInput & { step: 'fail'; error?: string; cause?: string };
 
@@ -12,12 +10,12 @@ export type FleetStepInput = FleetWorkflowInput & { step: 'advance' } | FleetWor
  * The fleet stop workflow's one task function: `advance` (select, stop, settle, count; leaving
  * 10 s of the invocation unused) and `fail` (its Catch target: the operation ends failed).
  */
-export const handler = async (input: FleetStepInput, context?: Context) => {
+export const handler = lambdaHandler(carried, async (input: FleetStepInput, context: Context) => {
   const d = deps();
   if (input.step === 'fail') {
     await failFleetStop(d, input.operationId, input.error ?? 'Unknown', input.cause ?? '');
-    return { operationId: input.operationId, state: 'failed' };
+    return { operationId: input.operationId, correlationId: input.correlationId, state: 'failed' };
   }
-  const budgetMs = context ? Math.max(1000, context.getRemainingTimeInMillis() - 10_000) : LOCAL_BUDGET_MS;
-  return { operationId: input.operationId, ...(await advanceFleetStop(d, input.operationId, budgetMs)) };
-};
+  const budgetMs = Math.max(1000, context.getRemainingTimeInMillis() - 10_000);
+  return { operationId: input.operationId, correlationId: input.correlationId, ...(await advanceFleetStop(d, input.operationId, budgetMs)) };
+});

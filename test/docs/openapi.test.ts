@@ -48,7 +48,7 @@ describe('the OpenAPI document', () => {
       },
       additionalProperties: false,
     });
-    expect(stop.parameters.map((p: { name: string }) => p.name)).toEqual(['agentId', 'Prefer']);
+    expect(stop.parameters.map((p: { name: string }) => p.name)).toEqual(['agentId', 'Prefer', 'X-Request-Id']);
     expect(Object.keys(stop.responses).sort()).toEqual(['200', '202', '400', '401', '404', '408', '409', '413', '415', '429', '500', '503']);
     const example = (status: number) => stop.responses[status].content['application/json'].example;
     expect(example(200)).toEqual({ success: true, message: 'Agent stopped successfully', data: { agentId: expect.any(String), status: 'inactive', stoppedAt: 1709683200000 } });

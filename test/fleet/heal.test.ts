@@ -16,9 +16,9 @@ beforeAll(async () => {
     config: { stuckStopGraceMs: 0 },
     workflow: {
       handlers: {
-        Advance: async (input) => {
+        Advance: async (input, context) => {
           if (storeDown) throw new Error('the store cannot be reached');
-          return fleetStopStep(input as never);
+          return fleetStopStep(input as never, context);
         },
         RecordFailure: async () => {
           throw new Error('the store cannot be reached');

@@ -122,7 +122,7 @@ describe('internal state', () => {
       await eventually(async () => (await app.deps.agents.get(agentId))?.stop?.closing, 5_000);
       const shown = (await app.api('GET', `/agents/${agentId}`)).body.data;
       expect(shown.status).toBe('stopping');
-      expect(Object.keys(shown.stop).sort()).toEqual(['deadline', 'graceful', 'reason', 'requestedAt', 'stopId', 'timeoutMs']);
+      expect(Object.keys(shown.stop).sort()).toEqual(['correlationId', 'deadline', 'graceful', 'reason', 'requestedAt', 'stopId', 'timeoutMs']);
       const listed = (await app.api('GET', '/agents?status=stopping')).body.data.find((a: { agentId: string }) => a.agentId === agentId);
       expect(listed.stop).not.toHaveProperty('closing');
     } finally {

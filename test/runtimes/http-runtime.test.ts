@@ -2,7 +2,7 @@ import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { UNSIGNED_ANSWER, signRequest } from '../../functions/adapters/runtimes/http.js';
@@ -11,6 +11,11 @@ import { startNode } from '../support/processes.js';
 import { logger } from '../../functions/adapters/logger.js';
 import { captureOutput } from '../support/output.js';
 import { eventually, startTestApp, type TestApp } from '../support/stack.js';
+
+// Set before the logger is built: each invocation starts at the level the environment gives.
+vi.hoisted(() => {
+  process.env.POWERTOOLS_LOG_LEVEL = 'INFO';
+});
 
 /**
  * Real agents on the `http` runtime: the reference worker (examples/http-worker) runs as a
@@ -22,7 +27,6 @@ const secrets: Record<string, string> = {};
 const logLines: string[] = [];
 /** The handlers' own JSON log lines (Powertools writes them to stdout; on at INFO for this file). */
 const output = captureOutput();
-logger.setLogLevel('INFO');
 let worker: ChildProcess;
 let workerUrl: string;
 let app: TestApp;

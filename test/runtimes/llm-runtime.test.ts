@@ -1,9 +1,14 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { OpenAiStandIn } from '../../local/openai-standin.js';
 import type { RecordsStore } from '../../functions/adapters/dynamodb/records-store.js';
 import { logger } from '../../functions/adapters/logger.js';
 import { captureOutput } from '../support/output.js';
 import { eventually, startTestApp, type TestApp } from '../support/stack.js';
+
+// Set before the logger is built: each invocation starts at the level the environment gives.
+vi.hoisted(() => {
+  process.env.POWERTOOLS_LOG_LEVEL = 'INFO';
+});
 
 /**
  * The `llm` runtime, through the `openai` package, against a local OpenAI-compatible stand-in
@@ -16,7 +21,6 @@ const standIn = new OpenAiStandIn();
 const logLines: string[] = [];
 /** The handlers' own JSON log lines (Powertools writes them to stdout; on at INFO for this file). */
 const output = captureOutput();
-logger.setLogLevel('INFO');
 const responses: string[] = [];
 let app: TestApp;
 beforeAll(async () => {

@@ -1,3 +1,4 @@
+import type { Context } from 'aws-lambda';
 import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { MAX_STOP_TIMEOUT_MS } from '../../functions/agents/model.js';
@@ -12,7 +13,7 @@ import { createAgent, eventually, startTestApp, type TestApp } from '../support/
  * execution's event log.
  */
 const gated = new GatedRuntime();
-const handlers: Record<string, (input: unknown) => Promise<unknown>> = {};
+const handlers: Record<string, (input: unknown, context: Context) => Promise<unknown>> = {};
 const paths = new Map<string, string[]>();
 const retries = new Map<string, number>();
 let app: TestApp;
@@ -99,12 +100,12 @@ describe('the stop workflow (real ASL, local interpreter)', () => {
 
   it('retry path: a task that fails twice then succeeds still finalizes', async () => {
     let failures = 0;
-    handlers.CheckDrain = async (input) => {
+    handlers.CheckDrain = async (input, context) => {
       if (failures < 2) {
         failures++;
         throw new Error('transient: throttled');
       }
-      return taskHandlers.CheckDrainFunctionArn(input as never);
+      return taskHandlers.CheckDrainFunctionArn(input as never, context);
     };
     const { agentId, stopId } = await drainingAgent(1000);
     await app.workflow.settled(stopId);

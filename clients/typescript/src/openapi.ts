@@ -334,6 +334,8 @@ export interface components {
                 reason: "api" | "idle" | "fleet";
                 /** @description The fleet stop this stop was part of (reason fleet) */
                 operationId?: string;
+                /** @description The X-Request-Id of the request that began it: its workflow, its events and their log lines carry it */
+                correlationId?: string;
                 failure?: {
                     error: string;
                     cause: string;
@@ -495,7 +497,10 @@ export interface operations {
                 limit?: number;
                 cursor?: string;
             };
-            header?: never;
+            header?: {
+                /** @description A correlation id for this request (1 to 128 letters, digits or `._:-`; anything else is ignored): the logs of every function it reaches, its stop workflow and its events carry it */
+                "X-Request-Id"?: string;
+            };
             path?: never;
             cookie?: never;
         };
@@ -504,6 +509,8 @@ export interface operations {
             /** @description A page of agents; nextCursor is null on the last page */
             200: {
                 headers: {
+                    /** @description the correlation id of this request (the one given, else API Gateway's request id): its log lines, workflow and events carry it */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -519,6 +526,8 @@ export interface operations {
             /** @description Bad input: malformed JSON, a wrong type, an unknown field, or an agentId that is not a UUID */
             400: {
                 headers: {
+                    /** @description the correlation id of this request (the one given, else API Gateway's request id): its log lines, workflow and events carry it */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -535,6 +544,8 @@ export interface operations {
             /** @description No valid API key (sent with WWW-Authenticate: Bearer) */
             401: {
                 headers: {
+                    /** @description the correlation id of this request (the one given, else API Gateway's request id): its log lines, workflow and events carry it */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -551,6 +562,8 @@ export interface operations {
             /** @description Request body over 128 KiB */
             413: {
                 headers: {
+                    /** @description the correlation id of this request (the one given, else API Gateway's request id): its log lines, workflow and events carry it */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -569,6 +582,8 @@ export interface operations {
                 headers: {
                     /** @description seconds to wait before retrying */
                     "Retry-After"?: string;
+                    /** @description the correlation id of this request (the one given, else API Gateway's request id): its log lines, workflow and events carry it */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -587,7 +602,10 @@ export interface operations {
     createAgent: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description A correlation id for this request (1 to 128 letters, digits or `._:-`; anything else is ignored): the logs of every function it reaches, its stop workflow and its events carry it */
+                "X-Request-Id"?: string;
+            };
             path?: never;
             cookie?: never;
         };
@@ -662,6 +680,8 @@ export interface operations {
                     Location?: string;
                     /** @description the version */
                     ETag?: string;
+                    /** @description the correlation id of this request (the one given, else API Gateway's request id): its log lines, workflow and events carry it */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -747,6 +767,7 @@ export interface operations {
                                 /** @enum {string} */
                                 reason: "api" | "idle" | "fleet";
                                 operationId?: string;
+                                correlationId?: string;
                                 failure?: {
                                     error: string;
                                     cause: string;
@@ -772,6 +793,8 @@ export interface operations {
             /** @description Bad input: malformed JSON, a wrong type, an unknown field, or an agentId that is not a UUID */
             400: {
                 headers: {
+                    /** @description the correlation id of this request (the one given, else API Gateway's request id): its log lines, workflow and events carry it */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -788,6 +811,8 @@ export interface operations {
             /** @description No valid API key (sent with WWW-Authenticate: Bearer) */
             401: {
                 headers: {
+                    /** @description the correlation id of this request (the one given, else API Gateway's request id): its log lines, workflow and events carry it */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -804,6 +829,8 @@ export interface operations {
             /** @description An agent with that agentId exists */
             409: {
                 headers: {
+                    /** @description the correlation id of this request (the one given, else API Gateway's request id): its log lines, workflow and events carry it */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -820,6 +847,8 @@ export interface operations {
             /** @description Request body over 128 KiB */
             413: {
                 headers: {
+                    /** @description the correlation id of this request (the one given, else API Gateway's request id): its log lines, workflow and events carry it */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -836,6 +865,8 @@ export interface operations {
             /** @description Body is not application/json */
             415: {
                 headers: {
+                    /** @description the correlation id of this request (the one given, else API Gateway's request id): its log lines, workflow and events carry it */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -854,6 +885,8 @@ export interface operations {
                 headers: {
                     /** @description seconds to wait before retrying */
                     "Retry-After"?: string;
+                    /** @description the correlation id of this request (the one given, else API Gateway's request id): its log lines, workflow and events carry it */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -875,6 +908,8 @@ export interface operations {
             header?: {
                 /** @description Makes the request safe to repeat: the same key returns the same operation (1 to 255 printable characters, a UUID say) */
                 "Idempotency-Key"?: string;
+                /** @description A correlation id for this request (1 to 128 letters, digits or `._:-`; anything else is ignored): the logs of every function it reaches, its stop workflow and its events carry it */
+                "X-Request-Id"?: string;
             };
             path?: never;
             cookie?: never;
@@ -906,6 +941,8 @@ export interface operations {
             /** @description A repeated Idempotency-Key whose operation already ended */
             200: {
                 headers: {
+                    /** @description the correlation id of this request (the one given, else API Gateway's request id): its log lines, workflow and events carry it */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -924,6 +961,8 @@ export interface operations {
                     Location?: string;
                     /** @description true when this answers a repeated Idempotency-Key */
                     "Idempotent-Replayed"?: string;
+                    /** @description the correlation id of this request (the one given, else API Gateway's request id): its log lines, workflow and events carry it */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -968,6 +1007,8 @@ export interface operations {
             /** @description Bad input: no selector, a bad status or agentId, concurrency out of range, a malformed Idempotency-Key */
             400: {
                 headers: {
+                    /** @description the correlation id of this request (the one given, else API Gateway's request id): its log lines, workflow and events carry it */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -984,6 +1025,8 @@ export interface operations {
             /** @description No valid API key (sent with WWW-Authenticate: Bearer) */
             401: {
                 headers: {
+                    /** @description the correlation id of this request (the one given, else API Gateway's request id): its log lines, workflow and events carry it */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1000,6 +1043,8 @@ export interface operations {
             /** @description Request body over 128 KiB */
             413: {
                 headers: {
+                    /** @description the correlation id of this request (the one given, else API Gateway's request id): its log lines, workflow and events carry it */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1016,6 +1061,8 @@ export interface operations {
             /** @description Body is not application/json */
             415: {
                 headers: {
+                    /** @description the correlation id of this request (the one given, else API Gateway's request id): its log lines, workflow and events carry it */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1032,6 +1079,8 @@ export interface operations {
             /** @description The Idempotency-Key was used for a different request */
             422: {
                 headers: {
+                    /** @description the correlation id of this request (the one given, else API Gateway's request id): its log lines, workflow and events carry it */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1048,6 +1097,8 @@ export interface operations {
             /** @description The operation could not be started (nothing was stopped), or the store is down; retry (Retry-After) */
             503: {
                 headers: {
+                    /** @description the correlation id of this request (the one given, else API Gateway's request id): its log lines, workflow and events carry it */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1066,7 +1117,10 @@ export interface operations {
     getAgent: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description A correlation id for this request (1 to 128 letters, digits or `._:-`; anything else is ignored): the logs of every function it reaches, its stop workflow and its events carry it */
+                "X-Request-Id"?: string;
+            };
             path: {
                 agentId: string;
             };
@@ -1079,6 +1133,8 @@ export interface operations {
                 headers: {
                     /** @description the version */
                     ETag?: string;
+                    /** @description the correlation id of this request (the one given, else API Gateway's request id): its log lines, workflow and events carry it */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1093,6 +1149,8 @@ export interface operations {
             /** @description Bad input: malformed JSON, a wrong type, an unknown field, or an agentId that is not a UUID */
             400: {
                 headers: {
+                    /** @description the correlation id of this request (the one given, else API Gateway's request id): its log lines, workflow and events carry it */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1109,6 +1167,8 @@ export interface operations {
             /** @description No valid API key (sent with WWW-Authenticate: Bearer) */
             401: {
                 headers: {
+                    /** @description the correlation id of this request (the one given, else API Gateway's request id): its log lines, workflow and events carry it */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1125,6 +1185,8 @@ export interface operations {
             /** @description No such agent */
             404: {
                 headers: {
+                    /** @description the correlation id of this request (the one given, else API Gateway's request id): its log lines, workflow and events carry it */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1141,6 +1203,8 @@ export interface operations {
             /** @description Request body over 128 KiB */
             413: {
                 headers: {
+                    /** @description the correlation id of this request (the one given, else API Gateway's request id): its log lines, workflow and events carry it */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1159,6 +1223,8 @@ export interface operations {
                 headers: {
                     /** @description seconds to wait before retrying */
                     "Retry-After"?: string;
+                    /** @description the correlation id of this request (the one given, else API Gateway's request id): its log lines, workflow and events carry it */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1177,7 +1243,10 @@ export interface operations {
     deleteAgent: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description A correlation id for this request (1 to 128 letters, digits or `._:-`; anything else is ignored): the logs of every function it reaches, its stop workflow and its events carry it */
+                "X-Request-Id"?: string;
+            };
             path: {
                 agentId: string;
             };
@@ -1188,6 +1257,8 @@ export interface operations {
             /** @description Deleted */
             200: {
                 headers: {
+                    /** @description the correlation id of this request (the one given, else API Gateway's request id): its log lines, workflow and events carry it */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1205,6 +1276,8 @@ export interface operations {
             /** @description Bad input: malformed JSON, a wrong type, an unknown field, or an agentId that is not a UUID */
             400: {
                 headers: {
+                    /** @description the correlation id of this request (the one given, else API Gateway's request id): its log lines, workflow and events carry it */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1221,6 +1294,8 @@ export interface operations {
             /** @description No valid API key (sent with WWW-Authenticate: Bearer) */
             401: {
                 headers: {
+                    /** @description the correlation id of this request (the one given, else API Gateway's request id): its log lines, workflow and events carry it */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1237,6 +1312,8 @@ export interface operations {
             /** @description No such agent */
             404: {
                 headers: {
+                    /** @description the correlation id of this request (the one given, else API Gateway's request id): its log lines, workflow and events carry it */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1253,6 +1330,8 @@ export interface operations {
             /** @description The agent is running */
             409: {
                 headers: {
+                    /** @description the correlation id of this request (the one given, else API Gateway's request id): its log lines, workflow and events carry it */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1269,6 +1348,8 @@ export interface operations {
             /** @description Request body over 128 KiB */
             413: {
                 headers: {
+                    /** @description the correlation id of this request (the one given, else API Gateway's request id): its log lines, workflow and events carry it */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1287,6 +1368,8 @@ export interface operations {
                 headers: {
                     /** @description seconds to wait before retrying */
                     "Retry-After"?: string;
+                    /** @description the correlation id of this request (the one given, else API Gateway's request id): its log lines, workflow and events carry it */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1308,6 +1391,8 @@ export interface operations {
             header?: {
                 /** @description The ETag of the version this update is based on, e.g. "3" (or `*`: any version); 412 if the agent changed since */
                 "If-Match"?: string;
+                /** @description A correlation id for this request (1 to 128 letters, digits or `._:-`; anything else is ignored): the logs of every function it reaches, its stop workflow and its events carry it */
+                "X-Request-Id"?: string;
             };
             path: {
                 agentId: string;
@@ -1376,6 +1461,8 @@ export interface operations {
                 headers: {
                     /** @description the new version */
                     ETag?: string;
+                    /** @description the correlation id of this request (the one given, else API Gateway's request id): its log lines, workflow and events carry it */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1390,6 +1477,8 @@ export interface operations {
             /** @description Bad input: malformed JSON, a wrong type, an unknown field, or an agentId that is not a UUID */
             400: {
                 headers: {
+                    /** @description the correlation id of this request (the one given, else API Gateway's request id): its log lines, workflow and events carry it */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1406,6 +1495,8 @@ export interface operations {
             /** @description No valid API key (sent with WWW-Authenticate: Bearer) */
             401: {
                 headers: {
+                    /** @description the correlation id of this request (the one given, else API Gateway's request id): its log lines, workflow and events carry it */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1422,6 +1513,8 @@ export interface operations {
             /** @description No such agent */
             404: {
                 headers: {
+                    /** @description the correlation id of this request (the one given, else API Gateway's request id): its log lines, workflow and events carry it */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1438,6 +1531,8 @@ export interface operations {
             /** @description Runtime or settings changed while the agent runs */
             409: {
                 headers: {
+                    /** @description the correlation id of this request (the one given, else API Gateway's request id): its log lines, workflow and events carry it */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1454,6 +1549,8 @@ export interface operations {
             /** @description If-Match names an old version */
             412: {
                 headers: {
+                    /** @description the correlation id of this request (the one given, else API Gateway's request id): its log lines, workflow and events carry it */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1470,6 +1567,8 @@ export interface operations {
             /** @description Request body over 128 KiB */
             413: {
                 headers: {
+                    /** @description the correlation id of this request (the one given, else API Gateway's request id): its log lines, workflow and events carry it */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1486,6 +1585,8 @@ export interface operations {
             /** @description Body is not application/json */
             415: {
                 headers: {
+                    /** @description the correlation id of this request (the one given, else API Gateway's request id): its log lines, workflow and events carry it */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1504,6 +1605,8 @@ export interface operations {
                 headers: {
                     /** @description seconds to wait before retrying */
                     "Retry-After"?: string;
+                    /** @description the correlation id of this request (the one given, else API Gateway's request id): its log lines, workflow and events carry it */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1522,7 +1625,10 @@ export interface operations {
     startAgent: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description A correlation id for this request (1 to 128 letters, digits or `._:-`; anything else is ignored): the logs of every function it reaches, its stop workflow and its events carry it */
+                "X-Request-Id"?: string;
+            };
             path: {
                 agentId: string;
             };
@@ -1533,6 +1639,8 @@ export interface operations {
             /** @description Started */
             200: {
                 headers: {
+                    /** @description the correlation id of this request (the one given, else API Gateway's request id): its log lines, workflow and events carry it */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1547,6 +1655,8 @@ export interface operations {
             /** @description Bad input: malformed JSON, a wrong type, an unknown field, or an agentId that is not a UUID */
             400: {
                 headers: {
+                    /** @description the correlation id of this request (the one given, else API Gateway's request id): its log lines, workflow and events carry it */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1563,6 +1673,8 @@ export interface operations {
             /** @description No valid API key (sent with WWW-Authenticate: Bearer) */
             401: {
                 headers: {
+                    /** @description the correlation id of this request (the one given, else API Gateway's request id): its log lines, workflow and events carry it */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1579,6 +1691,8 @@ export interface operations {
             /** @description No such agent */
             404: {
                 headers: {
+                    /** @description the correlation id of this request (the one given, else API Gateway's request id): its log lines, workflow and events carry it */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1595,6 +1709,8 @@ export interface operations {
             /** @description Already running or stopping, or its runtime is not allowed now (an llm key no longer bound to its base URL: RUNTIME_NOT_ALLOWED) */
             409: {
                 headers: {
+                    /** @description the correlation id of this request (the one given, else API Gateway's request id): its log lines, workflow and events carry it */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1611,6 +1727,8 @@ export interface operations {
             /** @description Request body over 128 KiB */
             413: {
                 headers: {
+                    /** @description the correlation id of this request (the one given, else API Gateway's request id): its log lines, workflow and events carry it */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1629,6 +1747,8 @@ export interface operations {
                 headers: {
                     /** @description seconds to wait before retrying */
                     "Retry-After"?: string;
+                    /** @description the correlation id of this request (the one given, else API Gateway's request id): its log lines, workflow and events carry it */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1650,6 +1770,8 @@ export interface operations {
             header?: {
                 /** @description `wait=N` waits at most N seconds for the outcome; `respond-async` answers 202 at once */
                 Prefer?: string;
+                /** @description A correlation id for this request (1 to 128 letters, digits or `._:-`; anything else is ignored): the logs of every function it reaches, its stop workflow and its events carry it */
+                "X-Request-Id"?: string;
             };
             path: {
                 agentId: string;
@@ -1676,6 +1798,8 @@ export interface operations {
             /** @description Stopped (drained, or forced) */
             200: {
                 headers: {
+                    /** @description the correlation id of this request (the one given, else API Gateway's request id): its log lines, workflow and events carry it */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1703,6 +1827,8 @@ export interface operations {
                 headers: {
                     /** @description /agents/{agentId} */
                     Location?: string;
+                    /** @description the correlation id of this request (the one given, else API Gateway's request id): its log lines, workflow and events carry it */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1729,6 +1855,8 @@ export interface operations {
             /** @description Bad input: malformed JSON, a wrong type, an unknown field, or an agentId that is not a UUID */
             400: {
                 headers: {
+                    /** @description the correlation id of this request (the one given, else API Gateway's request id): its log lines, workflow and events carry it */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1745,6 +1873,8 @@ export interface operations {
             /** @description No valid API key (sent with WWW-Authenticate: Bearer) */
             401: {
                 headers: {
+                    /** @description the correlation id of this request (the one given, else API Gateway's request id): its log lines, workflow and events carry it */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1761,6 +1891,8 @@ export interface operations {
             /** @description No such agent */
             404: {
                 headers: {
+                    /** @description the correlation id of this request (the one given, else API Gateway's request id): its log lines, workflow and events carry it */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1777,6 +1909,8 @@ export interface operations {
             /** @description The timeout cut in-flight messages short; the agent IS inactive (see data) */
             408: {
                 headers: {
+                    /** @description the correlation id of this request (the one given, else API Gateway's request id): its log lines, workflow and events carry it */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1800,6 +1934,8 @@ export interface operations {
             /** @description The agent is not running */
             409: {
                 headers: {
+                    /** @description the correlation id of this request (the one given, else API Gateway's request id): its log lines, workflow and events carry it */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1816,6 +1952,8 @@ export interface operations {
             /** @description Request body over 128 KiB */
             413: {
                 headers: {
+                    /** @description the correlation id of this request (the one given, else API Gateway's request id): its log lines, workflow and events carry it */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1832,6 +1970,8 @@ export interface operations {
             /** @description Body is not application/json */
             415: {
                 headers: {
+                    /** @description the correlation id of this request (the one given, else API Gateway's request id): its log lines, workflow and events carry it */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1848,6 +1988,8 @@ export interface operations {
             /** @description A force stop kept meeting concurrent transitions of the agent (Retry-After) */
             429: {
                 headers: {
+                    /** @description the correlation id of this request (the one given, else API Gateway's request id): its log lines, workflow and events carry it */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1864,6 +2006,8 @@ export interface operations {
             /** @description The drain workflow could not start or failed past its retries; a force stop recovers */
             500: {
                 headers: {
+                    /** @description the correlation id of this request (the one given, else API Gateway's request id): its log lines, workflow and events carry it */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1882,6 +2026,8 @@ export interface operations {
                 headers: {
                     /** @description seconds to wait before retrying */
                     "Retry-After"?: string;
+                    /** @description the correlation id of this request (the one given, else API Gateway's request id): its log lines, workflow and events carry it */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1903,7 +2049,10 @@ export interface operations {
                 limit?: number;
                 cursor?: string;
             };
-            header?: never;
+            header?: {
+                /** @description A correlation id for this request (1 to 128 letters, digits or `._:-`; anything else is ignored): the logs of every function it reaches, its stop workflow and its events carry it */
+                "X-Request-Id"?: string;
+            };
             path: {
                 agentId: string;
             };
@@ -1914,6 +2063,8 @@ export interface operations {
             /** @description A page of messages */
             200: {
                 headers: {
+                    /** @description the correlation id of this request (the one given, else API Gateway's request id): its log lines, workflow and events carry it */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1929,6 +2080,8 @@ export interface operations {
             /** @description Bad input: malformed JSON, a wrong type, an unknown field, or an agentId that is not a UUID */
             400: {
                 headers: {
+                    /** @description the correlation id of this request (the one given, else API Gateway's request id): its log lines, workflow and events carry it */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1945,6 +2098,8 @@ export interface operations {
             /** @description No valid API key (sent with WWW-Authenticate: Bearer) */
             401: {
                 headers: {
+                    /** @description the correlation id of this request (the one given, else API Gateway's request id): its log lines, workflow and events carry it */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1961,6 +2116,8 @@ export interface operations {
             /** @description No such agent */
             404: {
                 headers: {
+                    /** @description the correlation id of this request (the one given, else API Gateway's request id): its log lines, workflow and events carry it */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1977,6 +2134,8 @@ export interface operations {
             /** @description Request body over 128 KiB */
             413: {
                 headers: {
+                    /** @description the correlation id of this request (the one given, else API Gateway's request id): its log lines, workflow and events carry it */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1995,6 +2154,8 @@ export interface operations {
                 headers: {
                     /** @description seconds to wait before retrying */
                     "Retry-After"?: string;
+                    /** @description the correlation id of this request (the one given, else API Gateway's request id): its log lines, workflow and events carry it */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2016,6 +2177,8 @@ export interface operations {
             header?: {
                 /** @description `wait=N` waits at most N seconds for the outcome; `respond-async` answers 202 at once */
                 Prefer?: string;
+                /** @description A correlation id for this request (1 to 128 letters, digits or `._:-`; anything else is ignored): the logs of every function it reaches, its stop workflow and its events carry it */
+                "X-Request-Id"?: string;
             };
             path: {
                 agentId: string;
@@ -2042,6 +2205,8 @@ export interface operations {
             /** @description Processed (or already processed: same messageId) */
             200: {
                 headers: {
+                    /** @description the correlation id of this request (the one given, else API Gateway's request id): its log lines, workflow and events carry it */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2058,6 +2223,8 @@ export interface operations {
                 headers: {
                     /** @description /agents/{agentId}/messages/{messageId} */
                     Location?: string;
+                    /** @description the correlation id of this request (the one given, else API Gateway's request id): its log lines, workflow and events carry it */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2085,6 +2252,8 @@ export interface operations {
             /** @description Invalid body, or work too long for a synchronous request (send it with Prefer: respond-async) */
             400: {
                 headers: {
+                    /** @description the correlation id of this request (the one given, else API Gateway's request id): its log lines, workflow and events carry it */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2101,6 +2270,8 @@ export interface operations {
             /** @description No valid API key (sent with WWW-Authenticate: Bearer) */
             401: {
                 headers: {
+                    /** @description the correlation id of this request (the one given, else API Gateway's request id): its log lines, workflow and events carry it */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2117,6 +2288,8 @@ export interface operations {
             /** @description No such agent */
             404: {
                 headers: {
+                    /** @description the correlation id of this request (the one given, else API Gateway's request id): its log lines, workflow and events carry it */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2133,6 +2306,8 @@ export interface operations {
             /** @description Not running, stopping, or the message was interrupted by a stop */
             409: {
                 headers: {
+                    /** @description the correlation id of this request (the one given, else API Gateway's request id): its log lines, workflow and events carry it */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2149,6 +2324,8 @@ export interface operations {
             /** @description Request body over 128 KiB */
             413: {
                 headers: {
+                    /** @description the correlation id of this request (the one given, else API Gateway's request id): its log lines, workflow and events carry it */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2165,6 +2342,8 @@ export interface operations {
             /** @description Body is not application/json */
             415: {
                 headers: {
+                    /** @description the correlation id of this request (the one given, else API Gateway's request id): its log lines, workflow and events carry it */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2181,6 +2360,8 @@ export interface operations {
             /** @description Too many messages in flight, or the agent is busy with concurrent requests (Retry-After) */
             429: {
                 headers: {
+                    /** @description the correlation id of this request (the one given, else API Gateway's request id): its log lines, workflow and events carry it */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2197,6 +2378,8 @@ export interface operations {
             /** @description The agent's runtime failed; the message is recorded failed */
             502: {
                 headers: {
+                    /** @description the correlation id of this request (the one given, else API Gateway's request id): its log lines, workflow and events carry it */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2213,6 +2396,8 @@ export interface operations {
             /** @description The store cannot be reached, or the message could not be handed to the worker (it is recorded failed); retry (Retry-After) */
             503: {
                 headers: {
+                    /** @description the correlation id of this request (the one given, else API Gateway's request id): its log lines, workflow and events carry it */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2231,7 +2416,10 @@ export interface operations {
     rotateSigningSecret: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description A correlation id for this request (1 to 128 letters, digits or `._:-`; anything else is ignored): the logs of every function it reaches, its stop workflow and its events carry it */
+                "X-Request-Id"?: string;
+            };
             path: {
                 agentId: string;
             };
@@ -2242,6 +2430,8 @@ export interface operations {
             /** @description The new secret */
             200: {
                 headers: {
+                    /** @description the correlation id of this request (the one given, else API Gateway's request id): its log lines, workflow and events carry it */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2270,6 +2460,8 @@ export interface operations {
             /** @description Bad input: malformed JSON, a wrong type, an unknown field, or an agentId that is not a UUID */
             400: {
                 headers: {
+                    /** @description the correlation id of this request (the one given, else API Gateway's request id): its log lines, workflow and events carry it */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2286,6 +2478,8 @@ export interface operations {
             /** @description No valid API key (sent with WWW-Authenticate: Bearer) */
             401: {
                 headers: {
+                    /** @description the correlation id of this request (the one given, else API Gateway's request id): its log lines, workflow and events carry it */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2302,6 +2496,8 @@ export interface operations {
             /** @description No such agent */
             404: {
                 headers: {
+                    /** @description the correlation id of this request (the one given, else API Gateway's request id): its log lines, workflow and events carry it */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2318,6 +2514,8 @@ export interface operations {
             /** @description Request body over 128 KiB */
             413: {
                 headers: {
+                    /** @description the correlation id of this request (the one given, else API Gateway's request id): its log lines, workflow and events carry it */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2336,6 +2534,8 @@ export interface operations {
                 headers: {
                     /** @description seconds to wait before retrying */
                     "Retry-After"?: string;
+                    /** @description the correlation id of this request (the one given, else API Gateway's request id): its log lines, workflow and events carry it */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2354,7 +2554,10 @@ export interface operations {
     getMessage: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description A correlation id for this request (1 to 128 letters, digits or `._:-`; anything else is ignored): the logs of every function it reaches, its stop workflow and its events carry it */
+                "X-Request-Id"?: string;
+            };
             path: {
                 agentId: string;
                 messageId: string;
@@ -2366,6 +2569,8 @@ export interface operations {
             /** @description The message */
             200: {
                 headers: {
+                    /** @description the correlation id of this request (the one given, else API Gateway's request id): its log lines, workflow and events carry it */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2380,6 +2585,8 @@ export interface operations {
             /** @description Bad input: malformed JSON, a wrong type, an unknown field, or an agentId that is not a UUID */
             400: {
                 headers: {
+                    /** @description the correlation id of this request (the one given, else API Gateway's request id): its log lines, workflow and events carry it */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2396,6 +2603,8 @@ export interface operations {
             /** @description No valid API key (sent with WWW-Authenticate: Bearer) */
             401: {
                 headers: {
+                    /** @description the correlation id of this request (the one given, else API Gateway's request id): its log lines, workflow and events carry it */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2412,6 +2621,8 @@ export interface operations {
             /** @description No such agent or message */
             404: {
                 headers: {
+                    /** @description the correlation id of this request (the one given, else API Gateway's request id): its log lines, workflow and events carry it */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2428,6 +2639,8 @@ export interface operations {
             /** @description Request body over 128 KiB */
             413: {
                 headers: {
+                    /** @description the correlation id of this request (the one given, else API Gateway's request id): its log lines, workflow and events carry it */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2446,6 +2659,8 @@ export interface operations {
                 headers: {
                     /** @description seconds to wait before retrying */
                     "Retry-After"?: string;
+                    /** @description the correlation id of this request (the one given, else API Gateway's request id): its log lines, workflow and events carry it */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2467,7 +2682,10 @@ export interface operations {
                 limit?: number;
                 cursor?: string;
             };
-            header?: never;
+            header?: {
+                /** @description A correlation id for this request (1 to 128 letters, digits or `._:-`; anything else is ignored): the logs of every function it reaches, its stop workflow and its events carry it */
+                "X-Request-Id"?: string;
+            };
             path: {
                 agentId: string;
             };
@@ -2478,6 +2696,8 @@ export interface operations {
             /** @description A page of stop records */
             200: {
                 headers: {
+                    /** @description the correlation id of this request (the one given, else API Gateway's request id): its log lines, workflow and events carry it */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2493,6 +2713,8 @@ export interface operations {
             /** @description Bad input: malformed JSON, a wrong type, an unknown field, or an agentId that is not a UUID */
             400: {
                 headers: {
+                    /** @description the correlation id of this request (the one given, else API Gateway's request id): its log lines, workflow and events carry it */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2509,6 +2731,8 @@ export interface operations {
             /** @description No valid API key (sent with WWW-Authenticate: Bearer) */
             401: {
                 headers: {
+                    /** @description the correlation id of this request (the one given, else API Gateway's request id): its log lines, workflow and events carry it */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2525,6 +2749,8 @@ export interface operations {
             /** @description No such agent */
             404: {
                 headers: {
+                    /** @description the correlation id of this request (the one given, else API Gateway's request id): its log lines, workflow and events carry it */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2541,6 +2767,8 @@ export interface operations {
             /** @description Request body over 128 KiB */
             413: {
                 headers: {
+                    /** @description the correlation id of this request (the one given, else API Gateway's request id): its log lines, workflow and events carry it */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2559,6 +2787,8 @@ export interface operations {
                 headers: {
                     /** @description seconds to wait before retrying */
                     "Retry-After"?: string;
+                    /** @description the correlation id of this request (the one given, else API Gateway's request id): its log lines, workflow and events carry it */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2577,7 +2807,10 @@ export interface operations {
     health: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description A correlation id for this request (1 to 128 letters, digits or `._:-`; anything else is ignored): the logs of every function it reaches, its stop workflow and its events carry it */
+                "X-Request-Id"?: string;
+            };
             path?: never;
             cookie?: never;
         };
@@ -2586,6 +2819,8 @@ export interface operations {
             /** @description The API answers */
             200: {
                 headers: {
+                    /** @description the correlation id of this request (the one given, else API Gateway's request id): its log lines, workflow and events carry it */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2611,6 +2846,8 @@ export interface operations {
             /** @description The request line and headers are over the limit (before any route runs) */
             431: {
                 headers: {
+                    /** @description the correlation id of this request (the one given, else API Gateway's request id): its log lines, workflow and events carry it */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2629,7 +2866,10 @@ export interface operations {
     getFleetStop: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description A correlation id for this request (1 to 128 letters, digits or `._:-`; anything else is ignored): the logs of every function it reaches, its stop workflow and its events carry it */
+                "X-Request-Id"?: string;
+            };
             path: {
                 operationId: string;
             };
@@ -2640,6 +2880,8 @@ export interface operations {
             /** @description The operation */
             200: {
                 headers: {
+                    /** @description the correlation id of this request (the one given, else API Gateway's request id): its log lines, workflow and events carry it */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2683,6 +2925,8 @@ export interface operations {
             /** @description The operationId is malformed */
             400: {
                 headers: {
+                    /** @description the correlation id of this request (the one given, else API Gateway's request id): its log lines, workflow and events carry it */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2699,6 +2943,8 @@ export interface operations {
             /** @description No valid API key (sent with WWW-Authenticate: Bearer) */
             401: {
                 headers: {
+                    /** @description the correlation id of this request (the one given, else API Gateway's request id): its log lines, workflow and events carry it */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2715,6 +2961,8 @@ export interface operations {
             /** @description No such operation (or it expired with the records retention) */
             404: {
                 headers: {
+                    /** @description the correlation id of this request (the one given, else API Gateway's request id): its log lines, workflow and events carry it */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2731,6 +2979,8 @@ export interface operations {
             /** @description Request body over 128 KiB */
             413: {
                 headers: {
+                    /** @description the correlation id of this request (the one given, else API Gateway's request id): its log lines, workflow and events carry it */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2749,6 +2999,8 @@ export interface operations {
                 headers: {
                     /** @description seconds to wait before retrying */
                     "Retry-After"?: string;
+                    /** @description the correlation id of this request (the one given, else API Gateway's request id): its log lines, workflow and events carry it */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {

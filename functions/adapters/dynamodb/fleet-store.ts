@@ -119,13 +119,13 @@ export class FleetStore implements FleetStorePort {
   }
 
   /** Operations still running, with when each last advanced (a restarted server resumes them, the reaper heals stalled ones). */
-  async listRunning(): Promise<{ operationId: string; updatedAt: number }[]> {
-    return this.queryAll<{ operationId: string; updatedAt: number }>({
+  async listRunning(): Promise<{ operationId: string; updatedAt: number; correlationId?: string }[]> {
+    return this.queryAll<{ operationId: string; updatedAt: number; correlationId?: string }>({
       KeyConditionExpression: 'agentId = :fleet AND begins_with(sk, :op)',
       FilterExpression: '#status = :running',
       ExpressionAttributeNames: { '#status': 'status' },
       ExpressionAttributeValues: { ':fleet': FLEET, ':op': 'OP#', ':running': 'running' },
-      ProjectionExpression: 'operationId, updatedAt',
+      ProjectionExpression: 'operationId, updatedAt, correlationId',
     });
   }
 
