@@ -160,12 +160,12 @@ try {
         return typeof lease === 'object' && !lease.queued;
       }, 10_000);
       m.reset();
-      const polled = served.deps.metrics.stopPolls;
+      const polled = served.deps.counters.stopPolls;
       const s0 = performance.now();
       const res = await served.api('POST', `/agents/${long}/stop`, { graceful: true, timeout: 30_000 });
       const stopMs = performance.now() - s0;
       if (res.status !== 200) throw new Error(`waiting stop answered ${res.status}: ${res.text}`);
-      const polls = served.deps.metrics.stopPolls - polled;
+      const polls = served.deps.counters.stopPolls - polled;
       // Every read of the hot item costs the same (the stop request's polls, the workflow's checks).
       const reads = m.totals((c) => c.command === 'GetItem' && c.tables.includes(tables.agents));
       if (where === 'another function') {

@@ -9,7 +9,7 @@ import { functionAccess, grantedClient, type TableAccess } from '../functions/ad
 import { splitCombinedItems } from '../functions/adapters/dynamodb/split-items.js';
 import { fallbackRoute, routes } from '../functions/http/routes.js';
 import { injectFaults, type FaultPlan } from './faults.js';
-import type { EventPublisher, MessageQueue, RuntimeRegistry } from '../functions/agents/ports.js';
+import type { EventPublisher, MessageQueue, Metrics, RuntimeRegistry } from '../functions/agents/ports.js';
 import { handler as reaper } from '../functions/scheduled/reaper.js';
 import { invokeLocally } from './invoke.js';
 import { stopWorkflowInput } from '../functions/agents/model.js';
@@ -18,6 +18,9 @@ import { agentPages } from '../functions/agents/selection.js';
 import { ApiKeysStore } from '../functions/auth/api-keys.js';
 import { KeyAuthenticator, useAuthenticator } from '../functions/auth/authenticate.js';
 import { LocalEventBus } from './events.js';
+import { LocalMetrics } from './metrics.js';
+import { localEndpoints } from './endpoints.js';
+import { startEventsWebhook } from './webhook.js';
 import { LocalMessageQueue } from './queue.js';
 import { createLocalServer, loadHandlers } from './server.js';
 import { LocalFleetWorkflow, LocalStopWorkflow, type LocalWorkflowOptions } from './workflow.js';
@@ -48,6 +51,10 @@ export interface LocalAppOptions {
   now?: () => number;
   /** Faults injected below the SDK's retries (lost responses, throttling, 5xx, delays): see local/faults.ts. */
   faults?: FaultPlan;
+  /** Where the functions' metrics go (default: kept in memory, served at GET /metrics). */
+  metrics?: Metrics;
+  /** Deliver every lifecycle event to this subscriber, signed with the secret (EVENTS_WEBHOOK_URL/_SECRET). */
+  eventsWebhook?: { url: string; secret?: string };
 }
 
 export interface LocalApp {
@@ -66,6 +73,8 @@ export interface LocalApp {
   /** Fleet stops' workflows (the fleet stop ASL, same interpreter). */
   fleetWorkflow: LocalFleetWorkflow;
   bus: LocalEventBus;
+  /** Every function's metrics, as GET /metrics serves them (unless the options sent them elsewhere). */
+  metrics: LocalMetrics;
   /** The worker's queue: asynchronous messages run here, through the deployed worker handler. */
   queue: LocalMessageQueue;
   server: Server;
@@ -100,8 +109,10 @@ export async function startLocalApp(opts: LocalAppOptions): Promise<LocalApp> {
   const queue = new LocalMessageQueue({ log, invocationTimeoutMs: opts.workerTimeoutMs, deps: () => functionDeps('MessageWorker') });
   const lifetime = new AbortController();
   const offset = opts.clockOffsetMs ?? 0;
+  const metrics = new LocalMetrics();
   const parts = {
     config: opts.config,
+    metrics: opts.metrics ?? metrics,
     workflow,
     fleetWorkflow,
     events: opts.events ?? bus,
@@ -118,7 +129,7 @@ export async function startLocalApp(opts: LocalAppOptions): Promise<LocalApp> {
     ...Object.entries(functionAccess),
   ];
   for (const [name, access] of declared) {
-    functions.set(name, buildDeps({ ...parts, db: grantedClient(db, tables, access, name), metrics: deps.metrics, signals: deps.signals }));
+    functions.set(name, buildDeps({ ...parts, db: grantedClient(db, tables, access, name), counters: deps.counters, signals: deps.signals }));
   }
   useDeps(deps);
   // Agents stored as one item (configuration and state together) are split before anything reads them.
@@ -136,11 +147,14 @@ export async function startLocalApp(opts: LocalAppOptions): Promise<LocalApp> {
     : undefined;
   useAuthenticator(auth);
   const keys = auth?.keys;
+  const endpoints = localEndpoints({ metrics, bus, authenticate: async (authorization) => auth?.authenticate(authorization) });
+  const webhook = opts.eventsWebhook ? startEventsWebhook(bus, opts.eventsWebhook.url, opts.eventsWebhook.secret, log) : undefined;
   const server = createLocalServer({
     handlers: await loadHandlers(),
     log,
     authRequired: async () => (await auth?.requiredNow()) ?? false,
     depsFor: functionDeps,
+    endpoints,
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -158,6 +172,7 @@ export async function startLocalApp(opts: LocalAppOptions): Promise<LocalApp> {
     workflow,
     fleetWorkflow,
     bus,
+    metrics,
     queue,
     server,
     resumed,
@@ -166,6 +181,7 @@ export async function startLocalApp(opts: LocalAppOptions): Promise<LocalApp> {
     authRequired: () => auth?.required() ?? false,
     async close(graceMs = 2000) {
       await reaper?.stop();
+      endpoints.close();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
       const grace = new Promise<void>((resolve) => setTimeout(resolve, graceMs).unref());
@@ -176,6 +192,7 @@ export async function startLocalApp(opts: LocalAppOptions): Promise<LocalApp> {
       await queue.close();
       await fleetWorkflow.close();
       await workflow.close();
+      webhook?.close();
       db.destroy();
     },
   };

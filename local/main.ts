@@ -3,8 +3,9 @@
  * data under AGENTS_DATA_DIR) unless DYNAMODB_ENDPOINT points elsewhere.
  */
 import { rmSync, writeFileSync } from 'node:fs';
-import { configFromEnv } from '../functions/agents/config.js';
+import { ConfigError, configFromEnv } from '../functions/agents/config.js';
 import { startLocalApp } from './app.js';
+import { printLine, prettyStdout } from './log.js';
 import { assertPortFree, DataDirLocked, endpointFile, ensureTables, JavaMissing, startDynamoDbLocal, type LocalDynamo } from './dynamodb.js';
 
 const env = process.env;
@@ -14,7 +15,12 @@ if (!Number.isInteger(port) || port < 0 || port > 65535) {
   process.exit(1);
 }
 const dataDir = env.AGENTS_DATA_DIR ?? '.data';
-const print = (line: string) => process.stdout.write(`${new Date().toISOString()} ${line}\n`);
+if (env.LOG_FORMAT === 'pretty') prettyStdout();
+else if (env.LOG_FORMAT !== undefined && env.LOG_FORMAT !== 'json') {
+  process.stderr.write(`LOG_FORMAT must be json or pretty, got ${JSON.stringify(env.LOG_FORMAT)}\n`);
+  process.exit(1);
+}
+const print = printLine;
 
 // Local defaults for what the CDK stack sets in AWS.
 env.AGENTS_TABLE ??= 'agents';
@@ -56,6 +62,7 @@ async function main(): Promise<void> {
       log: print,
       reaperIntervalMs,
       auth: { keysTable, require: requireAuth ? 'always' : 'auto' },
+      ...(env.EVENTS_WEBHOOK_URL && { eventsWebhook: { url: env.EVENTS_WEBHOOK_URL, secret: env.EVENTS_WEBHOOK_SECRET } }),
     });
   } catch (err) {
     // Whatever failed, the DynamoDB Local started for this server goes with it.
@@ -72,6 +79,7 @@ async function main(): Promise<void> {
   if (app.resumed > 0) print(`resumed the stop workflow of ${app.resumed} agent(s) left stopping`);
   if (app.resumedFleetStops > 0) print(`resumed ${app.resumedFleetStops} fleet stop(s) left running`);
   print(`agents API on http://localhost:${port} (stop window ${config.stopWaitWindowMs} ms); docs on http://localhost:${port}/docs`);
+  print(`lifecycle events on http://localhost:${port}/events${env.EVENTS_WEBHOOK_URL ? ` and to ${env.EVENTS_WEBHOOK_URL}` : ''}; metrics on http://localhost:${port}/metrics`);
 
   let closing = false;
   const shutdown = async (signal: string) => {
@@ -89,7 +97,7 @@ async function main(): Promise<void> {
 }
 
 main().catch((err: unknown) => {
-  if (err instanceof JavaMissing || err instanceof DataDirLocked) {
+  if (err instanceof JavaMissing || err instanceof DataDirLocked || err instanceof ConfigError) {
     process.stderr.write(`${err.message}\n`);
   } else if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') {
     process.stderr.write(`Port ${port} is in use: stop what runs there or set PORT to another port.\n`);

@@ -3,6 +3,7 @@ import { STATUS_CODES, createServer, maxHeaderSize, type IncomingMessage, type S
 import type { Context } from 'aws-lambda';
 import type { Deps } from '../functions/adapters/deps.js';
 import { invokeLocally } from './invoke.js';
+import type { LocalEndpoints } from './endpoints.js';
 import { ValidationError } from '../functions/agents/errors.js';
 import { parserRefusal, payloadTooLarge } from '../functions/http/errors.js';
 import { MAX_BODY_BYTES, errorResponse, type Event, type Result } from '../functions/http/middleware.js';
@@ -104,6 +105,8 @@ export interface LocalServerOptions {
   authRequired?: () => Promise<boolean>;
   /** Each handler's own dependencies (its grants), as each route is its own Lambda function. */
   depsFor?: (handler: string) => Deps;
+  /** The local-only endpoints (metrics, event stream). */
+  endpoints?: LocalEndpoints;
 }
 
 /** The local API Gateway: route table -> v2 event -> the same handler Lambda runs -> response. */
@@ -111,6 +114,7 @@ export function createLocalServer(opts: LocalServerOptions): Server {
   const log = opts.log ?? (() => {});
   const server = createServer(async (req, res) => {
     if (serveDocs(req, res, () => opts.authRequired?.() ?? Promise.resolve(false))) return;
+    if (opts.endpoints?.serve(req, res)) return;
     const started = performance.now();
     const method = req.method ?? 'GET';
     let result: Result;

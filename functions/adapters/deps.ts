@@ -9,6 +9,7 @@ import { FleetStore } from './dynamodb/fleet-store.js';
 import { createDocumentClient } from './dynamodb/client.js';
 import { RecordsStore } from './dynamodb/records-store.js';
 import { logger, wireAtColdStart } from './logger.js';
+import { EmfMetrics } from './metrics.js';
 import { currentCorrelationId } from './observability.js';
 import { InProcessSignals } from './process-signals.js';
 import { generateSigningSecret } from './runtimes/http.js';
@@ -43,8 +44,9 @@ export function buildDeps(parts: {
   /** Fires when the process is going away (default: never, as in Lambda). */
   shutdown?: AbortSignal;
   now?: () => number;
+  metrics: Deps['metrics'];
   /** Shared by the functions of one local stack (each Lambda function has its own). */
-  metrics?: Deps['metrics'];
+  counters?: Deps['counters'];
   signals?: Deps['signals'];
 }): Deps {
   const { db, ...rest } = parts;
@@ -64,7 +66,7 @@ export function buildDeps(parts: {
     log: logger,
     now: parts.now ?? Date.now,
     newSigningSecret: generateSigningSecret,
-    metrics: parts.metrics ?? { eventPublishFailures: 0, stopPolls: 0 },
+    counters: parts.counters ?? { stopPolls: 0 },
     correlationId: currentCorrelationId,
     signals: parts.signals ?? new InProcessSignals(),
   };
@@ -75,6 +77,7 @@ function depsFromEnvironment(env = process.env): Deps {
   const config = configFromEnv(env);
   return buildDeps({
     config,
+    metrics: new EmfMetrics(),
     db: createDocumentClient(env.DYNAMODB_ENDPOINT),
     workflow: env.STOP_STATE_MACHINE_ARN
       ? stepFunctionsStopWorkflow(env.STOP_STATE_MACHINE_ARN)

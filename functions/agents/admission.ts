@@ -56,6 +56,7 @@ export async function admit(d: Deps, agentId: string, messageId: string, input: 
     // lease is there (then the lease expires and the reaper settles both). Should the look fail
     // too, the record reads as never admitted and its next admission settles it.
     if (err instanceof DomainError && !(err instanceof Unavailable)) {
+      d.metrics.add('AdmissionsRefused', 1, 'Count', { reason: err.code });
       if (!(await d.records.discardMessageRecord(agentId, messageId, lease.token))) {
         // Not refused after all: the lease write's first attempt landed (its answer lost) and a
         // stop has since ended the message. Its outcome is the answer.

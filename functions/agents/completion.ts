@@ -106,6 +106,7 @@ export async function reclaimExpiredLeases(d: Deps, agent: AgentState): Promise<
     });
     if (!settled) continue;
     reclaimed++;
+    d.metrics.add('HeartbeatsLost', 1, 'Count');
     // Every ending has its event, whoever settles it: a reply recorded before its worker died too.
     if (settled === 'failed') await publish(d, endingEvent(agent.agentId, messageId, { status: 'failed', error }));
     else if (settled.released === 'completed' || settled.released === 'failed') await publish(d, endingEvent(agent.agentId, messageId, { status: settled.released, error: settled.error }));

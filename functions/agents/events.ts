@@ -6,12 +6,35 @@ import type { Deps, LifecycleEvent } from './ports.js';
  * invocation's.
  */
 export async function publish(d: Deps, event: LifecycleEvent): Promise<void> {
+  measure(d, event);
   try {
     const correlationId = event.detail.correlationId ?? d.correlationId();
     await d.events.publish(correlationId ? { ...event, detail: { ...event.detail, correlationId } } : event);
   } catch (err) {
-    d.metrics.eventPublishFailures++;
+    d.metrics.add('EventPublishFailures', 1, 'Count', { event: event.type });
     d.log.error('lifecycle event not published', { event: event.type, agentId: event.detail.agentId, error: err as Error });
+  }
+}
+
+/** What each transition counts for (measured when it is announced: once, by whoever committed it). */
+function measure(d: Deps, { type, detail }: LifecycleEvent): void {
+  switch (type) {
+    case 'Agent Stopped':
+      d.metrics.add('StopsEnded', 1, 'Count', { outcome: detail.outcome ?? 'unknown' }, { reason: detail.reason ?? 'unknown' });
+      return;
+    case 'Message Completed':
+    case 'Message Failed':
+    case 'Message Interrupted':
+      d.metrics.add('MessagesEnded', 1, 'Count', { outcome: type.slice('Message '.length).toLowerCase() });
+      return;
+    case 'Fleet Stop Completed': {
+      d.metrics.add('FleetStopsEnded', 1, 'Count', { status: detail.status ?? 'unknown' });
+      const { counts } = detail;
+      if (counts) for (const state of ['drained', 'timed_out', 'forced', 'failed', 'skipped'] as const) d.metrics.add('FleetStopAgents', counts[state], 'Count', { state });
+      return;
+    }
+    default:
+      return;
   }
 }
 

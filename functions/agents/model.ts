@@ -247,8 +247,11 @@ export interface StopInfo {
 export const stopWorkflowInput = (agentId: string, stop: Pick<StopInfo, 'stopId' | 'correlationId'>) => ({
   agentId,
   stopId: stop.stopId,
-  correlationId: stop.correlationId ?? stop.stopId,
+  correlationId: stopCorrelationId(stop),
 });
+
+/** The id a stop's workflow, events and log lines are followed by: its request's (its stopId if it has none). */
+export const stopCorrelationId = (stop: Pick<StopInfo, 'stopId' | 'correlationId'>): string => stop.correlationId ?? stop.stopId;
 
 /** What closing the runtime for a stop came to: the outcome it was told, whether it saved state. */
 export interface RuntimeClosed {

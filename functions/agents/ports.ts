@@ -52,7 +52,10 @@ export interface Deps {
   /** A new random signing secret for an agent's `http` runtime. */
   newSigningSecret: () => string;
   /** Counters a test or an operator can read (event publish failures are counted, never silent; reads of waiting stop requests). */
-  metrics: { eventPublishFailures: number; stopPolls: number };
+  /** What the product promises, measured (EMF in Lambda; served at GET /metrics locally). */
+  metrics: Metrics;
+  /** In-process counts for benchmarks and tests (not published). */
+  counters: { stopPolls: number };
   /** The correlation id of the invocation running now (carried into workflows, jobs and events). */
   correlationId(): string | undefined;
 }
@@ -339,6 +342,30 @@ export interface LifecycleEvent {
     /** The request (or stop) that caused it, as its log lines carry it. */
     correlationId?: string;
   };
+}
+
+/**
+ * The service's metrics: each name with its dimension set (`dims`), and optionally a finer set
+ * for breakdowns (`finer`, e.g. stops by outcome, and by outcome and reason).
+ */
+export type MetricName =
+  | 'StopsEnded'
+  | 'DrainDuration'
+  | 'DeadlineToCommit'
+  | 'MessagesEnded'
+  | 'HeartbeatsLost'
+  | 'AdmissionsRefused'
+  | 'RuntimeLatency'
+  | 'RuntimeFailures'
+  | 'FleetStopsEnded'
+  | 'FleetStopAgents'
+  | 'ReaperHeals'
+  | 'EventPublishFailures';
+
+export type MetricUnit = 'Count' | 'Milliseconds';
+
+export interface Metrics {
+  add(name: MetricName, value: number, unit: MetricUnit, dims?: Record<string, string>, finer?: Record<string, string>): void;
 }
 
 /** Publishes lifecycle events; runtimes listen for `Agent Stopped` to close their connections. */

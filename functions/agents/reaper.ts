@@ -103,7 +103,11 @@ export async function runReaper(d: Deps, opts: ReaperOptions): Promise<ReaperSum
     // A forced stop's grace counts from when it was forced (its dueAt), a graceful one's from its deadline.
     if ((agent.stop.forced ? agent.dueAt : agent.stop.deadline) > now - d.config.stuckStopGraceMs) return;
     const { stopped } = await finalizeStop(d, agentId, agent.stop.stopId);
-    if (stopped) summary.healed++;
+    if (stopped) {
+      summary.healed++;
+      // A stop left past its deadline and grace: its workflow died or never started.
+      d.metrics.add('ReaperHeals', 1, 'Count', { kind: 'stop' });
+    }
   });
 
   // A fleet stop whose workflow never started (its request died between writing the operation and
@@ -113,6 +117,7 @@ export async function runReaper(d: Deps, opts: ReaperOptions): Promise<ReaperSum
     if (updatedAt > now - d.config.stuckStopGraceMs) continue;
     try {
       const healed = await healFleetStop(d, op);
+      d.metrics.add('ReaperHeals', 1, 'Count', { kind: 'fleet_stop' });
       if (healed === 'started') summary.stalledFleetStops++;
       else if (healed === 'resumed') summary.resumedFleetStops++;
       else summary.endedFleetStops++;

@@ -127,6 +127,7 @@ export async function runLeased(d: Deps, agent: AgentConfig, token: string, reco
       // The store cannot be reached: the lease holds until its expiry, and is lost after it (its
       // message is then settled failed by whoever reaches the store next).
       if (d.now() >= leasedUntil) {
+        d.metrics.add('HeartbeatsLost', 1, 'Count');
         lost.abort(new Unavailable(`Message ${messageId} lost its lease: the store could not be reached to renew it; it will be recorded as failed`));
       }
     }
@@ -136,14 +137,18 @@ export async function runLeased(d: Deps, agent: AgentConfig, token: string, reco
     timer = setTimeout(() => void beat().then(() => running && !signal.aborted && schedule()), d.config.heartbeatMs);
   };
   schedule();
+  const runtime = { runtime: agent.runtime.type };
+  const started = performance.now();
   try {
     const { reply } = await untilAborted(
       runtimeFor(d.runtimes, agent).process(agent, { messageId, text: record.text, metadata: record.metadata, deadline: d.now() + timeLimitMs }, signal),
       signal,
     );
+    d.metrics.add('RuntimeLatency', performance.now() - started, 'Milliseconds', runtime);
     return { status: 'completed', reply };
   } catch (err) {
     if (timeUp.aborted && !lost.signal.aborted && !d.shutdown.aborted) {
+      d.metrics.add('RuntimeFailures', 1, 'Count', runtime, { cause: 'time_limit' });
       d.log.warn('message work stopped at its time limit', { agentId, messageId, timeLimitMs });
       return { status: 'failed', error: `the work did not finish within its time limit of ${timeLimitMs} ms` };
     }
@@ -153,6 +158,8 @@ export async function runLeased(d: Deps, agent: AgentConfig, token: string, reco
       return { status: 'aborted', reason };
     }
     d.log.warn('runtime failed to process a message', { agentId, messageId, error: err as Error });
+    d.metrics.add('RuntimeLatency', performance.now() - started, 'Milliseconds', runtime);
+    d.metrics.add('RuntimeFailures', 1, 'Count', runtime, { cause: 'error' });
     return { status: 'failed', error: err instanceof Error ? err.message : String(err) };
   } finally {
     running = false;

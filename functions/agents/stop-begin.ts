@@ -4,7 +4,7 @@ import { publish } from './events.js';
 import { AgentConditionFailed, type Deps, WorkflowEnded } from './ports.js';
 import { RETRY_LIMITS, retriesExhausted } from './retry.js';
 import { AgentNotFound, agentNotRunning, StopFailed } from './errors.js';
-import { type AgentState, deadHorizon, liveLeaseIds, type LastStop, type StopInfo, type StopReason, nextReaperCheck, stopWorkflowInput } from './model.js';
+import { type AgentState, deadHorizon, liveLeaseIds, type LastStop, type StopInfo, type StopReason, nextReaperCheck, stopCorrelationId, stopWorkflowInput } from './model.js';
 import { monotonicFactory } from 'ulid';
 import { CLOSE_CLAIM_MS, finalizeStop } from './stop-commit.js';
 import { type StopView, stoppedView, viewStop } from './stop-view.js';
@@ -62,7 +62,7 @@ export async function beginGracefulStop(
   if (!agent) throw agentNotRunning();
   const stop = agent.stop as StopInfo;
   if (!joined) {
-    await publish(d, { type: 'Agent Stopping', detail: { agentId, stopId: stop.stopId, reason: stop.reason, correlationId: stopWorkflowInput(agentId, stop).correlationId } });
+    await publish(d, { type: 'Agent Stopping', detail: { agentId, stopId: stop.stopId, reason: stop.reason, correlationId: stopCorrelationId(stop) } });
   }
   if (liveLeaseIds(agent, deadHorizon(d, now)).length === 0) {
     // Fast path: nothing in flight, no workflow. Should finalizing fail here (the runtime did not
@@ -136,12 +136,13 @@ async function closeAdmission(d: Deps, agentId: string, reason: StopReason, oper
       timeoutMs: 0,
       reason,
       ...(operationId && { operationId }),
+      ...(d.correlationId() && { correlationId: d.correlationId() }),
       forced: true,
     };
     let current: AgentState | null;
     try {
       const agent = await d.agents.beginForcedStop(agentId, stop, now);
-      await publish(d, { type: 'Agent Stopping', detail: { agentId, stopId: stop.stopId, reason } });
+      await publish(d, { type: 'Agent Stopping', detail: { agentId, stopId: stop.stopId, reason, correlationId: stopCorrelationId(stop) } });
       return { stopId: stop.stopId, agent };
     } catch (err) {
       if (!(err instanceof AgentConditionFailed)) throw err;

@@ -6,7 +6,7 @@ import { randomUUID } from 'node:crypto';
 import { endingEvent, publish } from './events.js';
 import { AgentConditionFailed, runtimeFor, type Deps } from './ports.js';
 import { RETRY_LIMITS, backoff, retriesExhausted } from './retry.js';
-import { type AgentConfig, type AgentState, type MessageRecord, deadHorizon, expiredLeases, leaseExpiredError, liveLeaseIds, type LastStop, type RuntimeClosed, type StopInfo, type StopOutcome, type StopRecord, lastStopOf, stopWorkflowInput } from './model.js';
+import { type AgentConfig, type AgentState, type MessageRecord, deadHorizon, expiredLeases, leaseExpiredError, liveLeaseIds, type LastStop, type RuntimeClosed, type StopInfo, type StopOutcome, type StopRecord, lastStopOf, stopCorrelationId } from './model.js';
 
 /** How long a finalizer's claim on closing the runtime holds: above the runtime's lifecycle call timeout. */
 export const CLOSE_CLAIM_MS = 15_000;
@@ -214,7 +214,12 @@ async function announce(
   const { interruptedIds, failedIds, failures, endedInTime } = settled;
   const { outcome } = lastStop;
   d.signals.stopEnded(agentId, lastStop);
-  const { correlationId } = stopWorkflowInput(agentId, stop);
+  const correlationId = stopCorrelationId(stop);
+  d.metrics.add('DrainDuration', lastStop.stoppedAt - stop.requestedAt, 'Milliseconds', { outcome });
+  // How late past its deadline a timed-out stop was committed (the workflow's poll, clocks, retries).
+  if (outcome === 'timed_out') d.metrics.add('DeadlineToCommit', Math.max(0, lastStop.stoppedAt - stop.deadline), 'Milliseconds');
+  // Messages whose leases had expired (their workers died or froze) settled failed by the commit.
+  if (failedIds.length > 0) d.metrics.add('HeartbeatsLost', failedIds.length, 'Count');
   d.log.info('agent stopped', { agentId, stopId: stop.stopId, outcome, interrupted: interruptedIds.length, failed: failedIds.length, stopCorrelationId: correlationId });
   await publish(d, { type: 'Agent Stopped', detail: { agentId, stopId: stop.stopId, outcome, reason: stop.reason, interrupted: interruptedIds.length, correlationId } });
   await Promise.all([

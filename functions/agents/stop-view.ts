@@ -98,7 +98,7 @@ export async function awaitStop(d: Deps, agentId: string, stopId: string, window
       const { ended } = await watch.sleep(Math.min(left, toDeadline, here ? Infinity : d.config.stopPollMs));
       if (ended) return stoppedView(agentId, ended);
       agent = undefined;
-      d.metrics.stopPolls++;
+      d.counters.stopPolls++;
     }
   } finally {
     watch.close();

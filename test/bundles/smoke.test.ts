@@ -13,6 +13,7 @@ import { BundleProcess, buildBundles, httpEvent, type BundledFunction } from '..
 import { OpenAiStandIn } from '../../local/openai-standin.js';
 import { A2AStandIn } from '../../local/a2a-agent.js';
 import { testConfig } from '../support/stack.js';
+import { LocalMetrics } from '../../local/metrics.js';
 
 /**
  * The deployed artifacts themselves: every function's bundle, built by `cdk synth`'s own
@@ -30,7 +31,7 @@ const running = new Map<string, BundleProcess>();
 let key: string;
 /** The domain over the same tables, to set up what an event finds (its workflows and events go nowhere). */
 const domain = () =>
-  buildDeps({ config, db, workflow: { start: async () => {} }, fleetWorkflow: { start: async () => {} }, events: { publish: async () => {} }, queue: { send: async () => {} } });
+  buildDeps({ metrics: new LocalMetrics(), config, db, workflow: { start: async () => {} }, fleetWorkflow: { start: async () => {} }, events: { publish: async () => {} }, queue: { send: async () => {} } });
 
 /** The template's environment with its references bound to the local resources. */
 function environment(fn: BundledFunction): Record<string, string> {

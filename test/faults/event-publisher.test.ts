@@ -25,5 +25,5 @@ it('starts and stops agents while the event bus is down, counting each failed pu
   expect((await app.api('GET', `/agents/${agentId}`)).body.data.status).toBe('inactive');
   // Agent Started, Agent Stopping, Agent Stopped: each tried once, each failure counted.
   expect(attempts).toBe(3);
-  expect(app.deps.metrics.eventPublishFailures).toBe(3);
+  expect(app.metrics.total('EventPublishFailures')).toBe(3);
 });

@@ -6,11 +6,12 @@ import { buildDeps } from '../../functions/adapters/deps.js';
 import { createDocumentClient } from '../../functions/adapters/dynamodb/client.js';
 import { ConfigError } from '../../functions/agents/config.js';
 import { testConfig } from '../support/api.js';
+import { LocalMetrics } from '../../local/metrics.js';
 
 /** Wiring: each function gets only the tables it is granted, and a bad configuration fails its cold start. */
 it('refuses, in a sentence, to use a table the function was not granted', () => {
   const db = createDocumentClient('http://127.0.0.1:1');
-  const d = buildDeps({
+  const d = buildDeps({ metrics: new LocalMetrics(),
     config: { ...testConfig(), recordsTable: undefined },
     db,
     workflow: { start: async () => {} },

@@ -70,3 +70,14 @@ it('a request without an id, or with one that is not usable, is given API Gatewa
   for (const res of [plain, odd]) expect(res.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
   expect(plain.headers.get('x-request-id')).not.toBe(odd.headers.get('x-request-id'));
 });
+
+it("a force stop's events carry the id of the request that forced it", async () => {
+  const agentId = await createAgent(app().api, {}, true);
+  const stop = await app().api('POST', `/agents/${agentId}/stop`, { graceful: false }, { 'x-request-id': 'force-5d10' });
+  expect(stop.status).toBe(200);
+  const events = app().bus.published.filter((e) => e.detail.agentId === agentId && e.type !== 'Agent Started');
+  expect(events.map((e) => [e.type, e.detail.correlationId])).toEqual([
+    ['Agent Stopping', 'force-5d10'],
+    ['Agent Stopped', 'force-5d10'],
+  ]);
+});

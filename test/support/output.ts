@@ -11,7 +11,8 @@ export function captureOutput(): { text(): string; restore(): void } {
     stream.write = ((chunk: unknown, ...rest: unknown[]) => {
       const text = typeof chunk === 'string' ? chunk : Buffer.from(chunk as Uint8Array).toString('utf8');
       chunks.push(text);
-      if (text.startsWith('{"level":')) return true;
+      // JSON log lines and EMF metric lines are kept for the test only.
+      if (text.startsWith('{"level":') || text.startsWith('{"_aws":')) return true;
       return (originals[i] as (...a: unknown[]) => boolean)(chunk, ...rest);
     }) as typeof stream.write;
   });
