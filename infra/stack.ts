@@ -2,22 +2,19 @@ import { readFileSync } from 'node:fs';
 import { CfnOutput, Duration, RemovalPolicy, Stack, Validations, type StackProps } from 'aws-cdk-lib';
 import { CfnStage, HttpApi, HttpMethod } from 'aws-cdk-lib/aws-apigatewayv2';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
-import { Alarm, ComparisonOperator, TreatMissingData, type IMetric } from 'aws-cdk-lib/aws-cloudwatch';
-import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
 import { AttributeType, Billing, ProjectionType, TableV2 } from 'aws-cdk-lib/aws-dynamodb';
 import { EventBus, Rule, Schedule } from 'aws-cdk-lib/aws-events';
 import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
-import { Alias } from 'aws-cdk-lib/aws-kms';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
-import { Subscription, SubscriptionProtocol, Topic } from 'aws-cdk-lib/aws-sns';
 import { DefinitionBody, LogLevel, StateMachine, StateMachineType } from 'aws-cdk-lib/aws-stepfunctions';
 import type { Construct } from 'constructs';
 import { functionAccess, type TableAccess } from '../functions/adapters/dynamodb/grants.js';
 import { agentsTable, apiKeysTable, recordsTable, type TableDef } from '../functions/adapters/dynamodb/tables.js';
 import { API_GATEWAY_LIMIT_S, LONGEST_ROUTE_TIMEOUT_S, fallbackRoute, routeName, routes } from '../functions/http/routes.js';
 import { AgentFunction } from './agent-function.js';
+import { Operations } from './operations.js';
 import { fleetStopWorkflow, stopWorkflow, type WorkflowDefinition } from './workflow-definition.js';
 
 export interface AgentsStackProps extends StackProps {
@@ -51,6 +48,7 @@ export class AgentsStack extends Stack {
   readonly messageQueue: Queue;
   readonly messageDeadLetters: Queue;
   readonly functions: Record<string, AgentFunction> = {};
+  readonly operations: Operations;
 
   constructor(scope: Construct, id: string, props: AgentsStackProps) {
     super(scope, id, props);
@@ -208,7 +206,15 @@ export class AgentsStack extends Stack {
       targets: [new LambdaFunction(reaper, { retryAttempts: 0 })],
     });
 
-    this.alarms(props.alarmEmail);
+    this.operations = new Operations(this, 'Operations', {
+      stage: props.stage,
+      api: this.api,
+      tables: { agents, records, apiKeys },
+      stopWorkflow: this.stateMachine,
+      fleetStopWorkflow: this.fleetStateMachine,
+      deadLetters: this.messageDeadLetters,
+      alarmEmail: props.alarmEmail,
+    });
     new CfnOutput(this, 'ApiUrl', { value: this.api.apiEndpoint });
     new CfnOutput(this, 'EventBusName', { value: bus.eventBusName });
     new CfnOutput(this, 'ApiKeysTableName', { value: apiKeys.tableName });
@@ -235,34 +241,5 @@ export class AgentsStack extends Stack {
         projectionType: ProjectionType.KEYS_ONLY,
       })),
     });
-  }
-
-  private alarms(email?: string): void {
-    const topic = email
-      ? new Topic(this, 'AlarmTopic', { enforceSSL: true, masterKey: Alias.fromAliasName(this, 'SnsKey', 'alias/aws/sns') })
-      : undefined;
-    if (topic && email) new Subscription(this, 'AlarmEmail', { topic, protocol: SubscriptionProtocol.EMAIL, endpoint: email });
-    const alarm = (id: string, metric: IMetric, description: string) => {
-      const a = new Alarm(this, id, {
-        metric,
-        threshold: 1,
-        evaluationPeriods: 1,
-        comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-        treatMissingData: TreatMissingData.NOT_BREACHING,
-        alarmDescription: description,
-      });
-      if (topic) a.addAlarmAction(new SnsAction(topic));
-    };
-    for (const [name, f] of Object.entries(this.functions)) {
-      alarm(`${name}Errors`, f.metricErrors({ period: Duration.minutes(5) }), `${name} function errors (unhandled exceptions or timeouts)`);
-    }
-    alarm('StopWorkflowFailed', this.stateMachine.metricFailed({ period: Duration.minutes(5) }), 'A stop workflow failed: an agent is left stopping with a recorded failure');
-    alarm('StopWorkflowTimedOut', this.stateMachine.metricTimedOut({ period: Duration.minutes(5) }), 'A stop workflow timed out');
-    alarm('FleetStopWorkflowFailed', this.fleetStateMachine.metricFailed({ period: Duration.minutes(5) }), 'A fleet stop workflow failed: the operation is recorded failed');
-    alarm(
-      'MessageDeadLettersAlarm',
-      this.messageDeadLetters.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(5), statistic: 'Maximum' }),
-      'Message jobs the worker failed to run after every delivery (their messages are settled failed when their leases expire)',
-    );
   }
 }

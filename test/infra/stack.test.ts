@@ -7,6 +7,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { routeName, routes } from '../../functions/http/routes.js';
 import { buildApp, cdkJsonContext } from '../../infra/app.js';
 import { MESSAGE_MAX_RECEIVES, WORKER_TIMEOUT_S, type AgentsStack } from '../../infra/stack.js';
+import { ALARMS } from '../../infra/operations.js';
 import { STOP_WORKFLOW_ASL, fleetStopWorkflow } from '../../infra/workflow-definition.js';
 
 /** Bundling is skipped here (`aws:cdk:bundling-stacks: []`); `npm run synth` bundles for real. */
@@ -279,12 +280,59 @@ describe('tables and schedule', () => {
     });
   });
 
-  it('alarms on function errors and failed workflows, to an SNS topic when an email is given', () => {
-    expect(resources('AWS::CloudWatch::Alarm').length).toBe(Object.keys(stack.functions).length + 4); // + stop workflow failed, timed out, fleet stop failed, dead letters
+  it('alarms on what the service promises, each with its runbook line, to an SNS topic when an email is given', () => {
+    const alarms = resources('AWS::CloudWatch::Alarm').map(([, a]) => a);
+    const byName = Object.fromEntries(alarms.map((a) => [a.Properties.AlarmName as string, a.Properties]));
+    expect(Object.keys(byName).sort()).toEqual(Object.keys(ALARMS).map((n) => `agents-dev-${n}`).sort());
+    for (const [name, { threshold, description }] of Object.entries(ALARMS)) {
+      const alarm = byName[`agents-dev-${name}`]!;
+      expect(alarm.Threshold, name).toBe(threshold);
+      expect(alarm.AlarmDescription, name).toBe(description);
+      expect(description, name).toContain('Runbook: ');
+      expect(alarm.TreatMissingData, name).toBe('notBreaching');
+      expect(alarm.AlarmActions, name).toBeUndefined();
+    }
+    // A rate, not a count: more than 20% of at least 5 graceful stops in 15 minutes timed out.
+    const timedOut = byName['agents-dev-TimedOutStops']!;
+    expect(timedOut.ComparisonOperator).toBe('GreaterThanThreshold');
+    const expression = (timedOut.Metrics as { Expression?: string; MetricStat?: { Metric: { MetricName: string; Namespace: string; Dimensions: { Name: string; Value: string }[] }; Period: number } }[]);
+    expect(expression.find((m) => m.Expression)?.Expression).toBe('IF(drained + timedOut >= 5, 100 * timedOut / (drained + timedOut), 0)');
+    expect(expression.filter((m) => m.MetricStat).map((m) => [m.MetricStat!.Metric.Namespace, m.MetricStat!.Metric.MetricName, m.MetricStat!.Metric.Dimensions, m.MetricStat!.Period])).toEqual([
+      ['AgentsLifecycle', 'StopsEnded', [{ Name: 'outcome', Value: 'drained' }, { Name: 'service', Value: 'agents' }], 900],
+      ['AgentsLifecycle', 'StopsEnded', [{ Name: 'outcome', Value: 'timed_out' }, { Name: 'service', Value: 'agents' }], 900],
+    ]);
+    // A stuck stop: any the reaper had to end.
+    expect(byName['agents-dev-StuckStops']).toMatchObject({ MetricName: 'ReaperHeals', Namespace: 'AgentsLifecycle', Threshold: 1, ComparisonOperator: 'GreaterThanOrEqualToThreshold' });
+    // Throttling and 5xx must last two periods.
+    expect(byName['agents-dev-TableThrottling']!.EvaluationPeriods).toBe(2);
+    expect(byName['agents-dev-ApiServerErrors']!.EvaluationPeriods).toBe(2);
     expect(resources('AWS::SNS::Topic')).toHaveLength(0);
+
     const withEmail = Template.fromStack(buildApp(newApp({ alarmEmail: 'ops@example.com' })).stack);
     withEmail.resourceCountIs('AWS::SNS::Topic', 1);
     withEmail.hasResourceProperties('AWS::SNS::Subscription', { Protocol: 'email', Endpoint: 'ops@example.com' });
+    const topic = Object.keys(withEmail.findResources('AWS::SNS::Topic'))[0]!;
+    for (const alarm of Object.values(withEmail.findResources('AWS::CloudWatch::Alarm')) as Resource[]) {
+      expect(alarm.Properties.AlarmActions).toEqual([{ Ref: topic }]);
+      expect(alarm.Properties.OKActions).toEqual([{ Ref: topic }]);
+    }
+  });
+
+  it('has one dashboard over the metrics the functions emit', () => {
+    const dashboards = resources('AWS::CloudWatch::Dashboard').map(([, d]) => d);
+    expect(dashboards).toHaveLength(1);
+    const body = JSON.stringify(dashboards[0]!.Properties.DashboardBody);
+    for (const metric of ['StopsEnded', 'DrainDuration', 'DeadlineToCommit', 'MessagesEnded', 'RuntimeLatency', 'RuntimeFailures', 'AdmissionsRefused', 'HeartbeatsLost', 'ReaperHeals', 'FleetStopsEnded', 'FleetStopAgents']) {
+      expect(body, metric).toContain(`\\"AgentsLifecycle\\",\\"${metric}\\"`);
+    }
+    for (const aws of ['ReadThrottleEvents', 'WriteThrottleEvents', 'SystemErrors', 'ExecutionsFailed', 'ApproximateNumberOfMessagesVisible', '5xx', 'Latency']) expect(body, aws).toContain(aws);
+  });
+
+  it('traces every function with X-Ray, its role allowed to send the segments', () => {
+    for (const name of Object.keys(stack.functions)) {
+      expect((template.findResources('AWS::Lambda::Function')[functionId(name)] as Resource).Properties.TracingConfig, name).toEqual({ Mode: 'Active' });
+      expect(policyActionsOf(name).flatMap((s) => s.actions), name).toEqual(expect.arrayContaining(['xray:PutTraceSegments', 'xray:PutTelemetryRecords']));
+    }
   });
 });
 
