@@ -29,6 +29,7 @@ export function propsFromContext(app: App): AgentsStackProps {
     authCacheSeconds: Number(ctx('authCacheSeconds') ?? 30),
     runtimeUrls: ctx('runtimeUrls') === 'any' ? 'any' : 'public',
     runtimeAllowHttp: String(ctx('runtimeAllowHttp') ?? 'false') === 'true',
+    logEvents: String(ctx('logEvents') ?? 'false') === 'true',
   };
 }
 

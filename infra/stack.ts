@@ -4,12 +4,13 @@ import { CfnStage, HttpApi, HttpMethod } from 'aws-cdk-lib/aws-apigatewayv2';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
 import { AttributeType, Billing, ProjectionType, TableV2 } from 'aws-cdk-lib/aws-dynamodb';
 import { EventBus, Rule, Schedule } from 'aws-cdk-lib/aws-events';
-import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
+import { CloudWatchLogGroup, LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import { DefinitionBody, LogLevel, StateMachine, StateMachineType } from 'aws-cdk-lib/aws-stepfunctions';
 import type { Construct } from 'constructs';
+import { EVENT_SOURCE } from '../functions/adapters/aws.js';
 import { functionAccess, type TableAccess } from '../functions/adapters/dynamodb/grants.js';
 import { agentsTable, apiKeysTable, recordsTable, type TableDef } from '../functions/adapters/dynamodb/tables.js';
 import { API_GATEWAY_LIMIT_S, LONGEST_ROUTE_TIMEOUT_S, fallbackRoute, routeName, routes } from '../functions/http/routes.js';
@@ -33,6 +34,8 @@ export interface AgentsStackProps extends StackProps {
   runtimeUrls: 'public' | 'any';
   /** Whether runtimes may be called over plain http:// (default: https only). */
   runtimeAllowHttp: boolean;
+  /** An example subscriber: a rule sending every lifecycle event to a log group (off by default). */
+  logEvents?: boolean;
 }
 
 const STOP_FUNCTION_TIMEOUT_S = LONGEST_ROUTE_TIMEOUT_S;
@@ -206,6 +209,32 @@ export class AgentsStack extends Stack {
       targets: [new LambdaFunction(reaper, { retryAttempts: 0 })],
     });
 
+    if (props.logEvents) {
+      // The rule a subscriber adds: every lifecycle event of the bus, here into a log group.
+      const events = new LogGroup(this, 'LifecycleEventLogs', { retention: props.logRetentionDays, removalPolicy: logRemoval });
+      new Rule(this, 'LifecycleEventsToLogs', {
+        description: 'Example subscriber: every lifecycle event, into a log group',
+        eventBus: bus,
+        eventPattern: { source: [EVENT_SOURCE] },
+        targets: [new CloudWatchLogGroup(events)],
+      });
+      // The target lets EventBridge write to the log group through a resource policy, which CDK
+      // puts with its own custom resource: acknowledged on those constructs only.
+      for (const child of this.node.children) {
+        if (child.node.id === 'AWS679f53fac002430cb0da5b7982bd2287') {
+          Validations.of(child).acknowledge({
+            id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]',
+            reason: "CDK's custom resource provider that puts the log group's resource policy; the basic execution policy only lets it write its own logs.",
+          });
+        }
+        if (child.node.id.startsWith('EventsLogGroupPolicy')) {
+          Validations.of(child).acknowledge({
+            id: 'AwsSolutions-IAM5[Resource::*]',
+            reason: 'logs:PutResourcePolicy and logs:DeleteResourcePolicy act on the account\'s resource policies and have no resource-level permissions.',
+          });
+        }
+      }
+    }
     this.operations = new Operations(this, 'Operations', {
       stage: props.stage,
       api: this.api,

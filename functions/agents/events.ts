@@ -11,7 +11,7 @@ export async function publish(d: Deps, event: LifecycleEvent): Promise<void> {
     const correlationId = event.detail.correlationId ?? d.correlationId();
     await d.events.publish(correlationId ? { ...event, detail: { ...event.detail, correlationId } } : event);
   } catch (err) {
-    d.metrics.add('EventPublishFailures', 1, 'Count', { event: event.type });
+    d.metrics.add('EventPublishFailures', 1, 'Count');
     d.log.error('lifecycle event not published', { event: event.type, agentId: event.detail.agentId, error: err as Error });
   }
 }

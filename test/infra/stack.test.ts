@@ -318,6 +318,16 @@ describe('tables and schedule', () => {
     }
   });
 
+  it('sends the lifecycle events to a log group only when asked (-c logEvents=true), by a rule on the bus', () => {
+    expect(resources('AWS::Events::Rule').filter(([, r]) => r.Properties.EventPattern)).toHaveLength(0);
+    const withRule = Template.fromStack(buildApp(newApp({ logEvents: 'true' })).stack);
+    withRule.hasResourceProperties('AWS::Events::Rule', {
+      EventBusName: Match.anyValue(),
+      EventPattern: { source: ['agents.lifecycle'] },
+      Targets: [Match.objectLike({ Arn: Match.anyValue() })],
+    });
+  });
+
   it('has one dashboard over the metrics the functions emit', () => {
     const dashboards = resources('AWS::CloudWatch::Dashboard').map(([, d]) => d);
     expect(dashboards).toHaveLength(1);
