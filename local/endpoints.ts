@@ -53,7 +53,10 @@ export function localEndpoints(opts: { metrics: LocalMetrics; bus: LocalEventBus
 
   return {
     serve(req, res) {
-      const url = new URL(req.url ?? '/', 'http://local');
+      // The request target as sent (a target such as `//x` is a path here, not a URL).
+      const target = req.url ?? '/';
+      const q = target.indexOf('?');
+      const url = { pathname: q < 0 ? target : target.slice(0, q), searchParams: new URLSearchParams(q < 0 ? '' : target.slice(q + 1)) };
       if (req.method !== 'GET' || (url.pathname !== '/metrics' && url.pathname !== '/events')) return false;
       void opts.authenticate(req.headers.authorization).then(
         () => {
