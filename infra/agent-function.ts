@@ -98,8 +98,10 @@ export class AgentFunction extends NodejsFunction {
         // ESM bundles still meet CommonJS dependencies that call require().
         banner: "import { createRequire } from 'module'; const require = createRequire(import.meta.url);",
         mainFields: ['module', 'main'],
-        // The runtime's AWS SDK (as the recommended flag sets it), openai and the a2a client (see besideTheBundle).
-        externalModules: ['@aws-sdk/*', '@smithy/*', 'openai', '@a2a-js/sdk', '@a2a-js/sdk/*'],
+        // The runtime's AWS SDK, openai and the a2a client (see besideTheBundle). The SDK's own
+        // `@smithy/*` packages stay with it; the one the X-Ray SDK requires (an older major than
+        // the runtime's) is bundled.
+        externalModules: ['@aws-sdk/*', 'openai', '@a2a-js/sdk', '@a2a-js/sdk/*'],
         ...((props.runsMessages || props.callsA2A) && { commandHooks: besideTheBundle(props) }),
         // esbuild's account of each bundle's contents, for `npm run bench:bundles` only (not deployed).
         metafile: process.env.BUNDLE_METAFILE === '1',

@@ -10,6 +10,7 @@ import {
   type StopWorkflow,
   type StopWorkflowInput,
 } from '../agents/ports.js';
+import { tracedClient } from './tracing.js';
 
 export const EVENT_SOURCE = 'agents.lifecycle';
 
@@ -33,7 +34,7 @@ class StepFunctionsWorkflow<I extends object> {
 
   async start(input: I): Promise<void> {
     const { ExecutionAlreadyExists, SFNClient, StartExecutionCommand } = await sfn();
-    this.client ??= new SFNClient({});
+    this.client ??= tracedClient(new SFNClient({}));
     try {
       await this.client.send(
         new StartExecutionCommand({ stateMachineArn: this.stateMachineArn, name: this.nameOf(input), input: JSON.stringify(input) }),
@@ -58,7 +59,7 @@ export class EventBridgePublisher implements EventPublisher {
 
   async publish(event: LifecycleEvent): Promise<void> {
     const { EventBridgeClient, PutEventsCommand } = await eventBridge();
-    this.client ??= new EventBridgeClient({});
+    this.client ??= tracedClient(new EventBridgeClient({}));
     const out = await this.client.send(
       new PutEventsCommand({
         Entries: [{ EventBusName: this.eventBusName, Source: EVENT_SOURCE, DetailType: event.type, Detail: JSON.stringify(event.detail) }],
@@ -78,7 +79,7 @@ export class SqsMessageQueue implements MessageQueue {
 
   async send(job: MessageJob): Promise<void> {
     const { SQSClient, SendMessageCommand } = await sqs();
-    this.client ??= new SQSClient({});
+    this.client ??= tracedClient(new SQSClient({}));
     await this.client.send(new SendMessageCommand({ QueueUrl: this.queueUrl, MessageBody: JSON.stringify(job) }));
   }
 }

@@ -12,6 +12,7 @@ import { logger, wireAtColdStart } from './logger.js';
 import { EmfMetrics } from './metrics.js';
 import { currentCorrelationId } from './observability.js';
 import { InProcessSignals } from './process-signals.js';
+import { tracedRuntimes, tracedStores } from './tracing.js';
 import { generateSigningSecret } from './runtimes/http.js';
 import { runtimesFor } from './runtimes/index.js';
 import { BoundModelKeys } from './runtimes/model-keys.js';
@@ -54,14 +55,17 @@ export function buildDeps(parts: {
   const modelKeys = parts.modelKeys ?? new BoundModelKeys();
   const records = recordsTable ? new RecordsStore(db, recordsTable, parts.config.recordRetentionDays) : notGranted<RecordsStore>('RECORDS_TABLE');
   const configs = recordsTable ? new AgentConfigStore(db, recordsTable) : notGranted<AgentConfigStore>('RECORDS_TABLE');
-  return {
-    ...rest,
+  const stores = tracedStores({
     agents: agentsTable ? new AgentsStore(db, agentsTable, records, configs) : notGranted<AgentsStore>('AGENTS_TABLE'),
     configs,
     records,
     fleet: recordsTable ? new FleetStore(db, recordsTable, (now) => records.expiresAt(now)) : notGranted<FleetStore>('RECORDS_TABLE'),
+  });
+  return {
+    ...rest,
+    ...stores,
     modelKeys,
-    runtimes: parts.runtimes ?? runtimesFor(parts.config, () => records, modelKeys),
+    runtimes: tracedRuntimes(parts.runtimes ?? runtimesFor(parts.config, () => stores.records, modelKeys)),
     shutdown: parts.shutdown ?? new AbortController().signal,
     log: logger,
     now: parts.now ?? Date.now,

@@ -2,6 +2,7 @@ import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import middy, { type MiddlewareObj } from '@middy/core';
 import type { Context } from 'aws-lambda';
 import { logger } from './logger.js';
+import { annotateInvocation, traceInvocation } from './tracing.js';
 
 /**
  * A correlation id follows one request across functions: the API function, the stop workflow's
@@ -22,17 +23,20 @@ export function currentCorrelationId(): string | undefined {
 /** Sets the invocation's correlation id from its event (or its own request id when the event has none). */
 export const correlation = <E, R>(of: (event: E) => string | undefined): MiddlewareObj<E, R, Error, Context> => ({
   before: (request) => {
-    logger.setCorrelationId(of(request.event) ?? request.context.awsRequestId);
+    const id = of(request.event) ?? request.context.awsRequestId;
+    logger.setCorrelationId(id);
+    annotateInvocation('correlationId', id);
   },
 });
 
 /**
- * A Lambda handler with Powertools' Lambda context on every log line (request id, cold start,
- * function name) and the correlation id its event carries; the keys are reset after each
- * invocation.
+ * A Lambda handler traced (its subsegment, see tracing.ts), with Powertools' Lambda context on
+ * every log line (request id, cold start, function name) and the correlation id its event
+ * carries; the keys are reset after each invocation.
  */
 export function lambdaHandler<E, R>(correlationOf: (event: E) => string | undefined, fn: (event: E, context: Context) => Promise<R>) {
   return middy<E, R, Error, Context>()
+    .use(traceInvocation())
     .use(injectLambdaContext(logger, { resetKeys: true }))
     .use(correlation<E, R>(correlationOf))
     .handler(fn);

@@ -5,6 +5,7 @@ import type * as z from 'zod/mini';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { logger } from '../adapters/logger.js';
 import { correlation, correlationIdOf, currentCorrelationId } from '../adapters/observability.js';
+import { traceInvocation, traced } from '../adapters/tracing.js';
 import { authenticator } from '../auth/authenticate.js';
 import { ValidationError } from '../agents/errors.js';
 import { describeError, payloadTooLarge, unsupportedMediaType } from './errors.js';
@@ -129,7 +130,7 @@ const requestId = (): MiddlewareObj<Event, Result> => {
 /** Bearer API keys, before anything else of the request is looked at (401 in the envelope). */
 const apiKeyAuth = (): MiddlewareObj<Event, Result> => ({
   before: async (request) => {
-    await authenticator().authenticate(request.event.headers?.authorization);
+    await traced('authenticate', {}, () => authenticator().authenticate(request.event.headers?.authorization));
   },
 });
 
@@ -226,7 +227,7 @@ export function httpRoute<B extends z.ZodMiniType | undefined = undefined, Q ext
   spec: RouteSpec<B, Q>,
   fn: (input: RouteInput<Parsed<B>, Parsed<Q>>) => Promise<Reply>,
 ) {
-  const handler = middy<Event, Result, Error, Context>().use(injectLambdaContext(logger, { resetKeys: true })).use(requestId());
+  const handler = middy<Event, Result, Error, Context>().use(traceInvocation()).use(injectLambdaContext(logger, { resetKeys: true })).use(requestId());
   if (!spec.public) handler.use(apiKeyAuth());
   if (spec.body) handler.use(jsonBody());
   // Registered last, as middy documents for error handlers: its onError runs first.

@@ -12,8 +12,9 @@ import { sqsEvent } from '../../local/queue.js';
 import { BundleProcess, buildBundles, httpEvent, type BundledFunction } from '../support/bundles.js';
 import { OpenAiStandIn } from '../../local/openai-standin.js';
 import { A2AStandIn } from '../../local/a2a-agent.js';
-import { testConfig } from '../support/stack.js';
+import { eventually, testConfig } from '../support/stack.js';
 import { LocalMetrics } from '../../local/metrics.js';
+import { XRayDaemon, newTrace, type TraceDocument } from '../support/xray-daemon.js';
 
 /**
  * The deployed artifacts themselves: every function's bundle, built by `cdk synth`'s own
@@ -310,5 +311,125 @@ describe('workflow tasks, the reaper and the worker, given their events', { time
     const job = { agentId: '4b9c3c49-4c5a-4e7b-9d2f-2f1b7f0e7c11', messageId: 'm-1', token: '0b3f5a6e-2c1d-4e8f-9a7b-6c5d4e3f2a1b' };
     const records = [...sqsEvent(job, 1, 'sqs-1').Records, ...sqsEvent('not json', 1, 'sqs-2').Records];
     expect(await fn('MessageWorker').invoke({ Records: records }, 900_000)).toEqual({ batchItemFailures: [] });
+  });
+});
+
+describe('traced, as X-Ray receives it from a function with active tracing', { timeout: 60_000 }, () => {
+  let daemon: XRayDaemon;
+  beforeAll(async () => {
+    daemon = await new XRayDaemon().start();
+  });
+  afterAll(() => daemon.stop());
+
+  /** The function as Lambda runs it under active tracing: in Lambda's environment, with the daemon's address. */
+  const traced = (name: string, env: Record<string, string> = {}) => {
+    const bundled = bundles.functions.get(name)!;
+    return new BundleProcess(bundled, {
+      ...environment(bundled),
+      AWS_EXECUTION_ENV: 'AWS_Lambda_nodejs22.x',
+      AWS_LAMBDA_INITIALIZATION_TYPE: 'on-demand',
+      LAMBDA_TASK_ROOT: bundled.dir,
+      _HANDLER: 'index.handler',
+      AWS_XRAY_DAEMON_ADDRESS: daemon.address,
+      AWS_XRAY_CONTEXT_MISSING: 'LOG_ERROR',
+      ...env,
+    });
+  };
+  const named = (docs: TraceDocument[], name: string) => docs.filter((d) => d.name === name);
+
+  it("an llm agent's message: the handler, each store operation with its DynamoDB calls, the runtime call with its HTTP call; no key, no content", async () => {
+    const llm = await new OpenAiStandIn().start();
+    const operator = { RUNTIME_URLS: 'any', RUNTIME_ALLOW_HTTP: '1', LLM_API_KEY: 'sk-trace-test', LLM_BASE_URL: llm.url };
+    const send = traced('SendMessage', operator);
+    const withOperatorEnv = (name: string) => new BundleProcess(bundles.functions.get(name)!, { ...environment(bundles.functions.get(name)!), ...operator });
+    const [create, start] = [withOperatorEnv('CreateAgent'), withOperatorEnv('StartAgent')];
+    try {
+      const runtime = { type: 'llm', baseUrl: llm.url, model: 'tiny', apiKey: { env: 'LLM_API_KEY' } };
+      const created = await create.invoke<HttpResult>(
+        httpEvent({ method: 'POST', path: '/agents', routeKey: 'POST /agents', headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` }, body: JSON.stringify({ name: 'traced', runtime }) }),
+      );
+      const agentId = JSON.parse(created.body).data.agentId as string;
+      await start.invoke(httpEvent({ method: 'POST', path: `/agents/${agentId}/start`, routeKey: 'POST /agents/{agentId}/start', pathParameters: { agentId }, headers: { authorization: `Bearer ${key}` } }));
+
+      const { traceId, header } = newTrace();
+      const event = httpEvent({
+        method: 'POST', path: `/agents/${agentId}/messages`, routeKey: 'POST /agents/{agentId}/messages', pathParameters: { agentId },
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${key}`, 'x-request-id': 'trace-me-1' }, body: '{"text":"a private question"}',
+      });
+      const res = await send.invoke<HttpResult>(event, 29_000, header);
+      expect(JSON.parse(res.body)).toMatchObject({ data: { status: 'completed', reply: 'reply 1 to: a private question' } });
+      await eventually(async () => named(daemon.trace(traceId), '### runtime.process').length === 1 && named(daemon.trace(traceId), '## index.handler').length === 1);
+      const docs = daemon.trace(traceId);
+
+      const [handler] = named(docs, '## index.handler');
+      expect(handler!.annotations).toMatchObject({ ColdStart: true, Service: 'agents', correlationId: 'trace-me-1' });
+      expect(handler!.metadata).toBeUndefined();
+      const childrenOf = (parent: TraceDocument) => docs.filter((d) => d.parent_id === parent.id);
+
+      // Admission: its subsegment under the handler, annotated with the agent, its DynamoDB call under it.
+      const [admit] = named(docs, '### AgentStore.admitLease');
+      expect(admit).toMatchObject({ parent_id: handler!.id, annotations: { agentId } });
+      expect(admit!.fault).toBeUndefined();
+      expect(childrenOf(admit!).map((d) => [d.name, d.aws?.operation])).toContainEqual(['DynamoDB', expect.stringMatching(/UpdateItem|TransactWriteItems/)]);
+      expect(named(docs, '### RecordStore.recordOutcome')).toHaveLength(1);
+
+      // The runtime call: annotated with its type, and the model's HTTP call under it.
+      const [process] = named(docs, '### runtime.process');
+      expect(process).toMatchObject({ parent_id: handler!.id, annotations: { runtime: 'llm', agentId } });
+      expect(childrenOf(process!).map((d) => [d.namespace, d.http?.request?.url, d.http?.response?.status])).toContainEqual(['remote', `${llm.url}/chat/completions`, 200]);
+
+      // Every DynamoDB call of the request is a subsegment of the key check or of a store operation.
+      const dynamo = named(docs, 'DynamoDB');
+      expect(dynamo.length).toBeGreaterThanOrEqual(3);
+      for (const call of dynamo) expect(docs.find((d) => d.id === call.parent_id)?.name).toMatch(/^### (authenticate|AgentStore\.|ConfigStore\.|RecordStore\.)/);
+      // The conversation the model was given, and the one saved with its reply, inside the runtime call.
+      expect(['### RecordStore.getConversation', '### RecordStore.saveConversation'].map((name) => named(docs, name)[0]?.parent_id)).toEqual([process!.id, process!.id]);
+      expect(named(docs, '### authenticate')[0]).toMatchObject({ parent_id: handler!.id });
+
+      // Neither the operator's key nor the user's message or its reply is sent to X-Ray.
+      const sent = daemon.raw.join('\n');
+      expect(sent).not.toContain('sk-trace-test');
+      expect(sent).not.toContain('a private question');
+      expect(sent).not.toContain(key);
+    } finally {
+      [send, create, start].forEach((p) => p.stop());
+      await llm.stop();
+    }
+  });
+
+  it('an expected refusal is an error in the trace, a store that is down a fault; a workflow task carries the stop\'s correlation id', async () => {
+    const created = await call('CreateAgent', { method: 'POST', path: '/agents', routeKey: 'POST /agents', headers: { 'content-type': 'application/json' }, body: '{"name":"idle"}' });
+    const agentId = created.body.data.agentId as string;
+    const stop = traced('StopAgent');
+    const down = traced('GetAgent', { DYNAMODB_ENDPOINT: 'http://127.0.0.1:9', DYNAMODB_MAX_ATTEMPTS: '1' });
+    const check = traced('CheckDrainTask');
+    try {
+      const refused = newTrace();
+      const res = await stop.invoke<HttpResult>(
+        httpEvent({ method: 'POST', path: `/agents/${agentId}/stop`, routeKey: 'POST /agents/{agentId}/stop', pathParameters: { agentId }, headers: { authorization: `Bearer ${key}` } }),
+        29_000,
+        refused.header,
+      );
+      expect(res.statusCode).toBe(409);
+      await eventually(async () => named(daemon.trace(refused.traceId), '### AgentStore.beginStop').length === 1);
+      const [begin] = named(daemon.trace(refused.traceId), '### AgentStore.beginStop');
+      expect(begin).toMatchObject({ error: true, annotations: { agentId, errorCode: 'CONDITION_FAILED' } });
+      expect(begin!.fault).toBeUndefined();
+
+      const unreachable = newTrace();
+      const failed = await down.invoke<HttpResult>(httpEvent({ method: 'GET', path: `/agents/${agentId}`, routeKey: 'GET /agents/{agentId}', pathParameters: { agentId }, headers: { authorization: `Bearer ${key}` } }), 29_000, unreachable.header);
+      expect(failed.statusCode).toBe(503);
+      // The key lookup is the first store call, and it fails.
+      await eventually(async () => daemon.trace(unreachable.traceId).some((d) => d.name === 'DynamoDB' && d.fault));
+
+      const task = newTrace();
+      const input = { agentId, stopId: 'none', correlationId: 'stop-begun-by-me' };
+      expect(await check.invoke(input, 29_000, task.header)).toMatchObject({ state: 'gone' });
+      await eventually(async () => named(daemon.trace(task.traceId), '## index.handler').length === 1);
+      expect(named(daemon.trace(task.traceId), '## index.handler')[0]!.annotations).toMatchObject({ correlationId: 'stop-begun-by-me' });
+      expect(named(daemon.trace(task.traceId), '### AgentStore.get')[0]).toMatchObject({ annotations: { agentId } });
+    } finally {
+      [stop, down, check].forEach((p) => p.stop());
+    }
   });
 });

@@ -87,7 +87,9 @@ const HARNESS = `
 import { createInterface } from 'node:readline';
 const { handler } = await import(process.argv[2]);
 for await (const line of createInterface({ input: process.stdin })) {
-  const { id, event, remainingMs } = JSON.parse(line);
+  const { id, event, remainingMs, traceId } = JSON.parse(line);
+  // The runtime sets each invocation's trace header before it calls the handler.
+  if (traceId) process.env._X_AMZN_TRACE_ID = traceId;
   const endsAt = Date.now() + remainingMs;
   const context = { awsRequestId: id, functionName: process.env.AWS_LAMBDA_FUNCTION_NAME, getRemainingTimeInMillis: () => endsAt - Date.now() };
   let out;
@@ -129,12 +131,13 @@ export class BundleProcess {
     });
   }
 
-  invoke<T = any>(event: unknown, remainingMs = 29_000): Promise<T> {
+  /** `traceId`: the invocation's X-Ray trace header, as Lambda sets it under active tracing. */
+  invoke<T = any>(event: unknown, remainingMs = 29_000, traceId?: string): Promise<T> {
     const id = String(++this.sequence);
     if (this.exited) return Promise.reject(new Error(this.exited));
     return new Promise<T>((resolve, reject) => {
       this.pending.set(id, (out) => (out.error !== undefined ? reject(new Error(out.error)) : resolve(out.result as T)));
-      this.proc.stdin!.write(`${JSON.stringify({ id, event, remainingMs })}\n`);
+      this.proc.stdin!.write(`${JSON.stringify({ id, event, remainingMs, traceId })}\n`);
     });
   }
 

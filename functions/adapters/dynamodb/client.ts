@@ -2,6 +2,7 @@ import { DynamoDBClient, TransactionCanceledException, ConditionalCheckFailedExc
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import { intEnv } from '../../agents/config.js';
+import { tracedClient } from '../tracing.js';
 
 /**
  * Every DynamoDB call ends in bounded time: a connection must open within 1 s, an answer arrive
@@ -38,7 +39,7 @@ export function createDocumentClient(
     }),
   });
   configure?.(client);
-  return DynamoDBDocumentClient.from(client, {
+  return DynamoDBDocumentClient.from(tracedClient(client), {
     // The marshaller takes an object whose own "constructor" key is not the Object function for a
     // class instance: settings or metadata holding {"constructor": {...}} are plain JSON maps all the same.
     marshallOptions: { removeUndefinedValues: true, convertClassInstanceToMap: true },

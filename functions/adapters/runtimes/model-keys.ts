@@ -1,6 +1,7 @@
 import { ModelKeyUnavailable, type ModelKeys } from '../../agents/ports.js';
 import type { ApiKeySource } from '../../agents/model.js';
 import { logger } from '../logger.js';
+import { tracedClient } from '../tracing.js';
 
 /**
  * The model keys of the `llm` runtime, each bound by the operator to the one base URL it may be
@@ -115,5 +116,5 @@ export function within(baseUrl: string, bound: string): boolean {
 
 async function readSecretsManager(secretArn: string): Promise<string | undefined> {
   const { SecretsManagerClient, GetSecretValueCommand } = await import('@aws-sdk/client-secrets-manager');
-  return (await new SecretsManagerClient({}).send(new GetSecretValueCommand({ SecretId: secretArn }))).SecretString;
+  return (await tracedClient(new SecretsManagerClient({})).send(new GetSecretValueCommand({ SecretId: secretArn }))).SecretString;
 }

@@ -2,6 +2,7 @@ import { lookup as dnsLookup, type LookupAddress, type LookupOptions } from 'nod
 import { request as httpRequest, type IncomingMessage, type RequestOptions } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { BlockList, isIP } from 'node:net';
+import { tracedRequest } from '../tracing.js';
 
 /**
  * Outgoing calls of the runtimes (an agent's worker, a model endpoint): bounded in size, and
@@ -111,7 +112,7 @@ export function outboundFetch(opts: OutboundOptions) {
       ...(init.signal && { signal: init.signal }),
       ...(opts.urls === 'public' && { lookup: publicLookup as RequestOptions['lookup'] }),
     };
-    return new Promise<Response>((resolve, reject) => {
+    return tracedRequest(url, options.method!, () => new Promise<Response>((resolve, reject) => {
       const req = (url.protocol === 'https:' ? httpsRequest : httpRequest)(url, options, (res: IncomingMessage) => {
         const chunks: Buffer[] = [];
         let size = 0;
@@ -129,6 +130,6 @@ export function outboundFetch(opts: OutboundOptions) {
       });
       req.on('error', reject);
       req.end(body);
-    });
+    }));
   };
 }
