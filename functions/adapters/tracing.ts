@@ -1,7 +1,7 @@
 import { Tracer } from '@aws-lambda-powertools/tracer';
 import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
-import { DomainError, RuntimeFailed, StopFailed, Unavailable } from '../agents/errors.js';
 import { AgentConditionFailed, type AgentRuntime, type AgentStore, type ConfigStore, type FleetStore, type RuntimeRegistry } from '../agents/ports.js';
+import { describeError } from '../http/errors.js';
 import { TransactionConflict } from './dynamodb/client.js';
 import type { RecordsStore } from './dynamodb/records-store.js';
 
@@ -33,19 +33,34 @@ export const tracedClient = <C>(client: C): C => tracer.captureAWSv3Client(clien
 /**
  * Expected outcomes are errors in the trace (X-Ray's 4xx), with their code: a condition that did
  * not hold (the agent was not in the state a write required), a transaction that met another
- * one, a refusal the API answers 4xx. Anything else (a store or a runtime that failed) is a fault.
+ * one, anything the API answers 4xx (its one status table). Anything else (a store or a runtime
+ * that failed, a 5xx) is a fault.
  */
 function expectedCode(err: unknown): string | undefined {
   if (err instanceof AgentConditionFailed) return 'CONDITION_FAILED';
   if (err instanceof TransactionConflict) return 'TRANSACTION_CONFLICT';
-  if (err instanceof DomainError && !(err instanceof Unavailable || err instanceof RuntimeFailed || err instanceof StopFailed)) return err.code;
-  return undefined;
+  const known = describeError(err);
+  return known && known.status < 500 ? known.code : undefined;
 }
 
-/** Runs `fn` in a subsegment named `### name`, annotated; just runs it when tracing is off. */
+/** The X-Ray SDK's subsegment, as the Tracer's provider hands it out. */
+type Subsegment = NonNullable<Parameters<Parameters<Tracer['provider']['captureAsyncFunc']>[1]>[0]>;
+
+/** `fn` in a new subsegment of the current one, closed when it settles; just `fn` when tracing is off. */
+function inSubsegment<T>(name: string, fn: (subsegment: Subsegment | undefined) => Promise<T>): Promise<T> {
+  if (!tracer.isTracingEnabled()) return fn(undefined);
+  return tracer.provider.captureAsyncFunc(name, async (subsegment) => {
+    try {
+      return await fn(subsegment);
+    } finally {
+      subsegment?.close();
+    }
+  }) as Promise<T>;
+}
+
+/** Runs `fn` in a subsegment named `### name`, annotated. */
 export function traced<T>(name: string, annotations: Record<string, string | undefined>, fn: () => Promise<T>): Promise<T> {
-  if (!tracer.isTracingEnabled()) return fn();
-  return tracer.provider.captureAsyncFunc(`### ${name}`, async (subsegment) => {
+  return inSubsegment(`### ${name}`, async (subsegment) => {
     for (const [key, value] of Object.entries(annotations)) if (value !== undefined) subsegment?.addAnnotation(key, value);
     try {
       return await fn();
@@ -57,10 +72,8 @@ export function traced<T>(name: string, annotations: Record<string, string | und
         subsegment?.addAnnotation('errorCode', code);
       }
       throw err;
-    } finally {
-      subsegment?.close();
     }
-  }) as Promise<T>;
+  });
 }
 
 /**
@@ -71,8 +84,7 @@ export function traced<T>(name: string, annotations: Record<string, string | und
  * instrumentation of `fetch` does not see: this is that instrumentation for them.
  */
 export function tracedRequest(url: URL, method: string, call: () => Promise<Response>): Promise<Response> {
-  if (!tracer.isTracingEnabled()) return call();
-  return tracer.provider.captureAsyncFunc(url.hostname, async (subsegment) => {
+  return inSubsegment(url.hostname, async (subsegment) => {
     subsegment?.addAttribute('namespace', 'remote');
     const http: { request: { url: string; method: string }; response?: { status: number } } = { request: { url: `${url.protocol}//${url.host}${url.pathname}`, method } };
     // The field X-Ray reads for a remote call (the SDK's own HTTP capture sets it the same way).
@@ -87,10 +99,8 @@ export function tracedRequest(url: URL, method: string, call: () => Promise<Resp
     } catch (err) {
       subsegment?.addError(err as Error);
       throw err;
-    } finally {
-      subsegment?.close();
     }
-  }) as Promise<Response>;
+  });
 }
 
 /** The agent an operation is about: its first argument, or that argument's `agentId`. */

@@ -397,7 +397,7 @@ describe('traced, as X-Ray receives it from a function with active tracing', { t
     }
   });
 
-  it('an expected refusal is an error in the trace, a store that is down a fault; a workflow task carries the stop\'s correlation id', async () => {
+  it('an expected refusal (a condition that does not hold, a bad key) is an error in the trace, a store that is down a fault; a workflow task carries the stop\'s correlation id', async () => {
     const created = await call('CreateAgent', { method: 'POST', path: '/agents', routeKey: 'POST /agents', headers: { 'content-type': 'application/json' }, body: '{"name":"idle"}' });
     const agentId = created.body.data.agentId as string;
     const stop = traced('StopAgent');
@@ -419,8 +419,25 @@ describe('traced, as X-Ray receives it from a function with active tracing', { t
       const unreachable = newTrace();
       const failed = await down.invoke<HttpResult>(httpEvent({ method: 'GET', path: `/agents/${agentId}`, routeKey: 'GET /agents/{agentId}', pathParameters: { agentId }, headers: { authorization: `Bearer ${key}` } }), 29_000, unreachable.header);
       expect(failed.statusCode).toBe(503);
-      // The key lookup is the first store call, and it fails.
-      await eventually(async () => daemon.trace(unreachable.traceId).some((d) => d.name === 'DynamoDB' && d.fault));
+      // The key lookup is the first store call, and it fails: a fault of the key check, not a refusal.
+      await eventually(async () => named(daemon.trace(unreachable.traceId), '### authenticate').length === 1);
+      expect(daemon.trace(unreachable.traceId).some((d) => d.name === 'DynamoDB' && d.fault)).toBe(true);
+      const [lookup] = named(daemon.trace(unreachable.traceId), '### authenticate');
+      expect(lookup).toMatchObject({ fault: true });
+      expect(lookup!.annotations?.errorCode).toBeUndefined();
+
+      // A key that is not one: the caller's mistake (401), an error of the key check, not a fault.
+      const bogus = newTrace();
+      const refusedKey = await stop.invoke<HttpResult>(
+        httpEvent({ method: 'POST', path: `/agents/${agentId}/stop`, routeKey: 'POST /agents/{agentId}/stop', pathParameters: { agentId }, headers: { authorization: 'Bearer not-a-key' } }),
+        29_000,
+        bogus.header,
+      );
+      expect(refusedKey.statusCode).toBe(401);
+      await eventually(async () => named(daemon.trace(bogus.traceId), '### authenticate').length === 1);
+      const [check401] = named(daemon.trace(bogus.traceId), '### authenticate');
+      expect(check401).toMatchObject({ error: true, annotations: { errorCode: 'UNAUTHORIZED' } });
+      expect(check401!.fault).toBeUndefined();
 
       const task = newTrace();
       const input = { agentId, stopId: 'none', correlationId: 'stop-begun-by-me' };
