@@ -1,6 +1,6 @@
 import { Tracer } from '@aws-lambda-powertools/tracer';
 import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
-import { AgentConditionFailed, type AgentRuntime, type AgentStore, type ConfigStore, type FleetStore, type RuntimeRegistry } from '../agents/ports.js';
+import { AgentConditionFailed, type AgentRuntime, type AgentStore, type ConfigStore, type FleetStore, type RecordStore, type RuntimeRegistry } from '../agents/ports.js';
 import { describeError } from '../http/errors.js';
 import { TransactionConflict } from './dynamodb/client.js';
 import type { RecordsStore } from './dynamodb/records-store.js';
@@ -123,23 +123,38 @@ function tracedPort<P extends object>(label: string, port: P, methods: readonly 
   return wrapped;
 }
 
+/** The operations of a port: its methods that return a promise. */
+type Operations<P> = { [K in keyof P]: P[K] extends (...args: never[]) => Promise<unknown> ? K : never }[keyof P] & string;
+
+/** Every operation of `P`, named once: the compiler refuses a list that misses one or names another. */
+const operations = <P>(all: Record<Operations<P>, true>) => Object.keys(all) as Operations<P>[];
+
+const AGENT_OPERATIONS = operations<AgentStore>({
+  get: true, getWhole: true, getMany: true, list: true, queryByStatus: true, create: true, update: true, delete: true, setSigningSecret: true, start: true, moveDueAt: true,
+  beginStop: true, beginForcedStop: true, forceStopInProgress: true, rollbackStop: true, recordStopFailure: true, claimClose: true, releaseClose: true, recordClose: true,
+  commitStop: true, admitLease: true, renewLease: true, releaseLease: true, reclaimLease: true,
+});
+const CONFIG_OPERATIONS = operations<ConfigStore>({ get: true, read: true });
+/** The record store's port, and the runtimes' own state: the llm runtime's conversation, the a2a runtime's task and context. */
+const RECORD_OPERATIONS = [
+  ...operations<RecordStore>({
+    getMessage: true, listMessages: true, getStop: true, listStops: true, createMessageRecord: true, discardMessageRecord: true, settleUnleased: true, recordOutcome: true, deleteAll: true,
+  }),
+  ...(['getConversation', 'saveConversation', 'markConversationSaved', 'recordTask', 'getA2AState', 'setA2AWaiting', 'clearA2AWaiting'] as const),
+];
+const FLEET_OPERATIONS = operations<FleetStore>({
+  create: true, remove: true, get: true, listRunning: true, saveProgress: true, end: true, addMembers: true, putMembers: true, members: true,
+});
+
 /**
- * The store operations a trace shows: every read and write of the stores (not the configuration
+ * The store operations a trace shows: every operation of the store ports (not the configuration
  * cache's `cached`, which makes no call), the runtimes' reads and writes of their own state too.
  */
 export const tracedStores = <A extends AgentStore, C extends ConfigStore, R extends RecordsStore, F extends FleetStore>(stores: { agents: A; configs: C; records: R; fleet: F }) => ({
-  agents: tracedPort('AgentStore', stores.agents, [
-    'get', 'getWhole', 'getMany', 'list', 'queryByStatus', 'create', 'update', 'delete', 'setSigningSecret', 'start', 'moveDueAt',
-    'beginStop', 'beginForcedStop', 'forceStopInProgress', 'rollbackStop', 'recordStopFailure', 'claimClose', 'releaseClose', 'recordClose',
-    'commitStop', 'admitLease', 'renewLease', 'releaseLease', 'reclaimLease',
-  ]),
-  configs: tracedPort('ConfigStore', stores.configs, ['get', 'read']),
-  records: tracedPort('RecordStore', stores.records, [
-    'getMessage', 'listMessages', 'getStop', 'listStops', 'createMessageRecord', 'discardMessageRecord', 'settleUnleased', 'recordOutcome', 'deleteAll',
-    // The runtimes' own state: the llm runtime's conversation, the a2a runtime's task and context.
-    'getConversation', 'saveConversation', 'markConversationSaved', 'recordTask', 'getA2AState', 'setA2AWaiting', 'clearA2AWaiting',
-  ]),
-  fleet: tracedPort('FleetStore', stores.fleet, ['create', 'remove', 'get', 'listRunning', 'saveProgress', 'end', 'addMembers', 'putMembers', 'members']),
+  agents: tracedPort('AgentStore', stores.agents, AGENT_OPERATIONS),
+  configs: tracedPort('ConfigStore', stores.configs, CONFIG_OPERATIONS),
+  records: tracedPort('RecordStore', stores.records, RECORD_OPERATIONS),
+  fleet: tracedPort('FleetStore', stores.fleet, FLEET_OPERATIONS),
 });
 
 /** Each runtime's calls as subsegments (`### runtime.process`, `### runtime.close`), annotated with the runtime type and the agent. */
