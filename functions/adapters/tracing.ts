@@ -130,7 +130,7 @@ type Operations<P> = { [K in keyof P]: P[K] extends (...args: never[]) => Promis
 const operations = <P>(all: Record<Operations<P>, true>) => Object.keys(all) as Operations<P>[];
 
 const AGENT_OPERATIONS = operations<AgentStore>({
-  get: true, getWhole: true, getMany: true, list: true, queryByStatus: true, create: true, update: true, delete: true, setSigningSecret: true, start: true, moveDueAt: true,
+  get: true, getWhole: true, getMany: true, list: true, count: true, queryByStatus: true, create: true, update: true, delete: true, setSigningSecret: true, start: true, moveDueAt: true,
   beginStop: true, beginForcedStop: true, forceStopInProgress: true, rollbackStop: true, recordStopFailure: true, claimClose: true, releaseClose: true, recordClose: true,
   commitStop: true, admitLease: true, renewLease: true, releaseLease: true, reclaimLease: true,
 });

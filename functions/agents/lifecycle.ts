@@ -16,6 +16,7 @@ import {
   type AgentConfig,
   type AgentState,
   type AgentStatus,
+  AGENT_STATUSES,
   type StoredAgent,
   type CreateAgentInput,
   type Runtime,
@@ -128,6 +129,12 @@ export async function listAgents(d: Deps, q: { status?: AgentStatus; limit: numb
   const startKey = decodeCursor(q.cursor, q.status ? cursorShapes.agentsByStatus(q.status) : cursorShapes.agents());
   const page = await d.agents.list(q.status, q.limit, startKey);
   return { items: page.items, nextCursor: encodeCursor(page.lastKey) };
+}
+
+/** The fleet by status: one count per status, read together. */
+export async function countAgents(d: Deps): Promise<Record<AgentStatus, number> & { total: number }> {
+  const [inactive, active, stopping] = await Promise.all(AGENT_STATUSES.map((status) => d.agents.count(status)));
+  return { active: active!, stopping: stopping!, inactive: inactive!, total: active! + stopping! + inactive! };
 }
 
 /** PATCH: runtime and settings only while inactive; If-Match pins the version. */

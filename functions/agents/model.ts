@@ -200,10 +200,11 @@ const cursorSchema = schema(() =>
 );
 
 /**
- * `If-Match` on PATCH: the ETag of the version the change is based on (`"3"`, `W/"3"`, `3`), or `*`.
- * Parsed by the handler; the document states the same pattern.
+ * `If-Match` on PATCH: the ETag of the version the change is based on (`"3"`, `W/"3"`, `3`, or a
+ * GET's `"3-<hash>"`: the version is what is compared), or `*`. Parsed by the handler; the
+ * document states the same pattern.
  */
-export const IF_MATCH_PATTERN = /^\s*(?:\*|(?:W\/)?"?(\d{1,15})"?)\s*$/;
+export const IF_MATCH_PATTERN = /^\s*(?:\*|(?:W\/)?"?(\d{1,15})(?:-[A-Za-z0-9_-]{1,64})?"?)\s*$/;
 
 /** Agents per page: 100 by default (the most a page holds); the last page has `nextCursor: null`. */
 export const listQuerySchema = schema(() =>

@@ -99,6 +99,8 @@ export interface AgentStore {
   getWhole(agentId: string): Promise<StoredAgent | undefined>;
   getMany(ids: string[]): Promise<AgentState[]>;
   list(status: AgentStatus | undefined, limit: number, startKey?: Key): Promise<Page<StoredAgent>>;
+  /** How many agents have this status (the byStatus index, keys only). */
+  count(status: AgentStatus): Promise<number>;
   /** By status, oldest due first; `dueBy`: only those due by then. */
   queryByStatus(status: AgentStatus, opts: { limit: number; startKey?: Key; dueBy?: number }): Promise<Page<{ agentId: string; dueAt: number }>>;
   create(state: AgentState, config: AgentConfig): Promise<void>;

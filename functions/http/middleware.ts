@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import middy, { type MiddlewareObj } from '@middy/core';
 import httpJsonBodyParser from '@middy/http-json-body-parser';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
@@ -237,10 +238,33 @@ export function httpRoute<B extends z.ZodMiniType | undefined = undefined, Q ext
     const body = (spec.body ? validate(spec.body, (event.body as unknown) ?? {}, 'body') : undefined) as Parsed<B>;
     const query = (spec.query ? validate(spec.query, event.queryStringParameters ?? {}, 'query') : undefined) as Parsed<Q>;
     const reply = await fn({ event, body, query, params, header: (name) => event.headers?.[name.toLowerCase()] });
-    return {
-      statusCode: reply.statusCode ?? 200,
-      headers: { ...JSON_HEADERS, ...reply.headers },
-      body: JSON.stringify(reply.body),
-    };
+    const statusCode = reply.statusCode ?? 200;
+    const text = JSON.stringify(reply.body);
+    if (event.requestContext?.http?.method !== 'GET' || statusCode !== 200) {
+      return { statusCode, headers: { ...JSON_HEADERS, ...reply.headers }, body: text };
+    }
+    const etag = representationTag(reply.headers?.ETag, text);
+    const headers = { ...JSON_HEADERS, ...reply.headers, ETag: etag };
+    if (noneMatch(event.headers?.['if-none-match'], etag)) return { statusCode: 304, headers, body: '' };
+    return { statusCode, headers, body: text };
   });
+}
+
+/**
+ * A GET answer's ETag names the representation: the agent's version (which PATCH's If-Match
+ * pins) and a hash of the body, `"<version>-<hash>"`, or `"<hash>"` where there is no version.
+ * The hash is what a poller needs: an admission or a heartbeat changes `inFlight` and
+ * `lastActivityAt` without a new version.
+ */
+export function representationTag(versionTag: string | undefined, body: string): string {
+  const hash = createHash('sha256').update(body).digest('base64url').slice(0, 22);
+  const version = versionTag === undefined ? undefined : /^"(\d+)"$/.exec(versionTag)?.[1];
+  return version === undefined ? `"${hash}"` : `"${version}-${hash}"`;
+}
+
+/** `If-None-Match` (RFC 9110 13.1.2, weak comparison): `*` or any listed tag equal to this one. */
+function noneMatch(header: string | undefined, etag: string): boolean {
+  if (!header) return false;
+  if (header.trim() === '*') return true;
+  return header.split(',').some((tag) => tag.trim().replace(/^W\//, '') === etag);
 }

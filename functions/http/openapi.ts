@@ -63,7 +63,7 @@ const agentSchema = z
       .describe("An a2a agent's Agent Card as read when its runtime was set (create or PATCH); start reads it again and refuses a card gone or unusable"),
     idleTimeoutMs: z.number().int().nullable(),
     inFlight: z.number().int().describe('Messages in flight: the number of unexpired leases'),
-    version: z.number().int().describe('Optimistic-lock counter; the ETag, for If-Match'),
+    version: z.number().int().describe('Optimistic-lock counter: If-Match on PATCH compares it (the ETag of a GET is `"<version>-<hash>"`)'),
     createdAt: z.number().int(),
     updatedAt: z.number().int(),
     startedAt: z.number().int().optional(),
@@ -301,6 +301,17 @@ const docs: Record<string, RouteDoc> = {
       '(a page may hold fewer than `limit` agents and still not be the last).',
     responses: { 200: { description: 'A page of agents; nextCursor is null on the last page', schema: success(z.array(agentSchema), { nextCursor: z.string().nullable() }) }, 400: common[400] },
   },
+  'count-agents': {
+    summary: 'How many agents are in each status',
+    description: 'Counted in the status index (about 1 read unit per 80 agents); for a fleet view that polls it, send If-None-Match.',
+    responses: {
+      200: {
+        description: 'The counts',
+        schema: success(z.object({ active: z.number().int(), stopping: z.number().int(), inactive: z.number().int(), total: z.number().int() })),
+        example: { success: true, data: { active: 140, stopping: 10, inactive: 52, total: 202 } },
+      },
+    },
+  },
   'stop-fleet': {
     summary: 'Stop many agents in one call: every agent in a status, a list of agents, or both',
     description:
@@ -329,7 +340,7 @@ const docs: Record<string, RouteDoc> = {
       404: err('No such operation (or it expired with the records retention)', 'OPERATION_NOT_FOUND', "Fleet stop operation not found (operations are kept for the records' retention period)"),
     },
   },
-  'get-agent': { summary: 'Get an agent', responses: { 200: { description: 'The agent', schema: success(agentSchema), headers: { ETag: 'the version' } }, 400: common[400], 404: common[404] } },
+  'get-agent': { summary: 'Get an agent', responses: { 200: { description: 'The agent', schema: success(agentSchema), headers: { ETag: 'the representation: `"<version>-<hash>"` (If-Match on PATCH compares the version; If-None-Match the whole tag)' } }, 400: common[400], 404: common[404] } },
   'update-agent': {
     summary: 'Update an agent',
     description: 'runtime and settings can change only while the agent is inactive. If-Match pins the version.',
@@ -483,7 +494,10 @@ function operation(route: Route): Record<string, unknown> {
     for (const [name, schema] of Object.entries(shape.properties)) parameters.push({ name, in: 'query', required: false, schema });
   }
   if (route.handler === 'update-agent') {
-    parameters.push({ name: 'If-Match', in: 'header', required: false, description: 'The ETag of the version this update is based on, e.g. "3" (or `*`: any version); 412 if the agent changed since', schema: { type: 'string', pattern: IF_MATCH_PATTERN.source } });
+    parameters.push({ name: 'If-Match', in: 'header', required: false, description: 'The ETag this update is based on, e.g. "3" or a GET\'s "3-<hash>" (or `*`: any version); 412 if the agent\'s version changed since', schema: { type: 'string', pattern: IF_MATCH_PATTERN.source } });
+  }
+  if (route.method === 'GET' && !route.public) {
+    parameters.push({ name: 'If-None-Match', in: 'header', required: false, description: 'The ETag of an earlier answer: 304 with no body while the answer is unchanged (for polling)', schema: { type: 'string' } });
   }
   if (route.handler === 'stop-agent' || route.handler === 'send-message') {
     parameters.push({ name: 'Prefer', in: 'header', required: false, description: '`wait=N` waits at most N seconds for the outcome; `respond-async` answers 202 at once', schema: { type: 'string', examples: ['respond-async', 'wait=5'] } });
@@ -495,6 +509,11 @@ function operation(route: Route): Record<string, unknown> {
   const generic = route.public ? {} : { 401: common[401], 413: common[413], 503: common[503], ...(body && { 400: common[400], 415: common[415] }) };
   for (const [status, r] of Object.entries<Documented>({ ...generic, ...doc.responses })) {
     responses[status] = responseObject(r);
+  }
+  if (route.method === 'GET' && !route.public) {
+    const ok = responses[200] as { headers: Record<string, unknown> };
+    ok.headers.ETag ??= { description: 'the representation (a hash of the body): send it back as If-None-Match', schema: { type: 'string' } };
+    responses[304] = { description: 'Not modified: If-None-Match names the current ETag (no body)', headers: { ETag: ok.headers.ETag, ...responseObject({ description: '' }).headers } };
   }
   return {
     operationId: camel(route.handler),

@@ -42,6 +42,7 @@ export const routeName = (route: Pick<Route, 'handler'>) => route.handler.replac
 export const routes: readonly Route[] = [
   { method: 'POST', path: '/agents', handler: 'create-agent', agents: 'write', records: 'write', checksModelKeys: true },
   { method: 'GET', path: '/agents', handler: 'list-agents', agents: 'read', records: 'read' },
+  { method: 'GET', path: '/agents/counts', handler: 'count-agents', agents: 'read', records: 'none' },
   // Before /agents/{agentId}...: a literal segment wins, as in API Gateway.
   { method: 'POST', path: '/agents/stop', handler: 'stop-fleet', agents: 'none', records: 'write', startsFleetWorkflow: true },
 

@@ -4,7 +4,7 @@ import { updateAgent } from '../agents/lifecycle.js';
 import { IF_MATCH_PATTERN, toAgent, updateAgentSchema } from '../agents/model.js';
 import { httpRoute, ok } from './middleware.js';
 
-/** If-Match carries the version from the ETag: `"3"`, `W/"3"` or `3`. */
+/** If-Match carries the version from the ETag: `"3"`, `W/"3"`, `3` or a GET's `"3-<hash>"`. */
 function parseIfMatch(value: string | undefined): number | undefined {
   if (value === undefined) return undefined;
   const m = IF_MATCH_PATTERN.exec(value);

@@ -36,11 +36,11 @@ describe('agents CRUD', () => {
     expect(again.body).toMatchObject({ success: false, error: `An agent with agentId ${agentId} already exists` });
   });
 
-  it('gets an agent with its version as ETag, and 404s an unknown one', async () => {
+  it('gets an agent with its version in the ETag, and 404s an unknown one', async () => {
     const agentId = await createAgent(app.api);
     const res = await app.api('GET', `/agents/${agentId}`);
     expect(res.status).toBe(200);
-    expect(res.headers.get('etag')).toBe('"1"');
+    expect(res.headers.get('etag')).toMatch(/^"1-[\w-]{22}"$/);
     const missing = await app.api('GET', `/agents/${randomUUID()}`);
     expect(missing.status).toBe(404);
     expect(missing.body).toEqual({ success: false, error: 'Agent not found', code: 'AGENT_NOT_FOUND' });
@@ -90,6 +90,15 @@ describe('agents CRUD', () => {
     expect(stale.status).toBe(412);
     expect(stale.body.error).toMatch(/current version is 2/);
     expect((await app.api('GET', `/agents/${agentId}`)).body.data.settings).toEqual({ a: 1 });
+  });
+
+  it("takes a GET's ETag as If-Match: the version in it is compared", async () => {
+    const agentId = await createAgent(app.api);
+    const etag = (await app.api('GET', `/agents/${agentId}`)).headers.get('etag')!;
+    expect((await app.api('PATCH', `/agents/${agentId}`, { name: 'one' }, { 'if-match': etag })).status).toBe(200);
+    const stale = await app.api('PATCH', `/agents/${agentId}`, { name: 'two' }, { 'if-match': etag });
+    expect(stale.status).toBe(412);
+    expect(stale.body.error).toMatch(/current version is 2/);
   });
 
   it('deletes an inactive agent with its records, and refuses a running one', async () => {
@@ -262,5 +271,60 @@ describe('bad input', () => {
     const agentId = await createAgent(app.api, {}, true);
     const res = await app.api('POST', `/agents/${agentId}/stop`, 'graceful=true', { 'content-type': 'text/plain' });
     expect(res.status).toBe(415);
+  });
+});
+
+describe('polling with If-None-Match', () => {
+  it('answers 304 with no body while the agent is unchanged, and 200 once a message is in flight under the same version', async () => {
+    const agentId = await createAgent(app.api, { runtime: { type: 'echo', delayMs: 1500 } }, true);
+    const first = await app.api('GET', `/agents/${agentId}`);
+    const etag = first.headers.get('etag')!;
+    const again = await app.api('GET', `/agents/${agentId}`, undefined, { 'if-none-match': etag });
+    expect(again.status).toBe(304);
+    expect(again.text).toBe('');
+    expect(again.headers.get('etag')).toBe(etag);
+    // Admitting a message changes inFlight, not the version: the answer must not be "unchanged".
+    const sent = await app.api('POST', `/agents/${agentId}/messages`, { text: 'slow' }, { prefer: 'respond-async' });
+    expect(sent.status).toBe(202);
+    const busy = await app.api('GET', `/agents/${agentId}`, undefined, { 'if-none-match': etag });
+    expect(busy.status).toBe(200);
+    expect(busy.body.data).toMatchObject({ inFlight: 1, version: first.body.data.version });
+    expect(busy.headers.get('etag')).not.toBe(etag);
+    expect(busy.headers.get('etag')!.split('-')[0]).toBe(etag.split('-')[0]);
+  });
+
+  it('answers 304 on lists and history too, and 200 when a page changes', async () => {
+    const agentId = await createAgent(app.api, {}, true);
+    for (const path of [`/agents/${agentId}/messages`, `/agents/${agentId}/stops`, '/agents/counts', '/agents?status=active']) {
+      const first = await app.api('GET', path);
+      expect(first.status, path).toBe(200);
+      const etag = first.headers.get('etag')!;
+      expect(etag, path).toMatch(/^"[\w-]{22}"$/);
+      expect((await app.api('GET', path, undefined, { 'if-none-match': `W/"other", ${etag}` })).status, path).toBe(304);
+    }
+    const before = await app.api('GET', `/agents/${agentId}/messages`);
+    await app.api('POST', `/agents/${agentId}/messages`, { text: 'hello' });
+    const after = await app.api('GET', `/agents/${agentId}/messages`, undefined, { 'if-none-match': before.headers.get('etag')! });
+    expect(after.status).toBe(200);
+    expect(after.body.data).toHaveLength(1);
+  });
+});
+
+describe('fleet counts', () => {
+  it('counts the agents in each status', async () => {
+    const before = (await app.api('GET', '/agents/counts')).body.data;
+    const running = await createAgent(app.api, {}, true);
+    await createAgent(app.api);
+    const stopped = await createAgent(app.api, {}, true);
+    await app.api('POST', `/agents/${stopped}/stop`, { graceful: false });
+    const after = await app.api('GET', '/agents/counts');
+    expect(after.status).toBe(200);
+    expect(after.body.data).toEqual({
+      active: before.active + 1,
+      stopping: before.stopping,
+      inactive: before.inactive + 2,
+      total: before.total + 3,
+    });
+    expect(running).toBeTruthy();
   });
 });

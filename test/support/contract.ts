@@ -38,6 +38,8 @@ export function contractViolation(method: string, target: string, status: number
   const where = route ? `${route.method} ${route.path}` : 'the fallback route';
   if (!responses) return `${where} is not in the document`;
   if (!(String(status) in responses)) return `${where} answered ${status}, which the document does not list (${Object.keys(responses).join(', ')})`;
+  // A response documented without content (304 Not Modified) has no body.
+  if (!(responses[String(status)] as { content?: unknown }).content) return body === undefined ? undefined : `${where} ${status} answered a body`;
   if (!contentType?.startsWith('application/json')) return `${where} ${status} answered Content-Type ${contentType}`;
   if (body === undefined) return `${where} ${status} answered a body that is not JSON`;
   const ref = route

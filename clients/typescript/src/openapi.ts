@@ -28,6 +28,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/agents/counts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * How many agents are in each status
+         * @description Counted in the status index (about 1 read unit per 80 agents); for a fleet view that polls it, send If-None-Match.
+         */
+        get: operations["countAgents"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/agents/stop": {
         parameters: {
             query?: never;
@@ -316,7 +336,7 @@ export interface components {
             idleTimeoutMs: number | null;
             /** @description Messages in flight: the number of unexpired leases */
             inFlight: number;
-            /** @description Optimistic-lock counter; the ETag, for If-Match */
+            /** @description Optimistic-lock counter: If-Match on PATCH compares it (the ETag of a GET is `"<version>-<hash>"`) */
             version: number;
             createdAt: number;
             updatedAt: number;
@@ -498,6 +518,8 @@ export interface operations {
                 cursor?: string;
             };
             header?: {
+                /** @description The ETag of an earlier answer: 304 with no body while the answer is unchanged (for polling) */
+                "If-None-Match"?: string;
                 /** @description A correlation id for this request (1 to 128 letters, digits or `._:-`; anything else is ignored): the logs of every function it reaches, its stop workflow and its events carry it */
                 "X-Request-Id"?: string;
             };
@@ -511,6 +533,8 @@ export interface operations {
                 headers: {
                     /** @description the correlation id of this request (the one given, else API Gateway's request id): its log lines, workflow and events carry it */
                     "X-Request-Id"?: string;
+                    /** @description the representation (a hash of the body): send it back as If-None-Match */
+                    ETag?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -522,6 +546,17 @@ export interface operations {
                         nextCursor: string | null;
                     };
                 };
+            };
+            /** @description Not modified: If-None-Match names the current ETag (no body) */
+            304: {
+                headers: {
+                    /** @description the representation (a hash of the body): send it back as If-None-Match */
+                    ETag?: string;
+                    /** @description the correlation id of this request (the one given, else API Gateway's request id): its log lines, workflow and events carry it */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             /** @description Bad input: malformed JSON, a wrong type, an unknown field, or an agentId that is not a UUID */
             400: {
@@ -902,6 +937,123 @@ export interface operations {
             };
         };
     };
+    countAgents: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description The ETag of an earlier answer: 304 with no body while the answer is unchanged (for polling) */
+                "If-None-Match"?: string;
+                /** @description A correlation id for this request (1 to 128 letters, digits or `._:-`; anything else is ignored): the logs of every function it reaches, its stop workflow and its events carry it */
+                "X-Request-Id"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The counts */
+            200: {
+                headers: {
+                    /** @description the correlation id of this request (the one given, else API Gateway's request id): its log lines, workflow and events carry it */
+                    "X-Request-Id"?: string;
+                    /** @description the representation (a hash of the body): send it back as If-None-Match */
+                    ETag?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": true,
+                     *       "data": {
+                     *         "active": 140,
+                     *         "stopping": 10,
+                     *         "inactive": 52,
+                     *         "total": 202
+                     *       }
+                     *     }
+                     */
+                    "application/json": {
+                        /** @constant */
+                        success: true;
+                        message?: string;
+                        data: {
+                            active: number;
+                            stopping: number;
+                            inactive: number;
+                            total: number;
+                        };
+                    };
+                };
+            };
+            /** @description Not modified: If-None-Match names the current ETag (no body) */
+            304: {
+                headers: {
+                    /** @description the representation (a hash of the body): send it back as If-None-Match */
+                    ETag?: string;
+                    /** @description the correlation id of this request (the one given, else API Gateway's request id): its log lines, workflow and events carry it */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description No valid API key (sent with WWW-Authenticate: Bearer) */
+            401: {
+                headers: {
+                    /** @description the correlation id of this request (the one given, else API Gateway's request id): its log lines, workflow and events carry it */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "A valid API key is required: send it as \"Authorization: Bearer <key>\"",
+                     *       "code": "UNAUTHORIZED"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Request body over 128 KiB */
+            413: {
+                headers: {
+                    /** @description the correlation id of this request (the one given, else API Gateway's request id): its log lines, workflow and events carry it */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Request body is too large: the limit is 131072 bytes",
+                     *       "code": "PAYLOAD_TOO_LARGE"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The database did not answer in time or is down (Retry-After); nothing was decided, retry */
+            503: {
+                headers: {
+                    /** @description seconds to wait before retrying */
+                    "Retry-After"?: string;
+                    /** @description the correlation id of this request (the one given, else API Gateway's request id): its log lines, workflow and events carry it */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Service temporarily unavailable: the database did not answer in time; retry in a moment",
+                     *       "code": "UNAVAILABLE"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
     stopFleet: {
         parameters: {
             query?: never;
@@ -1118,6 +1270,8 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
+                /** @description The ETag of an earlier answer: 304 with no body while the answer is unchanged (for polling) */
+                "If-None-Match"?: string;
                 /** @description A correlation id for this request (1 to 128 letters, digits or `._:-`; anything else is ignored): the logs of every function it reaches, its stop workflow and its events carry it */
                 "X-Request-Id"?: string;
             };
@@ -1131,7 +1285,7 @@ export interface operations {
             /** @description The agent */
             200: {
                 headers: {
-                    /** @description the version */
+                    /** @description the representation: `"<version>-<hash>"` (If-Match on PATCH compares the version; If-None-Match the whole tag) */
                     ETag?: string;
                     /** @description the correlation id of this request (the one given, else API Gateway's request id): its log lines, workflow and events carry it */
                     "X-Request-Id"?: string;
@@ -1145,6 +1299,17 @@ export interface operations {
                         data: components["schemas"]["Agent"];
                     };
                 };
+            };
+            /** @description Not modified: If-None-Match names the current ETag (no body) */
+            304: {
+                headers: {
+                    /** @description the representation: `"<version>-<hash>"` (If-Match on PATCH compares the version; If-None-Match the whole tag) */
+                    ETag?: string;
+                    /** @description the correlation id of this request (the one given, else API Gateway's request id): its log lines, workflow and events carry it */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             /** @description Bad input: malformed JSON, a wrong type, an unknown field, or an agentId that is not a UUID */
             400: {
@@ -1389,7 +1554,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description The ETag of the version this update is based on, e.g. "3" (or `*`: any version); 412 if the agent changed since */
+                /** @description The ETag this update is based on, e.g. "3" or a GET's "3-<hash>" (or `*`: any version); 412 if the agent's version changed since */
                 "If-Match"?: string;
                 /** @description A correlation id for this request (1 to 128 letters, digits or `._:-`; anything else is ignored): the logs of every function it reaches, its stop workflow and its events carry it */
                 "X-Request-Id"?: string;
@@ -2050,6 +2215,8 @@ export interface operations {
                 cursor?: string;
             };
             header?: {
+                /** @description The ETag of an earlier answer: 304 with no body while the answer is unchanged (for polling) */
+                "If-None-Match"?: string;
                 /** @description A correlation id for this request (1 to 128 letters, digits or `._:-`; anything else is ignored): the logs of every function it reaches, its stop workflow and its events carry it */
                 "X-Request-Id"?: string;
             };
@@ -2065,6 +2232,8 @@ export interface operations {
                 headers: {
                     /** @description the correlation id of this request (the one given, else API Gateway's request id): its log lines, workflow and events carry it */
                     "X-Request-Id"?: string;
+                    /** @description the representation (a hash of the body): send it back as If-None-Match */
+                    ETag?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2076,6 +2245,17 @@ export interface operations {
                         nextCursor: string | null;
                     };
                 };
+            };
+            /** @description Not modified: If-None-Match names the current ETag (no body) */
+            304: {
+                headers: {
+                    /** @description the representation (a hash of the body): send it back as If-None-Match */
+                    ETag?: string;
+                    /** @description the correlation id of this request (the one given, else API Gateway's request id): its log lines, workflow and events carry it */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             /** @description Bad input: malformed JSON, a wrong type, an unknown field, or an agentId that is not a UUID */
             400: {
@@ -2555,6 +2735,8 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
+                /** @description The ETag of an earlier answer: 304 with no body while the answer is unchanged (for polling) */
+                "If-None-Match"?: string;
                 /** @description A correlation id for this request (1 to 128 letters, digits or `._:-`; anything else is ignored): the logs of every function it reaches, its stop workflow and its events carry it */
                 "X-Request-Id"?: string;
             };
@@ -2571,6 +2753,8 @@ export interface operations {
                 headers: {
                     /** @description the correlation id of this request (the one given, else API Gateway's request id): its log lines, workflow and events carry it */
                     "X-Request-Id"?: string;
+                    /** @description the representation (a hash of the body): send it back as If-None-Match */
+                    ETag?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2581,6 +2765,17 @@ export interface operations {
                         data: components["schemas"]["Message"];
                     };
                 };
+            };
+            /** @description Not modified: If-None-Match names the current ETag (no body) */
+            304: {
+                headers: {
+                    /** @description the representation (a hash of the body): send it back as If-None-Match */
+                    ETag?: string;
+                    /** @description the correlation id of this request (the one given, else API Gateway's request id): its log lines, workflow and events carry it */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             /** @description Bad input: malformed JSON, a wrong type, an unknown field, or an agentId that is not a UUID */
             400: {
@@ -2683,6 +2878,8 @@ export interface operations {
                 cursor?: string;
             };
             header?: {
+                /** @description The ETag of an earlier answer: 304 with no body while the answer is unchanged (for polling) */
+                "If-None-Match"?: string;
                 /** @description A correlation id for this request (1 to 128 letters, digits or `._:-`; anything else is ignored): the logs of every function it reaches, its stop workflow and its events carry it */
                 "X-Request-Id"?: string;
             };
@@ -2698,6 +2895,8 @@ export interface operations {
                 headers: {
                     /** @description the correlation id of this request (the one given, else API Gateway's request id): its log lines, workflow and events carry it */
                     "X-Request-Id"?: string;
+                    /** @description the representation (a hash of the body): send it back as If-None-Match */
+                    ETag?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2709,6 +2908,17 @@ export interface operations {
                         nextCursor: string | null;
                     };
                 };
+            };
+            /** @description Not modified: If-None-Match names the current ETag (no body) */
+            304: {
+                headers: {
+                    /** @description the representation (a hash of the body): send it back as If-None-Match */
+                    ETag?: string;
+                    /** @description the correlation id of this request (the one given, else API Gateway's request id): its log lines, workflow and events carry it */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             /** @description Bad input: malformed JSON, a wrong type, an unknown field, or an agentId that is not a UUID */
             400: {
@@ -2867,6 +3077,8 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
+                /** @description The ETag of an earlier answer: 304 with no body while the answer is unchanged (for polling) */
+                "If-None-Match"?: string;
                 /** @description A correlation id for this request (1 to 128 letters, digits or `._:-`; anything else is ignored): the logs of every function it reaches, its stop workflow and its events carry it */
                 "X-Request-Id"?: string;
             };
@@ -2882,6 +3094,8 @@ export interface operations {
                 headers: {
                     /** @description the correlation id of this request (the one given, else API Gateway's request id): its log lines, workflow and events carry it */
                     "X-Request-Id"?: string;
+                    /** @description the representation (a hash of the body): send it back as If-None-Match */
+                    ETag?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2921,6 +3135,17 @@ export interface operations {
                         data: components["schemas"]["FleetStop"];
                     };
                 };
+            };
+            /** @description Not modified: If-None-Match names the current ETag (no body) */
+            304: {
+                headers: {
+                    /** @description the representation (a hash of the body): send it back as If-None-Match */
+                    ETag?: string;
+                    /** @description the correlation id of this request (the one given, else API Gateway's request id): its log lines, workflow and events carry it */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             /** @description The operationId is malformed */
             400: {
