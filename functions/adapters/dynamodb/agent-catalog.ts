@@ -84,8 +84,8 @@ export abstract class AgentCatalog extends AgentTable {
   }
 
   /**
-   * Agents of one status, counted in the byStatus index (keys only, about 100 bytes an agent):
-   * 0.5 RCU per 4 KB read, so about 1 RCU per 80 agents, a page of up to 1 MB per round trip.
+   * Agents of one status, counted in the byStatus index (keys only): 0.5 RCU per 4 KB of keys,
+   * about 1 RCU per 120 agents, up to 1 MB of keys per round trip.
    */
   async count(status: AgentStatus): Promise<number> {
     let total = 0;
