@@ -240,7 +240,8 @@ export function httpRoute<B extends z.ZodMiniType | undefined = undefined, Q ext
     const reply = await fn({ event, body, query, params, header: (name) => event.headers?.[name.toLowerCase()] });
     const statusCode = reply.statusCode ?? 200;
     const text = JSON.stringify(reply.body);
-    if (event.requestContext?.http?.method !== 'GET' || statusCode !== 200) {
+    // The health check stays a plain 200: a load balancer asks whether the API answers, not what changed.
+    if (spec.public || event.requestContext?.http?.method !== 'GET' || statusCode !== 200) {
       return { statusCode, headers: { ...JSON_HEADERS, ...reply.headers }, body: text };
     }
     const etag = representationTag(reply.headers?.ETag, text);

@@ -37,7 +37,7 @@ export interface paths {
         };
         /**
          * How many agents are in each status
-         * @description Counted in the status index (about 1 read unit per 80 agents); for a fleet view that polls it, send If-None-Match.
+         * @description Counted in the status index (about 1 read unit per 120 agents). The index is eventually consistent and the three counts are read side by side, so an agent changing status as they are read may be missing from them or in two; they settle within a second. For a fleet view that polls, send If-None-Match.
          */
         get: operations["countAgents"];
         put?: never;
