@@ -13,7 +13,7 @@ import type { Construct } from 'constructs';
 import { EVENT_SOURCE } from '../functions/adapters/aws.js';
 import { functionAccess, type TableAccess } from '../functions/adapters/dynamodb/grants.js';
 import { agentsTable, apiKeysTable, recordsTable, type TableDef } from '../functions/adapters/dynamodb/tables.js';
-import { API_GATEWAY_LIMIT_S, LONGEST_ROUTE_TIMEOUT_S, fallbackRoute, routeName, routes } from '../functions/http/routes.js';
+import { API_GATEWAY_LIMIT_S, LONGEST_ROUTE_TIMEOUT_S, consoleRoutes, fallbackRoute, routeName, routes } from '../functions/http/routes.js';
 import { AgentFunction } from './agent-function.js';
 import { Operations } from './operations.js';
 import { fleetStopWorkflow, stopWorkflow, type WorkflowDefinition } from './workflow-definition.js';
@@ -182,6 +182,12 @@ export class AgentsStack extends Stack {
       if (route.runsRuntimes || route.checksModelKeys) f.bindLlmSecrets();
       this.api.addRoutes({ path: route.path, methods: [HttpMethod[route.method]], integration: new HttpLambdaIntegration(`${name}Integration`, f) });
     }
+    // The operator console on the API's own origin: one function serving its page and files from
+    // its bundle (console/build.ts). No table and no key check: it serves the same static files to
+    // everyone, and every call the page makes is an API route that checks the key.
+    const consoleFunction = fn(routeName(consoleRoutes[0]!), `functions/http/${consoleRoutes[0]!.handler}.ts`);
+    const consoleIntegration = new HttpLambdaIntegration('ConsoleIntegration', consoleFunction);
+    for (const route of consoleRoutes) this.api.addRoutes({ path: route.path, methods: [HttpMethod.GET], integration: consoleIntegration });
     const stage = this.api.defaultStage!.node.defaultChild as CfnStage;
     stage.accessLogSettings = {
       destinationArn: accessLogs.logGroupArn,

@@ -7,7 +7,7 @@ import { buildDeps, useDeps, type Deps } from '../functions/adapters/deps.js';
 import { createDocumentClient, type StoreTimeouts } from '../functions/adapters/dynamodb/client.js';
 import { functionAccess, grantedClient, type TableAccess } from '../functions/adapters/dynamodb/grants.js';
 import { splitCombinedItems } from '../functions/adapters/dynamodb/split-items.js';
-import { fallbackRoute, routes } from '../functions/http/routes.js';
+import { consoleRoutes, fallbackRoute, routes } from '../functions/http/routes.js';
 import { injectFaults, type FaultPlan } from './faults.js';
 import type { EventPublisher, MessageQueue, Metrics, RuntimeRegistry } from '../functions/agents/ports.js';
 import { handler as reaper } from '../functions/scheduled/reaper.js';
@@ -125,7 +125,7 @@ export async function startLocalApp(opts: LocalAppOptions): Promise<LocalApp> {
   const deps = buildDeps({ ...parts, db });
   const tables = { agents: opts.config.agentsTable, records: opts.config.recordsTable };
   const declared: [string, TableAccess][] = [
-    ...[...routes, { handler: fallbackRoute.handler, agents: 'none', records: 'none' } as const].map((r) => [r.handler, r] as [string, TableAccess]),
+    ...[...routes, consoleRoutes[0]!, { handler: fallbackRoute.handler, agents: 'none', records: 'none' } as const].map((r) => [r.handler, r] as [string, TableAccess]),
     ...Object.entries(functionAccess),
   ];
   for (const [name, access] of declared) {

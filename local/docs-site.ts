@@ -35,17 +35,12 @@ const page = `<!doctype html>
 let openApi: Record<string, unknown> | undefined;
 
 /**
- * Answers `/` (a redirect to the docs), the docs page and its assets; false for anything else.
+ * Answers the docs page, its assets and /openapi.json; false for anything else (`/` is the console's).
  * The document served says what this server requires now: the lock only while auth is on.
  */
 export function serveDocs(req: IncomingMessage, res: ServerResponse, authRequired: () => Promise<boolean>): boolean {
   if (req.method !== 'GET' && req.method !== 'HEAD') return false;
   const path = (req.url ?? '/').split('?')[0];
-  if (path === '/') {
-    res.writeHead(302, { Location: '/docs', 'Content-Type': 'application/json; charset=utf-8' });
-    res.end(`${JSON.stringify({ success: true, message: 'The API reference is at /docs', data: { docs: '/docs', openapi: '/openapi.json', health: '/health' } })}\n`);
-    return true;
-  }
   if (path === '/openapi.json') {
     openApi ??= buildOpenApi();
     // "Try it out" goes to the server the page came from, whatever its host and port.

@@ -4,6 +4,7 @@
  */
 import { rmSync, writeFileSync } from 'node:fs';
 import { ConfigError, configFromEnv } from '../functions/agents/config.js';
+import { buildConsole } from '../console/build.js';
 import { startLocalApp } from './app.js';
 import { printLine, prettyStdout } from './log.js';
 import { assertPortFree, DataDirLocked, endpointFile, ensureTables, JavaMissing, startDynamoDbLocal, type LocalDynamo } from './dynamodb.js';
@@ -46,6 +47,8 @@ async function main(): Promise<void> {
   }
   let app: Awaited<ReturnType<typeof startLocalApp>>;
   try {
+    // The console from its sources as they are now (served at /console).
+    await buildConsole();
     const keysTable = env.API_KEYS_TABLE!;
     await ensureTables(endpoint, { agents: env.AGENTS_TABLE!, records: env.RECORDS_TABLE!, apiKeys: keysTable });
     // Lets `npm run keys` reach this DynamoDB Local while the server runs (one process per data dir).

@@ -7,14 +7,14 @@ import type { LocalEndpoints } from './endpoints.js';
 import { ValidationError } from '../functions/agents/errors.js';
 import { parserRefusal, payloadTooLarge } from '../functions/http/errors.js';
 import { MAX_BODY_BYTES, errorResponse, type Event, type Result } from '../functions/http/middleware.js';
-import { fallbackRoute, matchRoute, routeName, routes } from '../functions/http/routes.js';
+import { consoleRoutes, fallbackRoute, matchRoute, routeName, routes } from '../functions/http/routes.js';
 import { serveDocs } from './docs-site.js';
 
 type Handler = (event: Event, context: Context) => Promise<Result>;
 
 /** Load every route's handler module, as Lambda would (one module per route). */
 export async function loadHandlers(): Promise<Map<string, Handler>> {
-  const names = [...routes.map((r) => r.handler), fallbackRoute.handler];
+  const names = [...routes.map((r) => r.handler), consoleRoutes[0]!.handler, fallbackRoute.handler];
   const entries = await Promise.all(
     names.map(async (name) => [name, ((await import(`../functions/http/${name}.ts`)) as { handler: Handler }).handler] as const),
   );
@@ -95,7 +95,8 @@ export function toEvent(req: IncomingMessage, body: Buffer, routeKey: string, pa
 
 function write(res: ServerResponse, result: Result): void {
   res.writeHead(result.statusCode ?? 200, result.headers as Record<string, string>);
-  res.end(result.body ?? '');
+  // As API Gateway does: a base64 body (the console's gzipped files) goes out as its bytes.
+  res.end(result.isBase64Encoded ? Buffer.from(result.body ?? '', 'base64') : (result.body ?? ''));
 }
 
 export interface LocalServerOptions {

@@ -81,10 +81,23 @@ export const routes: readonly Route[] = [
   { method: 'GET', path: '/fleet-stops/{operationId}', handler: 'get-fleet-stop', agents: 'none', records: 'read' },
 ];
 
+/**
+ * The operator console (console/, served by functions/http/console.ts): public static files on the
+ * API's own origin, outside the OpenAPI document (they are a page, not the API).
+ */
+export const consoleRoutes: readonly Route[] = ['/', '/console', '/console/{file}'].map((path) => ({
+  method: 'GET',
+  path,
+  handler: 'console',
+  agents: 'none',
+  records: 'none',
+  public: true,
+}));
+
 /** Everything no route matches: 404, or 405 with Allow when the path exists under another method. */
 export const fallbackRoute = { routeKey: '$default', handler: 'not-found' } as const;
 
-const patterns = routes.map((route) => ({
+const patterns = [...routes, ...consoleRoutes].map((route) => ({
   route,
   regex: new RegExp(`^${route.path.replace(/\{(\w+)\}/g, (_, name: string) => `(?<${name}>[^/]+)`)}$`),
 }));

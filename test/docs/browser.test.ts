@@ -1,26 +1,23 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { freePort } from '../../local/dynamodb.js';
+import { launchChromium } from '../support/browser.js';
 
 /**
  * `npm start`, then the reference page in a real headless Chromium (Debian's `chromium`, driven
  * by playwright-core): the stop operation renders with its body fields. A screenshot goes to
  * .artifacts/ (git-ignored).
  */
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const dataDir = mkdtempSync(join(tmpdir(), 'agents-docs-'));
 let server: ChildProcess;
 let browser: Browser;
 let base: string;
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) {
-    throw new Error(`Chromium not found at ${CHROMIUM}: install it (Debian/Ubuntu: apt-get install -y chromium) or set CHROMIUM_PATH`);
-  }
   const port = await freePort();
   base = `http://127.0.0.1:${port}`;
   server = spawn('npm', ['start', '--silent'], {
@@ -42,10 +39,7 @@ beforeAll(async () => {
     server.stderr!.on('data', onData);
     server.once('exit', (code) => reject(new Error(`npm start exited with ${code}: ${output}`)));
   });
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  browser = await launchChromium();
 }, 90_000);
 
 afterAll(async () => {
@@ -72,4 +66,11 @@ it('renders the stop operation with its body fields at /docs', { timeout: 60_000
   for (const status of ['200', '202', '408', '409', '500']) expect(responses).toContain(status);
   mkdirSync('.artifacts', { recursive: true });
   await page.screenshot({ path: '.artifacts/docs-stop-operation.png', fullPage: true });
+});
+
+it('leads from / to the console, which shows the fleet', { timeout: 60_000 }, async () => {
+  const page = await browser.newPage();
+  await page.goto(`${base}/`);
+  expect(new URL(page.url()).pathname).toBe('/console');
+  await expect(page.locator('[data-count="total"]').textContent({ timeout: 20_000 })).resolves.toMatch(/^\d+$/);
 });

@@ -77,8 +77,8 @@ describe('the local server', () => {
     expect(page.headers.get('content-type')).toMatch(/text\/html/);
     expect(await page.text()).toContain("url: '/openapi.json'");
     const root = await fetch(`${app.url}/`, { redirect: 'manual' });
-    expect([root.status, root.headers.get('location')]).toEqual([302, '/docs']);
-    expect(await root.json()).toMatchObject({ success: true, data: { docs: '/docs' } });
+    expect([root.status, root.headers.get('location')]).toEqual([302, '/console']);
+    expect(await root.json()).toMatchObject({ success: true, data: { console: '/console' } });
     const bundle = await fetch(`${app.url}/docs/swagger-ui-bundle.js`);
     expect(bundle.status).toBe(200);
     expect((await bundle.arrayBuffer()).byteLength).toBeGreaterThan(100_000);

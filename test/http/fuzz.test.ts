@@ -63,7 +63,7 @@ it('answers every route with a JSON envelope and never a 5xx, whatever it is sen
   const query = fc.constantFrom('', '?status=active', '?limit=0', '?limit=abc', '?cursor=%%%', '?cursor=e30', '?status=x&status=y');
   await fc.assert(
     fc.asyncProperty(method, path, query, body, headers, async (m, p, q, b, h) => {
-      // The server's own answer, not a page a redirect leads to (`/` leads to the HTML docs).
+      // The server's own answer, not a page a redirect leads to (`/` leads to the console).
       const res = await fetch(`${app.url}${p}${q}`, { method: m, headers: h, body: m === 'GET' ? undefined : b, redirect: 'manual' });
       const text = await res.text();
       expect(res.status, `${m} ${p}${q} ${b} -> ${text}`).toBeLessThan(500);

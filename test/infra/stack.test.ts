@@ -4,7 +4,7 @@ import { App } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { Bucket } from 'aws-cdk-lib/aws-s3';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { routeName, routes } from '../../functions/http/routes.js';
+import { consoleRoutes, routeName, routes } from '../../functions/http/routes.js';
 import { buildApp, cdkJsonContext } from '../../infra/app.js';
 import { MESSAGE_MAX_RECEIVES, WORKER_TIMEOUT_S, type AgentsStack } from '../../infra/stack.js';
 import { ALARMS } from '../../infra/operations.js';
@@ -37,14 +37,14 @@ const policyActionsOf = (fnName: string): { actions: string[]; resources: unknow
 };
 
 describe('the deployed API', () => {
-  it('has exactly the routes of the route table, plus $default', () => {
+  it('has exactly the routes of the route table, the console\'s and $default', () => {
     const keys = resources('AWS::ApiGatewayV2::Route').map(([, r]) => r.Properties.RouteKey).sort();
-    expect(keys).toEqual([...routes.map((r) => `${r.method} ${r.path}`), '$default'].sort());
+    expect(keys).toEqual([...[...routes, ...consoleRoutes].map((r) => `${r.method} ${r.path}`), '$default'].sort());
   });
 
   it('runs every function on arm64 Node.js 22 with tracing and JSON logs', () => {
     const fns = resources('AWS::Lambda::Function');
-    expect(fns.length).toBe(routes.length + 1 + 3 + 1 + 1 + 1); // routes, $default, stop workflow tasks, fleet stop task, reaper, message worker
+    expect(fns.length).toBe(routes.length + 1 + 1 + 3 + 1 + 1 + 1); // routes, the console, $default, stop workflow tasks, fleet stop task, reaper, message worker
     for (const [, f] of fns) {
       expect(f.Properties.Architectures).toEqual(['arm64']);
       expect(f.Properties.Runtime).toBe('nodejs22.x');
@@ -78,7 +78,14 @@ describe('the deployed API', () => {
     }
     // No API Gateway authorizer: its refusals could not be answered in the API's envelope.
     expect(resources('AWS::ApiGatewayV2::Authorizer')).toEqual([]);
-    expect(resources('AWS::ApiGatewayV2::Route')).toHaveLength(routes.length + 1);
+    expect(resources('AWS::ApiGatewayV2::Route')).toHaveLength(routes.length + consoleRoutes.length + 1);
+  });
+
+  it('serves the console from a function that can reach no table, bus, queue or workflow', () => {
+    const actions = policyActionsOf('Console').flatMap((s) => s.actions);
+    expect(actions.filter((a) => !a.startsWith('xray:') && !a.startsWith('logs:'))).toEqual([]);
+    const env = (template.findResources('AWS::Lambda::Function')[functionId('Console')] as Resource).Properties.Environment.Variables;
+    expect(Object.keys(env).filter((k) => k.endsWith('_TABLE'))).toEqual([]);
   });
 
   it('writes API access logs', () => {

@@ -1,0 +1,50 @@
+import { useEffect, useRef, useState } from 'preact/hooks';
+import { errorText } from './api.js';
+
+/** While the tab is hidden a view polls at most this often, and at once when it shows again. */
+export const HIDDEN_POLL_MS = 30_000;
+
+export interface Polled<T> {
+  data?: T;
+  /** The last poll's failure, as the API worded it (the data shown is then the last good one). */
+  error?: string;
+  refresh(): void;
+}
+
+/** `load()` now and every `everyMs` while `key` stays the same; one poll at a time. */
+export function usePoll<T>(load: () => Promise<T>, everyMs: number, key: string): Polled<T> {
+  const [state, setState] = useState<{ data?: T; error?: string }>({});
+  const [generation, setGeneration] = useState(0);
+  const loader = useRef(load);
+  loader.current = load;
+  useEffect(() => {
+    let done = false;
+    let running = false;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const run = async () => {
+      if (running || done) return;
+      running = true;
+      clearTimeout(timer);
+      try {
+        const data = await loader.current();
+        if (!done) setState({ data });
+      } catch (err) {
+        if (!done) setState((s) => ({ ...s, error: errorText(err) }));
+      } finally {
+        running = false;
+      }
+      if (!done) timer = setTimeout(run, document.hidden ? Math.max(everyMs, HIDDEN_POLL_MS) : everyMs);
+    };
+    const onVisibility = () => {
+      if (!document.hidden) void run();
+    };
+    document.addEventListener('visibilitychange', onVisibility);
+    void run();
+    return () => {
+      done = true;
+      clearTimeout(timer);
+      document.removeEventListener('visibilitychange', onVisibility);
+    };
+  }, [key, everyMs, generation]);
+  return { ...state, refresh: () => setGeneration((g) => g + 1) };
+}
