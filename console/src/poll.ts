@@ -33,10 +33,17 @@ export function usePoll<T>(load: () => Promise<T>, everyMs: number, key: string)
       } finally {
         running = false;
       }
-      if (!done) timer = setTimeout(run, document.hidden ? Math.max(everyMs, HIDDEN_POLL_MS) : everyMs);
+      if (!done) schedule();
     };
+    const schedule = () => {
+      clearTimeout(timer);
+      timer = setTimeout(run, document.hidden ? Math.max(everyMs, HIDDEN_POLL_MS) : everyMs);
+    };
+    // Hidden: the next poll moves out to the hidden pace; shown again: poll at once.
     const onVisibility = () => {
-      if (!document.hidden) void run();
+      if (document.hidden) {
+        if (!running) schedule();
+      } else void run();
     };
     document.addEventListener('visibilitychange', onVisibility);
     void run();

@@ -8,7 +8,10 @@ import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from '
 import type { ConsoleAssets } from '../../console/build.js';
 import built from '../../console/dist/assets.json' with { type: 'json' };
 import { routeNotFound } from './errors.js';
-import { errorResponse } from './middleware.js';
+
+// Not the API's middleware: this function checks no key and so wires no key store (its bundle
+// would fail at cold start without one).
+const JSON_HEADERS = { 'Content-Type': 'application/json; charset=utf-8', 'Cache-Control': 'no-store' };
 
 /** The page loads only its own script and stylesheet and talks only to this origin. */
 const SECURITY_HEADERS = {
@@ -23,11 +26,14 @@ export function consoleHandler(assets: ConsoleAssets) {
     const path = event.rawPath;
     if (path === '/') {
       const body = { success: true, message: 'The console is at /console', data: { console: '/console', health: '/health' } };
-      return { statusCode: 302, headers: { Location: '/console', 'Content-Type': 'application/json; charset=utf-8' }, body: `${JSON.stringify(body)}\n` };
+      return { statusCode: 302, headers: { Location: '/console', ...JSON_HEADERS }, body: `${JSON.stringify(body)}\n` };
     }
     const name = path === '/console' || path === '/console/' ? 'index.html' : path.slice('/console/'.length);
     const file = Object.hasOwn(assets.files, name) ? assets.files[name] : undefined;
-    if (!file) return errorResponse(routeNotFound(event.requestContext.http.method, path));
+    if (!file) {
+      const missing = routeNotFound(event.requestContext.http.method, path);
+      return { statusCode: 404, headers: JSON_HEADERS, body: JSON.stringify({ success: false, error: missing.message, code: missing.code }) };
+    }
     const headers: Record<string, string> = {
       ...SECURITY_HEADERS,
       'Content-Type': file.type,

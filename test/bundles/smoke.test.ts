@@ -1,5 +1,6 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { buildDeps } from '../../functions/adapters/deps.js';
 import { createDocumentClient } from '../../functions/adapters/dynamodb/client.js';
@@ -91,6 +92,21 @@ afterAll(() => {
   for (const p of running.values()) p.stop();
   bundles?.cleanup();
   db.destroy();
+});
+
+describe('the console function', { timeout: 60_000 }, () => {
+  it('serves the page and the script it names from its own bundle, gzipped for API Gateway', async () => {
+    const get = (path: string, routeKey: string) =>
+      fn('Console').invoke<HttpResult & { isBase64Encoded?: boolean }>(httpEvent({ method: 'GET', path, routeKey, headers: { 'accept-encoding': 'gzip, br' } }));
+    const page = await get('/console', 'GET /console');
+    expect([page.statusCode, page.isBase64Encoded, page.headers['Content-Encoding']]).toEqual([200, true, 'gzip']);
+    const html = gunzipSync(Buffer.from(page.body, 'base64')).toString();
+    const script = /src="\/console\/(app-[\w-]+\.js)"/.exec(html)?.[1];
+    expect(script).toBeDefined();
+    const js = await get(`/console/${script}`, 'GET /console/{file}');
+    expect([js.statusCode, js.headers['Content-Type'], js.headers['Cache-Control']]).toEqual([200, 'text/javascript; charset=utf-8', 'public, max-age=31536000, immutable']);
+    expect(gunzipSync(Buffer.from(js.body, 'base64')).toString()).toContain('/agents/counts');
+  });
 });
 
 describe('HTTP functions, given API Gateway v2 events', { timeout: 60_000 }, () => {

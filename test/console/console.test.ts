@@ -1,7 +1,7 @@
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { launchChromium } from '../support/browser.js';
-import { createAgent, eventually, startTestApp, type TestApp } from '../support/stack.js';
+import { createAgent, eventually, sleep, startTestApp, type TestApp } from '../support/stack.js';
 
 /**
  * The operator console in a real headless Chromium over the local stack: what the page shows
@@ -90,6 +90,40 @@ describe('one agent', () => {
     await page.getByRole('button', { name: 'Stop gracefully' }).click();
     const refusal = (await app.api('POST', `/agents/${agentId}/stop`, { graceful: true })).body.error as string;
     await shows(page, '[role="alert"]', refusal);
+    await page.close();
+  });
+});
+
+describe('polling', () => {
+  let app: TestApp;
+  beforeAll(async () => {
+    app = await startTestApp();
+  });
+  afterAll(async () => {
+    await app.close();
+  });
+
+  it('revalidates with ETags (304s), pauses while the tab is hidden and polls at once when it shows again', { timeout: 60_000 }, async () => {
+    await createAgent(app.api, { name: 'watched' }, true);
+    const page = await browser.newPage();
+    const answers: { path: string; status: number }[] = [];
+    page.on('response', (r) => {
+      const { pathname } = new URL(r.url());
+      if (pathname.startsWith('/agents')) answers.push({ path: pathname, status: r.status() });
+    });
+    await page.goto(`${app.url}/console`);
+    await expect.poll(() => answers.filter((a) => a.path === '/agents/counts' && a.status === 304).length, { timeout: 15_000 }).toBeGreaterThan(0);
+    await expect(page.locator('[data-count="active"]').textContent()).resolves.toBe('1');
+
+    const setHidden = (hidden: boolean) =>
+      page.evaluate(`Object.defineProperty(document, 'hidden', { configurable: true, get: () => ${hidden} }); document.dispatchEvent(new Event('visibilitychange'))`);
+    await setHidden(true);
+    await sleep(500); // a poll already on the wire lands
+    const hiddenFrom = answers.length;
+    await sleep(7_000); // longer than the visible pace (5 s), shorter than the hidden one (30 s)
+    expect(answers.slice(hiddenFrom)).toEqual([]);
+    await setHidden(false);
+    await expect.poll(() => answers.length, { timeout: 2_000 }).toBeGreaterThan(hiddenFrom);
     await page.close();
   });
 });
