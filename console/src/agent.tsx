@@ -6,7 +6,7 @@ import { ErrorLine, Section, StatusBadge } from './ui.js';
 
 const STOPPING_POLL_MS = 1_000;
 const AGENT_POLL_MS = 3_000;
-const HISTORY_POLL_MS = 3_000;
+const HISTORY_POLL_MS = 5_000;
 const HISTORY = 20;
 
 /** Seconds left until the deadline, on the server's clock, ticking each second. */
@@ -294,11 +294,15 @@ export function AgentPage({ agentId }: { agentId: string }) {
       ]);
       return { messages: messages.data, stops: stops.data };
     },
-    stopping ? STOPPING_POLL_MS : HISTORY_POLL_MS,
+    HISTORY_POLL_MS,
     agentId,
   );
   const a = agent.data;
-  useEffect(() => setStopping(a?.status === 'stopping'), [a?.status]);
+  useEffect(() => {
+    setStopping(a?.status === 'stopping');
+    // A new status may come with a new stop record or settled messages: fetch them now.
+    if (a) history.refresh();
+  }, [a?.status]);
   const refresh = () => {
     agent.refresh();
     history.refresh();
