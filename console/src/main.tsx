@@ -105,4 +105,6 @@ function App() {
   );
 }
 
-render(<App />, document.getElementById('app')!);
+const root = document.getElementById('app')!;
+root.replaceChildren(); // the "Loading" line the page shows until the script runs
+render(<App />, root);
