@@ -81,7 +81,7 @@ async function main(): Promise<void> {
   );
   if (app.resumed > 0) print(`resumed the stop workflow of ${app.resumed} agent(s) left stopping`);
   if (app.resumedFleetStops > 0) print(`resumed ${app.resumedFleetStops} fleet stop(s) left running`);
-  print(`agents API on http://localhost:${port} (stop window ${config.stopWaitWindowMs} ms); docs on http://localhost:${port}/docs`);
+  print(`agents API on http://localhost:${port} (stop window ${config.stopWaitWindowMs} ms); console on http://localhost:${port}/console, docs on /docs`);
   print(`lifecycle events on http://localhost:${port}/events${env.EVENTS_WEBHOOK_URL ? ` and to ${env.EVENTS_WEBHOOK_URL}` : ''}; metrics on http://localhost:${port}/metrics`);
 
   let closing = false;

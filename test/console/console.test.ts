@@ -80,6 +80,28 @@ describe('one agent', () => {
     await page.close();
   });
 
+  it('sends a message and shows the reply; sent asynchronously, watches it complete', { timeout: 30_000 }, async () => {
+    const agentId = await createAgent(app.api, { name: 'talks', runtime: { type: 'echo', delayMs: 1_500 } }, true);
+    const page = await browser.newPage();
+    await page.goto(`${app.url}/console#/agents/${agentId}`);
+    const form = page.getByRole('form', { name: 'Send a message' });
+    await form.getByLabel('Message').fill('hello there');
+    await form.getByRole('button', { name: 'Send' }).click();
+    await shows(page, '[data-sent]', /completed — reply: hello there$/);
+
+    await form.getByLabel('Message').fill('later, please');
+    await form.getByLabel('asynchronously').check();
+    await form.getByRole('button', { name: 'Send' }).click();
+    await shows(page, '[data-sent="processing"]', 'processing');
+    await shows(page, '[data-sent="completed"]', /reply: later, please$/);
+    const messages = (await app.api('GET', `/agents/${agentId}/messages`)).body.data as { text: string; status: string }[];
+    expect(messages.map((m) => [m.text, m.status])).toEqual([
+      ['hello there', 'completed'],
+      ['later, please', 'completed'],
+    ]);
+    await page.close();
+  });
+
   it('shows the API\'s own sentence when an action is refused', { timeout: 30_000 }, async () => {
     const agentId = await createAgent(app.api, { name: 'refused' }, true);
     const page = await browser.newPage();

@@ -43,7 +43,7 @@ it('locks its data folder, checks the port before Java, and takes Java down with
   const port = await freePort();
   const first = server({ PORT: String(port), AGENTS_DATA_DIR: dataDir });
   await eventually(async () => first.output().includes('agents API on'), 60_000, 100);
-  expect(first.output()).toContain(`docs on http://localhost:${port}/docs`);
+  expect(first.output()).toContain(`console on http://localhost:${port}/console, docs on /docs`);
   // The server's own lines are JSON log items, as the functions' are.
   const lines = first.output().trim().split('\n');
   expect(lines.map((l) => JSON.parse(l) as Record<string, unknown>)).toEqual(lines.map(() => expect.objectContaining({ level: 'INFO', service: 'agents-local', message: expect.any(String) })));
