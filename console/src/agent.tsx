@@ -1,7 +1,7 @@
 import { useEffect, useState } from 'preact/hooks';
 import { api, call, errorText, serverNow, type Agent, type Message, type StopRecord } from './api.js';
-import { duration, plural, when } from './format.js';
-import { usePoll } from './poll.js';
+import { MAX_TIMEOUT_S, duration, plural, timeoutMs, when } from './format.js';
+import { useAction, usePoll } from './poll.js';
 import { ErrorLine, Section, StatusBadge } from './ui.js';
 
 const STOPPING_POLL_MS = 1_000;
@@ -63,33 +63,25 @@ function Config({ agent }: { agent: Agent }) {
 function Actions({ agent, changed }: { agent: Agent; changed: () => void }) {
   const [seconds, setSeconds] = useState('30');
   const [confirming, setConfirming] = useState(false);
-  const [error, setError] = useState<string>();
-  const [busy, setBusy] = useState(false);
+  const { error, setError, busy, run } = useAction();
   const agentId = agent.agentId;
-  const act = async (what: () => Promise<unknown>) => {
-    setError(undefined);
-    setBusy(true);
-    try {
+  const act = (what: () => Promise<unknown>) =>
+    void run(async () => {
       await what();
       changed();
-    } catch (err) {
-      setError(errorText(err));
-    } finally {
-      setBusy(false);
-    }
-  };
+    });
   const stop = (graceful: boolean) => {
-    const timeout = Number(seconds);
-    if (graceful && !(Number.isFinite(timeout) && timeout >= 0 && timeout <= 86_400)) {
-      setError('The timeout must be a number of seconds from 0 to 86400.');
+    const timeout = timeoutMs(seconds);
+    if (graceful && typeof timeout === 'string') {
+      setError(timeout);
       return;
     }
     setConfirming(false);
-    void act(() =>
+    act(() =>
       call(
         api.POST('/agents/{agentId}/stop', {
           params: { path: { agentId }, header: { Prefer: 'respond-async' } },
-          body: graceful ? { graceful, timeout: Math.round(timeout * 1000) } : { graceful },
+          body: graceful ? { graceful, timeout: timeout as number } : { graceful },
         }),
       ),
     );
@@ -97,7 +89,7 @@ function Actions({ agent, changed }: { agent: Agent; changed: () => void }) {
   return (
     <div class="actions">
       {agent.status === 'inactive' && (
-        <button type="button" class="primary" disabled={busy} onClick={() => void act(() => call(api.POST('/agents/{agentId}/start', { params: { path: { agentId } } })))}>
+        <button type="button" class="primary" disabled={busy} onClick={() => act(() => call(api.POST('/agents/{agentId}/start', { params: { path: { agentId } } })))}>
           Start
         </button>
       )}
@@ -111,7 +103,7 @@ function Actions({ agent, changed }: { agent: Agent; changed: () => void }) {
         >
           <label>
             Timeout (seconds){' '}
-            <input type="number" min="0" max="86400" step="1" value={seconds} onInput={(e) => setSeconds(e.currentTarget.value)} />
+            <input type="number" min="0" max={MAX_TIMEOUT_S} step="1" value={seconds} onInput={(e) => setSeconds(e.currentTarget.value)} />
           </label>{' '}
           <button type="submit" class="primary" disabled={busy}>
             Stop gracefully
@@ -143,8 +135,7 @@ function SendMessage({ agentId, sent }: { agentId: string; sent: () => void }) {
   const [text, setText] = useState('');
   const [async, setAsync] = useState(false);
   const [result, setResult] = useState<Message>();
-  const [error, setError] = useState<string>();
-  const [busy, setBusy] = useState(false);
+  const { error, setError, busy, run } = useAction();
   const watched = result?.status === 'processing' ? result.messageId : undefined;
   useEffect(() => {
     if (!watched) return;
@@ -156,22 +147,15 @@ function SendMessage({ agentId, sent }: { agentId: string; sent: () => void }) {
     }, 1_000);
     return () => clearInterval(timer);
   }, [agentId, watched]);
-  const send = async () => {
-    setError(undefined);
-    setResult(undefined);
-    setBusy(true);
-    try {
+  const send = () =>
+    run(async () => {
+      setResult(undefined);
       const answer = await call(
         api.POST('/agents/{agentId}/messages', { params: { path: { agentId }, ...(async && { header: { Prefer: 'respond-async' } }) }, body: { text } }),
       );
       setResult(answer.data);
       sent();
-    } catch (err) {
-      setError(errorText(err));
-    } finally {
-      setBusy(false);
-    }
-  };
+    });
   return (
     <form
       class="send"

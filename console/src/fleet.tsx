@@ -1,7 +1,7 @@
 import { useState } from 'preact/hooks';
-import { api, call, errorText, type Agent, type AgentStatus, type FleetStop } from './api.js';
-import { plural, when } from './format.js';
-import { usePoll } from './poll.js';
+import { api, call, type Agent, type AgentStatus, type FleetStop } from './api.js';
+import { MAX_TIMEOUT_S, plural, timeoutMs, when } from './format.js';
+import { useAction, usePoll } from './poll.js';
 import { ErrorLine, Section, StatusBadge } from './ui.js';
 
 const PAGE = 100;
@@ -88,40 +88,24 @@ function FleetStopForm({ selected, onStarted }: { selected: string[]; onStarted:
   const [graceful, setGraceful] = useState(true);
   const [seconds, setSeconds] = useState('30');
   const [confirming, setConfirming] = useState(false);
-  const [error, setError] = useState<string>();
-  const [busy, setBusy] = useState(false);
+  const { error, setError, busy, run } = useAction();
 
-  const submit = async () => {
+  const submit = () => {
     setError(undefined);
-    const timeout = Number(seconds);
-    if (graceful && !(Number.isFinite(timeout) && timeout >= 0 && timeout <= 86_400)) {
-      setError('The timeout must be a number of seconds from 0 to 86400.');
-      return;
-    }
-    if (target === 'selected' && selected.length === 0) {
-      setError('Select agents in the list first, or choose "every active agent".');
-      return;
-    }
+    const timeout = timeoutMs(seconds);
+    if (graceful && typeof timeout === 'string') return setError(timeout);
+    if (target === 'selected' && selected.length === 0) return setError('Select agents in the list first, or choose "every active agent".');
     if (target === 'selected' && selected.length > MAX_IDS) {
-      setError(`A fleet stop takes at most ${MAX_IDS} agents by id: select fewer, or stop every active agent.`);
-      return;
+      return setError(`A fleet stop takes at most ${MAX_IDS} agents by id: select fewer, or stop every active agent.`);
     }
-    if (!graceful && !confirming) {
-      setConfirming(true);
-      return;
-    }
+    if (!graceful && !confirming) return setConfirming(true);
     setConfirming(false);
-    setBusy(true);
-    try {
-      const selector = target === 'active' ? { status: 'active' as const } : { agentIds: selected };
-      const body = { ...selector, graceful, ...(graceful && { timeout: Math.round(timeout * 1000) }) };
+    const selector = target === 'active' ? { status: 'active' as const } : { agentIds: selected };
+    const body = { ...selector, graceful, ...(graceful && { timeout: timeout as number }) };
+    return void run(async () => {
       const op = await call(api.POST('/agents/stop', { params: { header: { 'Idempotency-Key': crypto.randomUUID() } }, body }));
       onStarted(op.data);
-    } catch (err) {
-      setError(errorText(err));
-    } finally {
-      setBusy(false);
-    }
+    });
   };
 
   return (
@@ -130,7 +114,7 @@ function FleetStopForm({ selected, onStarted }: { selected: string[]; onStarted:
       aria-label="Fleet stop"
       onSubmit={(e) => {
         e.preventDefault();
-        void submit();
+        submit();
       }}
     >
       <fieldset>
@@ -148,7 +132,7 @@ function FleetStopForm({ selected, onStarted }: { selected: string[]; onStarted:
           <input type="radio" name="mode" checked={graceful} onChange={() => setGraceful(true)} /> gracefully, draining for up to
         </label>
         <label class="inline">
-          <input type="number" min="0" max="86400" step="1" value={seconds} disabled={!graceful} onInput={(e) => setSeconds(e.currentTarget.value)} aria-label="Fleet stop timeout in seconds" /> seconds
+          <input type="number" min="0" max={MAX_TIMEOUT_S} step="1" value={seconds} disabled={!graceful} onInput={(e) => setSeconds(e.currentTarget.value)} aria-label="Fleet stop timeout in seconds" /> seconds
         </label>
         <label>
           <input type="radio" name="mode" checked={!graceful} onChange={() => setGraceful(false)} /> force: interrupt what is in progress

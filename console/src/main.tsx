@@ -4,9 +4,10 @@
  */
 import { render } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
-import { api, apiKey, call, errorText, unauthorized } from './api.js';
+import { api, apiKey, call, unauthorized } from './api.js';
 import { AgentPage } from './agent.js';
 import { FleetPage } from './fleet.js';
+import { useAction } from './poll.js';
 import { ErrorLine } from './ui.js';
 
 const route = (): { page: 'fleet' } | { page: 'agent'; agentId: string } => {
@@ -17,22 +18,18 @@ const route = (): { page: 'fleet' } | { page: 'agent'; agentId: string } => {
 /** Asks for a key, checks it against the API and keeps it for this tab only. */
 function KeyPrompt({ refused, onKey }: { refused?: string | undefined; onKey: () => void }) {
   const [key, setKey] = useState('');
-  const [error, setError] = useState(refused);
-  const [busy, setBusy] = useState(false);
-  const submit = async () => {
-    setBusy(true);
-    setError(undefined);
-    apiKey.set(key.trim());
-    try {
-      await call(api.GET('/agents/counts'));
+  const { error, busy, run } = useAction();
+  const submit = () =>
+    run(async () => {
+      apiKey.set(key.trim());
+      try {
+        await call(api.GET('/agents/counts'));
+      } catch (err) {
+        apiKey.clear();
+        throw err;
+      }
       onKey();
-    } catch (err) {
-      apiKey.clear();
-      setError(errorText(err));
-    } finally {
-      setBusy(false);
-    }
-  };
+    });
   return (
     <main class="narrow">
       <h1>API key</h1>
@@ -50,7 +47,7 @@ function KeyPrompt({ refused, onKey }: { refused?: string | undefined; onKey: ()
           Use this key
         </button>
       </form>
-      <ErrorLine text={error} />
+      <ErrorLine text={error ?? refused} />
     </main>
   );
 }

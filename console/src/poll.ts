@@ -55,3 +55,21 @@ export function usePoll<T>(load: () => Promise<T>, everyMs: number, key: string)
   }, [key, everyMs, generation]);
   return { ...state, refresh: () => setGeneration((g) => g + 1) };
 }
+
+/** One user action at a time: `busy` while it runs, and its failure as the API worded it. */
+export function useAction() {
+  const [error, setError] = useState<string>();
+  const [busy, setBusy] = useState(false);
+  const run = async (what: () => Promise<unknown>): Promise<void> => {
+    setError(undefined);
+    setBusy(true);
+    try {
+      await what();
+    } catch (err) {
+      setError(errorText(err));
+    } finally {
+      setBusy(false);
+    }
+  };
+  return { error, setError, busy, run };
+}

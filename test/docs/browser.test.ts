@@ -72,5 +72,5 @@ it('leads from / to the console, which shows the fleet', { timeout: 60_000 }, as
   const page = await browser.newPage();
   await page.goto(`${base}/`);
   expect(new URL(page.url()).pathname).toBe('/console');
-  await expect(page.locator('[data-count="total"]').textContent({ timeout: 20_000 })).resolves.toMatch(/^\d+$/);
+  await page.locator('[data-count="total"]', { hasText: /^\d+$/ }).waitFor({ timeout: 20_000 });
 });
