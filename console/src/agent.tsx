@@ -2,7 +2,7 @@ import { useEffect, useState } from 'preact/hooks';
 import { api, call, errorText, serverNow, type Agent, type Message, type StopRecord } from './api.js';
 import { MAX_TIMEOUT_S, duration, plural, timeoutMs, when } from './format.js';
 import { useAction, usePoll } from './poll.js';
-import { ErrorLine, Section, StatusBadge } from './ui.js';
+import { ErrorLine, Section, StatusBadge, TableHead } from './ui.js';
 
 const STOPPING_POLL_MS = 1_000;
 const AGENT_POLL_MS = 3_000;
@@ -194,18 +194,7 @@ function StopHistory({ stops }: { stops: StopRecord[] }) {
   return (
     <div class="table-wrap">
       <table aria-label="Stop history">
-        <thead>
-          <tr>
-            <th scope="col">Stopped</th>
-            <th scope="col">Outcome</th>
-            <th scope="col">Reason</th>
-            <th scope="col">Mode</th>
-            <th scope="col">Took</th>
-            <th scope="col">Drained</th>
-            <th scope="col">Interrupted</th>
-            <th scope="col">Failed</th>
-          </tr>
-        </thead>
+        <TableHead columns={['Stopped', 'Outcome', 'Reason', 'Mode', 'Took', 'Drained', 'Interrupted', 'Failed']} />
         <tbody>
           {stops.map((s) => (
             <tr key={s.stopId} data-stop={s.stopId}>
@@ -236,15 +225,7 @@ function MessageHistory({ messages }: { messages: Message[] }) {
   return (
     <div class="table-wrap">
       <table aria-label="Message history">
-        <thead>
-          <tr>
-            <th scope="col">Sent</th>
-            <th scope="col">Id</th>
-            <th scope="col">Status</th>
-            <th scope="col">Text</th>
-            <th scope="col">Reply or error</th>
-          </tr>
-        </thead>
+        <TableHead columns={['Sent', 'Id', 'Status', 'Text', 'Reply or error']} />
         <tbody>
           {messages.map((m) => (
             <tr key={m.messageId} data-message={m.messageId}>

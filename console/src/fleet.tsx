@@ -12,6 +12,7 @@ const FLEET_STOP_POLL_MS = 1_000;
 const MAX_IDS = 1_000;
 
 type Filter = AgentStatus | 'all';
+const FILTERS: readonly Filter[] = ['all', 'active', 'stopping', 'inactive'];
 
 /** The loaded pages of the list, in order, each fetched with the cursor the one before it gave. */
 async function loadPages(filter: Filter, pages: number): Promise<{ agents: Agent[]; nextCursor: string | null }> {
@@ -198,10 +199,11 @@ export function FleetPage() {
                 setPages(1);
               }}
             >
-              <option value="all">all</option>
-              <option value="active">active</option>
-              <option value="stopping">stopping</option>
-              <option value="inactive">inactive</option>
+              {FILTERS.map((f) => (
+                <option key={f} value={f}>
+                  {f}
+                </option>
+              ))}
             </select>
           </label>
           <label>

@@ -17,3 +17,15 @@ export const Section = ({ title, children, label }: { title: string; children: C
     {children}
   </section>
 );
+
+export const TableHead = ({ columns }: { columns: string[] }) => (
+  <thead>
+    <tr>
+      {columns.map((c) => (
+        <th key={c} scope="col">
+          {c}
+        </th>
+      ))}
+    </tr>
+  </thead>
+);
