@@ -28,7 +28,7 @@ export function consoleHandler(assets: ConsoleAssets) {
       const body = { success: true, message: 'The console is at /console', data: { console: '/console', health: '/health' } };
       return { statusCode: 302, headers: { Location: '/console', ...JSON_HEADERS }, body: `${JSON.stringify(body)}\n` };
     }
-    const name = path === '/console' || path === '/console/' ? 'index.html' : path.slice('/console/'.length);
+    const name = path === '/console' ? 'index.html' : path.slice('/console/'.length);
     const file = Object.hasOwn(assets.files, name) ? assets.files[name] : undefined;
     if (!file) {
       const missing = routeNotFound(event.requestContext.http.method, path);
