@@ -1,10 +1,12 @@
 /**
  * The console's one way to the API: openapi-fetch typed by the OpenAPI document's generated
- * `paths`, with a middleware that adds the tab's key, revalidates every GET with its ETag (a 304
- * is answered from the copy already held) and reads the server's clock from `Date`.
+ * `paths`, with a middleware that adds the tab's key and reads the server's clock from `Date`,
+ * and the client package's revalidation (every GET sent with its ETag, a 304 answered from the
+ * copy already held).
  */
 import createClient, { type Middleware } from 'openapi-fetch';
 import type { components, paths } from '../../clients/typescript/src/openapi.js';
+import { revalidating } from '../../clients/typescript/src/revalidate.js';
 
 type Schemas = components['schemas'];
 export type Agent = Schemas['Agent'];
@@ -35,50 +37,29 @@ export const apiKey = {
 /** Fired when the API refuses the key (or wants one): the page returns to the key prompt. */
 export const unauthorized = new EventTarget();
 
-/** What this tab has asked and how much of it was unchanged (the 304s). */
-export const traffic = { requests: 0, notModified: 0 };
-
-const held = new Map<string, { etag: string; body: string }>();
-const HELD_MAX = 200;
-
 /** Server time minus this machine's, when they differ by more than `Date`'s one-second resolution. */
 let clockOffsetMs = 0;
 export const serverNow = (): number => Date.now() + clockOffsetMs;
 
 const middleware: Middleware = {
   onRequest({ request }) {
-    traffic.requests += 1;
     const key = apiKey.get();
     if (key) request.headers.set('Authorization', `Bearer ${key}`);
-    const copy = request.method === 'GET' ? held.get(request.url) : undefined;
-    if (copy) request.headers.set('If-None-Match', copy.etag);
     return request;
   },
-  async onResponse({ request, response }) {
+  onResponse({ response }) {
     const date = Date.parse(response.headers.get('Date') ?? '');
     if (Number.isFinite(date)) {
       const offset = date + 500 - Date.now();
       if (Math.abs(offset - clockOffsetMs) > 2_000) clockOffsetMs = Math.abs(offset) > 2_000 ? offset : 0;
     }
     if (response.status === 401) unauthorized.dispatchEvent(new Event('unauthorized'));
-    if (request.method !== 'GET') return response;
-    const copy = held.get(request.url);
-    if (response.status === 304 && copy) {
-      traffic.notModified += 1;
-      return new Response(copy.body, { status: 200, headers: response.headers });
-    }
-    const etag = response.headers.get('ETag');
-    if (response.status === 200 && etag) {
-      held.delete(request.url);
-      held.set(request.url, { etag, body: await response.clone().text() });
-      if (held.size > HELD_MAX) held.delete(held.keys().next().value!);
-    }
     return response;
   },
 };
 
 export const api = createClient<paths>({ baseUrl: location.origin });
-api.use(middleware);
+api.use(middleware, revalidating());
 
 /** The answer's data, or an ApiError with the API's own sentence. */
 export async function call<T>(request: Promise<{ data?: T; error?: unknown; response: Response }>): Promise<T> {

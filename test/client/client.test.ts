@@ -72,6 +72,31 @@ describe('the typed client', () => {
     expect(result).toMatchObject({ stopId: history[1].stopId, outcome: 'drained' });
   });
 
+  it('polls with If-None-Match: an unchanged drain comes back as 304s, handed on as the same answer', async () => {
+    const polls: number[] = [];
+    const recording: typeof fetch = async (input, init) => {
+      const request = new Request(input, init);
+      const response = await fetch(request);
+      if (request.method === 'GET' && /^\/agents\/[^/]+$/.test(new URL(request.url).pathname)) polls.push(response.status);
+      return response;
+    };
+    const c = new AgentsClient({ baseUrl: app().url, pollMs: 50, fetch: recording });
+    const agent = await c.createAgent({ name: 'revalidated', settings: { gated: true } });
+    await c.startAgent(agent.agentId);
+    const sending = c.sendMessage(agent.agentId, { text: 'held', messageId: 'held-304' });
+    await gated.waitForHeld(1, agent.agentId);
+    const progress: StopProgress[] = [];
+    const stopping = c.stop(agent.agentId, { timeout: 20_000 }, { respondAsync: true, onProgress: (p) => progress.push(p) });
+    await eventually(async () => progress.length >= 5, 5_000, 20);
+    gated.release('held-304');
+    expect(await stopping).toMatchObject({ outcome: 'drained', record: { drainedMessageIds: ['held-304'] } });
+    await sending;
+    // The first poll is a 200; while nothing changes the API answers 304 and the client hands on the same agent.
+    expect(polls[0]).toBe(200);
+    expect(polls.filter((s) => s === 304).length).toBeGreaterThanOrEqual(3);
+    expect(progress.slice(0, 5).map((p) => [p.status, p.inFlight])).toEqual(Array(5).fill(['stopping', 1]));
+  });
+
   it('stops and waits through a 202: follows the drain, then answers the outcome of that stop', async () => {
     const c = client();
     const agent = await c.createAgent({ name: 'draining', settings: { gated: true } });

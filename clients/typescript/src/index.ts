@@ -6,8 +6,10 @@
  */
 import createClient, { type Client } from 'openapi-fetch';
 import type { components, paths } from './openapi.js';
+import { revalidating } from './revalidate.js';
 
 export type { components, paths } from './openapi.js';
+export { revalidating, type RevalidateOptions } from './revalidate.js';
 type Schemas = components['schemas'];
 export type Agent = Schemas['Agent'];
 export type Message = Schemas['Message'];
@@ -116,6 +118,8 @@ export class AgentsClient {
       ...(options.fetch && { fetch: options.fetch }),
       ...(apiKey && { headers: { authorization: `Bearer ${apiKey}` } }),
     });
+    // The waiting helpers poll: an unchanged answer comes back as a 304, without its body.
+    this.api.use(revalidating());
   }
 
   // One method per route.
