@@ -84,8 +84,10 @@ function FleetStopProgress({ operationId }: { operationId: string }) {
   );
 }
 
-function FleetStopForm({ selected, onStarted }: { selected: string[]; onStarted: (op: FleetStop) => void }) {
-  const [target, setTarget] = useState<'selected' | 'active'>('selected');
+/** `every`: the status a fleet stop can select on the server (the list's filter when it is stopping: escalating drains). */
+function FleetStopForm({ selected, every, onStarted }: { selected: string[]; every: 'active' | 'stopping'; onStarted: (op: FleetStop) => void }) {
+  const [target, setTarget] = useState<'selected' | 'status'>('selected');
+  const everyOne = `every ${every} agent`;
   const [graceful, setGraceful] = useState(true);
   const [seconds, setSeconds] = useState('30');
   const [confirming, setConfirming] = useState(false);
@@ -95,13 +97,13 @@ function FleetStopForm({ selected, onStarted }: { selected: string[]; onStarted:
     setError(undefined);
     const timeout = timeoutMs(seconds);
     if (graceful && typeof timeout === 'string') return setError(timeout);
-    if (target === 'selected' && selected.length === 0) return setError('Select agents in the list first, or choose "every active agent".');
+    if (target === 'selected' && selected.length === 0) return setError(`Select agents in the list first, or choose "${everyOne}".`);
     if (target === 'selected' && selected.length > MAX_IDS) {
-      return setError(`A fleet stop takes at most ${MAX_IDS} agents by id: select fewer, or stop every active agent.`);
+      return setError(`A fleet stop takes at most ${MAX_IDS} agents by id: select fewer, or stop ${everyOne}.`);
     }
     if (!graceful && !confirming) return setConfirming(true);
     setConfirming(false);
-    const selector = target === 'active' ? { status: 'active' as const } : { agentIds: selected };
+    const selector = target === 'status' ? { status: every } : { agentIds: selected };
     const body = { ...selector, graceful, ...(graceful && { timeout: timeout as number }) };
     return void run(async () => {
       const op = await call(api.POST('/agents/stop', { params: { header: { 'Idempotency-Key': crypto.randomUUID() } }, body }));
@@ -124,7 +126,7 @@ function FleetStopForm({ selected, onStarted }: { selected: string[]; onStarted:
           <input type="radio" name="target" checked={target === 'selected'} onChange={() => setTarget('selected')} /> the selected agents ({selected.length})
         </label>
         <label>
-          <input type="radio" name="target" checked={target === 'active'} onChange={() => setTarget('active')} /> every active agent
+          <input type="radio" name="target" checked={target === 'status'} onChange={() => setTarget('status')} /> {everyOne}
         </label>
       </fieldset>
       <fieldset>
@@ -141,7 +143,7 @@ function FleetStopForm({ selected, onStarted }: { selected: string[]; onStarted:
       </fieldset>
       {confirming ? (
         <div class="confirm" role="alertdialog" aria-label="Confirm force stop">
-          <p>Force-stop {target === 'active' ? 'every active agent' : plural(selected.length, 'agent')}? Their messages in progress are interrupted.</p>
+          <p>Force-stop {target === 'status' ? everyOne : plural(selected.length, 'agent')}? Their messages in progress are interrupted.</p>
           <button type="submit" class="danger">
             Confirm force stop
           </button>{' '}
@@ -151,7 +153,7 @@ function FleetStopForm({ selected, onStarted }: { selected: string[]; onStarted:
         </div>
       ) : (
         <button type="submit" class={graceful ? 'primary' : 'danger'} disabled={busy}>
-          {target === 'active' ? 'Stop every active agent' : `Stop ${plural(selected.length, 'agent')}`}
+          {target === 'status' ? `Stop ${everyOne}` : `Stop ${plural(selected.length, 'agent')}`}
         </button>
       )}
       <ErrorLine text={error} />
@@ -185,30 +187,28 @@ export function FleetPage() {
     <main>
       <Counts />
       <Section title="Stop several agents">
-        <FleetStopForm selected={[...selected]} onStarted={(op) => setOperation(op.operationId)} />
+        <FleetStopForm selected={[...selected]} every={filter === 'stopping' ? 'stopping' : 'active'} onStarted={(op) => setOperation(op.operationId)} />
         {operation && <FleetStopProgress operationId={operation} />}
       </Section>
       <Section title="Agents">
         <div class="filters">
-          <label>
-            Status{' '}
-            <select
-              value={filter}
-              onChange={(e) => {
-                setFilter(e.currentTarget.value as Filter);
-                setPages(1);
-              }}
-            >
-              {FILTERS.map((f) => (
-                <option key={f} value={f}>
-                  {f}
-                </option>
-              ))}
-            </select>
-          </label>
-          <label>
-            Name <input type="search" value={search} onInput={(e) => setSearch(e.currentTarget.value)} placeholder="search loaded agents" />
-          </label>
+          <label for="status-filter">Status</label>
+          <select
+            id="status-filter"
+            value={filter}
+            onChange={(e) => {
+              setFilter(e.currentTarget.value as Filter);
+              setPages(1);
+            }}
+          >
+            {FILTERS.map((f) => (
+              <option key={f} value={f}>
+                {f}
+              </option>
+            ))}
+          </select>
+          <label for="name-search">Name</label>
+          <input id="name-search" type="search" value={search} onInput={(e) => setSearch(e.currentTarget.value)} placeholder="search loaded agents" />
         </div>
         <p class="muted" aria-live="polite" data-list-summary>
           {list.data === undefined

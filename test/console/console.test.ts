@@ -190,6 +190,40 @@ describe('the fleet', () => {
   });
 });
 
+describe('escalating drains', () => {
+  let app: TestApp;
+  beforeAll(async () => {
+    app = await startTestApp();
+  });
+  afterAll(async () => {
+    await app.close();
+  });
+
+  it('force-stops every stopping agent from the list filtered to stopping, after a confirmation', { timeout: 60_000 }, async () => {
+    const ids = await Promise.all(['slow-1', 'slow-2'].map((name) => createAgent(app.api, { name, runtime: { type: 'echo', delayMs: 60_000 } }, true)));
+    const messages = await Promise.all(ids.map((id) => sendAsync(app, id, 'long work')));
+    for (const id of ids) expect((await app.api('POST', `/agents/${id}/stop`, { graceful: true, timeout: 120_000 }, { prefer: 'respond-async' })).status).toBe(202);
+    const page = await browser.newPage();
+    await page.goto(`${app.url}/console`);
+    await shows(page, '[data-count="stopping"]', /^2$/);
+    await page.getByLabel('Status', { exact: true }).selectOption('stopping');
+    await page.getByLabel('every stopping agent').check();
+    await page.getByLabel('force: interrupt what is in progress').check();
+    await page.getByRole('button', { name: 'Stop every stopping agent' }).click();
+    const confirm = page.getByRole('alertdialog', { name: 'Confirm force stop' });
+    await expect(confirm.textContent()).resolves.toContain('Force-stop every stopping agent?');
+    await confirm.getByRole('button', { name: 'Confirm force stop' }).click();
+    await shows(page, '[data-fleet-status]', 'completed');
+    await expect(page.getByLabel('Fleet stop progress').textContent()).resolves.toMatch(/2 of 2 stopped[\s\S]*forced 2/);
+    await shows(page, '[data-count="inactive"]', /^2$/);
+    for (const [i, id] of ids.entries()) {
+      const stops = (await app.api('GET', `/agents/${id}/stops`)).body.data as { interruptedMessageIds: string[] }[];
+      expect(stops[0]!.interruptedMessageIds).toEqual([messages[i]]);
+    }
+    await page.close();
+  });
+});
+
 describe('with auth on', () => {
   let app: TestApp;
   let key: string;
