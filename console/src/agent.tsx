@@ -2,7 +2,7 @@ import { useEffect, useState } from 'preact/hooks';
 import { api, call, errorText, serverNow, type Agent, type Message, type StopRecord } from './api.js';
 import { MAX_TIMEOUT_S, duration, plural, timeoutMs, when } from './format.js';
 import { useAction, usePoll } from './poll.js';
-import { ErrorLine, Section, StatusBadge, TableHead } from './ui.js';
+import { ConfirmForce, ErrorLine, Section, StatusBadge, TableHead } from './ui.js';
 
 const STOPPING_POLL_MS = 1_000;
 const AGENT_POLL_MS = 3_000;
@@ -112,15 +112,11 @@ function Actions({ agent, changed }: { agent: Agent; changed: () => void }) {
       )}
       {agent.status !== 'inactive' &&
         (confirming ? (
-          <div class="confirm" role="alertdialog" aria-label="Confirm force stop">
-            <p>Force-stop {agent.name} now? {plural(agent.inFlight, 'message')} in progress will be interrupted.</p>
-            <button type="button" class="danger" onClick={() => stop(false)}>
-              Confirm force stop
-            </button>{' '}
-            <button type="button" onClick={() => setConfirming(false)}>
-              Cancel
-            </button>
-          </div>
+          <ConfirmForce
+            question={`Force-stop ${agent.name} now? ${plural(agent.inFlight, 'message')} in progress will be interrupted.`}
+            onConfirm={() => stop(false)}
+            onCancel={() => setConfirming(false)}
+          />
         ) : (
           <button type="button" class="danger" disabled={busy} onClick={() => setConfirming(true)}>
             Force stop

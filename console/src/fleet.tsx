@@ -2,7 +2,7 @@ import { useState } from 'preact/hooks';
 import { api, call, type Agent, type AgentStatus, type FleetStop } from './api.js';
 import { MAX_TIMEOUT_S, plural, timeoutMs, when } from './format.js';
 import { useAction, usePoll } from './poll.js';
-import { ErrorLine, Section, StatusBadge } from './ui.js';
+import { ConfirmForce, ErrorLine, Section, StatusBadge } from './ui.js';
 
 const PAGE = 100;
 const COUNTS_POLL_MS = 5_000;
@@ -142,15 +142,11 @@ function FleetStopForm({ selected, every, onStarted }: { selected: string[]; eve
         </label>
       </fieldset>
       {confirming ? (
-        <div class="confirm" role="alertdialog" aria-label="Confirm force stop">
-          <p>Force-stop {target === 'status' ? everyOne : plural(selected.length, 'agent')}? Their messages in progress are interrupted.</p>
-          <button type="submit" class="danger">
-            Confirm force stop
-          </button>{' '}
-          <button type="button" onClick={() => setConfirming(false)}>
-            Cancel
-          </button>
-        </div>
+        <ConfirmForce
+          question={`Force-stop ${target === 'status' ? everyOne : plural(selected.length, 'agent')}? Their messages in progress are interrupted.`}
+          onConfirm={submit}
+          onCancel={() => setConfirming(false)}
+        />
       ) : (
         <button type="submit" class={graceful ? 'primary' : 'danger'} disabled={busy}>
           {target === 'status' ? `Stop ${everyOne}` : `Stop ${plural(selected.length, 'agent')}`}

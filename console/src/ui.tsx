@@ -29,3 +29,16 @@ export const TableHead = ({ columns }: { columns: string[] }) => (
     </tr>
   </thead>
 );
+
+/** A force stop asks first: what it will interrupt, then confirm or cancel. */
+export const ConfirmForce = ({ question, onConfirm, onCancel }: { question: string; onConfirm: () => void; onCancel: () => void }) => (
+  <div class="confirm" role="alertdialog" aria-label="Confirm force stop">
+    <p>{question}</p>
+    <button type="button" class="danger" onClick={onConfirm}>
+      Confirm force stop
+    </button>{' '}
+    <button type="button" onClick={onCancel}>
+      Cancel
+    </button>
+  </div>
+);
