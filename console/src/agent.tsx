@@ -1,4 +1,4 @@
-import { useEffect, useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import { api, call, errorText, serverNow, type Agent, type Message, type StopRecord } from './api.js';
 import { MAX_TIMEOUT_S, duration, plural, timeoutMs, when } from './format.js';
 import { useAction, usePoll } from './poll.js';
@@ -241,10 +241,9 @@ function MessageHistory({ messages }: { messages: Message[] }) {
 }
 
 export function AgentPage({ agentId }: { agentId: string }) {
-  const [stopping, setStopping] = useState(false);
   const agent = usePoll(
     async () => (await call(api.GET('/agents/{agentId}', { params: { path: { agentId } } }))).data,
-    stopping ? STOPPING_POLL_MS : AGENT_POLL_MS,
+    (last) => (last?.status === 'stopping' ? STOPPING_POLL_MS : AGENT_POLL_MS),
     agentId,
   );
   const history = usePoll(
@@ -259,10 +258,12 @@ export function AgentPage({ agentId }: { agentId: string }) {
     agentId,
   );
   const a = agent.data;
+  // A new status may come with a new stop record or settled messages: fetch them now (not on the
+  // first answer, which the history's own first poll covers).
+  const seenStatus = useRef<string | undefined>(undefined);
   useEffect(() => {
-    setStopping(a?.status === 'stopping');
-    // A new status may come with a new stop record or settled messages: fetch them now.
-    if (a) history.refresh();
+    if (seenStatus.current !== undefined && seenStatus.current !== a?.status) history.refresh();
+    seenStatus.current = a?.status;
   }, [a?.status]);
   const refresh = () => {
     agent.refresh();

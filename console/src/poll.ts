@@ -11,22 +11,29 @@ export interface Polled<T> {
   refresh(): void;
 }
 
-/** `load()` now and every `everyMs` while `key` stays the same; one poll at a time. */
-export function usePoll<T>(load: () => Promise<T>, everyMs: number, key: string): Polled<T> {
+/**
+ * `load()` now and again every `everyMs` (or what it says of the last answer) while `key` stays
+ * the same; one poll at a time.
+ */
+export function usePoll<T>(load: () => Promise<T>, everyMs: number | ((last: T | undefined) => number), key: string): Polled<T> {
   const [state, setState] = useState<{ data?: T; error?: string }>({});
   const [generation, setGeneration] = useState(0);
   const loader = useRef(load);
   loader.current = load;
+  const pace = useRef(everyMs);
+  pace.current = everyMs;
   useEffect(() => {
     let done = false;
     let running = false;
     let timer: ReturnType<typeof setTimeout> | undefined;
+    let last: T | undefined;
     const run = async () => {
       if (running || done) return;
       running = true;
       clearTimeout(timer);
       try {
         const data = await loader.current();
+        last = data;
         if (!done) setState({ data });
       } catch (err) {
         if (!done) setState((s) => ({ ...s, error: errorText(err) }));
@@ -37,7 +44,8 @@ export function usePoll<T>(load: () => Promise<T>, everyMs: number, key: string)
     };
     const schedule = () => {
       clearTimeout(timer);
-      timer = setTimeout(run, document.hidden ? Math.max(everyMs, HIDDEN_POLL_MS) : everyMs);
+      const ms = typeof pace.current === 'function' ? pace.current(last) : pace.current;
+      timer = setTimeout(run, document.hidden ? Math.max(ms, HIDDEN_POLL_MS) : ms);
     };
     // Hidden: the next poll moves out to the hidden pace; shown again: poll at once.
     const onVisibility = () => {
@@ -52,7 +60,7 @@ export function usePoll<T>(load: () => Promise<T>, everyMs: number, key: string)
       clearTimeout(timer);
       document.removeEventListener('visibilitychange', onVisibility);
     };
-  }, [key, everyMs, generation]);
+  }, [key, generation]);
   return { ...state, refresh: () => setGeneration((g) => g + 1) };
 }
 

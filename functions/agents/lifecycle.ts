@@ -133,8 +133,8 @@ export async function listAgents(d: Deps, q: { status?: AgentStatus; limit: numb
 
 /** The fleet by status: one count per status, read together. */
 export async function countAgents(d: Deps): Promise<Record<AgentStatus, number> & { total: number }> {
-  const [inactive, active, stopping] = await Promise.all(AGENT_STATUSES.map((status) => d.agents.count(status)));
-  return { active: active!, stopping: stopping!, inactive: inactive!, total: active! + stopping! + inactive! };
+  const counts = Object.fromEntries(await Promise.all(AGENT_STATUSES.map(async (status) => [status, await d.agents.count(status)] as const))) as Record<AgentStatus, number>;
+  return { ...counts, total: counts.active + counts.stopping + counts.inactive };
 }
 
 /** PATCH: runtime and settings only while inactive; If-Match pins the version. */

@@ -8,6 +8,7 @@ import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from '
 import type { ConsoleAssets } from '../../console/build.js';
 import built from '../../console/dist/assets.json' with { type: 'json' };
 import { routeNotFound } from './errors.js';
+import { noneMatch } from './etag.js';
 
 // Not the API's middleware: this function checks no key and so wires no key store (its bundle
 // would fail at cold start without one).
@@ -42,8 +43,7 @@ export function consoleHandler(assets: ConsoleAssets) {
       'Cache-Control': file.immutable ? 'public, max-age=31536000, immutable' : 'no-cache',
       Vary: 'Accept-Encoding',
     };
-    const noneMatch = event.headers?.['if-none-match'];
-    if (noneMatch?.split(',').some((tag) => tag.trim().replace(/^W\//, '') === file.etag)) return { statusCode: 304, headers, body: '' };
+    if (noneMatch(event.headers?.['if-none-match'], file.etag)) return { statusCode: 304, headers, body: '' };
     if (/\bgzip\b/.test(event.headers?.['accept-encoding'] ?? '')) {
       return { statusCode: 200, headers: { ...headers, 'Content-Encoding': 'gzip' }, body: file.gzip, isBase64Encoded: true };
     }
