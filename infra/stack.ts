@@ -89,14 +89,31 @@ export class AgentsStack extends Stack {
       return f;
     };
 
+    // The message worker's queue: asynchronous messages (see README: why SQS), and the runtime
+    // closes of forced stops (sent by every function that can end a stop).
+    this.messageDeadLetters = new Queue(this, 'MessageDeadLetters', {
+      retentionPeriod: Duration.days(14),
+      encryption: QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+    });
+    this.messageQueue = new Queue(this, 'MessageQueue', {
+      // Lambda requires it to cover the worker's timeout. A redelivery while a job runs is harmless:
+      // the running worker's claim fences it.
+      visibilityTimeout: Duration.seconds(WORKER_TIMEOUT_S + 60),
+      encryption: QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      deadLetterQueue: { queue: this.messageDeadLetters, maxReceiveCount: MESSAGE_MAX_RECEIVES },
+    });
     // A workflow: its one ASL file, its task ARNs substituted, each task function with the access it declares.
-    // finalizesStops: may end a stop, and so cancel an a2a agent's tasks (it reads their tokens).
+    // finalizesStops: may end a stop, and so cancel an a2a agent's tasks (it reads their tokens)
+    // and queue a forced stop's close for the worker.
     type TaskExtras = { publishes?: boolean; startsStops?: boolean; finalizesStops?: boolean };
     const machine = <W extends WorkflowDefinition>(id: string, workflow: W, extras: Partial<Record<keyof W['tasks'], TaskExtras>>) => {
       const taskFunctions = Object.entries(workflow.tasks).map(([sub, task]) => {
         const a = extras[sub as keyof W['tasks']] ?? {};
         const f = withTables(fn(task.function, `functions/workflow/${task.handler}.ts`, { timeout: a.startsStops ? 300 : undefined, callsA2A: a.finalizesStops }), functionAccess[task.grants]);
         if (a.publishes) f.bindEventBus(bus);
+        if (a.finalizesStops) f.bindMessageQueue(this.messageQueue);
         return [sub, f] as const;
       });
       const logs = new LogGroup(this, `${id}Logs`, { retention: props.logRetentionDays, removalPolicy: logRemoval });
@@ -133,23 +150,11 @@ export class AgentsStack extends Stack {
     this.fleetStateMachine = fleet.stateMachine;
     fleet.taskFunctions.FleetStopStepFunctionArn.bindStopWorkflow(this.stateMachine);
 
-    // The message worker: asynchronous messages, handed off through SQS (see README: why SQS).
-    this.messageDeadLetters = new Queue(this, 'MessageDeadLetters', {
-      retentionPeriod: Duration.days(14),
-      encryption: QueueEncryption.SQS_MANAGED,
-      enforceSSL: true,
-    });
-    this.messageQueue = new Queue(this, 'MessageQueue', {
-      // Lambda requires it to cover the worker's timeout. A redelivery while a job runs is harmless:
-      // the running worker's claim fences it.
-      visibilityTimeout: Duration.seconds(WORKER_TIMEOUT_S + 60),
-      encryption: QueueEncryption.SQS_MANAGED,
-      enforceSSL: true,
-      deadLetterQueue: { queue: this.messageDeadLetters, maxReceiveCount: MESSAGE_MAX_RECEIVES },
-    });
     const worker = withTables(fn('MessageWorker', 'functions/worker/process-message.ts', { timeout: WORKER_TIMEOUT_S, runsMessages: true, callsA2A: true }), functionAccess.MessageWorker)
       .bindEventBus(bus)
-      .bindLlmSecrets();
+      .bindLlmSecrets()
+      // Its completions may end a stop, forced meanwhile: its close goes back on this queue.
+      .bindMessageQueue(this.messageQueue);
     worker.addEventSource(new SqsEventSource(this.messageQueue, { batchSize: 1, reportBatchItemFailures: true }));
 
     // The HTTP API: one route and one function per entry of the route table, and $default.
@@ -207,6 +212,7 @@ export class AgentsStack extends Stack {
     // The idle reaper, on an EventBridge schedule.
     const reaper = withTables(fn('Reaper', 'functions/scheduled/reaper.ts', { timeout: 120, callsA2A: true }), functionAccess.Reaper)
       .bindEventBus(bus)
+      .bindMessageQueue(this.messageQueue)
       .bindStopWorkflow(this.stateMachine)
       .bindFleetStopWorkflow(this.fleetStateMachine);
     new Rule(this, 'ReaperSchedule', {

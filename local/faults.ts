@@ -35,6 +35,14 @@ export interface FaultRule {
   times?: number;
 }
 
+/** Counted fault rules that never hit an attempt: what they were meant to hit never happened. */
+export class UnfiredFault extends Error {
+  constructor(rules: FaultRule[]) {
+    const named = rules.map((r) => `${typeof r.fault === 'string' ? r.fault : 'delayMs' in r.fault ? 'delay' : 'hold'} on ${r.operations?.join('/') ?? 'any operation'}${r.table ? ` of ${r.table}` : ''}`);
+    super(`fault rule(s) never fired: ${named.join('; ')}`);
+  }
+}
+
 export const WRITE_OPERATIONS = ['PutItem', 'UpdateItem', 'DeleteItem', 'BatchWriteItem', 'TransactWriteItems'];
 
 /** The faults one local stack injects, chosen per test; `seed` makes a random plan repeatable. */
@@ -55,10 +63,16 @@ export class FaultPlan {
     return () => this.rules.delete(entry);
   }
 
-  /** Remove every rule and zero the counts. */
+  /**
+   * Remove every rule and zero the counts. A rule given a count (`times`) that never fired is
+   * reported (UnfiredFault, after the plan is cleared): the test it belongs to did not meet the
+   * fault it was written for (a reworded expression, a path no longer taken) and proved nothing.
+   */
   clear(): void {
+    const unfired = [...this.rules].filter((rule) => rule.times !== undefined && rule.hits === 0);
     this.rules.clear();
     for (const kind of Object.keys(this.injected)) delete this.injected[kind];
+    if (unfired.length > 0) throw new UnfiredFault(unfired);
   }
 
   get active(): boolean {

@@ -1,7 +1,9 @@
 import type { SQSEvent } from 'aws-lambda';
 import type { Deps } from '../functions/adapters/deps.js';
 import { invokeLocally } from './invoke.js';
-import type { MessageJob, MessageQueue } from '../functions/agents/ports.js';
+import type { CloseJob, MessageJob, MessageQueue } from '../functions/agents/ports.js';
+
+type Job = MessageJob | CloseJob;
 import { handler } from '../functions/worker/process-message.js';
 
 export interface LocalQueueOptions {
@@ -24,7 +26,7 @@ export interface LocalQueueOptions {
  * `failed`, as a crashed worker's is in AWS.
  */
 export class LocalMessageQueue implements MessageQueue {
-  readonly deadLetters: MessageJob[] = [];
+  readonly deadLetters: Job[] = [];
   /** Deliveries that ended (ran, skipped or failed). */
   finished = 0;
   private readonly running = new Set<Promise<void>>();
@@ -33,7 +35,7 @@ export class LocalMessageQueue implements MessageQueue {
 
   constructor(private readonly opts: LocalQueueOptions = {}) {}
 
-  async send(job: MessageJob): Promise<void> {
+  async send(job: Job): Promise<void> {
     if (this.closed) throw new Error('the local message queue is closed');
     this.deliver(job, 1);
   }
@@ -49,7 +51,7 @@ export class LocalMessageQueue implements MessageQueue {
     await Promise.allSettled([...this.running]);
   }
 
-  private deliver(job: MessageJob, receiveCount: number): void {
+  private deliver(job: Job, receiveCount: number): void {
     const run = this.invoke(job, receiveCount).finally(() => {
       this.finished++;
       this.running.delete(run);
@@ -57,7 +59,7 @@ export class LocalMessageQueue implements MessageQueue {
     this.running.add(run);
   }
 
-  private async invoke(job: MessageJob, receiveCount: number): Promise<void> {
+  private async invoke(job: Job, receiveCount: number): Promise<void> {
     const event = sqsEvent(job, receiveCount, `local-${++this.sequence}`);
     const { batchItemFailures } = await invokeLocally(
       'MessageWorker',
@@ -67,7 +69,7 @@ export class LocalMessageQueue implements MessageQueue {
     if (batchItemFailures.length === 0 || this.closed) return;
     if (receiveCount >= (this.opts.maxReceives ?? 3)) {
       this.deadLetters.push(job);
-      this.opts.log?.(`message job dead-lettered after ${receiveCount} deliveries: ${job.agentId}/${job.messageId}`);
+      this.opts.log?.(`${job.kind ?? 'message'} job dead-lettered after ${receiveCount} deliveries: ${job.agentId}/${job.kind === 'close' ? job.stopId : job.messageId}`);
       return;
     }
     setTimeout(() => this.deliver(job, receiveCount + 1), this.opts.redeliverAfterMs ?? 1000).unref();
@@ -75,7 +77,7 @@ export class LocalMessageQueue implements MessageQueue {
 }
 
 /** An SQS event of one record, as the Lambda event source mapping delivers it. */
-export function sqsEvent(job: MessageJob | string, receiveCount: number, messageId: string): SQSEvent {
+export function sqsEvent(job: Job | string, receiveCount: number, messageId: string): SQSEvent {
   const now = String(Date.now());
   return {
     Records: [

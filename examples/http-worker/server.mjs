@@ -6,7 +6,7 @@
  *
  * It does what every worker must: verifies each request's signature (method, path, timestamp,
  * Idempotency-Key and body; at most 5 minutes old), refuses a replay of a request it has already
- * seen, runs a message once per Idempotency-Key (a repeat gets the first answer), and signs every
+ * seen, runs a message and a stop once per Idempotency-Key (a repeat gets the first answer), and signs every
  * answer with the agent's secret (the service refuses an unsigned or altered one). It answers
  * messages (an echo after `metadata.workMs` ms of "work", or WORK_MS), stops a message's work on
  * `cancel`, and on `stop` saves the agent's state (a JSON file under STATE_DIR) and closes what it
@@ -106,7 +106,12 @@ function onCancel(call, res, signed) {
   send(res, 200, { cancelled: call.messageId }, signed);
 }
 
-function onStop(call, res, signed) {
+function onStop(call, res, signed, key) {
+  // Idempotent by stopId (the Idempotency-Key): a stop told again is answered as the first time,
+  // and the state it saved is not saved over.
+  const before = answered.get(key);
+  if (before) return send(res, before.status, before.body, signed);
+  answered.set(key, { status: 200, body: { saved: true }, until: Date.now() + 2 * TOLERANCE_S * 1000 });
   // Save state, then close connections (this worker holds none beyond the messages above).
   mkdirSync(stateDir, { recursive: true });
   const state = { agentId: call.agentId, stopId: call.stopId, outcome: call.outcome, messagesHandled: handled.get(call.agentId) ?? 0, savedAt: Date.now() };
@@ -143,7 +148,7 @@ createServer((req, res) => {
     const signed = { secret, v1 };
     if (call.type === 'message') return void onMessage(call, res, signed, `${call.agentId}/${req.headers['idempotency-key'] ?? call.messageId}`);
     if (call.type === 'cancel') return onCancel(call, res, signed);
-    if (call.type === 'stop') return onStop(call, res, signed);
+    if (call.type === 'stop') return onStop(call, res, signed, `${call.agentId}/${req.headers['idempotency-key'] ?? call.stopId}`);
     send(res, 400, { error: `unknown call type ${call.type}` }, signed);
   });
 }).listen(port, '127.0.0.1', () => console.log(`http-worker on http://127.0.0.1:${port}`));

@@ -5,6 +5,7 @@ import {
   type FleetWorkflow,
   type FleetWorkflowInput,
   type LifecycleEvent,
+  type CloseJob,
   type MessageJob,
   type MessageQueue,
   type StopWorkflow,
@@ -77,7 +78,7 @@ export class SqsMessageQueue implements MessageQueue {
 
   constructor(private readonly queueUrl: string) {}
 
-  async send(job: MessageJob): Promise<void> {
+  async send(job: MessageJob | CloseJob): Promise<void> {
     const { SQSClient, SendMessageCommand } = await sqs();
     this.client ??= tracedClient(new SQSClient({}));
     await this.client.send(new SendMessageCommand({ QueueUrl: this.queueUrl, MessageBody: JSON.stringify(job) }));

@@ -131,7 +131,7 @@ const operations = <P>(all: Record<Operations<P>, true>) => Object.keys(all) as 
 
 const AGENT_OPERATIONS = operations<AgentStore>({
   get: true, getWhole: true, getMany: true, list: true, count: true, queryByStatus: true, create: true, update: true, delete: true, setSigningSecret: true, start: true, moveDueAt: true,
-  beginStop: true, beginForcedStop: true, forceStopInProgress: true, rollbackStop: true, recordStopFailure: true, claimClose: true, releaseClose: true, recordClose: true,
+  beginStop: true, beginForcedStop: true, forceStopInProgress: true, rollbackStop: true, recordStopFailure: true,
   commitStop: true, admitLease: true, renewLease: true, releaseLease: true, reclaimLease: true,
 });
 const CONFIG_OPERATIONS = operations<ConfigStore>({ get: true, read: true });

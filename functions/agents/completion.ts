@@ -40,50 +40,35 @@ export async function complete(
     });
   } catch (err) {
     if (!(err instanceof AgentConditionFailed)) throw err;
-    agent = await afterRefusedRelease(d, agentId, messageId, token, outcome.status, err.current);
+    agent = await afterRefusedRelease(d, agentId, messageId, outcome.status, err.current);
   }
   await publish(d, endingEvent(agentId, messageId, outcome));
+  // The completion that drained a stopping agent ends its stop at once, on the agent its release returned.
   if (agent.status === 'stopping' && agent.stop && liveLeaseIds(agent, deadHorizon(d, d.now())).length === 0) {
-    await finalizeStopQuietly(d, agentId, agent.stop.stopId, agent);
+    await finalizeStop(d, agentId, agent.stop.stopId, agent).catch((err: Error) =>
+      d.log.warn('finalize after the last completion failed; the workflow will retry it', { agentId, stopId: agent.stop?.stopId, error: err }),
+    );
   }
   return now;
 }
 
 /**
- * The release was refused: either the outcome stands (our release landed and its answer was lost,
- * a reclaim released the lease after the outcome was recorded, or the stop that took the lease
- * found the message already ended and counted it drained), and the agent is returned; or a stop
- * took the message, and it is interrupted. Still holding our lease, the agent is stopping, forced
- * or past its deadline: this request ends that stop itself first.
+ * The release was refused: the outcome stands when the lease went with it (our release landed
+ * and its answer was lost, or a reclaim released the lease after the outcome was recorded), and
+ * the agent is returned. Otherwise a stop took the message (forced, or past its deadline: the
+ * stop's commit records it interrupted), and the caller is told so.
  */
 async function afterRefusedRelease(
   d: Deps,
   agentId: string,
   messageId: string,
-  token: string,
   status: 'completed' | 'failed',
   current: AgentState | null,
 ): Promise<AgentState> {
-  if (!current) throw interrupted(messageId);
-  const lease = current.leases?.[messageId];
-  if (lease === undefined) {
-    // A stop that took the lease would have recorded the message interrupted, in the same write.
-    if ((await d.records.getMessage(agentId, messageId))?.status === status) return current;
-    throw interrupted(messageId);
-  }
-  if (current.status !== 'stopping' || !current.stop || typeof lease !== 'object' || lease.token !== token) throw interrupted(messageId);
-  await finalizeStopQuietly(d, agentId, current.stop.stopId, current);
-  // The agent first: once it shows the commit, the record read after it is the commit's.
-  const after = await d.agents.get(agentId);
-  if (after?.lastStop?.stopId !== current.stop.stopId) throw interrupted(messageId);
-  if ((await d.records.getMessage(agentId, messageId))?.status !== status) throw interrupted(messageId);
-  return after;
-}
-
-export async function finalizeStopQuietly(d: Deps, agentId: string, stopId: string, known?: AgentState): Promise<void> {
-  await finalizeStop(d, agentId, stopId, known).catch((err: Error) =>
-    d.log.warn('finalize from a message request failed; the workflow will retry it', { agentId, stopId, error: err }),
-  );
+  if (!current || current.leases?.[messageId] !== undefined) throw interrupted(messageId);
+  // A stop that took the lease would have recorded the message interrupted, in the same write.
+  if ((await d.records.getMessage(agentId, messageId))?.status === status) return current;
+  throw interrupted(messageId);
 }
 
 /**

@@ -236,12 +236,6 @@ export interface StopInfo {
   forced?: boolean;
   /** Set when the drain workflow failed past its retries; the API answers 500 for this stop. */
   failure?: { error: string; cause: string; at: number };
-  /**
-   * The finalizer closing the runtime now (one `stop` call per stop), until when; `closed` once
-   * the runtime answered, should that finalizer's commit then get no answer (the next one
-   * commits with it).
-   */
-  closing?: { token: string; until: number; closed?: RuntimeClosed };
 }
 
 /** The input of a stop's workflow: the same for every start of one stop (so Step Functions joins it). */
@@ -355,8 +349,8 @@ export type StoredAgent = AgentState & AgentConfig;
 /** The fields of the configuration a change may set (and the view shows). */
 export const CONFIG_FIELDS = ['name', 'description', 'settings', 'runtime'] as const;
 
-/** A stop in progress as the API shows it: without the finalizer's claim token or the fencing flag (internal state). */
-export type StopView = Omit<StopInfo, 'closing' | 'forced'>;
+/** A stop in progress as the API shows it: without the fencing flag (internal state). */
+export type StopView = Omit<StopInfo, 'forced'>;
 
 /** The agent as the API returns it. */
 export type Agent = Omit<StoredAgent, 'leases' | 'dueAt' | 'signingSecret' | 'stop' | 'writeId' | 'configVersion' | 'leasesAtStop' | 'admissions'> & {
@@ -364,7 +358,7 @@ export type Agent = Omit<StoredAgent, 'leases' | 'dueAt' | 'signingSecret' | 'st
   stop?: StopView;
 };
 
-const stopView = ({ closing: _claim, forced: _fence, ...shown }: StopInfo): StopView => shown;
+const stopView = ({ forced: _fence, ...shown }: StopInfo): StopView => shown;
 
 export const liveLeaseIds = (agent: Pick<AgentState, 'leases'>, now: number): string[] =>
   Object.entries(agent.leases ?? {})

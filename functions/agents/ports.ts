@@ -13,7 +13,6 @@ import type {
   MessageOutcome,
   MessageRecord,
   Runtime,
-  RuntimeClosed,
   StopInfo,
   StopRecord,
   StoredAgent,
@@ -114,16 +113,12 @@ export interface AgentStore {
   start(agentId: string, now: number, expectedVersion: number, dueAt: number): Promise<AgentState>;
   moveDueAt(agentId: string, status: AgentStatus, dueAt: number, match?: Record<string, number | undefined>): Promise<void>;
 
-  // Stops: begin, take over, roll back, fail, claim the close, commit.
-  beginStop(agentId: string, stop: StopInfo, now: number, opts?: { idle?: { admissions?: number }; ifNothingInFlight?: boolean }): Promise<AgentState>;
+  // Stops: begin, take over, roll back, fail, commit.
+  beginStop(agentId: string, stop: StopInfo, now: number, opts?: { idle?: { admissions?: number } }): Promise<AgentState>;
   beginForcedStop(agentId: string, stop: StopInfo, now: number): Promise<AgentState>;
   forceStopInProgress(agentId: string, stopId: string, now: number): Promise<void>;
   rollbackStop(agentId: string, stopId: string, now: number, dueAt: number): Promise<void>;
   recordStopFailure(agentId: string, stopId: string, failure: NonNullable<StopInfo['failure']>): Promise<void>;
-  claimClose(agentId: string, stopId: string, claim: { token: string; until: number }, now: number): Promise<boolean>;
-  releaseClose(agentId: string, stopId: string, token: string): Promise<void>;
-  /** The claim's holder closed the runtime: note what it came to on the claim, and let the claim go. */
-  recordClose(agentId: string, stopId: string, token: string, closed: RuntimeClosed, now: number): Promise<void>;
   /**
    * The commit point of every stop, on the state read; `failures`: why each failed message failed.
    * A commit that got no answer and landed (whatever the agent did since) answers committed.
@@ -224,7 +219,11 @@ export interface RuntimeStop {
  */
 export interface AgentRuntime {
   process(agent: AgentConfig, message: RuntimeMessage, signal: AbortSignal): Promise<{ reply: string }>;
-  /** Save state and close connections; a failure fails the finalize (the workflow retries it). */
+  /**
+   * Save state and close connections. Idempotent by `stop.stopId`: it may be told more than once
+   * for one stop (finalizers racing at a deadline, a queue's redelivery), and acts once. A failure
+   * fails a graceful finalize (the workflow retries it).
+   */
   close(agent: AgentConfig, stop: RuntimeStop): Promise<{ stateSaved: boolean } | void>;
   /**
    * Whether the agent can be reached as configured, asked at create, PATCH and start (an a2a
@@ -245,6 +244,7 @@ export class RuntimeRefused extends Error {
 
 /** One admitted asynchronous message, as handed to a worker: its ids and its admission's token. */
 export interface MessageJob {
+  kind?: 'message';
   agentId: string;
   messageId: string;
   token: string;
@@ -252,9 +252,19 @@ export interface MessageJob {
   correlationId?: string;
 }
 
-/** A durable hand-off to the message worker; delivery is at least once (the token fences repeats). */
+/** A committed force stop's runtime to tell (its cut work's cancels, then `close`), on the configuration it ran. */
+export interface CloseJob {
+  kind: 'close';
+  agentId: string;
+  stopId: string;
+  configVersion: string;
+  interrupted: string[];
+  correlationId?: string;
+}
+
+/** A durable hand-off to the message worker; delivery is at least once (a message's token fences repeats; a close is idempotent by stopId). */
 export interface MessageQueue {
-  send(job: MessageJob): Promise<void>;
+  send(job: MessageJob | CloseJob): Promise<void>;
 }
 
 /**

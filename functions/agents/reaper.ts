@@ -102,7 +102,7 @@ export async function runReaper(d: Deps, opts: ReaperOptions): Promise<ReaperSum
     if (agent?.status !== 'stopping' || !agent.stop) return;
     // A forced stop's grace counts from when it was forced (its dueAt), a graceful one's from its deadline.
     if ((agent.stop.forced ? agent.dueAt : agent.stop.deadline) > now - d.config.stuckStopGraceMs) return;
-    const { stopped } = await finalizeStop(d, agentId, agent.stop.stopId);
+    const stopped = await finalizeStop(d, agentId, agent.stop.stopId);
     if (stopped) {
       summary.healed++;
       // A stop left past its deadline and grace: its workflow died or never started.

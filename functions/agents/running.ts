@@ -5,7 +5,7 @@ import { sleep } from './retry.js';
 import { AgentConflict, RuntimeFailed, Unavailable, DomainError } from './errors.js';
 import { type AgentConfig, type MessageRecord, type SendMessageInput, MAX_SYNC_WORK_MS } from './model.js';
 import { admit, duplicateOutcome } from './admission.js';
-import { complete, finalizeStopQuietly, interrupted } from './completion.js';
+import { complete, interrupted } from './completion.js';
 import { newId } from './stop-begin.js';
 
 /**
@@ -114,13 +114,9 @@ export async function runLeased(d: Deps, agent: AgentConfig, token: string, reco
       leasedUntil = now + d.config.leaseTtlMs;
     } catch (err) {
       if (err instanceof AgentConditionFailed) {
+        // The lease is gone, or the stop was forced or is past its deadline: the work ends here,
+        // and the stop that took it records it (its workflow ends a stop past its deadline).
         lost.abort(interrupted(messageId));
-        // Refused while our lease is still there: the stop was forced or its deadline passed; end it now.
-        const current = err.current;
-        const ours = current?.leases?.[messageId];
-        if (current?.status === 'stopping' && current.stop && typeof ours === 'object' && ours.token === token) {
-          await finalizeStopQuietly(d, agentId, current.stop.stopId);
-        }
         return;
       }
       d.log.warn('heartbeat failed; retrying at the next beat', { agentId, messageId, error: err as Error });

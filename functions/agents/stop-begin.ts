@@ -1,12 +1,11 @@
 /** How a stop begins: a graceful stop's stopping write (idle: finalized at once; else its workflow), and a force stop. */
-import { randomUUID } from 'node:crypto';
 import { publish } from './events.js';
 import { AgentConditionFailed, type Deps, WorkflowEnded } from './ports.js';
 import { RETRY_LIMITS, retriesExhausted } from './retry.js';
 import { AgentNotFound, agentNotRunning, StopFailed } from './errors.js';
 import { type AgentState, deadHorizon, liveLeaseIds, type LastStop, type StopInfo, type StopReason, nextReaperCheck, stopCorrelationId, stopWorkflowInput } from './model.js';
 import { monotonicFactory } from 'ulid';
-import { CLOSE_CLAIM_MS, finalizeStop } from './stop-commit.js';
+import { finalizeStop } from './stop-commit.js';
 import { type StopView, stoppedView, viewStop } from './stop-view.js';
 
 export const newId = monotonicFactory();
@@ -32,34 +31,22 @@ export async function beginGracefulStop(
     ...(opts.operationId && { operationId: opts.operationId }),
     ...(d.correlationId() && { correlationId: d.correlationId() }),
   };
-  // First guess: nothing in flight. Then the stopping write also claims closing the runtime for
-  // this request, so an idle agent stops in two writes: this one and the commit. With work in
-  // flight it is refused, and the plain stopping write follows (the drain's finalizer claims).
-  const closeToken = randomUUID();
-  const claimed: StopInfo = { ...proposed, closing: { token: closeToken, until: now + CLOSE_CLAIM_MS } };
-  let agent: AgentState | undefined;
+  let agent: AgentState;
   let joined = false;
-  for (const ifNothingInFlight of [true, false]) {
-    try {
-      agent = await d.agents.beginStop(agentId, ifNothingInFlight ? claimed : proposed, now, { idle: opts.idle, ifNothingInFlight });
-      break;
-    } catch (err) {
-      if (!(err instanceof AgentConditionFailed)) throw err;
-      const current = err.current;
-      if (!current) throw new AgentNotFound();
-      // Our stopping write landed (its answer lost), the stop ran to its end, and its retry was
-      // refused: that stop is the answer.
-      if (current.lastStop?.stopId === proposed.stopId) return { stop: proposed, joined: false, stopped: current.lastStop };
-      const stillIdle = opts.idle === undefined || current.admissions === opts.idle.admissions;
-      if (ifNothingInFlight && current.status === 'active' && stillIdle) continue;
-      if (current.status === 'active' && opts.idle !== undefined) throw new NoLongerIdle();
-      if (current.status !== 'stopping') throw agentNotRunning();
-      agent = current;
-      joined = true;
-      break;
-    }
+  try {
+    agent = await d.agents.beginStop(agentId, proposed, now, { idle: opts.idle });
+  } catch (err) {
+    if (!(err instanceof AgentConditionFailed)) throw err;
+    const current = err.current;
+    if (!current) throw new AgentNotFound();
+    // Our stopping write landed (its answer lost), the stop ran to its end, and its retry was
+    // refused: that stop is the answer.
+    if (current.lastStop?.stopId === proposed.stopId) return { stop: proposed, joined: false, stopped: current.lastStop };
+    if (current.status === 'active' && opts.idle !== undefined) throw new NoLongerIdle();
+    if (current.status !== 'stopping') throw agentNotRunning();
+    agent = current;
+    joined = true;
   }
-  if (!agent) throw agentNotRunning();
   const stop = agent.stop as StopInfo;
   if (!joined) {
     await publish(d, { type: 'Agent Stopping', detail: { agentId, stopId: stop.stopId, reason: stop.reason, correlationId: stopCorrelationId(stop) } });
@@ -70,7 +57,7 @@ export async function beginGracefulStop(
     try {
       // The item the conditional write returned serves as the finalizer's first read: the commit
       // is conditioned on it, so a stale one only costs a retry.
-      const { stopped } = await finalizeStop(d, agentId, stop.stopId, agent, closeToken);
+      const stopped = await finalizeStop(d, agentId, stop.stopId, agent);
       return { stop, joined, stopped };
     } catch (err) {
       d.log.warn('finalize in the stop request failed; handing over to the workflow', { agentId, stopId: stop.stopId, error: err as Error });
@@ -81,7 +68,7 @@ export async function beginGracefulStop(
     await d.workflow.start(stopWorkflowInput(agentId, stop));
   } catch (err) {
     // Its execution has already ended: the stop it ran is over (or, if its workflow died, the
-    // waiting request ends it at the deadline and the reaper after it). Wait for its outcome.
+    // reaper ends it after the grace). Wait for its outcome.
     if (err instanceof WorkflowEnded) return { stop, joined };
     d.log.error('stop workflow did not start', { agentId, stopId: stop.stopId, error: err as Error });
     if (joined) throw new StopFailed();
@@ -117,7 +104,7 @@ export async function forceStop(
   const { stopId, agent } = await closeAdmission(d, agentId, reason, operationId);
   // No outcome from here means the stop's own workflow or a completion committed it first: its
   // outcome stands. Either way the stop has ended: a forced stop is never rolled back.
-  const { stopped } = await finalizeStop(d, agentId, stopId, agent);
+  const stopped = await finalizeStop(d, agentId, stopId, agent);
   if (stopped) return stoppedView(agentId, stopped);
   const view = await viewStop(d, agentId, stopId);
   if (view.kind !== 'stopped') throw new Error(`Force stop ${stopId} of agent ${agentId} did not end: ${view.kind}`);

@@ -1,101 +1,101 @@
 /**
- * How every stop ends: finalize (close the runtime once, then commit), the commit point itself,
- * and a workflow's failure recorded on the agent.
+ * How every stop ends: the one decision (`finalizeStop`: judge, tell the runtime, commit), the
+ * commit point itself, and a workflow's failure recorded on the agent.
  */
-import { randomUUID } from 'node:crypto';
 import { endingEvent, publish } from './events.js';
-import { AgentConditionFailed, runtimeFor, type Deps } from './ports.js';
+import { AgentConditionFailed, runtimeFor, type CloseJob, type Deps } from './ports.js';
 import { RETRY_LIMITS, backoff, retriesExhausted } from './retry.js';
 import { type AgentConfig, type AgentState, type MessageRecord, deadHorizon, expiredLeases, leaseExpiredError, liveLeaseIds, type LastStop, type RuntimeClosed, type StopInfo, type StopOutcome, type StopRecord, lastStopOf, stopCorrelationId } from './model.js';
 
-/** How long a finalizer's claim on closing the runtime holds: above the runtime's lifecycle call timeout. */
-export const CLOSE_CLAIM_MS = 15_000;
+/**
+ * How a stop ends if it ends now, judged on the agent as read: `forced` once a force stop closed
+ * it, `drained` when no live lease is left, `timed_out` once past its deadline; undefined while it
+ * must wait, or when the agent is no longer in this stop (finalized, superseded, deleted).
+ */
+export function judgeStop(d: Pick<Deps, 'config'>, agent: AgentState | undefined, stopId: string, now: number): StopOutcome | undefined {
+  if (!agent || agent.status !== 'stopping' || agent.stop?.stopId !== stopId) return undefined;
+  if (agent.stop.forced) return 'forced';
+  if (liveLeaseIds(agent, deadHorizon(d, now)).length === 0) return 'drained';
+  return now >= agent.stop.deadline ? 'timed_out' : undefined;
+}
 
 /**
- * Finalize a stop: drained when no live lease is left, timed_out once past the deadline
- * (remaining leases cleared, their messages interrupted), forced when a force stop closed it.
- * Idempotent and conditioned on stopId: a stop that was superseded or already finalized is left
- * alone. Past the deadline no completion can land (they are fenced on it), so the lease set the
- * commit is conditioned on can only have shrunk, and a retry converges.
+ * The one place a stop ends. Judged on the agent (read, or as the caller's conditional write just
+ * returned it), then ended, conditioned on the stopId: a stop superseded or already ended is left
+ * alone, and concurrent callers converge on one commit (the store's condition picks it).
  *
- * The runtime is told to save its state and close (`close`, an http worker's `stop`): before a
- * graceful commit, once per stop (a finalizer claims it; one that finds the claim held leaves the
- * stop to its holder). A runtime that cannot be reached fails the finalize (RuntimeCloseFailed:
- * the workflow waits and tries again) until the deadline plus the close grace; past it the stop
- * commits without it, recording the close as failed. A forced stop commits first, waiting on
- * nothing outside the store, and tells the runtime after.
+ * Graceful (drained or timed out): the runtime saves its state and closes (`close`, an http
+ * worker's `stop`), then the commit marks the agent inactive, as the design orders it. `close` is
+ * idempotent by stopId (RUNTIMES.md), so finalizers racing at the deadline may each tell it; the
+ * runtime acts once. A runtime that cannot be reached fails the finalize (RuntimeCloseFailed: the
+ * workflow waits and tries again) until the deadline plus the close grace; past it the stop
+ * commits without it, the close recorded as failed.
+ *
+ * Forced: the commit first, waiting on nothing outside the store; the runtime is told after,
+ * through the worker queue (`tellRuntimeOfForcedStop`), so the answer does not wait on it.
+ *
+ * Past the deadline (or once forced) no completion can land, so the lease set the commit is
+ * conditioned on can only shrink, and the retries converge.
  */
-export async function finalizeStop(
-  d: Deps,
-  agentId: string,
-  stopId: string,
-  /** The agent as a conditional write just returned it: used instead of the first read. */
-  known?: AgentState,
-  /** The close claim the caller's stopping write already made. */
-  claimToken?: string,
-): Promise<{ stopped?: LastStop; closingElsewhere?: true }> {
-  const token = claimToken ?? randomUUID();
+export async function finalizeStop(d: Deps, agentId: string, stopId: string, known?: AgentState): Promise<LastStop | undefined> {
   let closed: RuntimeClosed | undefined;
-  let closedHere = false;
   for (let attempt = 0; attempt < RETRY_LIMITS.stopCommit + d.config.maxInFlight; attempt++) {
     const agent = attempt === 0 && known ? known : await d.agents.get(agentId);
-    if (!agent || agent.status !== 'stopping' || agent.stop?.stopId !== stopId) return {};
     const now = d.now();
-    const drained = liveLeaseIds(agent, deadHorizon(d, now)).length === 0;
-    if (!drained && !agent.stop.forced && now < agent.stop.deadline) return {};
-    const outcome: StopOutcome = agent.stop.forced ? 'forced' : drained ? 'drained' : 'timed_out';
-    if (outcome === 'forced') {
-      const committed = await commitStop(d, agent, agent.stop, outcome, now, { stateSaved: false });
-      if (!committed) {
-        await backoff(attempt);
-        continue;
-      }
-      // Told after the commit (the agent is inactive whatever the runtime does): best effort.
-      await configOf(d, agent)
-        .then((config) => runtimeFor(d.runtimes, config).close(config, { stopId, outcome, interrupted: committed.interruptedIds }))
-        .catch((err: Error) => d.log.warn('runtime not told of a force stop after its commit', { agentId, stopId, error: err }));
-      return { stopped: committed.lastStop };
+    const outcome = judgeStop(d, agent, stopId, now);
+    if (!agent || !outcome) return undefined;
+    // A drain that turned into a timeout while this finalizer was closing is told again, as what it is now.
+    if (outcome !== 'forced' && closed?.outcome !== outcome) closed = await closeRuntime(d, agent, outcome, now);
+    const committed = await commitStop(d, agent, agent.stop!, outcome, now, closed ?? { outcome, stateSaved: false });
+    if (committed) {
+      if (outcome === 'forced') await tellRuntimeOfForcedStop(d, agent, committed.interruptedIds);
+      return committed.lastStop;
     }
-    // Another finalizer closed the runtime for this outcome and then could not commit: its close stands.
-    const closedElsewhere = agent.stop.closing?.closed;
-    if (closed?.outcome !== outcome && closedElsewhere?.outcome === outcome) closed = closedElsewhere;
-    if (closed?.outcome !== outcome) {
-      const claimHeld = agent.stop.closing?.token === token;
-      if (!claimHeld && !(await d.agents.claimClose(agentId, stopId, { token, until: now + CLOSE_CLAIM_MS }, now))) {
-        return { closingElsewhere: true };
-      }
-      const interrupted = outcome === 'drained' ? [] : liveLeaseIds(agent, deadHorizon(d, now));
-      const config = await configOf(d, agent);
-      try {
-        const result = await runtimeFor(d.runtimes, config).close(config, { stopId, outcome, interrupted });
-        closed = { outcome, stateSaved: result?.stateSaved ?? false };
-        closedHere = true;
-      } catch (err) {
-        await d.agents.releaseClose(agentId, stopId, token);
-        const giveUpAt = agent.stop.deadline + d.config.closeGraceMs;
-        if (now < giveUpAt) throw new RuntimeCloseFailed(err, giveUpAt);
-        d.log.warn('runtime could not be told of the stop by its deadline and grace; stopping without it', { agentId, stopId, error: err as Error });
-        closed = { outcome, stateSaved: false, closeError: closeErrorOf(err) };
-        closedHere = true;
-      }
-    }
-    let committed: Awaited<ReturnType<typeof commitStop>>;
-    try {
-      committed = await commitStop(d, agent, agent.stop, outcome, now, closed);
-    } catch (err) {
-      // Race: a commit with no answer after our close vs the next finalizer. Held, our claim would
-      // keep every other finalizer waiting CLOSE_CLAIM_MS and then have the runtime told again.
-      if (closedHere) {
-        await d.agents.recordClose(agentId, stopId, token, closed, d.now()).catch((recordErr: Error) =>
-          d.log.warn('close not noted on its claim; the next finalizer waits the claim out', { agentId, stopId, error: recordErr }),
-        );
-      }
-      throw err;
-    }
-    if (committed) return { stopped: committed.lastStop };
     await backoff(attempt);
   }
   throw retriesExhausted();
+}
+
+/** A graceful stop's close: the runtime saves its state and closes; past the deadline and grace, the stop goes on without it. */
+async function closeRuntime(d: Deps, agent: AgentState, outcome: Exclude<StopOutcome, 'forced'>, now: number): Promise<RuntimeClosed> {
+  const stop = agent.stop!;
+  const interrupted = outcome === 'drained' ? [] : liveLeaseIds(agent, deadHorizon(d, now));
+  const config = await configOf(d, agent);
+  try {
+    const result = await runtimeFor(d.runtimes, config).close(config, { stopId: stop.stopId, outcome, interrupted });
+    return { outcome, stateSaved: result?.stateSaved ?? false };
+  } catch (err) {
+    const giveUpAt = stop.deadline + d.config.closeGraceMs;
+    if (now < giveUpAt) throw new RuntimeCloseFailed(err, giveUpAt);
+    d.log.warn('runtime could not be told of the stop by its deadline and grace; stopping without it', { agentId: agent.agentId, stopId: stop.stopId, error: err as Error });
+    return { outcome, stateSaved: false, closeError: closeErrorOf(err) };
+  }
+}
+
+/**
+ * A forced stop has committed: the runtime is told (the cut work's cancels, then `close`) by the
+ * message worker, from the queue, with the queue's retries. A job that cannot be queued is logged:
+ * the agent is inactive either way, and the work it cut hears of it from its own lost lease.
+ */
+async function tellRuntimeOfForcedStop(d: Deps, agent: AgentState, interrupted: string[]): Promise<void> {
+  const stop = agent.stop!;
+  const job = { kind: 'close' as const, agentId: agent.agentId, stopId: stop.stopId, configVersion: agent.configVersion, interrupted, correlationId: stopCorrelationId(stop) };
+  await d.queue.send(job).catch((err: Error) => {
+    d.log.error('runtime not told of a force stop: its close could not be queued', { agentId: agent.agentId, stopId: stop.stopId, error: err });
+  });
+}
+
+/**
+ * The worker's half of a forced stop: the runtime told (the cut work's cancels, then `close`) on
+ * the configuration the stopped run used. Skipped when the agent has run again since (a `stop`
+ * now would end the new run's state) or is gone. A failure throws: the queue delivers it again.
+ */
+export async function closeForcedStop(d: Deps, job: CloseJob): Promise<'closed' | 'skipped'> {
+  const { agentId, stopId } = job;
+  const [agent, config] = await Promise.all([d.agents.get(agentId), d.configs.get(agentId, job.configVersion)]);
+  if (!agent || !config || agent.status !== 'inactive' || agent.lastStop?.stopId !== stopId) return 'skipped';
+  await runtimeFor(d.runtimes, config).close(config, { stopId, outcome: 'forced', interrupted: job.interrupted });
+  return 'closed';
 }
 
 /** The configuration of the runtime to close (cached by version in a warm function). */

@@ -1,8 +1,8 @@
 /** Where a stop stands: the workflow's drain check, the view a caller gets, and a stop request's wait for the outcome. */
 import type { Deps } from './ports.js';
 import { AgentNotFound } from './errors.js';
+import { judgeStop } from './stop-commit.js';
 import { type AgentState, deadHorizon, liveLeaseIds, type LastStop, type StopOutcome } from './model.js';
-import { finalizeStop } from './stop-commit.js';
 
 /**
  * Step Functions fails an execution at 25,000 history events; one CheckDrain/Choice/Wait loop
@@ -33,7 +33,7 @@ export const stoppedView = (agentId: string, s: Pick<LastStop, 'stopId' | 'outco
   interrupted: s.interrupted,
 });
 
-/** The workflow's CheckDrain: is this stop ready to finalize, still draining, or no longer ours? */
+/** The workflow's CheckDrain: is this stop ready to end (judged as `finalizeStop` judges it), still draining, or no longer ours? */
 export async function checkDrain(
   d: Deps,
   agentId: string,
@@ -45,9 +45,8 @@ export async function checkDrain(
   }
   const now = d.now();
   const inFlight = liveLeaseIds(agent, deadHorizon(d, now)).length;
-  const remainingMs = agent.stop.deadline - now;
-  if (inFlight === 0 || remainingMs <= 0) return { state: 'ready', waitSeconds: 0, inFlight };
-  return { state: 'draining', waitSeconds: nextPollSeconds(agent.stop.timeoutMs, remainingMs), inFlight };
+  if (judgeStop(d, agent, stopId, now)) return { state: 'ready', waitSeconds: 0, inFlight };
+  return { state: 'draining', waitSeconds: nextPollSeconds(agent.stop.timeoutMs, agent.stop.deadline - now), inFlight };
 }
 
 /** Where a stop stands, from the agent (read now, or as a write just returned it) and, once the agent moved on, from the stop record. */
@@ -68,11 +67,10 @@ export async function viewStop(d: Deps, agentId: string, stopId: string, known?:
 }
 
 /**
- * Wait up to `windowMs` for the stop to end. While the work it drains runs in this same process,
- * the request sleeps until that work ends or the stop commits here (woken, no read); otherwise it
- * re-reads the agent every `stopPollMs`. Once the stop's deadline has passed, the waiting request
- * finalizes it itself (idempotent, conditioned on stopId), so a timed-out stop is answered within
- * one poll of its deadline, not at the workflow's next whole-second Wait.
+ * Wait up to `windowMs` for the stop to end; a waiting request reads, it never ends the stop (the
+ * workflow does, its last Wait sized to land on the deadline). While the work it drains runs in
+ * this same process, the request sleeps until that work ends or the stop commits here (woken, no
+ * read); otherwise it re-reads the agent every `stopPollMs`.
  */
 export async function awaitStop(d: Deps, agentId: string, stopId: string, windowMs: number, known?: AgentState): Promise<StopView> {
   const until = d.now() + windowMs;
@@ -82,20 +80,12 @@ export async function awaitStop(d: Deps, agentId: string, stopId: string, window
     let agent = known;
     for (;;) {
       agent ??= await d.agents.get(agentId);
-      let view = await viewStop(d, agentId, stopId, agent);
-      if (view.kind === 'stopping' && d.now() >= view.deadline) {
-        await finalizeStop(d, agentId, stopId).catch((err: Error) =>
-          d.log.warn('finalize at the deadline failed in the stop request; the workflow retries it', { agentId, stopId, error: err }),
-        );
-        agent = await d.agents.get(agentId);
-        view = await viewStop(d, agentId, stopId, agent);
-      }
+      const view = await viewStop(d, agentId, stopId, agent);
       const left = until - d.now();
       if (view.kind !== 'stopping' || left <= 0) return view;
-      const toDeadline = Math.max(1, view.deadline - d.now());
       // Every lease it waits on is held by a run in this process: that run wakes this request.
       const here = agent !== undefined && d.signals.allRunningHere(agentId, liveLeaseIds(agent, deadHorizon(d, d.now())));
-      const { ended } = await watch.sleep(Math.min(left, toDeadline, here ? Infinity : d.config.stopPollMs));
+      const { ended } = await watch.sleep(Math.min(left, here ? Infinity : d.config.stopPollMs));
       if (ended) return stoppedView(agentId, ended);
       agent = undefined;
       d.counters.stopPolls++;

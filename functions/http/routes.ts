@@ -20,7 +20,7 @@ export interface Route {
   startsFleetWorkflow?: boolean;
   /** Publishes lifecycle events. */
   publishes?: boolean;
-  /** Hands asynchronous messages to the worker's queue. */
+  /** Puts jobs on the worker's queue: asynchronous messages, and the close of a stop it forces. */
   queuesMessages?: boolean;
   /** Runs agents' runtimes (an llm agent's key may be in Secrets Manager). */
   runsRuntimes?: boolean;
@@ -58,6 +58,7 @@ export const routes: readonly Route[] = [
     records: 'write',
     startsWorkflow: true,
     publishes: true,
+    queuesMessages: true,
     timeoutSeconds: LONGEST_ROUTE_TIMEOUT_S,
   },
   {

@@ -5,11 +5,29 @@ import { logger } from '../adapters/logger.js';
 import { carried, lambdaHandler } from '../adapters/observability.js';
 import { runQueuedMessage } from '../agents/running.js';
 import { messageIdSchema, uuidSchema } from '../agents/model.js';
+import { closeForcedStop } from '../agents/stop-commit.js';
 
 /** Kept from the invocation's time for recording the outcome of work stopped at the limit. */
 const WRAP_UP_MS = 10_000;
 
-const jobSchema = z.strictObject({ agentId: uuidSchema, messageId: messageIdSchema, token: z.uuid(), correlationId: z.optional(z.string()) });
+const messageJob = z.strictObject({ kind: z.optional(z.literal('message')), agentId: uuidSchema, messageId: messageIdSchema, token: z.uuid(), correlationId: z.optional(z.string()) });
+const closeJob = z.strictObject({
+  kind: z.literal('close'),
+  agentId: uuidSchema,
+  stopId: z.string().check(z.minLength(1), z.maxLength(64)),
+  configVersion: z.string().check(z.minLength(1), z.maxLength(64)),
+  interrupted: z.array(messageIdSchema),
+  correlationId: z.optional(z.string()),
+});
+const jobSchema = z.union([closeJob, messageJob]);
+
+/** One job: a message to run (its time limit from the invocation's), or a forced stop's runtime to tell. */
+async function runJob(job: z.infer<typeof jobSchema>, context: Context): Promise<string> {
+  if (job.kind === 'close') return closeForcedStop(deps(), job);
+  // The work may use the invocation's time but the last seconds, kept to record its outcome.
+  const timeLimitMs = Math.max(1000, context.getRemainingTimeInMillis() - WRAP_UP_MS);
+  return runQueuedMessage(deps(), job, timeLimitMs);
+}
 
 const parsed = (body: string): unknown => {
   try {
@@ -20,7 +38,8 @@ const parsed = (body: string): unknown => {
 };
 
 /**
- * The message worker: runs asynchronous messages (up to the function's 15 minutes), fed by SQS in
+ * The message worker: runs asynchronous messages (up to the function's 15 minutes) and tells the
+ * runtimes of forced stops (after their commit, so a force stop never waits on one), fed by SQS in
  * AWS and by the in-process queue locally (local/queue.ts), the same handler either way. A job
  * that failed for a transient reason (the store unreachable) is reported back for redelivery;
  * after the queue's receive limit it goes to the dead-letter queue, and its lease, no longer
@@ -40,13 +59,12 @@ export const handler = lambdaHandler(
         logger.error('malformed message job dropped', { sqsMessageId: record.messageId });
         continue;
       }
+      const about = job.data.kind === 'close' ? { agentId: job.data.agentId, stopId: job.data.stopId } : { agentId: job.data.agentId, messageId: job.data.messageId };
       try {
-        // The work may use the invocation's time but the last seconds, kept to record its outcome.
-        const timeLimitMs = Math.max(1000, context.getRemainingTimeInMillis() - WRAP_UP_MS);
-        const outcome = await runQueuedMessage(deps(), job.data, timeLimitMs);
-        logger.info('message job done', { agentId: job.data.agentId, messageId: job.data.messageId, outcome });
+        const outcome = await runJob(job.data, context);
+        logger.info(`${job.data.kind ?? 'message'} job done`, { ...about, outcome });
       } catch (err) {
-        logger.warn('message job failed; it will be delivered again', { agentId: job.data.agentId, messageId: job.data.messageId, error: err as Error });
+        logger.warn(`${job.data.kind ?? 'message'} job failed; it will be delivered again`, { ...about, error: err as Error });
         batchItemFailures.push({ itemIdentifier: record.messageId });
       }
     }

@@ -78,6 +78,9 @@ describe('drain races', () => {
   it('admission vs stop: no message is admitted once stopping is written, and none is lost', async () => {
     const agentId = await createAgent(app.api, { settings: { gated: true } }, true);
     const burst = times(20, (i) => send(agentId, `burst-${i}`));
+    // One message held in the runtime keeps the stop draining (an agent with nothing in flight
+    // would stop at once); the rest of the burst races the stopping write.
+    await gated.waitForHeld(1, agentId);
     const stopping = app.api('POST', `/agents/${agentId}/stop`, { timeout: 20_000 });
     await eventually(async () => (await agent(agentId)).status === 'stopping', 10_000, 2);
 

@@ -110,21 +110,22 @@ describe('what Node refuses before a route runs', () => {
 });
 
 describe('internal state', () => {
-  it("never shows a stop's claim token or forced flag, even while the runtime is being closed", async () => {
+  it("never shows a stop's forced flag", async () => {
     const agentId = await createAgent(app.api, { settings: { gated: true } }, true);
     let openGate!: () => void;
     gated.closeGates.set(agentId, new Promise<void>((resolve) => (openGate = resolve)));
     try {
       void app.api('POST', `/agents/${agentId}/messages`, { text: 'held' }, { prefer: 'respond-async' });
       await gated.waitForHeld(1, agentId);
-      await app.api('POST', `/agents/${agentId}/stop`, { timeout: 200 }, { prefer: 'respond-async' });
-      // The finalizer holds its claim while the runtime closes: the stored stop has `closing` now.
-      await eventually(async () => (await app.deps.agents.get(agentId))?.stop?.closing, 5_000);
+      const { stopId } = (await app.api('POST', `/agents/${agentId}/stop`, { timeout: 60_000 }, { prefer: 'respond-async' })).body.data;
+      // The flag a force stop sets, written alone: the stop is held `stopping` and forced while it is read.
+      await app.deps.agents.forceStopInProgress(agentId, stopId, Date.now());
+      expect((await app.deps.agents.get(agentId))?.stop?.forced).toBe(true);
       const shown = (await app.api('GET', `/agents/${agentId}`)).body.data;
       expect(shown.status).toBe('stopping');
       expect(Object.keys(shown.stop).sort()).toEqual(['correlationId', 'deadline', 'graceful', 'reason', 'requestedAt', 'stopId', 'timeoutMs']);
       const listed = (await app.api('GET', '/agents?status=stopping')).body.data.find((a: { agentId: string }) => a.agentId === agentId);
-      expect(listed.stop).not.toHaveProperty('closing');
+      expect(listed.stop).not.toHaveProperty('forced');
     } finally {
       openGate();
     }

@@ -227,10 +227,12 @@ describe('the message worker', () => {
     });
   });
 
-  it('lets only the send-message function put jobs on the queue, and only on that queue', () => {
+  it('lets only the functions that send messages or can end a stop put jobs on the queue, and only on that queue', () => {
     const sends = (name: string) => policyActionsOf(name).filter((s) => s.actions.includes('sqs:SendMessage'));
-    expect(sends('SendMessage').flatMap((s) => s.resources)).toEqual([{ 'Fn::GetAtt': [queueId(), 'Arn'] }]);
-    for (const name of Object.keys(stack.functions).filter((n) => n !== 'SendMessage')) {
+    // A forced stop's close is a job for the worker: every function that can end a stop may queue it.
+    const senders = ['SendMessage', 'StopAgent', 'FinalizeTask', 'FleetStopTask', 'Reaper', 'MessageWorker'];
+    for (const name of senders) expect(sends(name).flatMap((s) => s.resources), name).toEqual([{ 'Fn::GetAtt': [queueId(), 'Arn'] }]);
+    for (const name of Object.keys(stack.functions).filter((n) => !senders.includes(n))) {
       expect(sends(name), name).toEqual([]);
     }
     const receives = policyActionsOf('MessageWorker').filter((s) => s.actions.includes('sqs:ReceiveMessage'));

@@ -1,10 +1,11 @@
 import { PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { splitCombinedItems } from '../../functions/adapters/dynamodb/split-items.js';
-import { afterAll, expect, it } from 'vitest';
+import { afterAll, afterEach, expect, it } from 'vitest';
 import { eventually, startTestApp, type TestApp } from '../support/stack.js';
 
 /** Agents stored as one item each (state and configuration together) still work once the stack starts over them. */
 const apps: TestApp[] = [];
+afterEach(() => apps.forEach((app) => app.faults.clear()));
 afterAll(async () => {
   for (const app of apps) await app.close();
 });

@@ -160,12 +160,76 @@ describe('the protocol', () => {
     await eventually(async () => (await calls(agentId)).some((c) => c.type === 'cancel'), 5000);
     const seen = await calls(agentId);
     expect(seen.filter((c) => c.type === 'cancel')[0]).toMatchObject({ messageId: sent.body.data.messageId });
-    // A force stop does not wait on another finalizer's close claim, so the interrupted work's own
-    // finalizer may send the same `stop` too: calls are at least once, under one Idempotency-Key.
+    // Told from the worker queue after the commit: at least once, under one Idempotency-Key.
     const stops = seen.filter((c) => c.type === 'stop');
     expect(stops.length).toBeGreaterThanOrEqual(1);
     expect(stops.every((c) => c.outcome === 'forced' && c.idempotencyKey === stops[0]!.stopId && c.verified)).toBe(true);
     expect(seen.findIndex((c) => c.type === 'cancel')).toBeLessThan(seen.findIndex((c) => c.type === 'stop'));
+  });
+});
+
+describe('a worker that holds its stop call', () => {
+  /** A proxy in front of the reference worker that holds every `stop` call until `release` is called. */
+  async function holdingStops() {
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    /** Stop calls held at the door now, their caller still waiting on the answer. */
+    let waiting = 0;
+    const proxy = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', async () => {
+        const body = Buffer.concat(chunks);
+        if ((JSON.parse(body.toString()) as { type?: string }).type === 'stop') {
+          waiting++;
+          res.once('close', () => waiting--);
+          await held;
+        }
+        const headers = Object.fromEntries(Object.entries(req.headers).filter(([name]) => ['content-type', 'agent-signature', 'idempotency-key'].includes(name))) as Record<string, string>;
+        const answer = await fetch(`${workerUrl}${req.url}`, { method: 'POST', headers, body });
+        res.writeHead(answer.status, { 'content-type': 'application/json', 'agent-signature': answer.headers.get('agent-signature') ?? '' }).end(await answer.text());
+      });
+    });
+    await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
+    const url = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
+    return { url, release, waiting: () => waiting, close: () => (proxy.closeAllConnections(), proxy.close()) };
+  }
+
+  it('a force stop answers 200 while the stop call is still held; the agent is inactive, and the worker is told after', async () => {
+    const worker = await holdingStops();
+    try {
+      const agentId = await workerAgent(worker.url);
+      const sent = await api('POST', `/agents/${agentId}/messages`, { text: 'long', metadata: { workMs: 60_000 } }, { prefer: 'respond-async' });
+      await eventually(async () => (await calls(agentId)).some((c) => c.type === 'message'));
+      const stop = await api('POST', `/agents/${agentId}/stop`, { graceful: false });
+      expect(stop).toMatchObject({ status: 200, body: { data: { status: 'inactive' } } });
+      expect((await api('GET', `/agents/${agentId}`)).body.data.status).toBe('inactive');
+      expect(await message(agentId, sent.body.data.messageId)).toMatchObject({ status: 'interrupted' });
+      // The stop call reaches the worker's door (from the queue) and is held there, its caller still
+      // waiting: the answer above did not wait for it.
+      await eventually(async () => worker.waiting() === 1, 10_000);
+      expect((await calls(agentId)).some((c) => c.type === 'stop')).toBe(false);
+      worker.release();
+      await eventually(async () => (await calls(agentId)).some((c) => c.type === 'stop'), 15_000);
+      const { lastStop } = (await api('GET', `/agents/${agentId}`)).body.data;
+      expect(JSON.parse(readFileSync(join(dir, 'state', `${agentId}.json`), 'utf8'))).toMatchObject({ stopId: lastStop.stopId, outcome: 'forced' });
+    } finally {
+      worker.release();
+      worker.close();
+    }
+  });
+
+  it('a stop told again under its Idempotency-Key is answered as the first time; the state saved is not saved over', async () => {
+    const agentId = await workerAgent();
+    expect((await api('POST', `/agents/${agentId}/messages`, { text: 'one' })).status).toBe(200);
+    expect((await api('POST', `/agents/${agentId}/stop`, {})).status).toBe(200);
+    const stateFile = join(dir, 'state', `${agentId}.json`);
+    const saved = JSON.parse(readFileSync(stateFile, 'utf8'));
+    expect(saved).toMatchObject({ outcome: 'drained', messagesHandled: 1 });
+    const body = JSON.stringify({ type: 'stop', agentId, stopId: saved.stopId, outcome: 'drained', interruptedMessageIds: [] });
+    const again = await fetch(workerUrl, { method: 'POST', body, headers: { 'content-type': 'application/json', 'idempotency-key': saved.stopId, 'agent-signature': signRequest(secrets[agentId]!, { method: 'POST', path: '/', idempotencyKey: saved.stopId, body }) } });
+    expect(again.status).toBe(200);
+    expect(JSON.parse(readFileSync(stateFile, 'utf8'))).toEqual(saved);
   });
 });
 

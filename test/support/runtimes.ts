@@ -11,11 +11,15 @@ import { eventually } from './api.js';
  */
 export class GatedRuntime {
   private readonly gates = new Map<string, { agentId: string; open: (outcome: 'reply' | 'fail') => void }>();
+  /** Agents whose runtime acted on a stop: once per stopId, as the contract's idempotent `close` does. */
   closed: string[] = [];
+  /** Every `close` call, repeats included: the stop it named and how it ended. */
+  readonly closeCalls: { agentId: string; stopId: string; outcome: string }[] = [];
   /** Ids of the messages the runtime was asked to process, in order (a repeat shows twice). */
   readonly started: string[] = [];
   /** Messages whose work was told to stop (the runtime's signal fired), with when. */
   readonly aborted = new Map<string, number>();
+  private readonly acted = new Set<string>();
   /** agentId -> a promise close() waits for (a runtime slow to close its connections). */
   readonly closeGates = new Map<string, Promise<void>>();
   /** agentId -> how many more times close() fails (a runtime that cannot be reached for a while). */
@@ -35,13 +39,16 @@ export class GatedRuntime {
           });
         });
       },
-      close: async (agent) => {
+      close: async (agent, stop) => {
+        this.closeCalls.push({ agentId: agent.agentId, stopId: stop.stopId, outcome: stop.outcome });
         await this.closeGates.get(agent.agentId);
         const failures = this.closeFailures.get(agent.agentId) ?? 0;
         if (failures > 0) {
           this.closeFailures.set(agent.agentId, failures - 1);
           throw new Error('runtime did not close its connections');
         }
+        if (this.acted.has(stop.stopId)) return;
+        this.acted.add(stop.stopId);
         this.closed.push(agent.agentId);
       },
     } satisfies AgentRuntime,

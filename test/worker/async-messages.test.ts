@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { MessageJob } from '../../functions/agents/ports.js';
+import type { CloseJob, MessageJob } from '../../functions/agents/ports.js';
 import { GatedRuntime } from '../support/runtimes.js';
 import { createAgent, eventually, startTestApp, type TestApp } from '../support/stack.js';
 
@@ -10,7 +10,7 @@ import { createAgent, eventually, startTestApp, type TestApp } from '../support/
 const HEARTBEAT_MS = 100;
 const gated = new GatedRuntime();
 /** Jobs this app's queue was asked to hand off; `mode` makes the hand-off fail or deliver twice. */
-const handOff = { mode: 'normal' as 'normal' | 'fail' | 'twice', jobs: [] as MessageJob[] };
+const handOff = { mode: 'normal' as 'normal' | 'fail' | 'twice', jobs: [] as (MessageJob | CloseJob)[] };
 let app: TestApp;
 
 beforeAll(async () => {

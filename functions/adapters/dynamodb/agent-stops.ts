@@ -2,25 +2,23 @@ import { randomUUID } from 'node:crypto';
 import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { AgentConditionFailed, type StopCommit, type StopCommitted } from '../../agents/ports.js';
 import { leaseNames } from './client.js';
-import { type AgentState, lastStopOf, type LastStop, type MessageRecord, type RuntimeClosed, type StopInfo } from '../../agents/model.js';
+import { type AgentState, lastStopOf, type LastStop, type MessageRecord, type StopInfo } from '../../agents/model.js';
 import { AgentCatalog } from './agent-catalog.js';
 import { NOT_ENDED_ALREADY } from './agent-table.js';
 
 /**
  * Stop transitions, each one conditional write with the race it closes: begin (graceful, forced,
- * a graceful one forced), roll back, record a workflow's failure, claim closing the runtime, and
- * the commit point of every stop.
+ * a graceful one forced), roll back, record a workflow's failure, and the commit point of every
+ * stop.
  */
 export abstract class AgentStops extends AgentCatalog {
   /**
    * active -> stopping with a new stop, returning the new item; no admission succeeds after it.
    * The leases in flight at this moment are kept (`leasesAtStop`): those gone at the commit are
    * the messages the stop drained. `idle` (the reaper) also requires no message admitted since
-   * it looked (its count of admissions; none: still absent); `ifNothingInFlight` requires an
-   * empty lease map (the stop then carries its requester's close claim: see beginGracefulStop).
+   * it looked (its count of admissions; none: still absent).
    */
-  async beginStop(agentId: string, stop: StopInfo, now: number, opts: { idle?: { admissions?: number }; ifNothingInFlight?: boolean } = {}): Promise<AgentState> {
-    const { ifNothingInFlight = false } = opts;
+  async beginStop(agentId: string, stop: StopInfo, now: number, opts: { idle?: { admissions?: number } } = {}): Promise<AgentState> {
     const idle = opts.idle !== undefined;
     const seen = opts.idle?.admissions;
     const idleCondition = !idle ? '' : seen === undefined ? ' AND attribute_not_exists(admissions)' : ' AND admissions = :seen';
@@ -31,8 +29,7 @@ export abstract class AgentStops extends AgentCatalog {
         UpdateExpression:
           'SET #status = :stopping, #stop = :stop, updatedAt = :now, dueAt = :deadline, version = version + :one, leasesAtStop = #leases',
         ConditionExpression:
-          `attribute_exists(agentId) AND #status = :active AND ${NOT_ENDED_ALREADY}${idleCondition}` +
-          (ifNothingInFlight ? ' AND size(#leases) = :none' : ''),
+          `attribute_exists(agentId) AND #status = :active AND ${NOT_ENDED_ALREADY}${idleCondition}`,
         ExpressionAttributeNames: { '#status': 'status', '#stop': 'stop', '#leases': 'leases' },
         ExpressionAttributeValues: {
           ':stopping': 'stopping',
@@ -43,7 +40,6 @@ export abstract class AgentStops extends AgentCatalog {
           ':one': 1,
           ':stopId': stop.stopId,
           ...(seen !== undefined && { ':seen': seen }),
-          ...(ifNothingInFlight && { ':none': 0 }),
         },
         ReturnValues: 'ALL_NEW',
         ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
@@ -137,60 +133,6 @@ export abstract class AgentStops extends AgentCatalog {
         ExpressionAttributeNames: { '#status': 'status', '#stop': 'stop' },
         ExpressionAttributeValues: { ':stopping': 'stopping', ':stopId': stopId, ':failure': failure, ':now': failure.at },
         ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
-      }),
-    );
-  }
-
-  /**
-   * Claim the closing of a stop (the runtime's `close`, i.e. the worker's `stop` call), so that
-   * concurrent finalizers (the waiting request at the deadline, a refused heartbeat, the
-   * workflow) make it once. Race finalize vs finalize: only for this stopId while stopping, and
-   * only if no other claim is live (`until` passed: its holder died; the same token: ours).
-   */
-  async claimClose(agentId: string, stopId: string, claim: { token: string; until: number }, now: number): Promise<boolean> {
-    return this.landed(
-      new UpdateCommand({
-        TableName: this.tableName,
-        Key: { agentId },
-        UpdateExpression: 'SET #stop.closing = :claim',
-        ConditionExpression:
-          '#status = :stopping AND #stop.stopId = :stopId AND ' +
-          '(attribute_not_exists(#stop.closing) OR #stop.closing.#until < :now OR #stop.closing.#token = :token)',
-        ExpressionAttributeNames: { '#status': 'status', '#stop': 'stop', '#until': 'until', '#token': 'token' },
-        ExpressionAttributeValues: { ':claim': claim, ':stopping': 'stopping', ':stopId': stopId, ':now': now, ':token': claim.token },
-      }),
-    );
-  }
-
-  /** Give a close claim back (the close failed): the next finalizer may try at once. */
-  async releaseClose(agentId: string, stopId: string, token: string): Promise<void> {
-    await this.landed(
-      new UpdateCommand({
-        TableName: this.tableName,
-        Key: { agentId },
-        UpdateExpression: 'REMOVE #stop.closing',
-        ConditionExpression: '#status = :stopping AND #stop.stopId = :stopId AND #stop.closing.#token = :token',
-        ExpressionAttributeNames: { '#status': 'status', '#stop': 'stop', '#token': 'token' },
-        ExpressionAttributeValues: { ':stopping': 'stopping', ':stopId': stopId, ':token': token },
-      }),
-    );
-  }
-
-  /**
-   * What the claim's close came to, on the claim, which is let go (`until` now): a finalizer whose
-   * commit then got no answer leaves the commit to the next one, which takes this close as done
-   * instead of waiting the claim out and telling the runtime again. Race commit-failed vs
-   * finalize: only onto our own claim, for this stopId, while stopping.
-   */
-  async recordClose(agentId: string, stopId: string, token: string, closed: RuntimeClosed, now: number): Promise<void> {
-    await this.landed(
-      new UpdateCommand({
-        TableName: this.tableName,
-        Key: { agentId },
-        UpdateExpression: 'SET #stop.closing.closed = :closed, #stop.closing.#until = :now',
-        ConditionExpression: '#status = :stopping AND #stop.stopId = :stopId AND #stop.closing.#token = :token',
-        ExpressionAttributeNames: { '#status': 'status', '#stop': 'stop', '#token': 'token', '#until': 'until' },
-        ExpressionAttributeValues: { ':closed': closed, ':now': now, ':stopping': 'stopping', ':stopId': stopId, ':token': token },
       }),
     );
   }
