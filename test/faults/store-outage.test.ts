@@ -12,7 +12,8 @@ import { createAgent, type Api } from '../support/stack.js';
 let stack: Awaited<ReturnType<typeof startOwnStack>>;
 let api: Api;
 beforeAll(async () => {
-  stack = await startOwnStack({ requireAuth: true, store: { requestTimeoutMs: 300, maxAttempts: 2 } });
+  // Bounded, and above what DynamoDB Local takes to answer on a loaded 2-core machine (the set-up runs through it too).
+  stack = await startOwnStack({ requireAuth: true, store: { requestTimeoutMs: 1_500, maxAttempts: 2 } });
   const key = (await stack.app.keys!.create('outage')).key;
   api = (method, path, body, headers) => stack.api(method, path, body, { authorization: `Bearer ${key}`, ...headers });
 }, 60_000);

@@ -157,7 +157,8 @@ describe('the protocol', () => {
     const sent = await api('POST', `/agents/${agentId}/messages`, { text: 'long', metadata: { workMs: 60_000 } }, { prefer: 'respond-async' });
     await eventually(async () => (await calls(agentId)).some((c) => c.type === 'message'));
     expect((await api('POST', `/agents/${agentId}/stop`, { graceful: false })).status).toBe(200);
-    await eventually(async () => (await calls(agentId)).some((c) => c.type === 'cancel'), 5000);
+    // Told by the message worker from the queue, after the answer: cancels, then stop.
+    await eventually(async () => (await calls(agentId)).some((c) => c.type === 'stop'), 15_000);
     const seen = await calls(agentId);
     expect(seen.filter((c) => c.type === 'cancel')[0]).toMatchObject({ messageId: sent.body.data.messageId });
     // Told from the worker queue after the commit: at least once, under one Idempotency-Key.

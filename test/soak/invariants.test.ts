@@ -12,13 +12,12 @@ import { createAgent, eventually, sleep, startTestApp, testConfig, type TestApp 
  * as the local stack runs; with DynamoDB failing as AWS does (answers lost after their write
  * landed, throttling), below the SDK's retries; and on two instances whose clocks disagree.
  */
-/** Each mix runs until it has made this many operations (three make over 5,000), within MIX_MAX_MS. */
+/** Each mix runs until it has made this many operations, however long that takes on this machine. */
 const MIX_OPERATIONS = 1_750;
-const MIX_MAX_MS = 40_000;
 const CLIENTS = 32;
 const REAPER_MS = 500;
-let operationsInAll = 0;
-let mixes = 0;
+/** What a mix must have met to have proven anything: each kind of operation answered 2xx at least once. */
+const KINDS = ['message', 'start', 'graceful', 'force', 'read'];
 
 const pick = <T>(xs: T[]) => xs[Math.floor(Math.random() * xs.length)]!;
 
@@ -32,10 +31,9 @@ async function mix(apps: TestApp[], label: string) {
   const agents = await Promise.all(Array.from({ length: 4 }, (_, i) => createAgent(apps[0]!.api, { name: `mix-${i}`, runtime: { type: 'echo', delayMs: 10 + i * 10 } }, true)));
   const answers: Answer[] = [];
   let operations = 0;
-  const until = Date.now() + MIX_MAX_MS;
   const client = async (c: number) => {
     let n = 0;
-    while (operations < MIX_OPERATIONS && Date.now() < until) {
+    while (operations < MIX_OPERATIONS) {
       const { api } = pick(apps);
       const agentId = pick(agents);
       const roll = Math.random();
@@ -59,10 +57,15 @@ async function mix(apps: TestApp[], label: string) {
     }
   };
   await Promise.all(Array.from({ length: CLIENTS }, (_, c) => client(c)));
-  operationsInAll += operations;
-  mixes++;
   console.info(`random mix (${label}): ${operations} operations over ${agents.length} agents, statuses ${summarize(answers.map((a) => a.status))}`);
   return { agents, answers, events, operations, done: () => unsubscribe.forEach((u) => u()) };
+}
+
+/** The mix met every kind of operation succeeding (a mix of refusals only would prove nothing). */
+function expectEveryKindAnswered(run: Awaited<ReturnType<typeof mix>>): void {
+  expect(run.operations).toBe(MIX_OPERATIONS);
+  const answered = new Set(run.answers.filter((a) => a.status >= 200 && a.status < 300).map((a) => a.kind));
+  expect([...answered].sort()).toEqual([...KINDS].sort());
 }
 
 /** Once every stop has ended: the invariants, checked on what is stored and both ways. */
@@ -190,10 +193,10 @@ describe('invariants under a random mix of concurrent operations', () => {
   });
   afterAll(() => app.close());
 
-  it('as the local stack runs', { timeout: 90_000 }, async () => {
+  it('as the local stack runs', { timeout: 600_000 }, async () => {
     const run = await mix([app], 'one instance');
     await checkInvariants(app, run, { faults: false, oneClock: true });
-    expect(run.operations).toBeGreaterThan(500);
+    expectEveryKindAnswered(run);
   });
 
 });
@@ -206,7 +209,7 @@ describe('invariants with DynamoDB failing as AWS does', () => {
   });
   afterAll(() => app.close());
 
-  it('10% of write answers lost after the write landed and 5% of calls throttled, below the SDK retries', { timeout: 90_000 }, async () => {
+  it('10% of write answers lost after the write landed and 5% of calls throttled, below the SDK retries', { timeout: 600_000 }, async () => {
     app.faults.add({ fault: 'lose-response', operations: WRITE_OPERATIONS, probability: 0.1 });
     app.faults.add({ fault: 'throttle', probability: 0.05 });
     let run;
@@ -217,7 +220,7 @@ describe('invariants with DynamoDB failing as AWS does', () => {
       app.faults.clear();
     }
     await checkInvariants(app, run, { faults: true, oneClock: true });
-    expect(run.operations).toBeGreaterThan(500);
+    expectEveryKindAnswered(run);
   });
 });
 
@@ -233,13 +236,10 @@ describe('invariants on two instances whose clocks are 2 s apart', () => {
     await Promise.all([ahead.close(), behind.close()]);
   });
 
-  it('hold all the same', { timeout: 90_000 }, async () => {
+  it('hold all the same', { timeout: 600_000 }, async () => {
     const run = await mix([ahead, behind], 'two clocks');
     await checkInvariants(ahead, run, { faults: false, oneClock: false });
-    expect(run.operations).toBeGreaterThan(500);
-    console.info(`random mixes: ${operationsInAll} operations in all`);
-    // The three mixes together (when run together): enough operations to meet the rare orders.
-    if (mixes === 3) expect(operationsInAll).toBeGreaterThanOrEqual(5_000);
+    expectEveryKindAnswered(run);
   });
 });
 
