@@ -157,7 +157,7 @@ try {
       // Claimed by the worker and running.
       await eventually(async () => {
         const lease = (await app.deps.agents.get(long))?.leases?.[drainId];
-        return typeof lease === 'object' && !lease.queued;
+        return lease !== undefined && !lease.queued;
       }, 10_000);
       m.reset();
       const polled = served.deps.counters.stopPolls;

@@ -4,7 +4,7 @@ import { type Config, ConfigError, configFromEnv } from '../agents/config.js';
 import type { Deps, EventPublisher, ModelKeys, FleetWorkflow, MessageQueue, RuntimeRegistry, StopWorkflow } from '../agents/ports.js';
 import { EventBridgePublisher, SqsMessageQueue, stepFunctionsFleetWorkflow, stepFunctionsStopWorkflow } from './aws.js';
 import { AgentConfigStore } from './dynamodb/agent-config-store.js';
-import { AgentsStore } from './dynamodb/agents-store.js';
+import { agentsStore } from './dynamodb/agents-store.js';
 import { FleetStore } from './dynamodb/fleet-store.js';
 import { createDocumentClient } from './dynamodb/client.js';
 import { RecordsStore } from './dynamodb/records-store.js';
@@ -56,7 +56,7 @@ export function buildDeps(parts: {
   const records = recordsTable ? new RecordsStore(db, recordsTable, parts.config.recordRetentionDays) : notGranted<RecordsStore>('RECORDS_TABLE');
   const configs = recordsTable ? new AgentConfigStore(db, recordsTable) : notGranted<AgentConfigStore>('RECORDS_TABLE');
   const stores = tracedStores({
-    agents: agentsTable ? new AgentsStore(db, agentsTable, records, configs) : notGranted<AgentsStore>('AGENTS_TABLE'),
+    agents: agentsTable ? agentsStore(db, agentsTable, records, configs) : notGranted<ReturnType<typeof agentsStore>>('AGENTS_TABLE'),
     configs,
     records,
     fleet: recordsTable ? new FleetStore(db, recordsTable, (now) => records.expiresAt(now)) : notGranted<FleetStore>('RECORDS_TABLE'),

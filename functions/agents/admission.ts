@@ -77,7 +77,7 @@ async function discardUnlessLeased(d: Deps, agentId: string, messageId: string, 
   try {
     const agent = await d.agents.get(agentId);
     const lease = agent?.leases?.[messageId];
-    if (typeof lease !== 'object' || lease.token !== token) await d.records.discardMessageRecord(agentId, messageId, token);
+    if (lease?.token !== token) await d.records.discardMessageRecord(agentId, messageId, token);
   } catch (err) {
     d.log.warn('a message whose admission failed could not be cleared; it reads as never admitted', { agentId, messageId, error: err as Error });
   }

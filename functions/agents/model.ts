@@ -280,9 +280,7 @@ export interface Lease {
   claim?: string;
 }
 
-/** Leases written before tokens existed held only the expiry; they still count and expire. */
-export type StoredLease = Lease | number;
-export const leaseExpiry = (lease: StoredLease): number => (typeof lease === 'number' ? lease : lease.expiresAt);
+export const leaseExpiry = (lease: Lease): number => lease.expiresAt;
 
 /**
  * The agent's hot item: what every message, heartbeat and stop conditions on and writes. It holds
@@ -297,7 +295,7 @@ export interface AgentState {
   configVersion: string;
   idleTimeoutMs: number | null;
   /** messageId -> the lease of its admission. */
-  leases: Record<string, StoredLease>;
+  leases: Record<string, Lease>;
   createdAt: number;
   updatedAt: number;
   startedAt?: number;
@@ -308,7 +306,7 @@ export interface AgentState {
   stop?: StopInfo;
   lastStop?: LastStop;
   /** While stopping: the leases in flight when the stop began (those gone at its commit drained). */
-  leasesAtStop?: Record<string, StoredLease>;
+  leasesAtStop?: Record<string, Lease>;
   dueAt: number;
   /** The id of the last write that must know itself again if its answer is lost (create, update, start, rollback). */
   writeId?: string;
@@ -372,11 +370,11 @@ export const liveLeaseIds = (agent: Pick<AgentState, 'leases'>, now: number): st
 export const deadHorizon = (d: { config: { clockToleranceMs: number } }, now: number) => now - d.config.clockToleranceMs;
 
 /** Why a crashed worker's message failed. */
-export const leaseExpiredError = (lease: StoredLease) =>
+export const leaseExpiredError = (lease: Lease) =>
   `lease expired at ${new Date(leaseExpiry(lease)).toISOString()}: the worker processing it stopped responding`;
 
 /** Leases of crashed workers: past their expiry, to be settled (the message recorded failed). */
-export const expiredLeases = (agent: Pick<AgentState, 'leases'>, now: number): [string, StoredLease][] =>
+export const expiredLeases = (agent: Pick<AgentState, 'leases'>, now: number): [string, Lease][] =>
   Object.entries(agent.leases ?? {}).filter(([, lease]) => leaseExpiry(lease) <= now);
 
 /** A function's clock and how far it may be from others'. */

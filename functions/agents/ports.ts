@@ -16,7 +16,6 @@ import type {
   StopInfo,
   StopRecord,
   StoredAgent,
-  StoredLease,
 } from './model.js';
 
 /** Everything the domain needs, wired once: from the environment in Lambda, by local/ on one machine. */
@@ -87,12 +86,16 @@ export interface Page<T> {
 }
 
 /**
- * An agent's state store. Every write that depends on state carries the condition that closes
- * its race and, refused, throws AgentConditionFailed with the state as it stands, so a caller
- * tells why without a second read. A write whose first attempt landed (its answer lost) and
- * whose retry its own condition refuses is answered as landed.
+ * An agent's state store, in three parts along what it does: the catalog, the stops, the
+ * leases. Every write that depends on state carries the condition that closes its race and,
+ * refused, throws AgentConditionFailed with the state as it stands, so a caller tells why without
+ * a second read. A write whose first attempt landed (its answer lost) and whose retry its own
+ * condition refuses is answered as landed.
  */
-export interface AgentStore {
+export type AgentStore = AgentCatalogStore & AgentStopStore & AgentLeaseStore;
+
+/** The agents as a catalog: read, list, count, create, change, delete, start, and the reaper's place in the index. */
+export interface AgentCatalogStore {
   get(agentId: string): Promise<AgentState | undefined>;
   /** The state with the configuration it names. */
   getWhole(agentId: string): Promise<StoredAgent | undefined>;
@@ -112,8 +115,10 @@ export interface AgentStore {
   setSigningSecret(agentId: string, secret: string, now: number): Promise<void>;
   start(agentId: string, now: number, expectedVersion: number, dueAt: number): Promise<AgentState>;
   moveDueAt(agentId: string, status: AgentStatus, dueAt: number, match?: Record<string, number | undefined>): Promise<void>;
+}
 
-  // Stops: begin, take over, roll back, fail, commit.
+/** Stop transitions: begin, force, roll back, record a workflow's failure, commit. */
+export interface AgentStopStore {
   beginStop(agentId: string, stop: StopInfo, now: number, opts?: { idle?: { admissions?: number } }): Promise<AgentState>;
   beginForcedStop(agentId: string, stop: StopInfo, now: number): Promise<AgentState>;
   forceStopInProgress(agentId: string, stopId: string, now: number): Promise<void>;
@@ -124,12 +129,14 @@ export interface AgentStore {
    * A commit that got no answer and landed (whatever the agent did since) answers committed.
    */
   commitStop(commit: StopCommit): Promise<StopCommitted>;
+}
 
-  // Leases: admit, renew (heartbeat or a worker's claim), release, reclaim a dead worker's.
+/** Message leases: admit, renew (heartbeat or a worker's claim), release, reclaim a dead worker's. */
+export interface AgentLeaseStore {
   admitLease(a: { agentId: string; messageId: string; lease: Lease; maxInFlight: number; now: number; moveDueAt: boolean; configVersion: string; notStoppedAfter: number }): Promise<AgentState>;
   renewLease(a: { agentId: string; messageId: string; token: string; expiresAt: number; now: number; claim?: string }): Promise<void>;
   releaseLease(a: { agentId: string; messageId: string; token: string; now: number }): Promise<AgentState>;
-  reclaimLease(agentId: string, messageId: string, lease: StoredLease, error: string, now: number): Promise<'failed' | { released: MessageOutcome['status'] | 'no record'; error?: string } | false>;
+  reclaimLease(agentId: string, messageId: string, lease: Lease, error: string, now: number): Promise<'failed' | { released: MessageOutcome['status'] | 'no record'; error?: string } | false>;
 }
 
 /** What a stop's commit writes: the agent as read, its `lastStop`, its record (at `now`). */

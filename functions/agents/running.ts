@@ -188,7 +188,7 @@ export async function runQueuedMessage(
   const lease = agent?.leases?.[messageId];
   // Its configuration: cached by version in a warm worker (runtime and settings do not change while the agent runs).
   const config = agent && (await d.configs.get(agentId, agent.configVersion));
-  if (!agent || !config || !record || typeof lease !== 'object' || lease.token !== token || !lease.queued) {
+  if (!agent || !config || !record || lease?.token !== token || !lease.queued) {
     d.log.info('message job skipped: already claimed or settled', { agentId, messageId });
     return 'skipped';
   }

@@ -1,4 +1,4 @@
-import type { AgentsStore } from '../../functions/adapters/dynamodb/agents-store.js';
+import type { agentsStore } from '../../functions/adapters/dynamodb/agents-store.js';
 import type { RecordsStore } from '../../functions/adapters/dynamodb/records-store.js';
 import { spawnSync } from 'node:child_process';
 import { expect, it } from 'vitest';
@@ -19,7 +19,7 @@ it('refuses, in a sentence, to use a table the function was not granted', () => 
     events: { publish: async () => {} },
     queue: { send: async () => {} },
   });
-  expect((d.agents as AgentsStore).tableName).toMatch(/^agents-/);
+  expect((d.agents as ReturnType<typeof agentsStore>).tableName).toMatch(/^agents-/);
   expect(() => d.records.getMessage('a', 'm')).toThrow(ConfigError);
   expect(() => (d.records as RecordsStore).tableName).toThrow('RECORDS_TABLE is not set for this function: its route does not declare access to that table');
   db.destroy();

@@ -1,16 +1,17 @@
 import { randomUUID } from 'node:crypto';
-import { BatchGetCommand, GetCommand, QueryCommand, ScanCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import { AgentConditionFailed, type Key, type Page } from '../../agents/ports.js';
+import { BatchGetCommand, QueryCommand, ScanCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { AgentConditionFailed, type AgentCatalogStore, type Key, type Page } from '../../agents/ports.js';
 import { untilProcessed } from './client.js';
 import { type AgentConfig, type AgentState, type AgentStatus, type StoredAgent } from '../../agents/model.js';
 import { BY_STATUS_INDEX } from './tables.js';
-import { AgentTable } from './agent-table.js';
+import type { AgentTable } from './agent-table.js';
 
 /** The agents as a catalog: read, list by status, create, change, delete, start, and the reaper's place in the index. */
-export abstract class AgentCatalog extends AgentTable {
-  async get(agentId: string): Promise<AgentState | undefined> {
-    const out = await this.db.send(new GetCommand({ TableName: this.tableName, Key: { agentId }, ConsistentRead: true }));
-    return out.Item as AgentState | undefined;
+export class AgentCatalog implements AgentCatalogStore {
+  constructor(private readonly table: AgentTable) {}
+
+  get(agentId: string): Promise<AgentState | undefined> {
+    return this.table.get(agentId);
   }
 
   /** The whole agent: its state, and the configuration that state names (cached by version). */
@@ -18,7 +19,7 @@ export abstract class AgentCatalog extends AgentTable {
     for (let attempt = 0; ; attempt++) {
       const state = await this.get(agentId);
       if (!state) return undefined;
-      const config = await this.configs.get(agentId, state.configVersion);
+      const config = await this.table.configs.get(agentId, state.configVersion);
       // Read between the two writes of a change (or the agent is going): read the state again.
       if (config?.configVersion === state.configVersion) return { ...config, ...state };
       if (attempt >= 2) throw new Error(`agent ${agentId}: its state and configuration disagree`);
@@ -27,28 +28,28 @@ export abstract class AgentCatalog extends AgentTable {
 
   /** Both items of a new agent, in one transaction. */
   async create(state: AgentState, config: AgentConfig): Promise<void> {
-    const reasons = await this.transact([
+    const reasons = await this.table.transact([
       {
         Put: {
-          TableName: this.tableName,
+          TableName: this.table.tableName,
           Item: state,
           ConditionExpression: 'attribute_not_exists(agentId)',
           ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
         },
       },
-      this.configs.put(config, state.createdAt),
+      this.table.configs.put(config, state.createdAt),
     ]);
-    if (reasons) this.refused(reasons);
-    this.configs.keep(config);
+    if (reasons) this.table.refused(reasons);
+    this.table.configs.keep(config);
   }
 
   /** Replace the agent's signing secret (any status): the `http` runtime signs with it from now on. */
   async setSigningSecret(agentId: string, secret: string, now: number): Promise<void> {
     const configVersion = randomUUID();
-    const reasons = await this.transact([
+    const reasons = await this.table.transact([
       {
         Update: {
-          TableName: this.tableName,
+          TableName: this.table.tableName,
           Key: { agentId },
           UpdateExpression: 'SET configVersion = :cv, updatedAt = :now',
           ConditionExpression: 'attribute_exists(agentId)',
@@ -56,9 +57,9 @@ export abstract class AgentCatalog extends AgentTable {
           ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
         },
       },
-      this.configs.update(agentId, configVersion, { signingSecret: secret }, []),
+      this.table.configs.update(agentId, configVersion, { signingSecret: secret }, []),
     ]);
-    if (reasons) this.refused(reasons);
+    if (reasons) this.table.refused(reasons);
   }
 
   /** One page of agents: by status through the index (cost grows with the page), or all by Scan. */
@@ -66,7 +67,7 @@ export abstract class AgentCatalog extends AgentTable {
     let states: AgentState[];
     let lastKey: Key | undefined;
     if (!status) {
-      const out = await this.db.send(new ScanCommand({ TableName: this.tableName, Limit: limit, ExclusiveStartKey: startKey }));
+      const out = await this.table.db.send(new ScanCommand({ TableName: this.table.tableName, Limit: limit, ExclusiveStartKey: startKey }));
       states = (out.Items ?? []) as AgentState[];
       lastKey = out.LastEvaluatedKey;
     } else {
@@ -74,7 +75,7 @@ export abstract class AgentCatalog extends AgentTable {
       states = (await this.getMany(keys.items.map((k) => k.agentId))).filter((a) => a.status === status);
       lastKey = keys.lastKey;
     }
-    const configs = await this.configs.getMany(states.map(({ agentId, configVersion }) => ({ agentId, configVersion })));
+    const configs = await this.table.configs.getMany(states.map(({ agentId, configVersion }) => ({ agentId, configVersion })));
     // An agent deleted between the two reads is not listed.
     const items = states.flatMap((state) => {
       const config = configs.get(state.agentId);
@@ -91,9 +92,9 @@ export abstract class AgentCatalog extends AgentTable {
     let total = 0;
     let startKey: Key | undefined;
     do {
-      const out = await this.db.send(
+      const out = await this.table.db.send(
         new QueryCommand({
-          TableName: this.tableName,
+          TableName: this.table.tableName,
           IndexName: BY_STATUS_INDEX,
           KeyConditionExpression: '#status = :status',
           ExpressionAttributeNames: { '#status': 'status' },
@@ -114,9 +115,9 @@ export abstract class AgentCatalog extends AgentTable {
     opts: { limit: number; startKey?: Key; dueBy?: number },
   ): Promise<Page<{ agentId: string; dueAt: number }>> {
     const due = opts.dueBy !== undefined;
-    const out = await this.db.send(
+    const out = await this.table.db.send(
       new QueryCommand({
-        TableName: this.tableName,
+        TableName: this.table.tableName,
         IndexName: BY_STATUS_INDEX,
         KeyConditionExpression: due ? '#status = :status AND dueAt <= :dueBy' : '#status = :status',
         ExpressionAttributeNames: { '#status': 'status' },
@@ -134,9 +135,9 @@ export abstract class AgentCatalog extends AgentTable {
     await untilProcessed<Key>(
       ids.map((agentId) => ({ agentId })),
       async (pending) => {
-        const out = await this.db.send(new BatchGetCommand({ RequestItems: { [this.tableName]: { Keys: pending, ConsistentRead: true } } }));
-        for (const item of (out.Responses?.[this.tableName] ?? []) as AgentState[]) found.set(item.agentId, item);
-        return (out.UnprocessedKeys?.[this.tableName]?.Keys ?? []) as Key[];
+        const out = await this.table.db.send(new BatchGetCommand({ RequestItems: { [this.table.tableName]: { Keys: pending, ConsistentRead: true } } }));
+        for (const item of (out.Responses?.[this.table.tableName] ?? []) as AgentState[]) found.set(item.agentId, item);
+        return (out.UnprocessedKeys?.[this.table.tableName]?.Keys ?? []) as Key[];
       },
     );
     return ids.flatMap((id) => found.get(id) ?? []);
@@ -178,7 +179,7 @@ export abstract class AgentCatalog extends AgentTable {
       values[':inactive'] = 'inactive';
     }
     const hot = {
-      TableName: this.tableName,
+      TableName: this.table.tableName,
       Key: { agentId },
       UpdateExpression: `SET ${sets.join(', ')}`,
       ConditionExpression: conditions.join(' AND '),
@@ -188,13 +189,13 @@ export abstract class AgentCatalog extends AgentTable {
     };
     const ours = (current: AgentState | null) => current?.writeId === writeId;
     if (!configChanges) {
-      const out = await this.conditional(new UpdateCommand({ ...hot, ReturnValues: 'ALL_NEW' }), ours);
+      const out = await this.table.conditional(new UpdateCommand({ ...hot, ReturnValues: 'ALL_NEW' }), ours);
       const state = out.Attributes as AgentState;
-      const config = await this.configs.get(agentId, state.configVersion);
+      const config = await this.table.configs.get(agentId, state.configVersion);
       if (config) return { ...config, ...state };
     } else {
-      const reasons = await this.transact([{ Update: hot }, this.configs.update(agentId, configVersion, change.set, change.remove)]);
-      if (reasons) this.refused(reasons);
+      const reasons = await this.table.transact([{ Update: hot }, this.table.configs.update(agentId, configVersion, change.set, change.remove)]);
+      if (reasons) this.table.refused(reasons);
     }
     const agent = await this.getWhole(agentId);
     if (!agent) throw new AgentConditionFailed(null);
@@ -203,10 +204,10 @@ export abstract class AgentCatalog extends AgentTable {
 
   /** Delete both items, only while inactive (a running agent must be stopped first). */
   async delete(agentId: string): Promise<void> {
-    const reasons = await this.transact([
+    const reasons = await this.table.transact([
       {
         Delete: {
-          TableName: this.tableName,
+          TableName: this.table.tableName,
           Key: { agentId },
           ConditionExpression: 'attribute_exists(agentId) AND #status = :inactive',
           ExpressionAttributeNames: { '#status': 'status' },
@@ -214,10 +215,10 @@ export abstract class AgentCatalog extends AgentTable {
           ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
         },
       },
-      this.configs.delete(agentId),
+      this.table.configs.delete(agentId),
     ]);
-    this.configs.forget(agentId);
-    if (reasons) this.refused(reasons);
+    this.table.configs.forget(agentId);
+    if (reasons) this.table.refused(reasons);
   }
 
   /**
@@ -227,9 +228,9 @@ export abstract class AgentCatalog extends AgentTable {
    */
   async start(agentId: string, now: number, expectedVersion: number, dueAt: number): Promise<AgentState> {
     const writeId = randomUUID();
-    const out = await this.conditional(
+    const out = await this.table.conditional(
       new UpdateCommand({
-        TableName: this.tableName,
+        TableName: this.table.tableName,
         Key: { agentId },
         UpdateExpression:
           'SET #status = :active, startedAt = :now, lastActivityAt = :now, updatedAt = :now, #leases = :empty, ' +
@@ -268,9 +269,9 @@ export abstract class AgentCatalog extends AgentTable {
       values[`:c${i}`] = value;
       conditions.push(`#c${i} = :c${i}`);
     });
-    await this.conditional(
+    await this.table.conditional(
       new UpdateCommand({
-        TableName: this.tableName,
+        TableName: this.table.tableName,
         Key: { agentId },
         UpdateExpression: 'SET dueAt = :dueAt',
         ConditionExpression: conditions.join(' AND '),

@@ -1,7 +1,7 @@
 import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import { type AgentState, type Lease, type MessageRecord, type StoredLease, type MessageOutcome } from '../../agents/model.js';
-import { AgentStops } from './agent-stops.js';
-import { OPEN_TO_COMPLETIONS, leaseToken } from './agent-table.js';
+import { type AgentState, type Lease, type MessageRecord, type MessageOutcome } from '../../agents/model.js';
+import type { AgentLeaseStore } from '../../agents/ports.js';
+import { type AgentTable, OPEN_TO_COMPLETIONS, leaseToken } from './agent-table.js';
 
 /**
  * Message leases on the hot item: admit, renew (heartbeat, a worker's claim), release, reclaim a
@@ -9,7 +9,9 @@ import { OPEN_TO_COMPLETIONS, leaseToken } from './agent-table.js';
  * records store, then the lease), ordered so that a message is `processing` only while it holds
  * a lease (but between admission's two writes); a reclaim is one transaction.
  */
-export abstract class AgentLeases extends AgentStops {
+export class AgentLeases implements AgentLeaseStore {
+  constructor(private readonly table: AgentTable) {}
+
   /**
    * Admit a message, second write: its lease, returning the agent's state (ALL_NEW: any expired
    * leases to settle, without a read). Race admit vs stop: only while `active`; once
@@ -36,9 +38,9 @@ export abstract class AgentLeases extends AgentStops {
     notStoppedAfter: number;
   }): Promise<AgentState> {
     const { lease, moveDueAt } = a;
-    const out = await this.conditional(
+    const out = await this.table.conditional(
       new UpdateCommand({
-        TableName: this.tableName,
+        TableName: this.table.tableName,
         Key: { agentId: a.agentId },
         UpdateExpression: `SET #leases.#m = :lease, lastActivityAt = :now, admissions = if_not_exists(admissions, :zero) + :one${moveDueAt ? ', dueAt = :expiresAt' : ''}`,
         ConditionExpression:
@@ -81,9 +83,9 @@ export abstract class AgentLeases extends AgentStops {
    * guesses it.
    */
   async releaseLease(a: { agentId: string; messageId: string; token: string; now: number }): Promise<AgentState> {
-    const out = await this.conditional(
+    const out = await this.table.conditional(
       new UpdateCommand({
-        TableName: this.tableName,
+        TableName: this.table.tableName,
         Key: { agentId: a.agentId },
         UpdateExpression: 'REMOVE #leases.#m',
         ConditionExpression: `#leases.#m.#token = :token AND ${OPEN_TO_COMPLETIONS}`,
@@ -107,9 +109,9 @@ export abstract class AgentLeases extends AgentStops {
    */
   async renewLease(a: { agentId: string; messageId: string; token: string; expiresAt: number; now: number; claim?: string }): Promise<void> {
     const { claim } = a;
-    await this.conditional(
+    await this.table.conditional(
       new UpdateCommand({
-        TableName: this.tableName,
+        TableName: this.table.tableName,
         Key: { agentId: a.agentId },
         UpdateExpression: `SET #leases.#m.expiresAt = :expiresAt${claim ? ', #leases.#m.claim = :claim REMOVE #leases.#m.queued' : ''}`,
         ConditionExpression:
@@ -127,7 +129,7 @@ export abstract class AgentLeases extends AgentStops {
         ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
       }),
       // A claim that landed: this delivery's (a duplicate delivery carries the same token, not the same claim).
-      claim ? (current) => { const lease = current?.leases?.[a.messageId]; return typeof lease === 'object' && lease.claim === claim; } : undefined,
+      claim ? (current) => current?.leases?.[a.messageId]?.claim === claim : undefined,
     );
   }
 
@@ -142,33 +144,28 @@ export abstract class AgentLeases extends AgentStops {
   async reclaimLease(
     agentId: string,
     messageId: string,
-    lease: StoredLease,
+    lease: Lease,
     error: string,
     now: number,
   ): Promise<'failed' | { released: MessageOutcome['status'] | 'no record'; error?: string } | false> {
-    const legacy = typeof lease === 'number';
     const release = {
-      TableName: this.tableName,
+      TableName: this.table.tableName,
       Key: { agentId },
       UpdateExpression: 'REMOVE #leases.#m',
-      ConditionExpression: legacy
-        ? '#status = :active AND #leases.#m = :expiresAt'
-        : '#status = :active AND #leases.#m.#token = :token AND #leases.#m.expiresAt = :expiresAt',
-      ExpressionAttributeNames: { '#status': 'status', '#leases': 'leases', '#m': messageId, ...(!legacy && { '#token': 'token' }) },
-      ExpressionAttributeValues: legacy
-        ? { ':active': 'active', ':expiresAt': lease }
-        : { ':active': 'active', ':token': lease.token, ':expiresAt': lease.expiresAt },
+      ConditionExpression: '#status = :active AND #leases.#m.#token = :token AND #leases.#m.expiresAt = :expiresAt',
+      ExpressionAttributeNames: { '#status': 'status', '#leases': 'leases', '#m': messageId, '#token': 'token' },
+      ExpressionAttributeValues: { ':active': 'active', ':token': lease.token, ':expiresAt': lease.expiresAt },
     };
-    const reasons = await this.transact([
+    const reasons = await this.table.transact([
       { Update: release },
-      this.records.finishMessage(agentId, messageId, { status: 'failed', error }, now, { token: legacy ? undefined : lease.token }),
+      this.table.records.finishMessage(agentId, messageId, { status: 'failed', error }, now, { token: lease.token }),
     ]);
     if (!reasons) return 'failed';
     // Only the record refused: it ended before its worker died (or there is none: an orphan lease).
     if (reasons[0]?.code !== 'None' || reasons[1]?.code !== 'ConditionalCheckFailed') return false;
     const ended = reasons[1].item as MessageRecord | undefined;
     if (ended?.status === 'processing') return false; // another admission's record
-    if (!(await this.landed(new UpdateCommand(release)))) return false;
+    if (!(await this.table.landed(new UpdateCommand(release)))) return false;
     return ended ? { released: ended.status, ...(ended.status === 'failed' && { error: ended.error }) } : { released: 'no record' };
   }
 }

@@ -1,17 +1,18 @@
 import { randomUUID } from 'node:crypto';
 import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import { AgentConditionFailed, type StopCommit, type StopCommitted } from '../../agents/ports.js';
+import { AgentConditionFailed, type AgentStopStore, type StopCommit, type StopCommitted } from '../../agents/ports.js';
 import { leaseNames } from './client.js';
 import { type AgentState, lastStopOf, type LastStop, type MessageRecord, type StopInfo } from '../../agents/model.js';
-import { AgentCatalog } from './agent-catalog.js';
-import { NOT_ENDED_ALREADY } from './agent-table.js';
+import { type AgentTable, NOT_ENDED_ALREADY } from './agent-table.js';
 
 /**
  * Stop transitions, each one conditional write with the race it closes: begin (graceful, forced,
  * a graceful one forced), roll back, record a workflow's failure, and the commit point of every
  * stop.
  */
-export abstract class AgentStops extends AgentCatalog {
+export class AgentStops implements AgentStopStore {
+  constructor(private readonly table: AgentTable) {}
+
   /**
    * active -> stopping with a new stop, returning the new item; no admission succeeds after it.
    * The leases in flight at this moment are kept (`leasesAtStop`): those gone at the commit are
@@ -22,9 +23,9 @@ export abstract class AgentStops extends AgentCatalog {
     const idle = opts.idle !== undefined;
     const seen = opts.idle?.admissions;
     const idleCondition = !idle ? '' : seen === undefined ? ' AND attribute_not_exists(admissions)' : ' AND admissions = :seen';
-    const out = await this.conditional(
+    const out = await this.table.conditional(
       new UpdateCommand({
-        TableName: this.tableName,
+        TableName: this.table.tableName,
         Key: { agentId },
         UpdateExpression:
           'SET #status = :stopping, #stop = :stop, updatedAt = :now, dueAt = :deadline, version = version + :one, leasesAtStop = #leases',
@@ -57,9 +58,9 @@ export abstract class AgentStops extends AgentCatalog {
    * Conditioned only on the status, never on the leases, so message traffic cannot make it fail.
    */
   async beginForcedStop(agentId: string, stop: StopInfo, now: number): Promise<AgentState> {
-    const out = await this.conditional(
+    const out = await this.table.conditional(
       new UpdateCommand({
-        TableName: this.tableName,
+        TableName: this.table.tableName,
         Key: { agentId },
         UpdateExpression: 'SET #status = :stopping, #stop = :stop, updatedAt = :now, dueAt = :now, version = version + :one, leasesAtStop = #leases',
         ConditionExpression: `attribute_exists(agentId) AND #status = :active AND ${NOT_ENDED_ALREADY}`,
@@ -81,9 +82,9 @@ export abstract class AgentStops extends AgentCatalog {
    * completion the stop counts drained). Only for this stopId.
    */
   async forceStopInProgress(agentId: string, stopId: string, now: number): Promise<void> {
-    await this.conditional(
+    await this.table.conditional(
       new UpdateCommand({
-        TableName: this.tableName,
+        TableName: this.table.tableName,
         Key: { agentId },
         UpdateExpression: 'SET #stop.forced = :true, dueAt = :now, updatedAt = :now',
         ConditionExpression: '#status = :stopping AND #stop.stopId = :stopId',
@@ -100,9 +101,9 @@ export abstract class AgentStops extends AgentCatalog {
    */
   async rollbackStop(agentId: string, stopId: string, now: number, dueAt: number): Promise<void> {
     const writeId = randomUUID();
-    await this.conditional(
+    await this.table.conditional(
       new UpdateCommand({
-        TableName: this.tableName,
+        TableName: this.table.tableName,
         Key: { agentId },
         UpdateExpression: 'SET #status = :active, updatedAt = :now, dueAt = :dueAt, version = version + :one, writeId = :writeId REMOVE #stop, leasesAtStop',
         ConditionExpression: '#status = :stopping AND #stop.stopId = :stopId AND attribute_not_exists(#stop.forced)',
@@ -124,9 +125,9 @@ export abstract class AgentStops extends AgentCatalog {
 
   /** Record that this stop's workflow failed past its retries (the agent stays recoverable). */
   async recordStopFailure(agentId: string, stopId: string, failure: NonNullable<StopInfo['failure']>): Promise<void> {
-    await this.conditional(
+    await this.table.conditional(
       new UpdateCommand({
-        TableName: this.tableName,
+        TableName: this.table.tableName,
         Key: { agentId },
         UpdateExpression: 'SET #stop.failure = :failure, updatedAt = :now',
         ConditionExpression: '#status = :stopping AND #stop.stopId = :stopId',
@@ -163,7 +164,7 @@ export abstract class AgentStops extends AgentCatalog {
 
   /** Whether a commit that got no answer landed (undefined: it did not, or it cannot be told). */
   private async commitLanded({ agent, stopId, record }: StopCommit, commitId: string): Promise<StopCommitted | undefined> {
-    const stored = await this.records.storedStop(agent.agentId, stopId);
+    const stored = await this.table.records.storedStop(agent.agentId, stopId);
     if (!stored) return undefined;
     if (record.interruptedMessageIds.length + record.failedMessageIds.length > 0) {
       // One transaction wrote the record with the agent and the messages. Another finalizer's
@@ -171,7 +172,7 @@ export abstract class AgentStops extends AgentCatalog {
       return stored.commitId === commitId ? { committed: true } : { committed: false, stale: true, missing: [], ended: [] };
     }
     // The record, then the agent: landed once the agent has left this stop (only a commit ends one).
-    const current = await this.get(agent.agentId);
+    const current = await this.table.get(agent.agentId);
     if (current?.status === 'stopping' && current.stop?.stopId === stopId) return undefined;
     return { committed: true, ...(stored.commitId !== commitId && { adopted: stored.record }) };
   }
@@ -179,7 +180,7 @@ export abstract class AgentStops extends AgentCatalog {
   private async commitOnce({ agent, stopId, lastStop, record, now, failures }: StopCommit, commitId: string): Promise<StopCommitted> {
     const leaseIds = Object.keys(agent.leases ?? {});
     const commitAgent = (committed: LastStop) => ({
-      TableName: this.tableName,
+      TableName: this.table.tableName,
       Key: { agentId: agent.agentId },
       UpdateExpression:
         'SET #status = :inactive, #leases = :empty, stoppedAt = :now, updatedAt = :now, lastStop = :lastStop, ' +
@@ -205,9 +206,9 @@ export abstract class AgentStops extends AgentCatalog {
       // The record first: it is the decision, and a commit that finds one there (an earlier
       // attempt's, or a finalizer that died before its second write) adopts it. Then the agent,
       // on the same conditions as the transaction's.
-      const adopted = await this.records.putStopRecord(record, now, commitId);
+      const adopted = await this.table.records.putStopRecord(record, now, commitId);
       try {
-        await this.conditional(new UpdateCommand({ ...commitAgent(adopted ? lastStopOf(adopted) : lastStop), ReturnValuesOnConditionCheckFailure: 'ALL_OLD' }), (current) => current?.lastStop?.stopId === stopId);
+        await this.table.conditional(new UpdateCommand({ ...commitAgent(adopted ? lastStopOf(adopted) : lastStop), ReturnValuesOnConditionCheckFailure: 'ALL_OLD' }), (current) => current?.lastStop?.stopId === stopId);
       } catch (err) {
         if (err instanceof AgentConditionFailed) return { committed: false, stale: true, missing: [], ended: [] };
         throw err;
@@ -218,10 +219,10 @@ export abstract class AgentStops extends AgentCatalog {
       ...record.interruptedMessageIds.map((messageId) => ({ messageId, outcome: { status: 'interrupted', stopId } as const })),
       ...record.failedMessageIds.map((messageId) => ({ messageId, outcome: { status: 'failed', error: failures[messageId] ?? 'lease expired' } as const })),
     ];
-    const reasons = await this.transact([
+    const reasons = await this.table.transact([
       { Update: commitAgent(lastStop) },
-      { Put: this.records.stopRecordPut(record, now, commitId) },
-      ...settled.map(({ messageId, outcome }) => this.records.finishMessage(agent.agentId, messageId, outcome, now, { exists: true, processing: outcome.status === 'failed' })),
+      { Put: this.table.records.stopRecordPut(record, now, commitId) },
+      ...settled.map(({ messageId, outcome }) => this.table.records.finishMessage(agent.agentId, messageId, outcome, now, { exists: true, processing: outcome.status === 'failed' })),
     ]);
     if (!reasons) return { committed: true };
     const refused = settled.flatMap(({ messageId }, i) => (reasons[i + 2]?.code === 'ConditionalCheckFailed' ? [{ messageId, item: reasons[i + 2]!.item }] : []));

@@ -1,4 +1,4 @@
-import { TransactWriteCommand, PutCommand, UpdateCommand, DeleteCommand, type DynamoDBDocumentClient, type TransactWriteCommandInput } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, TransactWriteCommand, PutCommand, UpdateCommand, DeleteCommand, type DynamoDBDocumentClient, type TransactWriteCommandInput } from '@aws-sdk/lib-dynamodb';
 import { AgentConditionFailed } from '../../agents/ports.js';
 import { TransactionConflict, cancellationReasons, conditionFailedItem } from './client.js';
 import type { AgentConfigStore } from './agent-config-store.js';
@@ -23,23 +23,29 @@ export const NOT_ENDED_ALREADY = '(attribute_not_exists(lastStop) OR lastStop.st
 
 /** The token of a message's lease on the item (none: not leased). */
 export function leaseToken(item: AgentState | null, messageId: string): string | undefined {
-  const lease = item?.leases?.[messageId];
-  return typeof lease === 'object' ? lease.token : undefined;
+  return item?.leases?.[messageId]?.token;
 }
 
 /**
- * The Agents table (the agents' hot items) and what its stores share: the clients, and the
- * conditional write and transaction that answer a refusal with the item as it is.
+ * The Agents table (the agents' hot items) and what its stores share, given to each of them: the
+ * clients, the consistent read, and the conditional write and transaction that answer a refusal
+ * with the item as it is.
  */
-export abstract class AgentTable {
+export class AgentTable {
   constructor(
-    protected readonly db: DynamoDBDocumentClient,
+    readonly db: DynamoDBDocumentClient,
     readonly tableName: string,
     /** The records table: admission, completion and the stop commit write a record with the agent. */
-    protected readonly records: RecordsStore,
+    readonly records: RecordsStore,
     /** The agent's cold item: created, changed and deleted with the hot one, in one transaction. */
     readonly configs: AgentConfigStore,
   ) {}
+
+  /** The agent's hot item, read consistently. */
+  async get(agentId: string): Promise<AgentState | undefined> {
+    const out = await this.db.send(new GetCommand({ TableName: this.tableName, Key: { agentId }, ConsistentRead: true }));
+    return out.Item as AgentState | undefined;
+  }
 
   /**
    * One transaction; undefined when it committed, else why it was cancelled (one reason per item).
@@ -47,7 +53,7 @@ export abstract class AgentTable {
    * attempt that landed (its answer lost) makes the retry a no-op that answers success: a
    * transaction needs no recognising of its own write.
    */
-  protected async transact(items: NonNullable<TransactWriteCommandInput['TransactItems']>) {
+  async transact(items: NonNullable<TransactWriteCommandInput['TransactItems']>) {
     try {
       await this.db.send(new TransactWriteCommand({ TransactItems: items }));
       return undefined;
@@ -63,20 +69,14 @@ export abstract class AgentTable {
    * (AgentConditionFailed with the item as it is), or by a concurrent transaction
    * (TransactionConflict: try again later).
    */
-  protected refused(reasons: NonNullable<Awaited<ReturnType<AgentTable['transact']>>>): never {
+  refused(reasons: NonNullable<Awaited<ReturnType<AgentTable['transact']>>>): never {
     const first = reasons[0];
     if (first?.code !== 'ConditionalCheckFailed') throw new TransactionConflict(reasons.map((r) => r.code).join(', '));
     throw new AgentConditionFailed((first.item as AgentState | undefined) ?? null);
   }
 
-  /**
-   * A conditional write; a refusal is AgentConditionFailed with the item as it is. A write whose
-   * first attempt landed and whose answer was lost is sent again by the SDK and refused by the
-   * very condition it satisfied: `ours` recognises that from the item (our token, stopId or
-   * write id in it), and the write is answered as landed, with the item as it now stands.
-   */
   /** A conditional write whose refusal is an answer: false. */
-  protected async landed(command: UpdateCommand): Promise<boolean> {
+  async landed(command: UpdateCommand): Promise<boolean> {
     try {
       await this.conditional(command);
       return true;
@@ -86,7 +86,13 @@ export abstract class AgentTable {
     }
   }
 
-  protected async conditional(
+  /**
+   * A conditional write; a refusal is AgentConditionFailed with the item as it is. A write whose
+   * first attempt landed and whose answer was lost is sent again by the SDK and refused by the
+   * very condition it satisfied: `ours` recognises that from the item (our token, stopId or
+   * write id in it), and the write is answered as landed, with the item as it now stands.
+   */
+  async conditional(
     command: PutCommand | UpdateCommand | DeleteCommand,
     ours?: (current: AgentState | null, attempts: number) => boolean,
   ): Promise<{ Attributes?: unknown }> {
