@@ -3,14 +3,18 @@
  * The reference worker (examples/http-worker) runs as its own process; in one run, N signed
  * message calls straight to it, then N synchronous messages through the API to an agent on it
  * (admission, the signed call, completion), interleaved in rounds so both see the same machine.
+ * Then a force stop of an agent whose worker holds its `stop` call for 8 s (a proxy in front of
+ * the reference worker): how long the force stop takes to answer, and when the worker is told.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { signRequest } from '../functions/adapters/runtimes/http.js';
 import { freePort } from '../local/dynamodb.js';
 import { startNode } from '../test/support/processes.js';
-import { benchStack, percentile, summary } from './support.js';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { benchStack, goal, percentile, summary } from './support.js';
 
 const N = 200;
 const dir = mkdtempSync(join(tmpdir(), 'bench-http-'));
@@ -57,8 +61,53 @@ try {
   console.log(
     `${'added by the control plane'.padEnd(48)} p50 ${(percentile(viaApi, 50) - percentile(direct, 50)).toFixed(1)} ms, p95 ${(percentile(viaApi, 95) - percentile(direct, 95)).toFixed(1)} ms`,
   );
+  await forceStopOfAWorkerThatHoldsStop();
 } finally {
   worker.kill();
   await stack.close();
   rmSync(dir, { recursive: true, force: true });
+}
+
+/** A proxy that holds every `stop` call for HOLD_MS before passing it on; the force stop must not wait for it. */
+async function forceStopOfAWorkerThatHoldsStop(): Promise<void> {
+  const HOLD_MS = 8_000;
+  let toldAt: number | undefined;
+  const proxy = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', async () => {
+      const body = Buffer.concat(chunks);
+      if ((JSON.parse(body.toString()) as { type?: string }).type === 'stop') {
+        toldAt ??= performance.now();
+        await new Promise((r) => setTimeout(r, HOLD_MS));
+      }
+      const headers = Object.fromEntries(Object.entries(req.headers).filter(([n]) => ['content-type', 'agent-signature', 'idempotency-key'].includes(n))) as Record<string, string>;
+      // The worker may be gone by now (the benchmark ended while a call was held).
+      const answer = await fetch(workerUrl, { method: 'POST', headers, body }).catch(() => undefined);
+      if (!answer) return void res.destroy();
+      res.writeHead(answer.status, { 'content-type': 'application/json', 'agent-signature': answer.headers.get('agent-signature') ?? '' }).end(await answer.text());
+    });
+  });
+  await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
+  try {
+    const url = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
+    const created = await stack.api('POST', '/agents', { name: 'holds stop', runtime: { type: 'http', url }, idleTimeoutMs: null });
+    const { agentId, signingSecret } = created.body.data as { agentId: string; signingSecret: string };
+    writeFileSync(secretsFile, JSON.stringify({ ...JSON.parse(readFileSync(secretsFile, 'utf8')), [agentId]: signingSecret }));
+    await stack.api('POST', `/agents/${agentId}/start`);
+    await stack.api('POST', `/agents/${agentId}/messages`, { text: 'long', metadata: { workMs: 60_000 } }, { prefer: 'respond-async' });
+    await new Promise((r) => setTimeout(r, 300));
+    const t = performance.now();
+    const stop = await stack.api('POST', `/agents/${agentId}/stop`, { graceful: false });
+    const answeredMs = performance.now() - t;
+    const status = (await stack.api('GET', `/agents/${agentId}`)).body.data as { status: string };
+    for (let i = 0; i < 300 && toldAt === undefined; i++) await new Promise((r) => setTimeout(r, 50));
+    console.log(`\nforce stop of an http agent whose worker holds its stop call ${HOLD_MS} ms (answered ${stop.status}, agent ${status.status} at once)`);
+    console.log(goal('force stop answered', answeredMs, 1000, 'ms'));
+    console.log(goal('worker told (its stop call arrived) after the answer', toldAt === undefined ? Infinity : toldAt - t, 15_000, 'ms'));
+    if (stop.status !== 200 || status.status !== 'inactive') process.exitCode = 1;
+  } finally {
+    proxy.closeAllConnections();
+    proxy.close();
+  }
 }
