@@ -90,6 +90,16 @@ class AdmissionEnded extends Error {
   }
 }
 
+/** What an admission's lease write has learnt from its refusals so far: its next attempt's shape. */
+interface Attempt {
+  config: AgentConfig;
+  /** Whether this write moves the reaper's next check to the lease's expiry (a guess, held by the condition). */
+  moveDueAt: boolean;
+  /** No stop may have committed after this (the admission's time, or a later one it was refused for). */
+  notStoppedAfter: number;
+  reclaimTried: boolean;
+}
+
 async function admitLease(
   d: Deps,
   record: MessageRecord,
@@ -97,15 +107,12 @@ async function admitLease(
   mode: Delivery['mode'],
   checked: AgentConfig,
 ): Promise<{ agent: AgentState; config: AgentConfig }> {
-  let config = checked;
   const { agentId, messageId } = record;
   // The reaper must look at this agent by the time this lease could expire (a crashed worker);
   // the index moves only when its next look is later than that: about once per lease TTL under
   // steady traffic, not per message. First guess: it is not (refused with the item if wrong).
-  let moveDueAt = false;
-  let reclaimTried = false;
-  let notStoppedAfter = record.createdAt;
-  for (let attempt = 0; ; attempt++) {
+  const attempt: Attempt = { config: checked, moveDueAt: false, notStoppedAfter: record.createdAt, reclaimTried: false };
+  for (let n = 0; ; n++) {
     let current: AgentState | null;
     try {
       const agent = await d.agents.admitLease({
@@ -114,9 +121,9 @@ async function admitLease(
         lease,
         maxInFlight: d.config.maxInFlight,
         now: d.now(),
-        moveDueAt,
-        notStoppedAfter,
-        configVersion: config.configVersion,
+        moveDueAt: attempt.moveDueAt,
+        notStoppedAfter: attempt.notStoppedAfter,
+        configVersion: attempt.config.configVersion,
       });
       // Admitted only after its own lease had expired (a store slower than the lease TTL): the
       // record may already be settled as never admitted. Never run work whose lease is gone: the
@@ -124,56 +131,68 @@ async function admitLease(
       const late = d.now() >= lease.expiresAt;
       // Crashed workers' messages are settled by the next admission (and by the reaper), so they
       // neither stay `processing` forever nor hold the in-flight cap.
-      if ((!reclaimTried || late) && expiredLeases(agent, deadHorizon(d, d.now())).length > 0) await reclaimExpiredLeases(d, agent);
+      if ((!attempt.reclaimTried || late) && expiredLeases(agent, deadHorizon(d, d.now())).length > 0) await reclaimExpiredLeases(d, agent);
       if (late) {
         throw new Unavailable(`Message ${messageId} took longer to admit than its lease lasts and was recorded as failed; send it again with a new messageId`);
       }
-      return { agent, config };
+      return { agent, config: attempt.config };
     } catch (err) {
       if (!(err instanceof AgentConditionFailed)) throw err;
       current = err.current;
     }
-    if (!current) throw new AgentNotFound();
-    if (current.status === 'inactive') throw agentNotRunning();
-    if (current.status === 'stopping') throw agentStopping();
-    if (current.configVersion !== config.configVersion) {
-      // Changed since it was read (or a cached one is behind): the message is checked against the one the agent runs now.
-      const now = await d.configs.get(agentId, current.configVersion);
-      if (!now) throw new AgentNotFound();
-      if (mode === 'sync') assertFitsRequest(now);
-      config = now;
-      // Bounded: each turn follows a change of the agent's configuration.
-      if (attempt >= RETRY_LIMITS.admission) throw retriesExhausted();
-      continue;
-    }
-    if (current.leases?.[messageId] !== undefined) {
-      throw new AgentConflict('MESSAGE_IN_PROGRESS', `Message ${messageId} is already being processed; get it later for its reply`);
-    }
-    if ((current.lastStop?.stoppedAt ?? 0) > notStoppedAfter) {
-      // A stop committed since this admission began: if it ended this message, our lease had
-      // landed (its answer lost) and this is the SDK's retry; if not (a clock ahead stamped the
-      // stop), the admission goes on past that stop.
-      const now = await d.records.getMessage(agentId, messageId);
-      if (now && now.status !== 'processing') throw new AdmissionEnded(now);
-      notStoppedAfter = current.lastStop!.stoppedAt;
-      continue;
-    }
-    if (current.dueAt > lease.expiresAt !== moveDueAt) {
-      // A wrong guess of where the reaper's next check is: the other shape at once, no backoff.
-      moveDueAt = !moveDueAt;
-      continue;
-    }
-    if (Object.keys(current.leases ?? {}).length >= d.config.maxInFlight) {
-      if (reclaimTried || expiredLeases(current, deadHorizon(d, d.now())).length === 0) {
-        throw new TooManyInFlight(d.config.maxInFlight, Math.max(1, Math.ceil(d.config.leaseTtlMs / 60_000)));
-      }
-      reclaimTried = true;
-      await reclaimExpiredLeases(d, current);
-      continue;
-    }
-    if (attempt >= RETRY_LIMITS.admission) throw retriesExhausted();
-    await backoff(attempt);
+    const next = await learnFromRefusal(d, record, lease, mode, attempt, current);
+    if (next === 'now') continue;
+    if (n >= RETRY_LIMITS.admission) throw retriesExhausted();
+    if (next === 'later') await backoff(n);
   }
+}
+
+/**
+ * Why the lease write was refused, from the item it returned: a refusal the caller hears
+ * (not found, not running, stopping, in progress, the cap), or what the next attempt changes:
+ * 'now', tried again at once (a wrong guess, a stop since, crashed workers reclaimed: each bounded
+ * by what it learns); 'counted', at once but counted against the retries (a configuration changed);
+ * 'later', after a backoff (contention).
+ */
+async function learnFromRefusal(d: Deps, record: MessageRecord, lease: Lease, mode: Delivery['mode'], attempt: Attempt, current: AgentState | null): Promise<'now' | 'counted' | 'later'> {
+  const { agentId, messageId } = record;
+  if (!current) throw new AgentNotFound();
+  if (current.status === 'inactive') throw agentNotRunning();
+  if (current.status === 'stopping') throw agentStopping();
+  if (current.configVersion !== attempt.config.configVersion) {
+    // Changed since it was read (or a cached one is behind): the message is checked against the one the agent runs now.
+    const now = await d.configs.get(agentId, current.configVersion);
+    if (!now) throw new AgentNotFound();
+    if (mode === 'sync') assertFitsRequest(now);
+    attempt.config = now;
+    return 'counted';
+  }
+  if (current.leases?.[messageId] !== undefined) {
+    throw new AgentConflict('MESSAGE_IN_PROGRESS', `Message ${messageId} is already being processed; get it later for its reply`);
+  }
+  if ((current.lastStop?.stoppedAt ?? 0) > attempt.notStoppedAfter) {
+    // A stop committed since this admission began: if it ended this message, our lease had
+    // landed (its answer lost) and this is the SDK's retry; if not (a clock ahead stamped the
+    // stop), the admission goes on past that stop.
+    const now = await d.records.getMessage(agentId, messageId);
+    if (now && now.status !== 'processing') throw new AdmissionEnded(now);
+    attempt.notStoppedAfter = current.lastStop!.stoppedAt;
+    return 'now';
+  }
+  if (current.dueAt > lease.expiresAt !== attempt.moveDueAt) {
+    // A wrong guess of where the reaper's next check is: the other shape at once, no backoff.
+    attempt.moveDueAt = !attempt.moveDueAt;
+    return 'now';
+  }
+  if (Object.keys(current.leases ?? {}).length >= d.config.maxInFlight) {
+    if (attempt.reclaimTried || expiredLeases(current, deadHorizon(d, d.now())).length === 0) {
+      throw new TooManyInFlight(d.config.maxInFlight, Math.max(1, Math.ceil(d.config.leaseTtlMs / 60_000)));
+    }
+    attempt.reclaimTried = true;
+    await reclaimExpiredLeases(d, current);
+    return 'now';
+  }
+  return 'later';
 }
 
 const NEVER_ADMITTED = 'the message was never admitted: its admission stopped between writing the message and taking its lease';

@@ -98,41 +98,12 @@ export type RunResult =
  */
 export async function runLeased(d: Deps, agent: AgentConfig, token: string, record: MessageRecord, timeLimitMs: number): Promise<RunResult> {
   const { agentId, messageId } = record;
-  const lost = new AbortController();
   // The time this run may take (the request's window, or what the worker's invocation has left):
   // past it the work is stopped and the message recorded failed, saying so, rather than cut off
   // by the platform with its lease left to expire.
   const timeUp = AbortSignal.timeout(timeLimitMs);
-  const signal = AbortSignal.any([lost.signal, d.shutdown, timeUp]);
-  let leasedUntil = d.now() + d.config.leaseTtlMs;
-  let timer: NodeJS.Timeout | undefined;
-  let running = true;
-  const beat = async () => {
-    const now = d.now();
-    try {
-      await d.agents.renewLease({ agentId, messageId, token, expiresAt: now + d.config.leaseTtlMs, now });
-      leasedUntil = now + d.config.leaseTtlMs;
-    } catch (err) {
-      if (err instanceof AgentConditionFailed) {
-        // The lease is gone, or the stop was forced or is past its deadline: the work ends here,
-        // and the stop that took it records it (its workflow ends a stop past its deadline).
-        lost.abort(interrupted(messageId));
-        return;
-      }
-      d.log.warn('heartbeat failed; retrying at the next beat', { agentId, messageId, error: err as Error });
-      // The store cannot be reached: the lease holds until its expiry, and is lost after it (its
-      // message is then settled failed by whoever reaches the store next).
-      if (d.now() >= leasedUntil) {
-        d.metrics.add('HeartbeatsLost', 1, 'Count');
-        lost.abort(new Unavailable(`Message ${messageId} lost its lease: the store could not be reached to renew it; it will be recorded as failed`));
-      }
-    }
-  };
-  const schedule = () => {
-    // The next beat is timed from the end of this one, and never after the run ended.
-    timer = setTimeout(() => void beat().then(() => running && !signal.aborted && schedule()), d.config.heartbeatMs);
-  };
-  schedule();
+  const lease = holdLease(d, agentId, messageId, token);
+  const signal = AbortSignal.any([lease.lost, d.shutdown, timeUp]);
   const runtime = { runtime: agent.runtime.type };
   const started = performance.now();
   try {
@@ -143,13 +114,13 @@ export async function runLeased(d: Deps, agent: AgentConfig, token: string, reco
     d.metrics.add('RuntimeLatency', performance.now() - started, 'Milliseconds', runtime);
     return { status: 'completed', reply };
   } catch (err) {
-    if (timeUp.aborted && !lost.signal.aborted && !d.shutdown.aborted) {
+    if (timeUp.aborted && !lease.lost.aborted && !d.shutdown.aborted) {
       d.metrics.add('RuntimeFailures', 1, 'Count', runtime, { cause: 'time_limit' });
       d.log.warn('message work stopped at its time limit', { agentId, messageId, timeLimitMs });
       return { status: 'failed', error: `the work did not finish within its time limit of ${timeLimitMs} ms` };
     }
     if (signal.aborted) {
-      const reason = lost.signal.aborted ? (lost.signal.reason as DomainError) : new Unavailable('The service is shutting down; get the message later');
+      const reason = lease.lost.aborted ? (lease.lost.reason as DomainError) : new Unavailable('The service is shutting down; get the message later');
       d.log.info('message work aborted', { agentId, messageId, reason: reason.message });
       return { status: 'aborted', reason };
     }
@@ -158,9 +129,49 @@ export async function runLeased(d: Deps, agent: AgentConfig, token: string, reco
     d.metrics.add('RuntimeFailures', 1, 'Count', runtime, { cause: 'error' });
     return { status: 'failed', error: err instanceof Error ? err.message : String(err) };
   } finally {
-    running = false;
-    clearTimeout(timer);
+    lease.release();
   }
+}
+
+/**
+ * Hold a message's lease by heartbeat while its work runs: every `heartbeatMs` (timed from the
+ * end of the last beat) the lease is renewed, conditioned on the admission's token. `lost` fires
+ * when a beat is refused (the lease is gone, or the stop was forced or is past its deadline: the
+ * stop that took it records the message), or when the store cannot be reached past the lease's
+ * expiry. `release` stops the beats (the run ended).
+ */
+function holdLease(d: Deps, agentId: string, messageId: string, token: string): { lost: AbortSignal; release: () => void } {
+  const lost = new AbortController();
+  let leasedUntil = d.now() + d.config.leaseTtlMs;
+  let timer: NodeJS.Timeout | undefined;
+  let running = true;
+  const beat = async () => {
+    const now = d.now();
+    try {
+      await d.agents.renewLease({ agentId, messageId, token, expiresAt: now + d.config.leaseTtlMs, now });
+      leasedUntil = now + d.config.leaseTtlMs;
+    } catch (err) {
+      if (err instanceof AgentConditionFailed) return lost.abort(interrupted(messageId));
+      d.log.warn('heartbeat failed; retrying at the next beat', { agentId, messageId, error: err as Error });
+      // The store cannot be reached: the lease holds until its expiry, and is lost after it (its
+      // message is then settled failed by whoever reaches the store next).
+      if (d.now() >= leasedUntil) {
+        d.metrics.add('HeartbeatsLost', 1, 'Count');
+        lost.abort(new Unavailable(`Message ${messageId} lost its lease: the store could not be reached to renew it; it will be recorded as failed`));
+      }
+    }
+  };
+  const schedule = () => {
+    timer = setTimeout(() => void beat().then(() => running && !lost.signal.aborted && !d.shutdown.aborted && schedule()), d.config.heartbeatMs);
+  };
+  schedule();
+  return {
+    lost: lost.signal,
+    release: () => {
+      running = false;
+      clearTimeout(timer);
+    },
+  };
 }
 
 /** The runtime's answer, or a rejection as soon as the signal fires (whether or not it listens). */

@@ -63,8 +63,15 @@ export async function beginGracefulStop(
       d.log.warn('finalize in the stop request failed; handing over to the workflow', { agentId, stopId: stop.stopId, error: err as Error });
     }
   }
+  return startDrain(d, agentId, stop, joined, agent);
+}
+
+/**
+ * Start the stop's drain workflow, named by its stopId (a joined request re-starting it is a
+ * no-op, and heals a lost start); if it cannot start, roll the stop back to active (500).
+ */
+async function startDrain(d: Deps, agentId: string, stop: StopInfo, joined: boolean, agent: AgentState): Promise<{ stop: StopInfo; joined: boolean; agent?: AgentState }> {
   try {
-    // Named by stopId: a joined request re-starting it is a no-op, and heals a lost start.
     await d.workflow.start(stopWorkflowInput(agentId, stop));
   } catch (err) {
     // Its execution has already ended: the stop it ran is over (or, if its workflow died, the

@@ -46,7 +46,7 @@ export async function finalizeStop(d: Deps, agentId: string, stopId: string, kno
     if (!agent || !outcome) return undefined;
     // A drain that turned into a timeout while this finalizer was closing is told again, as what it is now.
     if (outcome !== 'forced' && closed?.outcome !== outcome) closed = await closeRuntime(d, agent, outcome, now);
-    const committed = await commitStop(d, agent, agent.stop!, outcome, now, closed ?? { outcome, stateSaved: false });
+    const committed = await commitOutcome(d, agent, agent.stop!, outcome, now, closed ?? { outcome, stateSaved: false });
     if (committed) {
       if (outcome === 'forced') await tellRuntimeOfForcedStop(d, agent, committed.interruptedIds);
       return committed.lastStop;
@@ -123,13 +123,13 @@ export class RuntimeCloseFailed extends Error {
 const closeErrorOf = (err: unknown) => (err instanceof Error ? err.message : String(err)).slice(0, 500);
 
 /**
- * The commit point of every stop (the store's `commitStop`: one transaction, conditioned on the
+ * A judged outcome committed (the store's `commitStop`: one transaction, conditioned on the
  * state read), then its events. Of the leases it clears, the live ones' messages are interrupted
  * and the expired ones' (their worker died) failed with that reason; a lease whose record is
  * missing (its admission died between its writes) only goes, and an expired lease whose message
  * had ended before its worker died counts drained. Returns undefined when it must be re-evaluated.
  */
-async function commitStop(
+async function commitOutcome(
   d: Deps,
   agent: AgentState,
   stop: StopInfo,
@@ -156,36 +156,7 @@ async function commitStop(
     const failedIds = leaseIds.filter((id) => expired.has(id) && !missing.has(id) && !ended.has(id));
     const drainedIds = [...Object.keys(agent.leasesAtStop ?? {}).filter((id) => !leaseIds.includes(id)), ...leaseIds.filter(endedInTimeId)];
     const failures = Object.fromEntries(failedIds.map((id) => [id, leaseExpiredError(expired.get(id)!)]));
-    const lastStop: LastStop = {
-      stopId: stop.stopId,
-      outcome,
-      reason: stop.reason,
-      ...(stop.operationId && { operationId: stop.operationId }),
-      requestedAt: stop.requestedAt,
-      stoppedAt,
-      interrupted: interruptedIds.length,
-    };
-    const record: StopRecord = {
-      agentId: agent.agentId,
-      stopId: stop.stopId,
-      outcome,
-      reason: stop.reason,
-      ...(stop.operationId && { operationId: stop.operationId }),
-      graceful: stop.graceful,
-      timeoutMs: stop.timeoutMs,
-      requestedAt: stop.requestedAt,
-      deadline: stop.deadline,
-      stoppedAt,
-      durationMs: stoppedAt - stop.requestedAt,
-      drained: drainedIds.length,
-      drainedMessageIds: drainedIds,
-      interrupted: interruptedIds.length,
-      interruptedMessageIds: interruptedIds,
-      failed: failedIds.length,
-      failedMessageIds: failedIds,
-      stateSaved: close.stateSaved,
-      ...(close.closeError && { closeError: close.closeError }),
-    };
+    const { lastStop, record } = stopRecordOf(agent.agentId, stop, outcome, stoppedAt, { drainedIds, interruptedIds, failedIds }, close);
     const result = await d.agents.commitStop({ agent, stopId: stop.stopId, lastStop, record, now: stoppedAt, failures });
     if (!result.committed) {
       if (result.stale) return undefined;
@@ -201,6 +172,38 @@ async function commitStop(
     return announce(d, agent.agentId, stop, lastStop, { interruptedIds, failedIds, failures, endedInTime });
   }
   return undefined;
+}
+
+/** What a stop's commit writes: the agent's `lastStop` and the stop record. */
+function stopRecordOf(
+  agentId: string,
+  stop: StopInfo,
+  outcome: StopOutcome,
+  stoppedAt: number,
+  ids: { drainedIds: string[]; interruptedIds: string[]; failedIds: string[] },
+  close: { stateSaved: boolean; closeError?: string },
+): { lastStop: LastStop; record: StopRecord } {
+  const { drainedIds, interruptedIds, failedIds } = ids;
+  const shared = { stopId: stop.stopId, outcome, reason: stop.reason, ...(stop.operationId && { operationId: stop.operationId }), requestedAt: stop.requestedAt, stoppedAt };
+  return {
+    lastStop: { ...shared, interrupted: interruptedIds.length },
+    record: {
+      agentId,
+      ...shared,
+      graceful: stop.graceful,
+      timeoutMs: stop.timeoutMs,
+      deadline: stop.deadline,
+      durationMs: stoppedAt - stop.requestedAt,
+      drained: drainedIds.length,
+      drainedMessageIds: drainedIds,
+      interrupted: interruptedIds.length,
+      interruptedMessageIds: interruptedIds,
+      failed: failedIds.length,
+      failedMessageIds: failedIds,
+      stateSaved: close.stateSaved,
+      ...(close.closeError && { closeError: close.closeError }),
+    },
+  };
 }
 
 /** A stop committed: its waiters woken, its events published. */

@@ -99,25 +99,7 @@ export class A2ARuntime implements AgentRuntime {
       // cancel it meanwhile), and is answered when the agent has acted on it: the task as it was,
       // still waiting on the earlier question, would otherwise be the answer.
       if (continues) await records.recordTask(agent.agentId, message.messageId, { id: continues, state: 'input-required' });
-      const sent = await client.sendMessage(
-        {
-          tenant: '',
-          metadata: {},
-          message: {
-            // Our id: a retry of the same message is the same A2A message.
-            messageId: message.messageId,
-            role: 1, // ROLE_USER
-            parts: [{ content: { $case: 'text', value: message.text }, metadata: undefined, filename: '', mediaType: 'text/plain' }],
-            contextId: agent.agentId,
-            taskId: state.waitingTaskId ?? '',
-            extensions: [],
-            metadata: message.metadata ?? {},
-            referenceTaskIds: [],
-          },
-          configuration: { acceptedOutputModes: ['text/plain', 'text'], taskPushNotificationConfig: undefined, returnImmediately: !continues },
-        },
-        options,
-      );
+      const sent = await client.sendMessage(sendMessageRequest(agent, message, state.waitingTaskId), options);
       // A plain message is the whole answer: no task to follow.
       if (!('status' in sent)) return { reply: textOf(sent.parts) };
       task = sent;
@@ -315,4 +297,25 @@ function describe(err: unknown): string {
   const code = (cause as NodeJS.ErrnoException | undefined)?.code ?? (err as NodeJS.ErrnoException).code;
   if (code) return `the agent cannot be reached (${code})`;
   return `the agent's call failed: ${(err as Error).message ?? String(err)}`.slice(0, 500);
+}
+
+/** One A2A `SendMessage` in the agent's one conversation; continuing the task waiting on the user, if one is. */
+function sendMessageRequest(agent: AgentConfig, message: RuntimeMessage, waitingTaskId: string | undefined) {
+  return {
+    tenant: '',
+    metadata: {},
+    message: {
+      // Our id: a retry of the same message is the same A2A message.
+      messageId: message.messageId,
+      role: 1, // ROLE_USER
+      parts: [{ content: { $case: 'text' as const, value: message.text }, metadata: undefined, filename: '', mediaType: 'text/plain' }],
+      contextId: agent.agentId,
+      taskId: waitingTaskId ?? '',
+      extensions: [],
+      metadata: message.metadata ?? {},
+      referenceTaskIds: [],
+    },
+    // A new task is followed by polling (answered at once); a continued one is answered when the agent has acted on it.
+    configuration: { acceptedOutputModes: ['text/plain', 'text'], taskPushNotificationConfig: undefined, returnImmediately: !waitingTaskId },
+  };
 }
