@@ -89,7 +89,7 @@ export class AgentsStack extends Stack {
       return f;
     };
 
-    // The message worker's queue: asynchronous messages (see README: why SQS), and the runtime
+    // The message worker's queue: asynchronous messages (docs/ARCHITECTURE.md: the worker is fed by SQS), and the runtime
     // closes of forced stops (sent by every function that can end a stop).
     this.messageDeadLetters = new Queue(this, 'MessageDeadLetters', {
       retentionPeriod: Duration.days(14),

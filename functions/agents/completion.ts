@@ -5,7 +5,7 @@ import { AgentConflict } from './errors.js';
 import { type AgentState, type MessageOutcome, deadHorizon, expiredLeases, leaseExpiredError, liveLeaseIds } from './model.js';
 import { finalizeStop } from './stop-commit.js';
 
-export const interrupted = (messageId: string) =>
+export const messageInterrupted = (messageId: string) =>
   new AgentConflict('MESSAGE_INTERRUPTED', `Agent was stopped before message ${messageId} completed; the message is recorded as interrupted`);
 
 /**
@@ -28,7 +28,7 @@ export async function complete(
 ): Promise<number> {
   const now = d.now();
   // Refused: a stop (or a reclaim) already ended the message, or the record is another admission's.
-  if (!(await d.records.recordOutcome({ agentId, messageId, token, outcome, now }))) throw interrupted(messageId);
+  if (!(await d.records.recordOutcome({ agentId, messageId, token, outcome, now }))) throw messageInterrupted(messageId);
   let agent: AgentState;
   try {
     agent = await d.agents.releaseLease({ agentId, messageId, token, now: d.now() }).catch(async (err: unknown) => {
@@ -65,10 +65,10 @@ async function afterRefusedRelease(
   status: 'completed' | 'failed',
   current: AgentState | null,
 ): Promise<AgentState> {
-  if (!current || current.leases?.[messageId] !== undefined) throw interrupted(messageId);
+  if (!current || current.leases?.[messageId] !== undefined) throw messageInterrupted(messageId);
   // A stop that took the lease would have recorded the message interrupted, in the same write.
   if ((await d.records.getMessage(agentId, messageId))?.status === status) return current;
-  throw interrupted(messageId);
+  throw messageInterrupted(messageId);
 }
 
 /**

@@ -2,11 +2,11 @@ import { createHash } from 'node:crypto';
 import { AgentConflict, AgentNotFound, IdempotencyKeyReused, OperationNotFound, StopFailed, Unavailable } from './errors.js';
 import { publish } from './events.js';
 import { type FleetMember, type FleetOperation, type FleetStopInput, type MemberState, OPEN_STATES, emptyCounts, fleetWorkflowInput } from './fleet-model.js';
-import type { AgentState } from './model.js';
+import { type AgentState, newId } from './model.js';
 import { WorkflowEnded, type Deps } from './ports.js';
 import { mapBounded } from './selection.js';
-import { MAX_POLLS, viewStop } from './stop-view.js';
-import { beginGracefulStop, forceStop, newId } from './stop-begin.js';
+import { MAX_POLLS, answerOf } from './stop-view.js';
+import { beginGracefulStop, forceStop } from './stop-begin.js';
 
 /** Agents selected per page (one index Query, then one conditional member write each). */
 const PAGE_SIZE = 100;
@@ -285,7 +285,7 @@ async function settleMembers(d: Deps, op: FleetOperation, open: FleetMember[], o
       const agent = agents.get(m.agentId);
       // Still draining under this stop: its own workflow ends it by its deadline.
       if (agent?.status === 'stopping' && agent.stop && agent.stop.stopId === m.stopId && !agent.stop.failure) return;
-      const view = await viewStop(d, m.agentId, m.stopId!).catch((err: unknown) => {
+      const view = await answerOf(d, m.agentId, m.stopId!).catch((err: unknown) => {
         if (err instanceof AgentNotFound) return undefined;
         throw err;
       });

@@ -1,6 +1,7 @@
 // zod/mini: the same validation as zod, as functions instead of methods, so a function's cold
-// start pays for the schemas it builds and not for every method of every schema (README: Cold starts).
+// start pays for the schemas it builds and not for every method of every schema (docs/ARCHITECTURE.md: Cold starts).
 import * as z from 'zod/mini';
+import { monotonicFactory } from 'ulid';
 
 export const AGENT_STATUSES = ['inactive', 'active', 'stopping'] as const;
 export type AgentStatus = (typeof AGENT_STATUSES)[number];
@@ -50,7 +51,7 @@ export const echoRuntimeSchema = schema(() =>
 );
 /**
  * An agent that runs anywhere: the service POSTs each message (and the lifecycle calls `cancel`
- * and `stop`) to `url`, signed with the agent's signing secret (README: Bring your own agent).
+ * and `stop`) to `url`, signed with the agent's signing secret (docs/RUNTIMES.md: Bring your own agent).
  */
 export const httpRuntimeSchema = schema(() =>
   z.strictObject({
@@ -348,15 +349,18 @@ export type StoredAgent = AgentState & AgentConfig;
 export const CONFIG_FIELDS = ['name', 'description', 'settings', 'runtime'] as const;
 
 /** A stop in progress as the API shows it: without the fencing flag (internal state). */
-export type StopView = Omit<StopInfo, 'forced'>;
+export type StopShown = Omit<StopInfo, 'forced'>;
 
 /** The agent as the API returns it. */
 export type Agent = Omit<StoredAgent, 'leases' | 'dueAt' | 'signingSecret' | 'stop' | 'writeId' | 'configVersion' | 'leasesAtStop' | 'admissions'> & {
   inFlight: number;
-  stop?: StopView;
+  stop?: StopShown;
 };
 
-const stopView = ({ forced: _fence, ...shown }: StopInfo): StopView => shown;
+const shownStop = ({ forced: _fence, ...shown }: StopInfo): StopShown => shown;
+
+/** A new id that sorts by time (stops, messages, fleet stops), monotonic within a process. */
+export const newId = monotonicFactory();
 
 export const liveLeaseIds = (agent: Pick<AgentState, 'leases'>, now: number): string[] =>
   Object.entries(agent.leases ?? {})
@@ -402,7 +406,7 @@ export function toAgent(item: StoredAgent, clock: Clock): Agent {
     ...(item.startedAt !== undefined && { startedAt: item.startedAt }),
     ...(item.stoppedAt !== undefined && { stoppedAt: item.stoppedAt }),
     ...(item.lastActivityAt !== undefined && { lastActivityAt: item.lastActivityAt }),
-    ...(item.stop !== undefined && { stop: stopView(item.stop) }),
+    ...(item.stop !== undefined && { stop: shownStop(item.stop) }),
     ...(item.lastStop !== undefined && { lastStop: item.lastStop }),
   };
 }

@@ -3,10 +3,9 @@ import { randomUUID } from 'node:crypto';
 import { AgentConditionFailed, runtimeFor, type Deps, type MessageJob } from './ports.js';
 import { sleep } from './retry.js';
 import { AgentConflict, RuntimeFailed, Unavailable, DomainError } from './errors.js';
-import { type AgentConfig, type MessageRecord, type SendMessageInput, MAX_SYNC_WORK_MS } from './model.js';
+import { type AgentConfig, type MessageRecord, type SendMessageInput, MAX_SYNC_WORK_MS, newId } from './model.js';
 import { admit, duplicateOutcome } from './admission.js';
-import { complete, interrupted } from './completion.js';
-import { newId } from './stop-begin.js';
+import { complete, messageInterrupted } from './completion.js';
 
 /**
  * How a message is answered. `sync`: it runs inside the API request (work that fits the API
@@ -151,7 +150,7 @@ function holdLease(d: Deps, agentId: string, messageId: string, token: string): 
       await d.agents.renewLease({ agentId, messageId, token, expiresAt: now + d.config.leaseTtlMs, now });
       leasedUntil = now + d.config.leaseTtlMs;
     } catch (err) {
-      if (err instanceof AgentConditionFailed) return lost.abort(interrupted(messageId));
+      if (err instanceof AgentConditionFailed) return lost.abort(messageInterrupted(messageId));
       d.log.warn('heartbeat failed; retrying at the next beat', { agentId, messageId, error: err as Error });
       // The store cannot be reached: the lease holds until its expiry, and is lost after it (its
       // message is then settled failed by whoever reaches the store next).

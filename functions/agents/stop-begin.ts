@@ -3,12 +3,9 @@ import { publish } from './events.js';
 import { AgentConditionFailed, type Deps, WorkflowEnded } from './ports.js';
 import { RETRY_LIMITS, retriesExhausted } from './retry.js';
 import { AgentNotFound, agentNotRunning, StopFailed } from './errors.js';
-import { type AgentState, deadHorizon, liveLeaseIds, type LastStop, type StopInfo, type StopReason, nextReaperCheck, stopCorrelationId, stopWorkflowInput } from './model.js';
-import { monotonicFactory } from 'ulid';
+import { type AgentState, deadHorizon, liveLeaseIds, type LastStop, newId, type StopInfo, type StopReason, nextReaperCheck, stopCorrelationId, stopWorkflowInput } from './model.js';
 import { finalizeStop } from './stop-commit.js';
-import { type StopView, stoppedView, viewStop } from './stop-view.js';
-
-export const newId = monotonicFactory();
+import { type StopAnswer, endedAnswer, answerOf } from './stop-view.js';
 
 /**
  * Graceful stop, step 1-3 of the design: one conditional write active -> stopping (a repeat joins
@@ -107,13 +104,13 @@ export async function forceStop(
   agentId: string,
   reason: StopReason = 'api',
   operationId?: string,
-): Promise<Extract<StopView, { kind: 'stopped' }>> {
+): Promise<Extract<StopAnswer, { kind: 'stopped' }>> {
   const { stopId, agent } = await closeAdmission(d, agentId, reason, operationId);
   // No outcome from here means the stop's own workflow or a completion committed it first: its
   // outcome stands. Either way the stop has ended: a forced stop is never rolled back.
   const stopped = await finalizeStop(d, agentId, stopId, agent);
-  if (stopped) return stoppedView(agentId, stopped);
-  const view = await viewStop(d, agentId, stopId);
+  if (stopped) return endedAnswer(agentId, stopped);
+  const view = await answerOf(d, agentId, stopId);
   if (view.kind !== 'stopped') throw new Error(`Force stop ${stopId} of agent ${agentId} did not end: ${view.kind}`);
   return view;
 }

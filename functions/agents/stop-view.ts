@@ -18,13 +18,13 @@ export function nextPollSeconds(timeoutMs: number, remainingMs: number): number 
 }
 
 /** What a caller learns about a stop. */
-export type StopView =
+export type StopAnswer =
   | { kind: 'stopped'; agentId: string; stopId: string; outcome: StopOutcome; stoppedAt: number; interrupted: number }
   | { kind: 'stopping'; agentId: string; stopId: string; deadline: number }
   | { kind: 'failed'; agentId: string; stopId: string; error: string };
 
 /** A stop that ended, as a caller learns it, from its commit (`lastStop`) or its stop record. */
-export const stoppedView = (agentId: string, s: Pick<LastStop, 'stopId' | 'outcome' | 'stoppedAt' | 'interrupted'>): Extract<StopView, { kind: 'stopped' }> => ({
+export const endedAnswer = (agentId: string, s: Pick<LastStop, 'stopId' | 'outcome' | 'stoppedAt' | 'interrupted'>): Extract<StopAnswer, { kind: 'stopped' }> => ({
   kind: 'stopped',
   agentId,
   stopId: s.stopId,
@@ -50,16 +50,16 @@ export async function checkDrain(
 }
 
 /** Where a stop stands, from the agent (read now, or as a write just returned it) and, once the agent moved on, from the stop record. */
-export async function viewStop(d: Deps, agentId: string, stopId: string, known?: AgentState): Promise<StopView> {
+export async function answerOf(d: Deps, agentId: string, stopId: string, known?: AgentState): Promise<StopAnswer> {
   const agent = known ?? (await d.agents.get(agentId));
   if (agent?.status === 'stopping' && agent.stop?.stopId === stopId) {
     const { stop } = agent;
     if (stop.failure) return { kind: 'failed', agentId, stopId, error: stop.failure.error };
     return { kind: 'stopping', agentId, stopId, deadline: stop.deadline };
   }
-  if (agent?.lastStop?.stopId === stopId) return stoppedView(agentId, agent.lastStop);
+  if (agent?.lastStop?.stopId === stopId) return endedAnswer(agentId, agent.lastStop);
   const record = await d.records.getStop(agentId, stopId);
-  if (record) return stoppedView(agentId, record);
+  if (record) return endedAnswer(agentId, record);
   // The agent is gone, or the stop was rolled back: neither happens to a stop someone waits on
   // unless the agent was deleted meanwhile, which requires it to have stopped.
   if (!agent) throw new AgentNotFound();
@@ -72,7 +72,7 @@ export async function viewStop(d: Deps, agentId: string, stopId: string, known?:
  * this same process, the request sleeps until that work ends or the stop commits here (woken, no
  * read); otherwise it re-reads the agent every `stopPollMs`.
  */
-export async function awaitStop(d: Deps, agentId: string, stopId: string, windowMs: number, known?: AgentState): Promise<StopView> {
+export async function awaitStop(d: Deps, agentId: string, stopId: string, windowMs: number, known?: AgentState): Promise<StopAnswer> {
   const until = d.now() + windowMs;
   // Watching before the first look, so a commit between the look and the sleep is not missed.
   const watch = d.signals.watch(agentId, stopId);
@@ -80,13 +80,13 @@ export async function awaitStop(d: Deps, agentId: string, stopId: string, window
     let agent = known;
     for (;;) {
       agent ??= await d.agents.get(agentId);
-      const view = await viewStop(d, agentId, stopId, agent);
+      const view = await answerOf(d, agentId, stopId, agent);
       const left = until - d.now();
       if (view.kind !== 'stopping' || left <= 0) return view;
       // Every lease it waits on is held by a run in this process: that run wakes this request.
       const here = agent !== undefined && d.signals.allRunningHere(agentId, liveLeaseIds(agent, deadHorizon(d, d.now())));
       const { ended } = await watch.sleep(Math.min(left, here ? Infinity : d.config.stopPollMs));
-      if (ended) return stoppedView(agentId, ended);
+      if (ended) return endedAnswer(agentId, ended);
       agent = undefined;
       d.counters.stopPolls++;
     }

@@ -283,7 +283,7 @@ const docs: Record<string, RouteDoc> = {
     summary: 'Create an agent (inactive)',
     description:
       'The answer carries the agent\'s `signingSecret`, shown this once: the `http` runtime signs every request to the agent\'s worker with it ' +
-      '(README: Bring your own agent). `POST /agents/{agentId}/signing-secret` replaces it.',
+      '(docs/RUNTIMES.md: Bring your own agent). `POST /agents/{agentId}/signing-secret` replaces it.',
     responses: {
       201: {
         description: 'Created; `signingSecret` is shown only here',

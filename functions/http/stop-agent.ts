@@ -1,12 +1,12 @@
 import { deps } from '../adapters/deps.js';
 import { StopFailed, StopTimedOut } from '../agents/errors.js';
 import { stopAgentSchema } from '../agents/model.js';
-import { awaitStop, stoppedView, type StopView } from '../agents/stop-view.js';
+import { awaitStop, endedAnswer, type StopAnswer } from '../agents/stop-view.js';
 import { beginGracefulStop, forceStop } from '../agents/stop-begin.js';
 import { httpRoute, ok, type Reply } from './middleware.js';
 import { parsePrefer } from './prefer.js';
 
-function reply(view: StopView, applied?: string): Reply {
+function reply(view: StopAnswer, applied?: string): Reply {
   const headers = applied ? { 'Preference-Applied': applied } : undefined;
   switch (view.kind) {
     case 'stopped':
@@ -35,6 +35,6 @@ export const handler = httpRoute({ body: stopAgentSchema }, async ({ body, param
   const { stop, stopped, agent } = await beginGracefulStop(d, agentId, { timeoutMs: body.timeout, reason: 'api' });
   const window = parsePrefer(header('prefer'), d.config.stopWaitWindowMs);
   // Finalized in this request (nothing was in flight): answered from the commit, no re-read.
-  if (stopped) return reply(stoppedView(agentId, stopped), window.applied);
+  if (stopped) return reply(endedAnswer(agentId, stopped), window.applied);
   return reply(await awaitStop(d, agentId, stop.stopId, window.ms, agent), window.applied);
 });

@@ -19,7 +19,7 @@ export interface paths {
         put?: never;
         /**
          * Create an agent (inactive)
-         * @description The answer carries the agent's `signingSecret`, shown this once: the `http` runtime signs every request to the agent's worker with it (README: Bring your own agent). `POST /agents/{agentId}/signing-secret` replaces it.
+         * @description The answer carries the agent's `signingSecret`, shown this once: the `http` runtime signs every request to the agent's worker with it (docs/RUNTIMES.md: Bring your own agent). `POST /agents/{agentId}/signing-secret` replaces it.
          */
         post: operations["createAgent"];
         delete?: never;

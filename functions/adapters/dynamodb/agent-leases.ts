@@ -165,7 +165,7 @@ export class AgentLeases implements AgentLeaseStore {
     if (reasons[0]?.code !== 'None' || reasons[1]?.code !== 'ConditionalCheckFailed') return false;
     const ended = reasons[1].item as MessageRecord | undefined;
     if (ended?.status === 'processing') return false; // another admission's record
-    if (!(await this.table.landed(new UpdateCommand(release)))) return false;
+    if (!(await this.table.writeIfHeld(new UpdateCommand(release)))) return false;
     return ended ? { released: ended.status, ...(ended.status === 'failed' && { error: ended.error }) } : { released: 'no record' };
   }
 }

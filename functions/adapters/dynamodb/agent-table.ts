@@ -76,7 +76,7 @@ export class AgentTable {
   }
 
   /** A conditional write whose refusal is an answer: false. */
-  async landed(command: UpdateCommand): Promise<boolean> {
+  async writeIfHeld(command: UpdateCommand): Promise<boolean> {
     try {
       await this.conditional(command);
       return true;

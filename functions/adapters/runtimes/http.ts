@@ -7,7 +7,7 @@ import { Refused, outboundFetch } from './outbound.js';
 /**
  * The `http` runtime: the agent runs anywhere; the control plane POSTs each message, and the
  * lifecycle calls `cancel` and `stop`, to the agent's URL as JSON, signed with the agent's
- * signing secret; the worker signs its answer with the same secret (README: Security).
+ * signing secret; the worker signs its answer with the same secret (docs/ARCHITECTURE.md: Security).
  */
 export const SIGNATURE_HEADER = 'agent-signature';
 export const generateSigningSecret = (): string => `whsec_${randomBytes(32).toString('base64url')}`;
