@@ -5,7 +5,6 @@
  * fails the exit code); then the cost at list prices of the operations the product sells.
  */
 import { OpenAiStandIn } from '../local/openai-standin.js';
-import { startAppOn, type TestApp } from '../test/support/local-stack.js';
 import { eventually } from '../test/support/api.js';
 import { benchStack, goal } from './support.js';
 import { isRead, meter, type MeteredCall } from './meter.js';
@@ -38,10 +37,7 @@ const LAMBDA_GB = 0.5;
 const usage: Record<string, Usage> = {};
 const { app } = stack;
 const tables = { agents: app.deps.config.agentsTable!, records: app.deps.config.recordsTable! };
-// A second instance over the same tables: a stop request served by another function than the one running the work.
-const other: TestApp = await startAppOn(stack.dynamo.endpoint, { config: { ...config, maxInFlight: 98, stopWaitWindowMs: 25_000, agentsTable: tables.agents, recordsTable: tables.records } });
 const here = meter(app.db);
-const there = meter(other.db);
 const { api } = stack;
 
 const big = { settings: { notes: 'n'.repeat(15 * 1024) }, system: 's'.repeat(16 * 1024) };
@@ -133,8 +129,13 @@ try {
     here.reset();
     const forced = await api('POST', `/agents/${id}/stop`, { graceful: false });
     if (forced.status !== 200) throw new Error(`idle force stop answered ${forced.status}: ${forced.text}`);
-    record('idle force stop: WCU', size, here.totals().wcu);
-    record('idle force stop: calls', size, here.totals().calls);
+    // With the runtime told after the answer, by the worker from the queue: it reads the agent (to
+    // skip a run started since) and its configuration, and writes nothing.
+    await app.queue.idle();
+    const forcedCost = here.totals();
+    record('idle force stop: WCU', size, forcedCost.wcu);
+    record('idle force stop, with its close job: calls', size, forcedCost.calls);
+    record('idle force stop, with its close job: RCU', size, forcedCost.rcu);
 
     // One long message (async, on the worker): its heartbeats, then the whole message.
     model.delayMs = LONG_WORK_MS;
@@ -150,8 +151,9 @@ try {
     record('heartbeat: WCU', size, beats.wcu / Math.max(1, beats.calls));
     record(`one ${LONG_WORK_MS / 1000} s message (1 s heartbeats): WCU`, size, here.totals((c) => !isRead(c)).wcu);
 
-    // A stop request waiting out a drain: served by another function (it polls), and by the one running the work (woken).
-    for (const [where, served, m] of [['another function', other, there], ['the same process', app, here]] as const) {
+    // A stop request waiting out a drain: it polls, as deployed.
+    {
+      const [served, m] = [app, here];
       const msg = await api('POST', `/agents/${long}/messages`, { text: 'drain me' }, { prefer: 'respond-async' });
       const drainId = msg.body.data.messageId as string;
       // Claimed by the worker and running.
@@ -160,34 +162,28 @@ try {
         return lease !== undefined && !lease.queued;
       }, 10_000);
       m.reset();
-      const polled = served.deps.counters.stopPolls;
       const s0 = performance.now();
       const res = await served.api('POST', `/agents/${long}/stop`, { graceful: true, timeout: 30_000 });
       const stopMs = performance.now() - s0;
       if (res.status !== 200) throw new Error(`waiting stop answered ${res.status}: ${res.text}`);
-      const polls = served.deps.counters.stopPolls - polled;
       // Every read of the hot item costs the same (the stop request's polls, the workflow's checks).
       const reads = m.totals((c) => c.command === 'GetItem' && c.tables.includes(tables.agents));
-      if (where === 'another function') {
-        record('waiting stop: RCU per poll', size, reads.rcu / Math.max(1, reads.calls));
-        record('waiting stop served elsewhere: polls', size, polls);
-      } else {
-        record('waiting stop, drain in the same process: polls', size, polls);
-        if (size === 'small') {
-          const run = [...executions.values()].at(-1) ?? { transitions: 0, tasks: 0 };
-          const units = m.totals();
-          // The request waits out the drain (billed), each Task state is an invocation of about a message's time.
-          usage['a graceful stop with a drain'] = {
-            apiRequests: 1,
-            lambdaInvocations: 1 + run.tasks,
-            lambdaGbSeconds: ((stopMs + run.tasks * 20) / 1000) * LAMBDA_GB,
-            writeUnits: units.wcu,
-            readUnits: units.rcu,
-            transitions: run.transitions,
-            events: 2,
-          };
-          record('graceful stop with a drain: state transitions', size, run.transitions);
-        }
+      record('waiting stop: RCU per poll', size, reads.rcu / Math.max(1, reads.calls));
+      record('waiting stop: hot-item reads (polls and drain checks)', size, reads.calls);
+      if (size === 'small') {
+        const run = [...executions.values()].at(-1) ?? { transitions: 0, tasks: 0 };
+        const units = m.totals();
+        // The request waits out the drain (billed), each Task state is an invocation of about a message's time.
+        usage['a graceful stop with a drain'] = {
+          apiRequests: 1,
+          lambdaInvocations: 1 + run.tasks,
+          lambdaGbSeconds: ((stopMs + run.tasks * 20) / 1000) * LAMBDA_GB,
+          writeUnits: units.wcu,
+          readUnits: units.rcu,
+          transitions: run.transitions,
+          events: 2,
+        };
+        record('graceful stop with a drain: state transitions', size, run.transitions);
       }
       await api('POST', `/agents/${long}/start`);
     }
@@ -212,7 +208,6 @@ try {
     ['idle graceful stop: WCU', 7, 'WCU'],
     ['idle force stop: WCU', 7, 'WCU'],
     ['waiting stop: RCU per poll', 1, 'RCU'],
-    ['waiting stop, drain in the same process: polls', 0, ''],
     ['sync message: hot-item writes', 2, ''],
   ];
   rows.push(`${'operation'.padEnd(52)} ${'small'.padStart(8)} ${'large'.padStart(8)}   goal`);
@@ -247,7 +242,6 @@ try {
   }
   console.log(rows.join('\n'));
 } finally {
-  await other.close(0);
   await stack.close();
   await model.stop();
 }

@@ -129,7 +129,7 @@ export async function startLocalApp(opts: LocalAppOptions): Promise<LocalApp> {
     ...Object.entries(functionAccess),
   ];
   for (const [name, access] of declared) {
-    functions.set(name, buildDeps({ ...parts, db: grantedClient(db, tables, access, name), counters: deps.counters, signals: deps.signals }));
+    functions.set(name, buildDeps({ ...parts, db: grantedClient(db, tables, access, name) }));
   }
   useDeps(deps);
   // Agents stored as one item (configuration and state together) are split before anything reads them.

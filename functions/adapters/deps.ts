@@ -11,7 +11,6 @@ import { RecordsStore } from './dynamodb/records-store.js';
 import { logger, wireAtColdStart } from './logger.js';
 import { EmfMetrics } from './metrics.js';
 import { currentCorrelationId } from './observability.js';
-import { InProcessSignals } from './process-signals.js';
 import { tracedRuntimes, tracedStores } from './tracing.js';
 import { generateSigningSecret } from './runtimes/http.js';
 import { runtimesFor } from './runtimes/index.js';
@@ -46,9 +45,6 @@ export function buildDeps(parts: {
   shutdown?: AbortSignal;
   now?: () => number;
   metrics: Deps['metrics'];
-  /** Shared by the functions of one local stack (each Lambda function has its own). */
-  counters?: Deps['counters'];
-  signals?: Deps['signals'];
 }): Deps {
   const { db, ...rest } = parts;
   const { agentsTable, recordsTable } = parts.config;
@@ -70,9 +66,7 @@ export function buildDeps(parts: {
     log: logger,
     now: parts.now ?? Date.now,
     newSigningSecret: generateSigningSecret,
-    counters: parts.counters ?? { stopPolls: 0 },
     correlationId: currentCorrelationId,
-    signals: parts.signals ?? new InProcessSignals(),
   };
 }
 

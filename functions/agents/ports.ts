@@ -43,39 +43,14 @@ export interface Deps {
    * heartbeating and writes nothing, as a crashed process would; its leases expire and are settled.
    */
   shutdown: AbortSignal;
-  /** What this process knows of its own runs and commits (one per Lambda container; one for the local stack). */
-  signals: ProcessSignals;
   log: Logger;
   now: () => number;
   /** A new random signing secret for an agent's `http` runtime. */
   newSigningSecret: () => string;
-  /** Counters a test or an operator can read (event publish failures are counted, never silent; reads of waiting stop requests). */
   /** What the product promises, measured (EMF in Lambda; served at GET /metrics locally). */
   metrics: Metrics;
-  /** In-process counts for benchmarks and tests (not published). */
-  counters: { stopPolls: number };
   /** The correlation id of the invocation running now (carried into workflows, jobs and events). */
   correlationId(): string | undefined;
-}
-
-/** A stop request's wait: until its stop commits in this process, a lease of its agent ends here, or the time passes. */
-export interface StopWatch {
-  sleep(ms: number): Promise<{ woken: boolean; ended?: LastStop }>;
-  close(): void;
-}
-
-/**
- * What one process knows of its own work: the leases its runs hold and the stops it commits. A
- * stop request whose drain runs in the same process is woken instead of polling the store.
- */
-export interface ProcessSignals {
-  /** Work holding this lease runs here from now on; the function returned says it ended (its waiters are woken to look). */
-  running(agentId: string, messageId: string): () => void;
-  /** Whether every one of these (non-empty) leases is held by work running here. */
-  allRunningHere(agentId: string, messageIds: string[]): boolean;
-  /** A stop of this agent committed here. */
-  stopEnded(agentId: string, lastStop: LastStop): void;
-  watch(agentId: string, stopId: string): StopWatch;
 }
 
 /** A store's page key (DynamoDB's LastEvaluatedKey) and one page of items. */

@@ -32,16 +32,9 @@ export async function sendMessage(d: Deps, agentId: string, input: SendMessageIn
   if (delivery.mode === 'async') return handOff(d, record, token, delivery.waitMs);
 
   // Inside the API request: the work must end before API Gateway's limit, with a clear failure.
-  const ran = d.signals.running(agentId, messageId);
-  let completedAt: number;
-  let run: RunResult;
-  try {
-    run = await runLeased(d, config, token, record, MAX_SYNC_WORK_MS);
-    if (run.status === 'aborted') throw run.reason;
-    completedAt = await complete(d, agentId, messageId, token, run);
-  } finally {
-    ran();
-  }
+  const run = await runLeased(d, config, token, record, MAX_SYNC_WORK_MS);
+  if (run.status === 'aborted') throw run.reason;
+  const completedAt = await complete(d, agentId, messageId, token, run);
   if (run.status === 'failed') {
     throw new RuntimeFailed(`Agent runtime failed to process message ${messageId}: ${run.error}`);
   }
@@ -210,7 +203,6 @@ export async function runQueuedMessage(
     d.log.info('message job skipped: claimed by another delivery, or its lease is gone', { agentId, messageId });
     return 'skipped';
   }
-  const ran = d.signals.running(agentId, messageId);
   try {
     const run = await runLeased(d, config, token, record, timeLimitMs);
     if (run.status === 'aborted') return 'interrupted';
@@ -219,7 +211,5 @@ export async function runQueuedMessage(
   } catch (err) {
     if (err instanceof AgentConflict && err.code === 'MESSAGE_INTERRUPTED') return 'interrupted';
     throw err;
-  } finally {
-    ran();
   }
 }

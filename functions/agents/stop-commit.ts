@@ -206,7 +206,7 @@ function stopRecordOf(
   };
 }
 
-/** A stop committed: its waiters woken, its events published. */
+/** A stop committed: its metrics, its log line, its events. */
 async function announce(
   d: Deps,
   agentId: string,
@@ -216,7 +216,6 @@ async function announce(
 ): Promise<{ lastStop: LastStop; interruptedIds: string[] }> {
   const { interruptedIds, failedIds, failures, endedInTime } = settled;
   const { outcome } = lastStop;
-  d.signals.stopEnded(agentId, lastStop);
   const correlationId = stopCorrelationId(stop);
   d.metrics.add('DrainDuration', lastStop.stoppedAt - stop.requestedAt, 'Milliseconds', { outcome });
   // How late past its deadline a timed-out stop was committed (the workflow's poll, clocks, retries).

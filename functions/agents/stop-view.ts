@@ -3,6 +3,7 @@ import type { Deps } from './ports.js';
 import { AgentNotFound } from './errors.js';
 import { judgeStop } from './stop-commit.js';
 import { type AgentState, deadHorizon, liveLeaseIds, type LastStop, type StopOutcome } from './model.js';
+import { sleep } from './retry.js';
 
 /**
  * Step Functions fails an execution at 25,000 history events; one CheckDrain/Choice/Wait loop
@@ -67,30 +68,18 @@ export async function answerOf(d: Deps, agentId: string, stopId: string, known?:
 }
 
 /**
- * Wait up to `windowMs` for the stop to end; a waiting request reads, it never ends the stop (the
- * workflow does, its last Wait sized to land on the deadline). While the work it drains runs in
- * this same process, the request sleeps until that work ends or the stop commits here (woken, no
- * read); otherwise it re-reads the agent every `stopPollMs`.
+ * Wait up to `windowMs` for the stop to end, re-reading the agent every `stopPollMs` (1 RCU a
+ * read); a waiting request reads, it never ends the stop (the workflow does, its last Wait sized
+ * to land on the deadline).
  */
 export async function awaitStop(d: Deps, agentId: string, stopId: string, windowMs: number, known?: AgentState): Promise<StopAnswer> {
   const until = d.now() + windowMs;
-  // Watching before the first look, so a commit between the look and the sleep is not missed.
-  const watch = d.signals.watch(agentId, stopId);
-  try {
-    let agent = known;
-    for (;;) {
-      agent ??= await d.agents.get(agentId);
-      const view = await answerOf(d, agentId, stopId, agent);
-      const left = until - d.now();
-      if (view.kind !== 'stopping' || left <= 0) return view;
-      // Every lease it waits on is held by a run in this process: that run wakes this request.
-      const here = agent !== undefined && d.signals.allRunningHere(agentId, liveLeaseIds(agent, deadHorizon(d, d.now())));
-      const { ended } = await watch.sleep(Math.min(left, here ? Infinity : d.config.stopPollMs));
-      if (ended) return endedAnswer(agentId, ended);
-      agent = undefined;
-      d.counters.stopPolls++;
-    }
-  } finally {
-    watch.close();
+  let agent = known;
+  for (;;) {
+    const answer = await answerOf(d, agentId, stopId, agent ?? (await d.agents.get(agentId)));
+    const left = until - d.now();
+    if (answer.kind !== 'stopping' || left <= 0) return answer;
+    await sleep(Math.min(left, d.config.stopPollMs));
+    agent = undefined;
   }
 }
