@@ -44,7 +44,7 @@ export interface LocalAppOptions {
   /** Run the idle reaper every this many ms (the EventBridge schedule's stand-in); off when omitted. */
   reaperIntervalMs?: number;
   /** API keys: required once a key was ever created (`auto`), or `always` (AGENTS_REQUIRE_AUTH=1). */
-  auth?: { keysTable: string; require: 'auto' | 'always' };
+  auth?: { keysTable: string; require: 'auto' | 'always'; recheckMs?: number };
   /** This instance's clock, ahead (+) or behind (-) the machine's: each Lambda function has its own. */
   clockOffsetMs?: number;
   /** Or the clock itself (a test that needs two events in one millisecond stops it). */
@@ -142,6 +142,7 @@ export async function startLocalApp(opts: LocalAppOptions): Promise<LocalApp> {
     ? await new KeyAuthenticator(new ApiKeysStore(db, opts.auth.keysTable), {
         require: opts.auth.require,
         cacheMs: 0,
+        ...(opts.auth.recheckMs !== undefined && { recheckMs: opts.auth.recheckMs }),
         onTurnedOn: () => log('auth: ON from now on: an API key exists; every request needs "Authorization: Bearer <key>"'),
       }).init()
     : undefined;

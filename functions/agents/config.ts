@@ -27,6 +27,8 @@ export interface Config {
    * until its deadline plus this, then ends without it, the close recorded as failed.
    */
   closeGraceMs: number;
+  /** The message worker keeps this much of its invocation's time to record the outcome of work it stops at the limit. */
+  workerWrapUpMs: number;
   /** The reaper heals a `stopping` agent this long after its deadline, or after it was forced (its workflow or force request is gone). */
   stuckStopGraceMs: number;
   /**
@@ -88,6 +90,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): Config {
     recordRetentionDays: intEnv(env, 'RECORD_RETENTION_DAYS', 30, 1, 3650),
     closeGraceMs: intEnv(env, 'CLOSE_GRACE_MS', 30_000, 0, 3_600_000),
     stuckStopGraceMs: intEnv(env, 'STUCK_STOP_GRACE_MS', 300_000, 0, 86_400_000),
+    workerWrapUpMs: intEnv(env, 'WORKER_WRAP_UP_MS', 10_000, 0, 60_000),
     runtimeUrls: runtimeUrlsFromEnv(env),
     runtimeAllowHttp: boolEnv(env, 'RUNTIME_ALLOW_HTTP', false),
   };

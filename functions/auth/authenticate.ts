@@ -12,6 +12,8 @@ export interface AuthenticatorOptions {
   cacheMs: number;
   /** Told once, when `auto` turns auth on. */
   onTurnedOn?: () => void;
+  /** While `auto` auth is off, how often the key table is re-checked for a first key (default 2 s). */
+  recheckMs?: number;
 }
 
 /** Verified keys remembered at most, per container (the cache is dropped whole when full). */
@@ -76,7 +78,7 @@ export class KeyAuthenticator {
   }
 
   private async turnedOn(): Promise<boolean> {
-    if (this.on || Date.now() - this.checkedAt <= AUTO_RECHECK_MS) return this.on;
+    if (this.on || Date.now() - this.checkedAt <= (this.opts.recheckMs ?? AUTO_RECHECK_MS)) return this.on;
     this.on = await this.keys.anyEverCreated();
     this.checkedAt = Date.now();
     if (this.on) this.opts.onTurnedOn?.();

@@ -7,9 +7,6 @@ import { runQueuedMessage } from '../agents/running.js';
 import { messageIdSchema, uuidSchema } from '../agents/model.js';
 import { closeForcedStop } from '../agents/stop-commit.js';
 
-/** Kept from the invocation's time for recording the outcome of work stopped at the limit. */
-const WRAP_UP_MS = 10_000;
-
 const messageJob = z.strictObject({ kind: z.optional(z.literal('message')), agentId: uuidSchema, messageId: messageIdSchema, token: z.uuid(), correlationId: z.optional(z.string()) });
 const closeJob = z.strictObject({
   kind: z.literal('close'),
@@ -25,8 +22,9 @@ const jobSchema = z.union([closeJob, messageJob]);
 async function runJob(job: z.infer<typeof jobSchema>, context: Context): Promise<string> {
   if (job.kind === 'close') return closeForcedStop(deps(), job);
   // The work may use the invocation's time but the last seconds, kept to record its outcome.
-  const timeLimitMs = Math.max(1000, context.getRemainingTimeInMillis() - WRAP_UP_MS);
-  return runQueuedMessage(deps(), job, timeLimitMs);
+  const d = deps();
+  const timeLimitMs = Math.max(1000, context.getRemainingTimeInMillis() - d.config.workerWrapUpMs);
+  return runQueuedMessage(d, job, timeLimitMs);
 }
 
 const parsed = (body: string): unknown => {

@@ -11,16 +11,17 @@ export interface TestApp extends LocalApp {
   faults: FaultPlan;
 }
 
-export type AppOptions = { config?: Partial<Config>; requireAuth?: boolean } & Partial<Omit<LocalAppOptions, 'config' | 'endpoint' | 'auth'>>;
+/** `authRecheckMs`: how often auth, while off, looks for a first key (0: at every request, so a test needs not wait it out). */
+export type AppOptions = { config?: Partial<Config>; requireAuth?: boolean; authRecheckMs?: number } & Partial<Omit<LocalAppOptions, 'config' | 'endpoint' | 'auth'>>;
 
 /** The local stack over the DynamoDB at `endpoint`, with fresh tables of its own. */
 export async function startAppOn(endpoint: string, opts: AppOptions = {}): Promise<TestApp> {
-  const { config: overrides, requireAuth, ...rest } = opts;
+  const { config: overrides, requireAuth, authRecheckMs, ...rest } = opts;
   const config = testConfig(overrides);
   const keysTable = `keys-${config.agentsTable.slice('agents-'.length)}`;
   await ensureTables(endpoint, { agents: config.agentsTable, records: config.recordsTable, apiKeys: keysTable });
   const faults = rest.faults ?? new FaultPlan();
-  const app = await startLocalApp({ endpoint, config, auth: { keysTable, require: requireAuth ? 'always' : 'auto' }, ...rest, faults });
+  const app = await startLocalApp({ endpoint, config, auth: { keysTable, require: requireAuth ? 'always' : 'auto', ...(authRecheckMs !== undefined && { recheckMs: authRecheckMs }) }, ...rest, faults });
   return { ...app, faults, api: apiClient(app.url) };
 }
 

@@ -3,14 +3,14 @@ import { GatedRuntime } from '../support/runtimes.js';
 import { createAgent, eventually, startTestApp, type TestApp } from '../support/stack.js';
 
 /**
- * The worker's invocation has a timeout (15 minutes in AWS; 11.5 s here, leaving 1.5 s of work
- * after the 10 s kept to record the outcome). Work still running then is stopped and its message
+ * The worker's invocation has a timeout (15 minutes in AWS; 2.5 s here, leaving 1.5 s of work
+ * after the 1 s kept to record the outcome). Work still running then is stopped and its message
  * recorded failed with the reason, at once, not left to a lease that expires.
  */
 const runtime = new GatedRuntime();
 let app: TestApp;
 beforeAll(async () => {
-  app = await startTestApp({ runtimes: runtime.registry, workerTimeoutMs: 11_500, config: { heartbeatMs: 200, leaseTtlMs: 1000 } });
+  app = await startTestApp({ runtimes: runtime.registry, workerTimeoutMs: 2_500, config: { heartbeatMs: 200, leaseTtlMs: 1000, workerWrapUpMs: 1_000 } });
 });
 afterAll(async () => {
   await app.close();
