@@ -133,7 +133,11 @@ describe('polling', () => {
       const { pathname } = new URL(r.url());
       if (pathname.startsWith('/agents')) answers.push({ path: pathname, status: r.status() });
     });
+    // The page's timers run on Playwright's clock: the test moves it on instead of waiting.
+    await page.clock.install();
     await page.goto(`${app.url}/console`);
+    await expect.poll(() => answers.filter((a) => a.path === '/agents/counts').length, { timeout: 15_000 }).toBeGreaterThan(0);
+    await page.clock.runFor(5_000); // the visible pace: the next poll revalidates
     await expect.poll(() => answers.filter((a) => a.path === '/agents/counts' && a.status === 304).length, { timeout: 15_000 }).toBeGreaterThan(0);
     await expect(page.locator('[data-count="active"]').textContent()).resolves.toBe('1');
 
@@ -142,7 +146,8 @@ describe('polling', () => {
     await setHidden(true);
     await sleep(500); // a poll already on the wire lands
     const hiddenFrom = answers.length;
-    await sleep(7_000); // longer than the visible pace (5 s), shorter than the hidden one (30 s)
+    await page.clock.runFor(7_000); // longer than the visible pace (5 s), shorter than the hidden one (30 s)
+    await sleep(500); // a poll it would have sent would have landed by now
     expect(answers.slice(hiddenFrom)).toEqual([]);
     await setHidden(false);
     await expect.poll(() => answers.length, { timeout: 2_000 }).toBeGreaterThan(hiddenFrom);
