@@ -2,7 +2,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/', 'clients/typescript/dist/', 'cdk.out/', 'cdk.out.*/', '.data/', 'coverage/'] },
+  { ignores: ['node_modules/', 'reports/', '.stryker-tmp/', 'clients/typescript/dist/', 'cdk.out/', 'cdk.out.*/', '.data/', 'coverage/'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
