@@ -12,8 +12,7 @@ import { join } from 'node:path';
 import { signRequest } from '../functions/adapters/runtimes/http.js';
 import { freePort } from '../local/dynamodb.js';
 import { startNode } from '../test/support/processes.js';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { stopHoldingProxy } from '../test/support/holding-proxy.js';
 import { benchStack, goal, percentile, summary } from './support.js';
 
 const N = 200;
@@ -72,25 +71,9 @@ try {
 async function forceStopOfAWorkerThatHoldsStop(): Promise<void> {
   const HOLD_MS = 8_000;
   let toldAt: number | undefined;
-  const proxy = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', async () => {
-      const body = Buffer.concat(chunks);
-      if ((JSON.parse(body.toString()) as { type?: string }).type === 'stop') {
-        toldAt ??= performance.now();
-        await new Promise((r) => setTimeout(r, HOLD_MS));
-      }
-      const headers = Object.fromEntries(Object.entries(req.headers).filter(([n]) => ['content-type', 'agent-signature', 'idempotency-key'].includes(n))) as Record<string, string>;
-      // The worker may be gone by now (the benchmark ended while a call was held).
-      const answer = await fetch(workerUrl, { method: 'POST', headers, body }).catch(() => undefined);
-      if (!answer) return void res.destroy();
-      res.writeHead(answer.status, { 'content-type': 'application/json', 'agent-signature': answer.headers.get('agent-signature') ?? '' }).end(await answer.text());
-    });
-  });
-  await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
+  const proxy = await stopHoldingProxy(workerUrl, () => new Promise((r) => setTimeout(r, HOLD_MS)), () => (toldAt ??= performance.now()));
   try {
-    const url = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
+    const { url } = proxy;
     const created = await stack.api('POST', '/agents', { name: 'holds stop', runtime: { type: 'http', url }, idleTimeoutMs: null });
     const { agentId, signingSecret } = created.body.data as { agentId: string; signingSecret: string };
     writeFileSync(secretsFile, JSON.stringify({ ...JSON.parse(readFileSync(secretsFile, 'utf8')), [agentId]: signingSecret }));
@@ -107,7 +90,6 @@ async function forceStopOfAWorkerThatHoldsStop(): Promise<void> {
     console.log(goal('worker told (its stop call arrived) after the answer', toldAt === undefined ? Infinity : toldAt - t, 15_000, 'ms'));
     if (stop.status !== 200 || status.status !== 'inactive') process.exitCode = 1;
   } finally {
-    proxy.closeAllConnections();
     proxy.close();
   }
 }

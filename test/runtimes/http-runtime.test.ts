@@ -8,6 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { UNSIGNED_ANSWER, signRequest } from '../../functions/adapters/runtimes/http.js';
 import { freePort } from '../../local/dynamodb.js';
 import { startNode } from '../support/processes.js';
+import { stopHoldingProxy } from '../support/holding-proxy.js';
 import { logger } from '../../functions/adapters/logger.js';
 import { captureOutput } from '../support/output.js';
 import { eventually, startTestApp, type TestApp } from '../support/stack.js';
@@ -170,30 +171,11 @@ describe('the protocol', () => {
 });
 
 describe('a worker that holds its stop call', () => {
-  /** A proxy in front of the reference worker that holds every `stop` call until `release` is called. */
+  /** The reference worker behind a proxy that holds every `stop` call until `release` is called. */
   async function holdingStops() {
     let release!: () => void;
     const held = new Promise<void>((resolve) => (release = resolve));
-    /** Stop calls held at the door now, their caller still waiting on the answer. */
-    let waiting = 0;
-    const proxy = createServer((req, res) => {
-      const chunks: Buffer[] = [];
-      req.on('data', (c: Buffer) => chunks.push(c));
-      req.on('end', async () => {
-        const body = Buffer.concat(chunks);
-        if ((JSON.parse(body.toString()) as { type?: string }).type === 'stop') {
-          waiting++;
-          res.once('close', () => waiting--);
-          await held;
-        }
-        const headers = Object.fromEntries(Object.entries(req.headers).filter(([name]) => ['content-type', 'agent-signature', 'idempotency-key'].includes(name))) as Record<string, string>;
-        const answer = await fetch(`${workerUrl}${req.url}`, { method: 'POST', headers, body });
-        res.writeHead(answer.status, { 'content-type': 'application/json', 'agent-signature': answer.headers.get('agent-signature') ?? '' }).end(await answer.text());
-      });
-    });
-    await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
-    const url = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
-    return { url, release, waiting: () => waiting, close: () => (proxy.closeAllConnections(), proxy.close()) };
+    return { release, ...(await stopHoldingProxy(workerUrl, () => held)) };
   }
 
   it('a force stop answers 200 while the stop call is still held; the agent is inactive, and the worker is told after', async () => {
