@@ -7,7 +7,7 @@ import { AgentConfigStore } from './dynamodb/agent-config-store.js';
 import { agentsStore } from './dynamodb/agents-store.js';
 import { FleetStore } from './dynamodb/fleet-store.js';
 import { createDocumentClient } from './dynamodb/client.js';
-import { RecordsStore } from './dynamodb/records-store.js';
+import { type RecordsStore, recordsStore } from './dynamodb/records-store.js';
 import { logger, wireAtColdStart } from './logger.js';
 import { EmfMetrics } from './metrics.js';
 import { currentCorrelationId } from './observability.js';
@@ -49,7 +49,7 @@ export function buildDeps(parts: {
   const { db, ...rest } = parts;
   const { agentsTable, recordsTable } = parts.config;
   const modelKeys = parts.modelKeys ?? new BoundModelKeys();
-  const records = recordsTable ? new RecordsStore(db, recordsTable, parts.config.recordRetentionDays) : notGranted<RecordsStore>('RECORDS_TABLE');
+  const records = recordsTable ? recordsStore(db, recordsTable, parts.config.recordRetentionDays) : notGranted<RecordsStore>('RECORDS_TABLE');
   const configs = recordsTable ? new AgentConfigStore(db, recordsTable) : notGranted<AgentConfigStore>('RECORDS_TABLE');
   const stores = tracedStores({
     agents: agentsTable ? agentsStore(db, agentsTable, records, configs) : notGranted<ReturnType<typeof agentsStore>>('AGENTS_TABLE'),

@@ -4,6 +4,7 @@ import { AgentConditionFailed, type AgentRuntime, type AgentStore, type ConfigSt
 import { describeError } from '../http/errors.js';
 import { TransactionConflict } from './dynamodb/client.js';
 import type { RecordsStore } from './dynamodb/records-store.js';
+import type { RuntimeState } from './dynamodb/runtime-state.js';
 
 /**
  * X-Ray traces (Powertools Tracer). In Lambda, with active tracing on, each invocation has its
@@ -140,7 +141,7 @@ const RECORD_OPERATIONS = [
   ...operations<RecordStore>({
     getMessage: true, listMessages: true, getStop: true, listStops: true, createMessageRecord: true, discardMessageRecord: true, settleUnleased: true, recordOutcome: true, deleteAll: true,
   }),
-  ...(['getConversation', 'saveConversation', 'markConversationSaved', 'recordTask', 'getA2AState', 'setA2AWaiting', 'clearA2AWaiting'] as const),
+  ...operations<RuntimeState>({ getConversation: true, saveConversation: true, markConversationSaved: true, recordTask: true, getA2AState: true, setA2AWaiting: true, clearA2AWaiting: true }),
 ];
 const FLEET_OPERATIONS = operations<FleetStore>({
   create: true, remove: true, get: true, listRunning: true, saveProgress: true, end: true, addMembers: true, putMembers: true, members: true,

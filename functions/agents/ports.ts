@@ -142,12 +142,13 @@ export interface ConfigStore {
   read(agentId: string, consistent: boolean): Promise<AgentConfig | undefined>;
 }
 
-/** Message and stop records under their agent. */
-export interface RecordStore {
+/** Message and stop records under their agent, and their deletion with it. */
+export type RecordStore = MessageRecordStore & StopRecordStore & { deleteAll(agentId: string, deletedAt: number): Promise<number> };
+
+/** Message records: admission's first write, completion's, the settling of a record never admitted. */
+export interface MessageRecordStore {
   getMessage(agentId: string, messageId: string): Promise<MessageRecord | undefined>;
   listMessages(agentId: string, limit: number, startKey?: Key): Promise<Page<MessageRecord>>;
-  getStop(agentId: string, stopId: string): Promise<StopRecord | undefined>;
-  listStops(agentId: string, limit: number, startKey?: Key): Promise<Page<StopRecord>>;
   /** Admission's first write; a record already there is returned (a repeated messageId). */
   createMessageRecord(record: MessageRecord, token: string, now: number): Promise<MessageRecord | undefined>;
   /** A refused admission's record goes; false when it had ended instead. */
@@ -155,7 +156,12 @@ export interface RecordStore {
   settleUnleased(agentId: string, messageId: string, createdAt: number, error: string, now: number): Promise<boolean>;
   /** Completion's first write; false when refused (a stop or a reclaim ended the message). */
   recordOutcome(a: { agentId: string; messageId: string; token: string; outcome: Extract<MessageOutcome, { status: 'completed' | 'failed' }>; now: number }): Promise<boolean>;
-  deleteAll(agentId: string, deletedAt: number): Promise<number>;
+}
+
+/** Stop records (written by a stop's commit, through the agent store). */
+export interface StopRecordStore {
+  getStop(agentId: string, stopId: string): Promise<StopRecord | undefined>;
+  listStops(agentId: string, limit: number, startKey?: Key): Promise<Page<StopRecord>>;
 }
 
 /** Fleet stop operations and their members. */
