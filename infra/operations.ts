@@ -59,8 +59,8 @@ export const ALARMS = {
   MessageDeadLetters: {
     threshold: 1,
     description:
-      'Message jobs the worker failed to run after every delivery are in the dead-letter queue (their messages are settled failed when their leases expire). ' +
-      'Runbook: read a job from the queue for its agentId and messageId, then the MessageWorker logs by its correlationId; purge the queue once understood.',
+      'Jobs the worker failed to run after every delivery are in the dead-letter queue: a message (settled failed when its lease expires) or a force stop\'s close (kind "close": its agent is inactive, its runtime was not told). ' +
+      'Runbook: read a job from the queue for its agentId and messageId or stopId, then the MessageWorker logs by its correlationId; purge the queue once understood.',
   },
   ApiServerErrors: {
     threshold: 1,

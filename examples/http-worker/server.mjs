@@ -24,6 +24,8 @@ const port = Number(process.env.PORT ?? 4000);
 const stateDir = process.env.STATE_DIR ?? '.worker-state';
 const workMs = Number(process.env.WORK_MS ?? 0);
 const TOLERANCE_S = 300;
+/** How long a stop's answer is kept for a repeat of it (the service redelivers a force stop's close for about half an hour). */
+const STOP_REMEMBERED_MS = 86_400_000;
 
 /** Every call received, verified or not, for the demo's `GET /calls` (never the secret). */
 const calls = [];
@@ -111,12 +113,13 @@ function onStop(call, res, signed, key) {
   // and the state it saved is not saved over.
   const before = answered.get(key);
   if (before) return send(res, before.status, before.body, signed);
-  answered.set(key, { status: 200, body: { saved: true }, until: Date.now() + 2 * TOLERANCE_S * 1000 });
   // Save state, then close connections (this worker holds none beyond the messages above).
   mkdirSync(stateDir, { recursive: true });
   const state = { agentId: call.agentId, stopId: call.stopId, outcome: call.outcome, messagesHandled: handled.get(call.agentId) ?? 0, savedAt: Date.now() };
   writeFileSync(join(stateDir, `${call.agentId}.json`), JSON.stringify(state, null, 2));
   handled.delete(call.agentId);
+  // Remembered once saved, for a day: a stop told again (a redelivered job) is not saved over.
+  answered.set(key, { status: 200, body: { saved: true }, until: Date.now() + STOP_REMEMBERED_MS });
   send(res, 200, { saved: true }, signed);
 }
 

@@ -4,7 +4,7 @@
  */
 import { endingEvent, publish } from './events.js';
 import { AgentConditionFailed, runtimeFor, type CloseJob, type Deps } from './ports.js';
-import { RETRY_LIMITS, backoff, retriesExhausted } from './retry.js';
+import { RETRY_LIMITS, backoff, retriesExhausted, sleep } from './retry.js';
 import { type AgentConfig, type AgentState, type MessageRecord, deadHorizon, expiredLeases, leaseExpiredError, liveLeaseIds, type LastStop, type RuntimeClosed, type StopInfo, type StopOutcome, type StopRecord, lastStopOf, stopCorrelationId } from './model.js';
 
 /**
@@ -15,9 +15,17 @@ import { type AgentConfig, type AgentState, type MessageRecord, deadHorizon, exp
 export function judgeStop(d: Pick<Deps, 'config'>, agent: AgentState | undefined, stopId: string, now: number): StopOutcome | undefined {
   if (!agent || agent.status !== 'stopping' || agent.stop?.stopId !== stopId) return undefined;
   if (agent.stop.forced) return 'forced';
-  if (liveLeaseIds(agent, deadHorizon(d, now)).length === 0) return 'drained';
+  if (liveLeaseIds(agent, deadHorizon(d, judgedAt(agent.stop, now))).length === 0) return 'drained';
   return now >= agent.stop.deadline ? 'timed_out' : undefined;
 }
+
+/**
+ * The moment a stop's leases are judged at: now, but never past a graceful stop's deadline. A
+ * lease live at the deadline was cut by the stop (its message interrupted, the stop timed out),
+ * however late the commit comes (a workflow retrying its close, a reaper's heal): it does not
+ * turn into a dead worker's lease (failed, the stop drained) by expiring while the commit waits.
+ */
+const judgedAt = (stop: StopInfo, now: number) => (stop.forced ? now : Math.min(now, stop.deadline));
 
 /**
  * The one place a stop ends. Judged on the agent (read, or as the caller's conditional write just
@@ -44,8 +52,9 @@ export async function finalizeStop(d: Deps, agentId: string, stopId: string, kno
     const now = d.now();
     const outcome = judgeStop(d, agent, stopId, now);
     if (!agent || !outcome) return undefined;
-    // A drain that turned into a timeout while this finalizer was closing is told again, as what it is now.
-    if (outcome !== 'forced' && closed?.outcome !== outcome) closed = await closeRuntime(d, agent, outcome, now);
+    // Told once per finalizer (close is idempotent by stopId: the runtime keeps what it was told
+    // first). Judged at the deadline, a graceful outcome cannot change between attempts.
+    if (outcome !== 'forced') closed ??= await closeRuntime(d, agent, outcome, now);
     const committed = await commitOutcome(d, agent, agent.stop!, outcome, now, closed ?? { outcome, stateSaved: false });
     if (committed) {
       if (outcome === 'forced') await tellRuntimeOfForcedStop(d, agent, committed.interruptedIds);
@@ -59,7 +68,7 @@ export async function finalizeStop(d: Deps, agentId: string, stopId: string, kno
 /** A graceful stop's close: the runtime saves its state and closes; past the deadline and grace, the stop goes on without it. */
 async function closeRuntime(d: Deps, agent: AgentState, outcome: Exclude<StopOutcome, 'forced'>, now: number): Promise<RuntimeClosed> {
   const stop = agent.stop!;
-  const interrupted = outcome === 'drained' ? [] : liveLeaseIds(agent, deadHorizon(d, now));
+  const interrupted = outcome === 'drained' ? [] : liveLeaseIds(agent, deadHorizon(d, judgedAt(stop, now)));
   const config = await configOf(d, agent);
   try {
     const result = await runtimeFor(d.runtimes, config).close(config, { stopId: stop.stopId, outcome, interrupted });
@@ -87,16 +96,34 @@ async function tellRuntimeOfForcedStop(d: Deps, agent: AgentState, interrupted: 
 
 /**
  * The worker's half of a forced stop: the runtime told (the cut work's cancels, then `close`) on
- * the configuration the stopped run used. Skipped when the agent has run again since (a `stop`
- * now would end the new run's state) or is gone. A failure throws: the queue delivers it again.
+ * the configuration the stopped run used, tried a few times in this invocation before the queue's
+ * own redelivery. Skipped when the agent has run again since (a `stop` now would end the new
+ * run's state; a forced stop promises no saved state), when that configuration is no longer known
+ * (reconfigured since, and not cached here: the new one may name another worker), or when the
+ * agent is gone.
  */
 export async function closeForcedStop(d: Deps, job: CloseJob): Promise<'closed' | 'skipped'> {
   const { agentId, stopId } = job;
   const [agent, config] = await Promise.all([d.agents.get(agentId), d.configs.get(agentId, job.configVersion)]);
-  if (!agent || !config || agent.status !== 'inactive' || agent.lastStop?.stopId !== stopId) return 'skipped';
-  await runtimeFor(d.runtimes, config).close(config, { stopId, outcome: 'forced', interrupted: job.interrupted });
-  return 'closed';
+  if (!agent || agent.status !== 'inactive' || agent.lastStop?.stopId !== stopId || config?.configVersion !== job.configVersion) {
+    d.log.warn('runtime not told of a force stop: the agent has run again, been reconfigured or deleted since', { agentId, stopId });
+    return 'skipped';
+  }
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await runtimeFor(d.runtimes, config).close(config, { stopId, outcome: 'forced', interrupted: job.interrupted });
+      return 'closed';
+    } catch (err) {
+      if (attempt >= CLOSE_JOB_ATTEMPTS) throw err;
+      d.log.warn('runtime not told of a force stop yet; trying again', { agentId, stopId, attempt, error: err as Error });
+      await sleep(CLOSE_JOB_BACKOFF_MS * 4 ** (attempt - 1));
+    }
+  }
 }
+
+/** A force stop's close job tries this many times, 2 s then 8 s apart, before the queue redelivers it. */
+const CLOSE_JOB_ATTEMPTS = 3;
+const CLOSE_JOB_BACKOFF_MS = 2_000;
 
 /** The configuration of the runtime to close (cached by version in a warm function). */
 async function configOf(d: Deps, agent: AgentState): Promise<AgentConfig> {
@@ -138,7 +165,7 @@ async function commitOutcome(
   close: { stateSaved: boolean; closeError?: string },
 ): Promise<{ lastStop: LastStop; interruptedIds: string[] } | undefined> {
   const leaseIds = Object.keys(agent.leases ?? {});
-  const expired = new Map(expiredLeases(agent, deadHorizon(d, now)));
+  const expired = new Map(expiredLeases(agent, deadHorizon(d, judgedAt(stop, now))));
   // One clock decides: this commit's. A stop requested on a clock ahead of it still records no
   // negative duration (a timed-out one is committed only once its deadline passed on this clock).
   const stoppedAt = Math.max(now, stop.requestedAt);

@@ -1,5 +1,5 @@
 import { beforeAll, expect, it } from 'vitest';
-import { finalizeStop } from '../../functions/agents/stop-commit.js';
+import { closeForcedStop, finalizeStop } from '../../functions/agents/stop-commit.js';
 import { createAgent, eventually, gatedTestApp, type TestApp } from '../support/stack.js';
 
 /**
@@ -37,4 +37,28 @@ it('tells the runtime one stop, and commits it once, when several finalizers rac
   await eventually(async () => (await app.api('GET', `/agents/${agentId}`)).body.data.status === 'inactive');
   expect(gated.closed.filter((id) => id === agentId)).toHaveLength(1);
   expect((await app.api('GET', `/agents/${agentId}`)).body.data.lastStop).toMatchObject({ stopId, outcome: 'timed_out' });
+});
+
+it("a force stop's close job tells the runtime the run it stopped, never one started or reconfigured since", async () => {
+  const agentId = await createAgent(app.api, {}, true);
+  const { configVersion } = (await app.deps.agents.get(agentId))!;
+  expect((await app.api('POST', `/agents/${agentId}/stop`, { graceful: false })).status).toBe(200);
+  const { stopId } = (await app.api('GET', `/agents/${agentId}`)).body.data.lastStop;
+  await eventually(async () => gated.closeCalls.some((c) => c.stopId === stopId));
+  const job = { kind: 'close' as const, agentId, stopId, configVersion, interrupted: [] };
+  const told = () => gated.closeCalls.filter((c) => c.stopId === stopId).length;
+  const before = told();
+  // Delivered again while nothing changed: told again (the runtime acts once: idempotent by stopId).
+  expect(await closeForcedStop(app.deps, job)).toBe('closed');
+  expect(told()).toBe(before + 1);
+  // Reconfigured since: told on the configuration the stopped run used (this process still has
+  // it), or not at all (a process that has only the new one), never on the new one.
+  expect((await app.api('PATCH', `/agents/${agentId}`, { settings: { changed: true } })).status).toBe(200);
+  await closeForcedStop(app.deps, job);
+  expect(gated.closeCalls.filter((c) => c.stopId === stopId).every((c) => c.configVersion === configVersion)).toBe(true);
+  const toldBeforeStart = told();
+  // Started again since: a stop now would end the new run's state; not told.
+  expect((await app.api('POST', `/agents/${agentId}/start`)).status).toBe(200);
+  expect(await closeForcedStop(app.deps, job)).toBe('skipped');
+  expect(told()).toBe(toldBeforeStart);
 });

@@ -181,6 +181,25 @@ describe('graceful deadline', () => {
   });
 });
 
+describe('a late commit', () => {
+  it('judges a timed-out stop as it stood at its deadline: a lease live then is interrupted, though it expired before the commit', async () => {
+    const agentId = await createAgent(app.api, { settings: { gated: true } }, true);
+    const sent = app.api('POST', `/agents/${agentId}/messages`, { text: 'cut', messageId: 'cut' });
+    await gated.waitForHeld(1, agentId);
+    const stop = await app.api('POST', `/agents/${agentId}/stop`, { timeout: 300 }, { prefer: 'respond-async' });
+    expect(stop.status).toBe(202);
+    // Its finalizer comes two minutes late (a workflow retrying its close, a reaper's heal): by
+    // its clock the message's lease (60 s) has long expired, as a dead worker's would have.
+    const late = { ...app.deps, now: () => Date.now() + 120_000 };
+    expect(await finalizeStop(late, agentId, stop.body.data.stopId)).toMatchObject({ outcome: 'timed_out', interrupted: 1 });
+    const [record] = (await app.api('GET', `/agents/${agentId}/stops`)).body.data;
+    expect(record).toMatchObject({ outcome: 'timed_out', interruptedMessageIds: ['cut'], failed: 0, drained: 0 });
+    gated.release('cut');
+    expect(await sent).toMatchObject({ status: 409, body: { code: 'MESSAGE_INTERRUPTED' } });
+    expect((await app.api('GET', `/agents/${agentId}/messages/cut`)).body.data).toMatchObject({ status: 'interrupted' });
+  });
+});
+
 describe('crashed workers', () => {
   let crashApp: TestApp;
   const crashGated = new GatedRuntime();

@@ -214,9 +214,8 @@ describe('agents', () => {
 });
 
 describe('a stop commit with no answer past the SDK retries, after the runtime closed', () => {
-  // The finalizer that closed the runtime could not commit; the next one (the workflow, or the
-  // waiting request) commits the stop with that close, at once: it neither waits out the first
-  // one's close claim nor tells the runtime a second time.
+  // The finalizer that closed the runtime could not commit; the next one (the workflow's retry)
+  // commits the stop, telling the runtime the same stop again: idempotent by stopId, it acts once.
   const { gated, app: gatedApp } = gatedTestApp();
   const closes = (agentId: string) => gated.closed.filter((id) => id === agentId).length;
   afterEach(() => gatedApp().faults.clear());

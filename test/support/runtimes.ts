@@ -14,7 +14,7 @@ export class GatedRuntime {
   /** Agents whose runtime acted on a stop: once per stopId, as the contract's idempotent `close` does. */
   closed: string[] = [];
   /** Every `close` call, repeats included: the stop it named and how it ended. */
-  readonly closeCalls: { agentId: string; stopId: string; outcome: string }[] = [];
+  readonly closeCalls: { agentId: string; stopId: string; outcome: string; configVersion: string }[] = [];
   /** Ids of the messages the runtime was asked to process, in order (a repeat shows twice). */
   readonly started: string[] = [];
   /** Messages whose work was told to stop (the runtime's signal fired), with when. */
@@ -40,7 +40,7 @@ export class GatedRuntime {
         });
       },
       close: async (agent, stop) => {
-        this.closeCalls.push({ agentId: agent.agentId, stopId: stop.stopId, outcome: stop.outcome });
+        this.closeCalls.push({ agentId: agent.agentId, stopId: stop.stopId, outcome: stop.outcome, configVersion: agent.configVersion });
         await this.closeGates.get(agent.agentId);
         const failures = this.closeFailures.get(agent.agentId) ?? 0;
         if (failures > 0) {

@@ -4,6 +4,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { MAX_STOP_TIMEOUT_MS } from '../../functions/agents/model.js';
 import { MAX_POLLS, nextPollSeconds } from '../../functions/agents/stop-view.js';
 import { taskHandlers } from '../../local/workflow.js';
+import { runAs } from '../../functions/adapters/deps.js';
 import { GatedRuntime } from '../support/runtimes.js';
 import { createAgent, eventually, startTestApp, type TestApp } from '../support/stack.js';
 
@@ -75,14 +76,14 @@ describe('the stop workflow (real ASL, local interpreter)', () => {
     // Polled at least once while the message was in flight (more often if this machine is slow)...
     expect(path.slice(0, 3)).toEqual(['CheckDrain', 'IsDrained', 'WaitForDrain']);
     // ...then noticed the drain and finalized.
-    expect(path.slice(-3)).toEqual(['CheckDrain', 'IsDrained', 'Finalize']);
+    expect(path.slice(-5)).toEqual(['CheckDrain', 'IsDrained', 'Finalize', 'IsFinalized', 'Finalized']);
     expect((await agent(agentId)).lastStop).toMatchObject({ stopId, outcome: 'drained' });
   });
 
   it('timeout path: finalizes timed_out at the deadline and interrupts the message', async () => {
     const { agentId, stopId, messageId } = await drainingAgent(1000);
     await app.workflow.settled(stopId);
-    expect(paths.get(stopId)!.at(-1)).toBe('Finalize');
+    expect(paths.get(stopId)!.slice(-3)).toEqual(['Finalize', 'IsFinalized', 'Finalized']);
     expect((await agent(agentId)).lastStop).toMatchObject({ stopId, outcome: 'timed_out', interrupted: 1 });
     const message = (await app.api('GET', `/agents/${agentId}/messages/${messageId}`)).body.data;
     expect(message).toMatchObject({ status: 'interrupted', stopId });
@@ -98,6 +99,17 @@ describe('the stop workflow (real ASL, local interpreter)', () => {
     expect((await app.api('GET', `/agents/${agentId}/stops`)).body.data).toHaveLength(1);
   });
 
+  it('a Finalize whose clock is behind CheckDrain\'s looks again, and ends the stop once it is due on its own clock', async () => {
+    // Finalize runs 1.5 s behind: at the deadline on CheckDrain's clock, it is not yet due on its own.
+    handlers.Finalize = (input, context) => runAs({ ...app.deps, now: () => Date.now() - 1500 }, () => taskHandlers.FinalizeStopFunctionArn(input as never, context));
+    const { agentId, stopId } = await drainingAgent(1000);
+    await app.workflow.settled(stopId);
+    const path = paths.get(stopId)!;
+    expect(path).toContain('WaitToFinalize');
+    expect(path.slice(-3)).toEqual(['Finalize', 'IsFinalized', 'Finalized']);
+    expect((await agent(agentId)).lastStop).toMatchObject({ stopId, outcome: 'timed_out', interrupted: 1 });
+  });
+
   it('retry path: a task that fails twice then succeeds still finalizes', async () => {
     let failures = 0;
     handlers.CheckDrain = async (input, context) => {
@@ -110,7 +122,7 @@ describe('the stop workflow (real ASL, local interpreter)', () => {
     const { agentId, stopId } = await drainingAgent(1000);
     await app.workflow.settled(stopId);
     expect(retries.get(stopId)).toBe(2);
-    expect(paths.get(stopId)!.at(-1)).toBe('Finalize');
+    expect(paths.get(stopId)!.slice(-3)).toEqual(['Finalize', 'IsFinalized', 'Finalized']);
     expect((await agent(agentId)).lastStop.outcome).toBe('timed_out');
   });
 
@@ -143,7 +155,7 @@ describe('the stop workflow (real ASL, local interpreter)', () => {
     expect(res.status).toBe(200);
     const { stopId } = (await agent(agentId)).lastStop;
     await app.workflow.settled(stopId);
-    expect(paths.get(stopId)).toEqual(['CheckDrain', 'IsDrained', 'Finalize']);
+    expect(paths.get(stopId)).toEqual(['CheckDrain', 'IsDrained', 'Finalize', 'IsFinalized', 'Finalized']);
     expect(gated.closed).toContain(agentId);
   });
 
