@@ -18,6 +18,8 @@ export default {
   // The tests share one DynamoDB Local per run and two vitest workers: one Stryker worker at a time on 2 cores.
   concurrency: 1,
   timeoutMS: 60_000,
+  // The first run (every included test, to learn which test covers which mutant) takes minutes here.
+  dryRunTimeoutMinutes: 40,
   ignoreStatic: true,
   reporters: ['clear-text', 'progress', 'html', 'json'],
   htmlReporter: { fileName: 'reports/mutation/mutation.html' },

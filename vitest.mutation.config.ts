@@ -3,15 +3,15 @@ import base from './vitest.config.js';
 
 /**
  * The tests mutation testing runs (`npm run test:mutation`): the ones that hold the domain's and
- * the stores' guards (races, drains, the workflow, lost answers, the reaper, the worker, the HTTP
- * API). The whole-artefact tests (bundles, npm start, browsers) add minutes per mutant and guard
+ * the stores' guards (races, drains, the workflow, lost answers, clocks, the reaper, the worker).
+ * The whole-artefact tests (bundles, npm start, browsers) add minutes per mutant and guard
  * nothing more in these files.
  */
 export default mergeConfig(
   base,
   defineConfig({
     test: {
-      include: ['test/{concurrency,drain,workflow,scheduled,worker,fleet}/**/*.test.ts', 'test/faults/{lost-responses,clocks,event-publisher}.test.ts', 'test/http/agents-api.test.ts'],
+      include: ['test/{concurrency,drain,workflow,scheduled,worker}/**/*.test.ts', 'test/faults/{lost-responses,clocks}.test.ts'],
     },
   }),
 );
