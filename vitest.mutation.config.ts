@@ -1,4 +1,4 @@
-import { defineConfig, mergeConfig } from 'vitest/config';
+import { defineConfig } from 'vitest/config';
 import base from './vitest.config.js';
 
 /**
@@ -7,11 +7,5 @@ import base from './vitest.config.js';
  * The whole-artefact tests (bundles, npm start, browsers) add minutes per mutant and guard
  * nothing more in these files.
  */
-export default mergeConfig(
-  base,
-  defineConfig({
-    test: {
-      include: ['test/{concurrency,drain,workflow,scheduled,worker}/**/*.test.ts', 'test/faults/{lost-responses,clocks}.test.ts'],
-    },
-  }),
-);
+// Not mergeConfig: it would add these files to the base's, not replace them.
+export default defineConfig({ ...base, test: { ...base.test, include: ['test/{concurrency,drain,workflow,scheduled,worker}/**/*.test.ts', 'test/faults/{lost-responses,clocks}.test.ts'] } });
