@@ -36,7 +36,7 @@ export interface Deps {
   runtimes: RuntimeRegistry;
   /** The llm runtime's keys, each bound by the operator to the base URL it may be sent to. */
   modelKeys: ModelKeys;
-  /** Hands asynchronous messages to the worker (SQS deployed; an in-process queue locally). */
+  /** Hands jobs to the worker: asynchronous messages, forced stops' closes (SQS deployed; an in-process queue locally). */
   queue: MessageQueue;
   /**
    * Fires when this process is going away (locally: the server closing). Running work stops
