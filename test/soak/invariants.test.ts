@@ -33,7 +33,8 @@ async function mix(apps: TestApp[], label: string) {
   let operations = 0;
   const client = async (c: number) => {
     let n = 0;
-    while (operations < MIX_OPERATIONS) {
+    // Each client takes its turn before it sends, so the clients together make exactly MIX_OPERATIONS.
+    while (operations++ < MIX_OPERATIONS) {
       const { api } = pick(apps);
       const agentId = pick(agents);
       const roll = Math.random();
@@ -53,10 +54,10 @@ async function mix(apps: TestApp[], label: string) {
         else [kind, res] = ['read', await api('GET', pick([`/agents/${agentId}`, `/agents/${agentId}/stops`, `/agents/${agentId}/messages`, '/agents?status=active']))];
         answers.push({ kind, agentId, status: res.status, retryAfter: res.headers.get('retry-after'), error: res.body?.error, code: res.body?.code, ...(res.status >= 500 && { data: res.body?.data }) });
       }
-      operations++;
     }
   };
   await Promise.all(Array.from({ length: CLIENTS }, (_, c) => client(c)));
+  operations = answers.length;
   console.info(`random mix (${label}): ${operations} operations over ${agents.length} agents, statuses ${summarize(answers.map((a) => a.status))}`);
   return { agents, answers, events, operations, done: () => unsubscribe.forEach((u) => u()) };
 }

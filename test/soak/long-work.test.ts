@@ -12,7 +12,8 @@ const WORK_MS = 45_000;
 const runtime = new GatedRuntime();
 let app: TestApp;
 beforeAll(async () => {
-  app = await startTestApp({ runtimes: runtime.registry, config: { heartbeatMs: HEARTBEAT_MS, leaseTtlMs: 4 * HEARTBEAT_MS } });
+  // The stop window as deployed (25 s): a request waiting on the 10 s stop sees the workflow end it.
+  app = await startTestApp({ runtimes: runtime.registry, config: { heartbeatMs: HEARTBEAT_MS, leaseTtlMs: 4 * HEARTBEAT_MS, stopWaitWindowMs: 25_000 } });
 });
 afterAll(async () => {
   await app.close();
