@@ -181,29 +181,35 @@ describe('graceful deadline', () => {
   });
 });
 
+/**
+ * An agent with one message held in its runtime and a graceful stop of 60 s begun (a deadline the
+ * workflow, looking every 20 s here, cannot reach during a test): the finalizers a test calls read
+ * their own clocks.
+ */
+async function heldStop(messageId: string) {
+  const agentId = await createAgent(app.api, { settings: { gated: true } }, true);
+  const sent = app.api('POST', `/agents/${agentId}/messages`, { text: messageId, messageId });
+  await gated.waitForHeld(1, agentId);
+  const stop = await app.api('POST', `/agents/${agentId}/stop`, { timeout: 60_000 }, { prefer: 'respond-async' });
+  expect(stop.status).toBe(202);
+  return { agentId, sent, stopId: stop.body.data.stopId as string, deadline: stop.body.data.deadline as number };
+}
+
 describe('judging a stop', () => {
   it('a finalizer ends only its own stop: not another stop of the agent, nor a deleted agent\'s', async () => {
-    const agentId = await createAgent(app.api, { settings: { gated: true } }, true);
-    const sent = app.api('POST', `/agents/${agentId}/messages`, { text: 'held', messageId: 'held' });
-    await gated.waitForHeld(1, agentId);
-    // A deadline the workflow cannot reach during the test; the finalizers below read a clock past it.
-    const stop = await app.api('POST', `/agents/${agentId}/stop`, { timeout: 60_000 }, { prefer: 'respond-async' });
+    const { agentId, sent, stopId } = await heldStop('held');
     const late = { ...app.deps, now: () => Date.now() + 120_000 };
     // Past this stop's deadline, a finalizer of an earlier stop of the same agent leaves it alone.
     expect(await finalizeStop(late, agentId, '01AAAAAAAAAAAAAAAAAAAAAAAA')).toBeUndefined();
-    expect(await agent(agentId)).toMatchObject({ status: 'stopping', stop: { stopId: stop.body.data.stopId } });
-    expect(await finalizeStop(late, crypto.randomUUID(), stop.body.data.stopId)).toBeUndefined();
-    expect(await finalizeStop(late, agentId, stop.body.data.stopId)).toMatchObject({ outcome: 'timed_out' });
+    expect(await agent(agentId)).toMatchObject({ status: 'stopping', stop: { stopId } });
+    expect(await finalizeStop(late, crypto.randomUUID(), stopId)).toBeUndefined();
+    expect(await finalizeStop(late, agentId, stopId)).toMatchObject({ outcome: 'timed_out' });
     gated.release('held');
     expect((await sent).status).toBe(409);
   });
 
   it('a graceful stop is due at its deadline to the millisecond (a completion then is already refused)', async () => {
-    const agentId = await createAgent(app.api, { settings: { gated: true } }, true);
-    const sent = app.api('POST', `/agents/${agentId}/messages`, { text: 'held', messageId: 'held' });
-    await gated.waitForHeld(1, agentId);
-    const stop = await app.api('POST', `/agents/${agentId}/stop`, { timeout: 60_000 }, { prefer: 'respond-async' });
-    const { stopId, deadline } = stop.body.data;
+    const { agentId, sent, stopId, deadline } = await heldStop('held');
     expect(await finalizeStop({ ...app.deps, now: () => deadline - 1 }, agentId, stopId)).toBeUndefined();
     expect(await finalizeStop({ ...app.deps, now: () => deadline }, agentId, stopId)).toMatchObject({ outcome: 'timed_out', interrupted: 1 });
     gated.release('held');
@@ -213,16 +219,11 @@ describe('judging a stop', () => {
 
 describe('a late commit', () => {
   it('judges a timed-out stop as it stood at its deadline: a lease live then is interrupted, though it expired before the commit', async () => {
-    const agentId = await createAgent(app.api, { settings: { gated: true } }, true);
-    const sent = app.api('POST', `/agents/${agentId}/messages`, { text: 'cut', messageId: 'cut' });
-    await gated.waitForHeld(1, agentId);
-    // A deadline the workflow cannot reach during the test: the finalizer below reads a clock past it.
-    const stop = await app.api('POST', `/agents/${agentId}/stop`, { timeout: 60_000 }, { prefer: 'respond-async' });
-    expect(stop.status).toBe(202);
+    const { agentId, sent, stopId } = await heldStop('cut');
     // Its finalizer comes a minute past the deadline (a workflow retrying its close, a reaper's heal): by
     // its clock the message's lease (60 s) has expired, as a dead worker's would have.
     const late = { ...app.deps, now: () => Date.now() + 125_000 };
-    expect(await finalizeStop(late, agentId, stop.body.data.stopId)).toMatchObject({ outcome: 'timed_out', interrupted: 1 });
+    expect(await finalizeStop(late, agentId, stopId)).toMatchObject({ outcome: 'timed_out', interrupted: 1 });
     const [record] = (await app.api('GET', `/agents/${agentId}/stops`)).body.data;
     expect(record).toMatchObject({ outcome: 'timed_out', interruptedMessageIds: ['cut'], failed: 0, drained: 0 });
     gated.release('cut');
