@@ -3,8 +3,8 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
-    // The soak tier runs on its own (vitest.soak.config.ts, `npm run test:soak`).
-    exclude: ['test/soak/**', '**/node_modules/**'],
+    // The end-to-end tier (`npm run test:e2e`) and the soak tier (`npm run test:soak`) run on their own.
+    exclude: ['test/e2e/**', 'test/soak/**', '**/node_modules/**'],
     globalSetup: ['test/support/global-setup.ts'],
     // DynamoDB Local is one JVM shared by every file (each file has its own tables); on a
     // 2-core machine two workers keep it and the tests responsive.
