@@ -1,7 +1,7 @@
 /** Ending a message: its outcome and its lease's release (finalizing a stop it drained), and the settling of dead workers' leases. */
 import { endingEvent, publish } from './events.js';
 import { AgentConditionFailed, type Deps } from './ports.js';
-import { AgentConflict } from './errors.js';
+import { AgentConflict, Unavailable } from './errors.js';
 import { type AgentState, type MessageOutcome, deadHorizon, expiredLeases, leaseExpiredError, liveLeaseIds } from './model.js';
 import { finalizeStop } from './stop-commit.js';
 
@@ -13,9 +13,9 @@ export const messageInterrupted = (messageId: string) =>
  * never conflict): the record takes the outcome while the lease still holds the message, then the
  * lease is released. Both are fenced on the admission's token (race: late completion vs
  * re-admission of the same messageId) and the release, while the agent is stopping, on the stop's
- * deadline (race: completion vs graceful timeout: the deadline is a promise). A refused release
- * means a stop took the message: its commit records it `interrupted`, over the outcome written
- * first. The release returns the agent, so the completion that drained a stopping agent
+ * deadline (race: completion vs graceful timeout: the deadline is a promise). A release refused
+ * while the lease is held means a stop reached the message: its commit decides (interrupted, over
+ * the outcome written first, or drained), and the caller is told what it recorded. The release returns the agent, so the completion that drained a stopping agent
  * finalizes the stop at once without a read (event-driven; the workflow's Wait loop is only the
  * guarantee). Finalizing never fails the (completed) message: the workflow retries it.
  */
@@ -30,6 +30,7 @@ export async function complete(
   // Refused: a stop (or a reclaim) already ended the message, or the record is another admission's.
   if (!(await d.records.recordOutcome({ agentId, messageId, token, outcome, now }))) throw messageInterrupted(messageId);
   let agent: AgentState;
+  let announced = false;
   try {
     agent = await d.agents.releaseLease({ agentId, messageId, token, now: d.now() }).catch(async (err: unknown) => {
       if (err instanceof AgentConditionFailed) throw err;
@@ -40,9 +41,9 @@ export async function complete(
     });
   } catch (err) {
     if (!(err instanceof AgentConditionFailed)) throw err;
-    agent = await afterRefusedRelease(d, agentId, messageId, outcome.status, err.current);
+    ({ agent, announced } = await afterRefusedRelease(d, agentId, messageId, outcome.status, err.current));
   }
-  await publish(d, endingEvent(agentId, messageId, outcome));
+  if (!announced) await publish(d, endingEvent(agentId, messageId, outcome));
   // The completion that drained a stopping agent ends its stop at once, on the agent its release returned.
   if (agent.status === 'stopping' && agent.stop && liveLeaseIds(agent, deadHorizon(d, d.now())).length === 0) {
     await finalizeStop(d, agentId, agent.stop.stopId, agent).catch((err: Error) =>
@@ -53,10 +54,14 @@ export async function complete(
 }
 
 /**
- * The release was refused: the outcome stands when the lease went with it (our release landed
- * and its answer was lost, or a reclaim released the lease after the outcome was recorded), and
- * the agent is returned. Otherwise a stop took the message (forced, or past its deadline: the
- * stop's commit records it interrupted), and the caller is told so.
+ * The release was refused. With the lease gone, the outcome stands when the record still holds
+ * it (our release landed and its answer was lost, or a reclaim released the lease after the
+ * outcome was recorded); otherwise a stop took the message. With the lease still held, a stop
+ * reached the message (forced, or past its graceful deadline): how it ends is that stop's
+ * commit's decision (interrupted, or drained when its lease had expired with the outcome recorded
+ * in time), so this completion ends the stop (it is due) and answers what the commit recorded,
+ * never a guess the store would contradict. Returns the agent, and whether the stop announced the
+ * ending.
  */
 async function afterRefusedRelease(
   d: Deps,
@@ -64,11 +69,28 @@ async function afterRefusedRelease(
   messageId: string,
   status: 'completed' | 'failed',
   current: AgentState | null,
-): Promise<AgentState> {
-  if (!current || current.leases?.[messageId] !== undefined) throw messageInterrupted(messageId);
-  // A stop that took the lease would have recorded the message interrupted, in the same write.
-  if ((await d.records.getMessage(agentId, messageId))?.status === status) return current;
+): Promise<{ agent: AgentState; announced: boolean }> {
+  if (!current) throw messageInterrupted(messageId);
+  const held = current.leases?.[messageId] !== undefined;
+  if (held) await endStopThatReached(d, current, messageId);
+  if ((await d.records.getMessage(agentId, messageId))?.status === status) return { agent: current, announced: held };
   throw messageInterrupted(messageId);
+}
+
+/** The stop that refused a release while the lease was held, ended here; a 503 if it cannot be (its outcome is not known yet). */
+async function endStopThatReached(d: Deps, agent: AgentState, messageId: string): Promise<void> {
+  const stopId = agent.status === 'stopping' ? agent.stop?.stopId : undefined;
+  if (!stopId) throw messageInterrupted(messageId);
+  const ended = await finalizeStop(d, agent.agentId, stopId, agent).catch((err: Error) => {
+    d.log.warn('could not end the stop that reached a completion; its outcome is not known yet', { agentId: agent.agentId, stopId, messageId, error: err });
+    return undefined;
+  });
+  if (ended) return;
+  // Not ended here: ended by another finalizer already, or not yet.
+  const now = await d.agents.get(agent.agentId).catch(() => undefined);
+  if (now === undefined || (now?.status === 'stopping' && now.stop?.stopId === stopId)) {
+    throw new Unavailable(`Message ${messageId} was reached by a stop that is still ending; get the message in a moment for its outcome`);
+  }
 }
 
 /**

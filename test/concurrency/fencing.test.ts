@@ -170,8 +170,9 @@ describe('graceful deadline', () => {
       expect(answer.body.code).toBe('MESSAGE_INTERRUPTED');
     }
 
-    // The workflow's Finalize, as it runs at its next look.
-    expect(await finalizeStop(app.deps, agentId, stop.body.data.stopId)).toMatchObject({ outcome: 'timed_out', interrupted: 2 });
+    // The refused completions ended the stop (it was due) before answering; the workflow's
+    // Finalize, at its next look, finds it ended.
+    expect(await finalizeStop(app.deps, agentId, stop.body.data.stopId)).toBeUndefined();
     const after = await agent(agentId);
     expect(after).toMatchObject({ status: 'inactive', lastStop: { outcome: 'timed_out', interrupted: 2 } });
     const messages = (await app.api('GET', `/agents/${agentId}/messages`)).body.data as { status: string; completedAt: number }[];
@@ -282,6 +283,43 @@ describe('crashed workers', () => {
     expect(await message(agentId, id!)).toMatchObject({ status: 'completed', reply: 'echo: answered, then the worker dies' });
     // Its ending is announced all the same, by the reaper that settled it.
     expect(crashApp.bus.published.filter((e) => e.type === 'Message Completed' && e.detail.messageId === id)).toHaveLength(1);
+  });
+
+  it('a reply recorded in time whose release is refused after the deadline: the caller is told what the stop recorded, not a guess', async () => {
+    const agentId = await createAgent(crashApp.api, { settings: { gated: true }, idleTimeoutMs: null }, true);
+    stallHeartbeats(crashApp, agentId);
+    // The completion is slow between its writes: its release is stamped past the stop's deadline.
+    // No workflow runs (it would end the stop first).
+    let letRelease!: () => void;
+    const releaseHeld = new Promise<void>((resolve) => (letRelease = resolve));
+    const undo = patchAgentsStore(crashApp, 'releaseLease', (release) => async (a) => {
+      if (a.agentId !== agentId) return release(a);
+      await releaseHeld;
+      return release({ ...a, now: Date.now() });
+    });
+    const start = crashApp.workflow.start;
+    crashApp.workflow.start = async () => {};
+    const sent = crashApp.api('POST', `/agents/${agentId}/messages`, { messageId: 'in-time', text: 'answered in time' });
+    try {
+      await crashGated.waitForHeld(1, agentId);
+      expect((await crashApp.api('POST', `/agents/${agentId}/stop`, { timeout: 1000 }, { prefer: 'respond-async' })).status).toBe(202);
+      const { deadline } = (await crashApp.deps.agents.get(agentId))!.stop!;
+      crashGated.release('in-time');
+      await eventually(async () => (await crashApp.deps.records.getMessage(agentId, 'in-time'))?.status === 'completed');
+      // Its lease expired (no heartbeat landed) before the deadline; the release comes after both.
+      await eventually(async () => Date.now() > deadline);
+      letRelease();
+      const answer = await sent;
+      // The stop's commit, made by this completion, counts it drained: the caller hears the reply the store keeps.
+      expect(answer).toMatchObject({ status: 200, body: { data: { messageId: 'in-time', reply: 'echo: answered in time' } } });
+    } finally {
+      crashApp.workflow.start = start;
+      undo();
+    }
+    expect(await message(agentId, 'in-time')).toMatchObject({ status: 'completed', reply: 'echo: answered in time' });
+    const [record] = (await crashApp.api('GET', `/agents/${agentId}/stops`)).body.data;
+    expect(record).toMatchObject({ outcome: 'drained', drainedMessageIds: ['in-time'], interrupted: 0 });
+    expect(crashApp.bus.published.filter((e) => e.type === 'Message Completed' && e.detail.messageId === 'in-time' && e.detail.agentId === agentId)).toHaveLength(1);
   });
 
   it('an admission that dies between writing the message and taking its lease: the message ends failed, never processing for good', async () => {
