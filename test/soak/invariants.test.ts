@@ -123,13 +123,15 @@ async function checkInvariants(app: TestApp, run: Awaited<ReturnType<typeof mix>
     }
     if (agent.status === 'inactive') expect(leased.size).toBe(0);
 
-    // A message answered 200 is completed with its own reply; one refused (409/429) was never admitted.
+    // A message answered 200 is completed with its own reply; one refused (409/429) was never admitted;
+    // one answered interrupted is stored interrupted.
     for (const a of answers.filter((x) => x.kind === 'message' && x.agentId === agentId)) {
       if (a.status === 200) {
         const why = () => JSON.stringify({ answer: a, stops: stops.filter((x) => [...x.interruptedMessageIds, ...x.drainedMessageIds].includes(a.messageId!)), events: events.filter((e) => e.detail.messageId === a.messageId) });
         expect(byId.get(a.messageId!), why()).toMatchObject({ status: 'completed', text: a.text, reply: a.text });
       }
       else if (a.error === 'Agent is not running' || a.error === 'Agent is stopping') expect(byId.has(a.messageId!)).toBe(false);
+      else if (a.code === 'MESSAGE_INTERRUPTED') expect(byId.get(a.messageId!), JSON.stringify(a)).toMatchObject({ status: 'interrupted' });
     }
 
     // No reply is stored on a message of another admission: echo replies with the message's own text.
