@@ -46,7 +46,7 @@ export const ALARMS = {
   StopWorkflowsFailed: {
     threshold: 1,
     description:
-      'A stop or fleet stop workflow failed past its retries: an agent is stopping with a recorded failure (its stop answers 500) or a fleet stop is recorded failed. ' +
+      'A stop workflow failed past its retries and its recovery window (STOP_RECOVERY_MS past the deadline), or a fleet stop workflow past its retries: an agent is stopping with a recorded failure (its stop answers 500) or a fleet stop is recorded failed. ' +
       'Runbook: open the failed execution in Step Functions for its error; force-stop the agent (POST /agents/{agentId}/stop {"graceful":false}) or start another fleet stop for the rest.',
   },
   TableThrottling: {

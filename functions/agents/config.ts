@@ -32,6 +32,12 @@ export interface Config {
   /** The reaper heals a `stopping` agent this long after its deadline, or after it was forced (its workflow or force request is gone). */
   stuckStopGraceMs: number;
   /**
+   * A stop's workflow that fails past its task retries (an overloaded store) goes back to its
+   * drain check, every few seconds, until this long past the stop's deadline (or its force); then
+   * the failure is recorded on the agent.
+   */
+  stopRecoveryMs: number;
+  /**
    * Where the `http` runtime may call: `public` refuses loopback, private, link-local (the
    * instance metadata address above all) and other non-public addresses, checked on the address
    * actually connected to; `any` allows them (local development, a worker in your VPC).
@@ -90,6 +96,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): Config {
     recordRetentionDays: intEnv(env, 'RECORD_RETENTION_DAYS', 30, 1, 3650),
     closeGraceMs: intEnv(env, 'CLOSE_GRACE_MS', 30_000, 0, 3_600_000),
     stuckStopGraceMs: intEnv(env, 'STUCK_STOP_GRACE_MS', 300_000, 0, 86_400_000),
+    stopRecoveryMs: intEnv(env, 'STOP_RECOVERY_MS', 30_000, 0, 300_000),
     workerWrapUpMs: intEnv(env, 'WORKER_WRAP_UP_MS', 10_000, 0, 60_000),
     runtimeUrls: runtimeUrlsFromEnv(env),
     runtimeAllowHttp: boolEnv(env, 'RUNTIME_ALLOW_HTTP', false),

@@ -5,6 +5,7 @@
 import { endingEvent, publish } from './events.js';
 import { AgentConditionFailed, runtimeFor, type CloseJob, type Deps } from './ports.js';
 import { RETRY_LIMITS, backoff, retriesExhausted, sleep } from './retry.js';
+import { nextPollSeconds } from './stop-view.js';
 import { type AgentConfig, type AgentState, type MessageRecord, deadHorizon, expiredLeases, leaseExpiredError, liveLeaseIds, type LastStop, type RuntimeClosed, type StopInfo, type StopOutcome, type StopRecord, lastStopOf, stopCorrelationId } from './model.js';
 
 /**
@@ -260,12 +261,33 @@ async function announce(
   return { lastStop, interruptedIds };
 }
 
-/** The workflow's failure path: record it on the agent, which stays recoverable (force stop, reaper). */
-export async function recordStopFailure(d: Deps, agentId: string, stopId: string, error: string, cause: string): Promise<void> {
+/** How long a stop's workflow waits after a failure past its retries before it looks again. */
+export const RECOVERY_WAIT_SECONDS = 5;
+
+/**
+ * The workflow's failure path, once a task failed past its retries: while the stop is within its
+ * deadline (or its force) plus `stopRecoveryMs`, the workflow waits and goes back to its drain
+ * check (an overloaded store recovers; a stop is not left `stopping` for the reaper's grace).
+ * Past that, the failure is recorded on the agent, which stays recoverable (force stop, reaper).
+ */
+export async function afterStopWorkflowFailure(d: Deps, agentId: string, stopId: string, error: string, cause: string): Promise<{ recover: boolean; waitSeconds: number }> {
+  const agent = await d.agents.get(agentId);
+  // Ended or superseded meanwhile: nothing to recover or record.
+  if (!agent || agent.status !== 'stopping' || agent.stop?.stopId !== stopId) return { recover: false, waitSeconds: 0 };
+  const now = d.now();
+  const due = agent.stop.forced ? agent.dueAt : agent.stop.deadline;
+  if (now < due + d.config.stopRecoveryMs) {
+    d.log.warn('stop workflow failed past its retries; looking again', { agentId, stopId, error, cause: cause.slice(0, 1000) });
+    // Before the deadline, no sooner than the drain check would have looked.
+    const waitSeconds = now < due ? nextPollSeconds(agent.stop.timeoutMs, due - now) : RECOVERY_WAIT_SECONDS;
+    return { recover: true, waitSeconds: Math.max(waitSeconds, RECOVERY_WAIT_SECONDS) };
+  }
+  d.log.error('stop workflow failed', { agentId, stopId, error, cause: cause.slice(0, 1000) });
   try {
-    await d.agents.recordStopFailure(agentId, stopId, { error, cause: cause.slice(0, 1000), at: d.now() });
+    await d.agents.recordStopFailure(agentId, stopId, { error, cause: cause.slice(0, 1000), at: now });
   } catch (err) {
     // Already finalized, forced or superseded: nothing to record.
     if (!(err instanceof AgentConditionFailed)) throw err;
   }
+  return { recover: false, waitSeconds: 0 };
 }

@@ -27,6 +27,7 @@ export const testConfig = (overrides: Partial<Config> = {}): Config & { agentsTa
     recordRetentionDays: 30,
     closeGraceMs: 2_000,
     stuckStopGraceMs: 300_000,
+    stopRecoveryMs: 30_000,
     workerWrapUpMs: 10_000,
     runtimeUrls: 'any',
     runtimeAllowHttp: true,

@@ -22,10 +22,12 @@ let app: TestApp;
 beforeAll(async () => {
   app = await startTestApp({
     runtimes: gated.registry,
+    // A failure past the retries is looked at again until 1.5 s past the deadline.
+    config: { stopRecoveryMs: 1_500 },
     workflow: {
       handlers,
       retryIntervalOverrides: { CheckDrain: 10, Finalize: 10, RecordFailure: 10 },
-      waitTimeOverrides: {},
+      waitTimeOverrides: { WaitToRecover: 20 },
       onEvent: (stopId, event) => {
         if (event.type === 'StateEntered') paths.set(stopId, [...(paths.get(stopId) ?? []), event.state!.name]);
         if (event.type === 'StateRetried') retries.set(stopId, (retries.get(stopId) ?? 0) + 1);
@@ -126,14 +128,36 @@ describe('the stop workflow (real ASL, local interpreter)', () => {
     expect((await agent(agentId)).lastStop.outcome).toBe('timed_out');
   });
 
-  it('failure path: past its retries the failure is recorded, the API answers 500, and a force stop recovers', async () => {
+  it('recovery path: a task failing past its retries (an overloaded store) is tried again after a wait, and the stop ends', async () => {
+    let failures = 0;
+    handlers.Finalize = async (input, context) => {
+      // The first try and its three retries fail; the try after the recovery wait lands.
+      if (failures < 4) {
+        failures++;
+        throw new Error('transient: throttled');
+      }
+      return taskHandlers.FinalizeStopFunctionArn(input as never, context);
+    };
+    const { agentId, stopId } = await drainingAgent(1000);
+    await app.workflow.settled(stopId);
+    const path = paths.get(stopId)!;
+    expect(path).toEqual(expect.arrayContaining(['RecordFailure', 'Recovers', 'WaitToRecover']));
+    expect(path.slice(-3)).toEqual(['Finalize', 'IsFinalized', 'Finalized']);
+    // Ended, with no failure ever recorded (a waiting request was never answered 500).
+    expect((await agent(agentId))).toMatchObject({ status: 'inactive', lastStop: { stopId, outcome: 'timed_out', interrupted: 1 } });
+  });
+
+  it('failure path: past its retries and its recovery window the failure is recorded, the API answers 500, and a force stop recovers', async () => {
     handlers.Finalize = async () => {
       throw new Error('runtime unreachable');
     };
     const { agentId, stopId, messageId } = await drainingAgent(1000);
     await app.workflow.settled(stopId);
-    expect(paths.get(stopId)!.slice(-2)).toEqual(['RecordFailure', 'StopFailed']);
-    expect(retries.get(stopId)).toBe(3);
+    const path = paths.get(stopId)!;
+    expect(path.slice(-3)).toEqual(['RecordFailure', 'Recovers', 'StopFailed']);
+    // Looked at again within the window, each Finalize retried three times.
+    expect(path).toContain('WaitToRecover');
+    expect(retries.get(stopId)).toBe(3 * path.filter((state) => state === 'Finalize').length);
     const stuck = await agent(agentId);
     expect(stuck.status).toBe('stopping');
     expect(stuck.stop.failure).toMatchObject({ error: 'Error', cause: 'runtime unreachable' });
