@@ -131,7 +131,14 @@ export interface StopCommit {
  */
 export type StopCommitted =
   | { committed: true; adopted?: StopRecord }
-  | { committed: false; stale: boolean; missing: string[]; ended: { messageId: string; record: MessageRecord }[] };
+  | {
+      committed: false;
+      stale: boolean;
+      missing: string[];
+      ended: { messageId: string; record: MessageRecord }[];
+      /** A record was created after the commit's time (on a clock ahead): the commit is stamped no earlier than this. */
+      notBefore?: number;
+    };
 
 /** Agents' configurations, immutable under their version: kept by the process that read them. */
 export interface ConfigStore {

@@ -168,8 +168,10 @@ async function commitOutcome(
   const leaseIds = Object.keys(agent.leases ?? {});
   const expired = new Map(expiredLeases(agent, deadHorizon(d, judgedAt(stop, now))));
   // One clock decides: this commit's. A stop requested on a clock ahead of it still records no
-  // negative duration (a timed-out one is committed only once its deadline passed on this clock).
-  const stoppedAt = Math.max(now, stop.requestedAt);
+  // negative duration (a timed-out one is committed only once its deadline passed on this clock),
+  // and a message admitted on a clock ahead never ends before it was created (the store refuses
+  // it, with the record: the next pass is stamped at its creation).
+  let stoppedAt = Math.max(now, stop.requestedAt);
   const missing = new Set<string>();
   // Expired leases whose message had ended before its worker died: drained, unless it completed
   // at or after a graceful deadline (then the stop cut it: interrupted, as any late completion).
@@ -188,6 +190,7 @@ async function commitOutcome(
     const result = await d.agents.commitStop({ agent, stopId: stop.stopId, lastStop, record, now: stoppedAt, failures });
     if (!result.committed) {
       if (result.stale) return undefined;
+      if (result.notBefore !== undefined) stoppedAt = Math.max(stoppedAt, result.notBefore);
       result.missing.forEach((id) => missing.add(id));
       result.ended.forEach(({ messageId, record: r }) => ended.set(messageId, r));
       continue;

@@ -47,6 +47,22 @@ describe('two instances, clocks 2 s apart', () => {
     expect(record.stoppedAt).toBeGreaterThanOrEqual(record.requestedAt);
   });
 
+  it('a message admitted on the clock ahead and cut by a stop on the clock behind never ends before it began', async () => {
+    const agentId = await createAgent(ahead.api, { settings: { gated: true } }, true);
+    const sent = ahead.api('POST', `/agents/${agentId}/messages`, { messageId: 'cut', text: 'cut at once' });
+    await gated.waitForHeld(1, agentId);
+    // Forced at once from the clock 2 s behind: its own time is before the message's creation.
+    expect((await behind.api('POST', `/agents/${agentId}/stop`, { graceful: false })).status).toBe(200);
+    expect((await sent).body.code).toBe('MESSAGE_INTERRUPTED');
+    const message = (await ahead.api('GET', `/agents/${agentId}/messages/cut`)).body.data;
+    expect(message.status).toBe('interrupted');
+    expect(message.completedAt).toBeGreaterThanOrEqual(message.createdAt);
+    const [record] = (await ahead.api('GET', `/agents/${agentId}/stops`)).body.data;
+    expect(record).toMatchObject({ outcome: 'forced', interruptedMessageIds: ['cut'] });
+    expect(record.stoppedAt).toBeGreaterThanOrEqual(message.createdAt);
+    expect(record.durationMs).toBeGreaterThanOrEqual(0);
+  });
+
   it('a timed-out stop is never committed before its deadline on the committing clock', async () => {
     const agentId = await createAgent(ahead.api, { settings: { gated: true } }, true);
     void ahead.api('POST', `/agents/${agentId}/messages`, { text: 'too slow' }).catch(() => undefined);

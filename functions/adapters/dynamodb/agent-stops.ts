@@ -225,12 +225,15 @@ export class AgentStops implements AgentStopStore {
       ...settled.map(({ messageId, outcome }) => this.table.records.finishMessage(agent.agentId, messageId, outcome, now, { exists: true, processing: outcome.status === 'failed' })),
     ]);
     if (!reasons) return { committed: true };
-    const refused = settled.flatMap(({ messageId }, i) => (reasons[i + 2]?.code === 'ConditionalCheckFailed' ? [{ messageId, item: reasons[i + 2]!.item }] : []));
+    const refused = settled.flatMap(({ messageId }, i) => (reasons[i + 2]?.code === 'ConditionalCheckFailed' ? [{ messageId, item: reasons[i + 2]!.item as unknown as MessageRecord | undefined }] : []));
+    // Created after this commit's time (admitted on a clock ahead): the next attempt is stamped at its creation.
+    const early = refused.flatMap((r) => (r.item && r.item.createdAt > now ? [r.item.createdAt] : []));
     return {
       committed: false,
       stale: reasons[0]?.code !== 'None' || reasons[1]?.code !== 'None' || refused.length === 0,
       missing: refused.filter((r) => !r.item).map((r) => r.messageId),
-      ended: refused.flatMap((r) => (r.item ? [{ messageId: r.messageId, record: r.item as unknown as MessageRecord }] : [])),
+      ended: refused.flatMap((r) => (r.item && r.item.createdAt <= now ? [{ messageId: r.messageId, record: r.item }] : [])),
+      ...(early.length > 0 && { notBefore: Math.max(...early) }),
     };
   }
 }

@@ -91,7 +91,8 @@ export class MessageRecords implements MessageRecordStore {
   /**
    * The record half of ending a message. With `fence`, it refuses a message that already ended
    * and, given the admission's token (or its createdAt), a record written by another admission of
-   * the same id. A stop's commit writes only records that exist (`exists`), a failed one only
+   * the same id. A stop's commit writes only records that exist (`exists`) and were created by
+   * its time (no message ends before it began, whatever clock admitted it), a failed one only
    * while still `processing`, and an interrupted one without the reply or error a completion
    * may have written first.
    */
@@ -106,7 +107,7 @@ export class MessageRecords implements MessageRecordStore {
       outcome.status === 'completed' ? ['reply', outcome.reply] : outcome.status === 'failed' ? ['error', outcome.error] : ['stopId', outcome.stopId];
     const byStop = 'exists' in fence;
     const conditions = byStop
-      ? ['attribute_exists(sk)', ...(fence.processing ? ['#status = :processing'] : [])]
+      ? ['attribute_exists(sk)', 'createdAt <= :now', ...(fence.processing ? ['#status = :processing'] : [])]
       : ['#status = :processing', ...(fence.token ? ['leaseToken = :token'] : []), ...(fence.createdAt !== undefined ? ['createdAt = :createdAt'] : [])];
     const cut = outcome.status === 'interrupted';
     return {
