@@ -138,6 +138,8 @@ async function checkInvariants(app: TestApp, run: Awaited<ReturnType<typeof mix>
     for (const m of messages.filter((x) => x.status === 'completed')) expect(m.reply, m.messageId).toBe(m.text);
     // A message is completed or interrupted, never both: an interrupted one keeps no reply.
     for (const m of messages.filter((x) => x.status === 'interrupted')) expect(m.reply, m.messageId).toBeUndefined();
+    // No message ends before it was created, whichever clock ended it.
+    for (const m of messages.filter((x) => x.completedAt !== undefined)) expect(m.completedAt, m.messageId).toBeGreaterThanOrEqual(m.createdAt);
     // Every ending was announced, whoever settled it.
     const announced = new Set(events.filter((e) => e.detail.agentId === agentId).map((e) => `${e.type}/${e.detail.messageId}`));
     const eventOf = { completed: 'Message Completed', failed: 'Message Failed', interrupted: 'Message Interrupted' } as const;
