@@ -183,6 +183,13 @@ function SendMessage({ agentId, sent }: { agentId: string; sent: () => void }) {
   );
 }
 
+/** What each outcome word means, as the API document says it. */
+const OUTCOME_MEANING: Record<StopRecord['outcome'], string> = {
+  drained: 'The stop cut nothing: every message in flight ended on its own before the deadline (completed, or failed: see Failed)',
+  timed_out: 'The timeout cut messages short: see Interrupted',
+  forced: 'A force stop: whatever was in flight was cut',
+};
+
 const Ids = ({ ids }: { ids?: string[] | undefined }) => (ids && ids.length > 0 ? <code>{ids.join(', ')}</code> : <>—</>);
 
 function StopHistory({ stops }: { stops: StopRecord[] }) {
@@ -195,7 +202,9 @@ function StopHistory({ stops }: { stops: StopRecord[] }) {
           {stops.map((s) => (
             <tr key={s.stopId} data-stop={s.stopId}>
               <td>{when(s.stoppedAt)}</td>
-              <td data-outcome>{s.outcome}</td>
+              <td data-outcome title={OUTCOME_MEANING[s.outcome]}>
+                {s.outcome}
+              </td>
               <td>{s.reason}</td>
               <td>{s.graceful ? `graceful, ${duration(s.timeoutMs)}` : 'force'}</td>
               <td>{duration(s.durationMs)}</td>

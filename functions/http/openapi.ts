@@ -29,7 +29,13 @@ import { routes, type Route } from './routes.js';
 /** The named schemas: one entry each under components.schemas, referenced everywhere else. */
 const named = z.registry<{ id: string }>();
 
-const outcome = z.enum(['drained', 'timed_out', 'forced']);
+const outcome = z
+  .enum(['drained', 'timed_out', 'forced'])
+  .describe(
+    'drained: the stop cut nothing; every message in flight when it began ended on its own before the deadline, completed or failed ' +
+      '(a runtime error, or a worker that stopped responding: see failed). timed_out: the timeout cut messages short (interrupted). ' +
+      'forced: a force stop, which cuts whatever is in flight.',
+  );
 const reason = z.enum(['api', 'idle', 'fleet']);
 const operationId = z.string().optional().describe('The fleet stop this stop was part of (reason fleet)');
 
@@ -150,7 +156,7 @@ const fleetStopViewSchema = z
       selected: count('Agents the selector matched'),
       inProgress: count('Selected agents whose stop has not ended yet'),
       stopped: count('Agents stopped: drained + timed_out + forced'),
-      drained: count('Stops that ended with every message finished'),
+      drained: count('Stops that cut nothing: every message in flight ended on its own (completed or failed) before the deadline'),
       timed_out: count('Stops whose timeout cut messages short'),
       forced: count('Force stops'),
       failed: count('Agents whose stop failed (see failures)'),

@@ -115,8 +115,10 @@ export async function run(argv: string[], io: Io): Promise<number> {
   const showStop = (r: StopResult) => {
     if (globals().json) return json(r);
     const rec = r.record;
-    print(`${r.agentId}: ${statusColor(r.outcome)}, ${r.interrupted} interrupted${rec ? `, ${rec.drained} drained, in ${rec.durationMs} ms` : ''}`);
+    print(`${r.agentId}: ${statusColor(r.outcome)}, ${r.interrupted} interrupted${rec ? `, ${rec.drained} drained${rec.failed ? `, ${rec.failed} failed` : ''}, in ${rec.durationMs} ms` : ''}`);
     if (rec?.interruptedMessageIds.length) print(`  interrupted: ${rec.interruptedMessageIds.join(', ')}`);
+    // Drained with failures: its workers stopped responding; the stop cut nothing.
+    if (rec?.failedMessageIds?.length) print(`  failed (worker stopped responding): ${rec.failedMessageIds.join(', ')}`);
   };
 
   /** One line that rewrites itself on a terminal; one line per change elsewhere. */

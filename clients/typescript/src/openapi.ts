@@ -364,7 +364,10 @@ export interface components {
             };
             lastStop?: {
                 stopId: string;
-                /** @enum {string} */
+                /**
+                 * @description drained: the stop cut nothing; every message in flight when it began ended on its own before the deadline, completed or failed (a runtime error, or a worker that stopped responding: see failed). timed_out: the timeout cut messages short (interrupted). forced: a force stop, which cuts whatever is in flight.
+                 * @enum {string}
+                 */
                 outcome: "drained" | "timed_out" | "forced";
                 /** @enum {string} */
                 reason: "api" | "idle" | "fleet";
@@ -405,7 +408,10 @@ export interface components {
             /** Format: uuid */
             agentId: string;
             stopId: string;
-            /** @enum {string} */
+            /**
+             * @description drained: the stop cut nothing; every message in flight when it began ended on its own before the deadline, completed or failed (a runtime error, or a worker that stopped responding: see failed). timed_out: the timeout cut messages short (interrupted). forced: a force stop, which cuts whatever is in flight.
+             * @enum {string}
+             */
             outcome: "drained" | "timed_out" | "forced";
             /** @enum {string} */
             reason: "api" | "idle" | "fleet";
@@ -451,7 +457,7 @@ export interface components {
                 inProgress: number;
                 /** @description Agents stopped: drained + timed_out + forced */
                 stopped: number;
-                /** @description Stops that ended with every message finished */
+                /** @description Stops that cut nothing: every message in flight ended on its own (completed or failed) before the deadline */
                 drained: number;
                 /** @description Stops whose timeout cut messages short */
                 timed_out: number;
