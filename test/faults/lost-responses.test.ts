@@ -65,6 +65,19 @@ describe('messages', () => {
     expect((await stored(agentId)).leases).toEqual({});
   });
 
+  it("the lease release, its answer lost and the SDK's retries throttled: 200 and one Message Completed, not a 503 for a completed message", async () => {
+    const agentId = await createAgent(app.api, {}, true);
+    // The first attempt lands and its answer is lost; the SDK's two retries are throttled: it gives up.
+    const release = (r: FaultRequest) => r.key?.agentId === agentId && expressionOf(r) === 'REMOVE #leases.#m';
+    app.faults.add({ fault: 'lose-response', operations: ['UpdateItem'], times: 1, match: release });
+    app.faults.add({ fault: 'throttle', operations: ['UpdateItem'], times: 2, match: (r) => release(r) && (app.faults.injected['lose-response'] ?? 0) > 0 });
+    const res = await app.api('POST', `/agents/${agentId}/messages`, { messageId: 'r2', text: 'release, unanswered' });
+    expect(res).toMatchObject({ status: 200, body: { data: { status: 'completed', reply: 'release, unanswered' } } });
+    expect(app.faults.injected).toMatchObject({ 'lose-response': 1, throttle: 2 });
+    expect(events('Message Completed', agentId).map((e) => e.detail.messageId)).toEqual(['r2']);
+    expect((await stored(agentId)).leases).toEqual({});
+  });
+
   it("the worker's claim of a queued message: it runs, not skipped as another delivery's", async () => {
     const agentId = await createAgent(app.api, {}, true);
     loseOnce('UpdateItem', agentId, (r) => expressionOf(r).includes('REMOVE #leases.#m.queued'));
