@@ -13,6 +13,9 @@ import { agentCardHandler, jsonRpcHandler, UserBuilder } from '@a2a-js/sdk/serve
  * - `ask:<question>`: waits on the user (INPUT_REQUIRED) with the question; the next message
  *   on that task completes it with "thanks for <text>";
  * - `fail:<reason>`: fails with the reason;
+ * - `leak`: fails with a message that quotes the credential headers of the call (an endpoint
+ *   that echoes its request in its errors; `quoting` does the same in a JSON-RPC error or an
+ *   HTTP 401 body for every call);
  * - anything else: completes at once with an artifact "echo: <text>".
  * It records what it was sent: the contexts, the cancels, the headers of each call.
  */
@@ -21,6 +24,8 @@ export class A2AStandIn {
   readonly cancels: string[] = [];
   readonly headers: Record<string, string | string[] | undefined>[] = [];
   readonly executed: { taskId: string; text: string; continued: boolean }[] = [];
+  /** Answers every call with an error quoting its credential headers: a JSON-RPC error, or an HTTP 401. */
+  quoting: 'rpc' | 'http' | undefined;
   /** Replaces the card served (or serves a status), to see what the service makes of it. */
   card: ((card: AgentCard) => unknown) | { status: number } | undefined;
   private server!: Server;
@@ -32,6 +37,12 @@ export class A2AStandIn {
     app.use((req, _res, next) => {
       if (req.method === 'POST') this.headers.push({ ...req.headers });
       next();
+    });
+    app.post('/', express.json(), (req, res, next) => {
+      if (!this.quoting) return next();
+      const quoted = `refused, you sent ${this.credentials()}`;
+      if (this.quoting === 'http') return void res.status(401).type('text/plain').send(quoted);
+      res.json({ jsonrpc: '2.0', id: (req.body as { id?: unknown }).id ?? null, error: { code: -32603, message: quoted } });
     });
     await new Promise<void>((resolve, reject) => {
       this.server = app.listen(port, '127.0.0.1', (err) => (err ? reject(err) : resolve()));
@@ -47,6 +58,12 @@ export class A2AStandIn {
     app.use(`/${AGENT_CARD_PATH}`, agentCardHandler({ agentCardProvider: handler }));
     app.use(jsonRpcHandler({ requestHandler: handler, userBuilder: UserBuilder.noAuthentication }));
     return this;
+  }
+
+  /** The credential headers of the last call, as an endpoint that quotes its request would. */
+  private credentials(): string {
+    const last = this.headers.at(-1) ?? {};
+    return `authorization: ${String(last.authorization)}, x-api-key: ${String(last['x-api-key'])}`;
   }
 
   close(): Promise<void> {
@@ -120,6 +137,7 @@ export class A2AStandIn {
         if (ctx.task) return status(TaskState.TASK_STATE_COMPLETED, `thanks for ${said}`);
         if (verb === 'ask') return status(TaskState.TASK_STATE_INPUT_REQUIRED, arg);
         if (verb === 'fail') return status(TaskState.TASK_STATE_FAILED, arg);
+        if (verb === 'leak') return status(TaskState.TASK_STATE_FAILED, `cannot go on with ${this.credentials()}`);
         if (verb === 'slow' || verb === 'stubborn') {
           const until = Date.now() + Number(arg);
           while (Date.now() < until) {

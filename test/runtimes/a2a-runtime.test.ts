@@ -1,6 +1,8 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { RecordsStore } from '../../functions/adapters/dynamodb/records-store.js';
+import { logger } from '../../functions/adapters/logger.js';
 import { A2AStandIn } from '../../local/a2a-agent.js';
+import { captureOutput } from '../support/output.js';
 import { eventually, startTestApp, type TestApp } from '../support/stack.js';
 
 /**
@@ -9,6 +11,12 @@ import { eventually, startTestApp, type TestApp } from '../support/stack.js';
  * tasks: a graceful stop waits for them, a timeout or a force cancels them and records whether
  * the agent honoured the cancel.
  */
+// Set before the logger is built: each invocation starts at the level the environment gives.
+vi.hoisted(() => {
+  process.env.POWERTOOLS_LOG_LEVEL = 'INFO';
+});
+/** The handlers' own JSON log lines (kept for the test, not shown). */
+const output = captureOutput();
 let app: TestApp;
 let agent: A2AStandIn;
 const TOKEN = 'a2a-token-never-shown';
@@ -24,6 +32,8 @@ afterEach(() => {
   agent.card = undefined;
 });
 afterAll(async () => {
+  output.restore();
+  logger.setLogLevel('SILENT');
   await app.close();
   await agent.close();
   for (const name of ['A2A_TOKEN_TEST', 'A2A_URL_TEST', 'A2A_TOKEN_ELSEWHERE', 'A2A_URL_ELSEWHERE']) delete process.env[name];
@@ -215,6 +225,37 @@ describe("a cut task's cancel", () => {
 });
 
 describe('the token', () => {
+  it('never comes back from an endpoint that quotes it: not in an answer, a record, an event or a log line', async () => {
+    const logLines: string[] = [];
+    const seen: string[] = [];
+    const unsubscribe = app.bus.subscribe((e) => seen.push(JSON.stringify(e)));
+    try {
+      for (const header of [undefined, 'X-API-Key']) {
+        const agentId = await startedAgent({ auth: { token: { env: 'A2A_TOKEN_TEST' }, ...(header && { header }) } });
+        // A failed task whose message quotes the call's headers.
+        const failed = await send(agentId, `leak-${header ?? 'bearer'}`, 'leak');
+        expect(failed).toMatchObject({ status: 502, body: { error: expect.stringContaining('[redacted]') } });
+        // A JSON-RPC error, then an HTTP 401 body, quoting them.
+        for (const quoting of ['rpc', 'http'] as const) {
+          agent.quoting = quoting;
+          const answer = await send(agentId, `${quoting}-${header ?? 'bearer'}`, 'hello');
+          agent.quoting = undefined;
+          expect(answer.status).toBe(502);
+          logLines.push(JSON.stringify(answer.body));
+        }
+        logLines.push(JSON.stringify(failed.body), JSON.stringify((await app.api('GET', `/agents/${agentId}/messages`)).body));
+      }
+      expect(agent.headers.some((h) => h.authorization === `Bearer ${TOKEN}`)).toBe(true);
+      expect(logLines.join('\n')).toContain('[redacted]');
+      expect(output.text()).toContain('runtime failed to process a message');
+      expect([...logLines, ...seen, output.text()].join('\n')).not.toContain(TOKEN);
+    } finally {
+      agent.quoting = undefined;
+      unsubscribe();
+    }
+  });
+
+
   it('is sent to the URL it is bound to, as a bearer or in the named header, and never shown', async () => {
     const bearer = await startedAgent({ auth: { token: { env: 'A2A_TOKEN_TEST' } } });
     agent.headers.length = 0;

@@ -92,6 +92,8 @@ export class A2ARuntime implements AgentRuntime {
     const bounded = AbortSignal.any([signal, AbortSignal.timeout(timeout)]);
     const [{ client, serviceParameters }, state] = await Promise.all([this.clientFor(agent), records.getA2AState(agent.agentId)]);
     const options = { signal: bounded, serviceParameters };
+    // The agent's words are stored, answered and logged: never with the credential this call sent.
+    const clean = redactor(serviceParameters);
     let task: Task;
     const continues = state.waitingTaskId;
     try {
@@ -101,7 +103,7 @@ export class A2ARuntime implements AgentRuntime {
       if (continues) await records.recordTask(agent.agentId, message.messageId, { id: continues, state: 'input-required' });
       const sent = await client.sendMessage(sendMessageRequest(agent, message, state.waitingTaskId), options);
       // A plain message is the whole answer: no task to follow.
-      if (!('status' in sent)) return { reply: textOf(sent.parts) };
+      if (!('status' in sent)) return { reply: clean(textOf(sent.parts)) };
       task = sent;
       if (!continues) await records.recordTask(agent.agentId, message.messageId, { id: task.id, state: stateName(task.status?.state) });
       for (let wait = POLL_MS.first; ACTIVE.has(task.status?.state ?? TaskState.TASK_STATE_UNSPECIFIED); wait = Math.min(POLL_MS.max, wait * POLL_MS.growth)) {
@@ -114,17 +116,18 @@ export class A2ARuntime implements AgentRuntime {
         if (!signal.aborted) await this.cancel(agent, message.messageId).catch(() => undefined);
         throw signal.aborted ? signal.reason : new Error(`the agent did not finish within ${timeout} ms`);
       }
-      throw new Error(describe(err), { cause: err });
+      // Without the SDK's error as its cause: it may quote the request, headers included.
+      throw new Error(clean(describe(err)));
     }
     const ended: number = task.status?.state ?? TaskState.TASK_STATE_UNSPECIFIED;
     await records.recordTask(agent.agentId, message.messageId, { state: stateName(ended) });
     const waiting = WAITING.has(ended);
     if (waiting) await records.setA2AWaiting(agent.agentId, task.id, Date.now());
     else if (continues) await records.clearA2AWaiting(agent.agentId, continues, Date.now());
-    const said = textOf(task.status?.message?.parts);
+    const said = clean(textOf(task.status?.message?.parts));
     if (ended === TaskState.TASK_STATE_COMPLETED) {
       const artifacts = (task.artifacts ?? []).map((a) => textOf(a.parts)).filter(Boolean).join('\n');
-      return { reply: artifacts || said };
+      return { reply: clean(artifacts) || said };
     }
     // Waiting on the user: the message is answered with the agent's question; the next one continues the task.
     if (waiting) return { reply: said };
@@ -163,7 +166,7 @@ export class A2ARuntime implements AgentRuntime {
         cancel = task ? stateName(task.status?.state) : 'gone';
       } else {
         cancel = 'not honoured';
-        logger.warn('a2a task not cancelled within its bound', { agentId: agent.agentId, messageId, taskId, error: describe(err) });
+        logger.warn('a2a task not cancelled within its bound', { agentId: agent.agentId, messageId, taskId, error: redactor(serviceParameters)(describe(err)) });
       }
     }
     await records.recordTask(agent.agentId, messageId, { cancel });
@@ -287,6 +290,19 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
     };
     signal.addEventListener('abort', onAbort, { once: true });
   });
+}
+
+/**
+ * Removes the credential a call sent (each header value, and a bearer's token alone) from text the
+ * agent returned: an endpoint may quote the request's headers in an error, a failed task or a
+ * reply, and what it says is stored, answered and logged.
+ */
+export function redactor(headers: Record<string, string>): (text: string) => string {
+  const secrets = Object.values(headers)
+    .flatMap((value) => [value, value.replace(/^Bearer\s+/i, '')])
+    .filter((secret) => secret.length >= 4)
+    .sort((a, b) => b.length - a.length);
+  return (text) => secrets.reduce((out, secret) => out.split(secret).join('[redacted]'), text);
 }
 
 /** An A2A call's failure in a sentence (the agent's own words only as its error's message). */
