@@ -117,6 +117,7 @@ export class A2ARuntime implements AgentRuntime {
         throw signal.aborted ? signal.reason : new Error(`the agent did not finish within ${timeout} ms`);
       }
       // Without the SDK's error as its cause: it may quote the request, headers included.
+      // eslint-disable-next-line preserve-caught-error -- the cause would carry the credential into the logs
       throw new Error(clean(describe(err)));
     }
     const ended: number = task.status?.state ?? TaskState.TASK_STATE_UNSPECIFIED;
