@@ -4,8 +4,8 @@ import type { AddressInfo } from 'node:net';
 /**
  * A local stand-in for an OpenAI-compatible chat-completions endpoint, to try the `llm` runtime
  * with no model and no key (`npm run llm:standin`) and to test it: it records every request it
- * receives and answers with a reply naming the last user message; `delayMs` holds answers back,
- * to see a request aborted.
+ * receives and answers with a reply naming the last user message (`pad:<n>`: a reply of n bytes);
+ * `delayMs` holds answers back, to see a request aborted.
  */
 export interface ReceivedRequest {
   model: string;
@@ -45,7 +45,7 @@ export class OpenAiStandIn {
               object: 'chat.completion',
               created: Math.floor(Date.now() / 1000),
               model: body.model,
-              choices: [{ index: 0, message: { role: 'assistant', content: `reply ${this.received.length} to: ${last}` }, finish_reason: 'stop' }],
+              choices: [{ index: 0, message: { role: 'assistant', content: last.startsWith('pad:') ? 'x'.repeat(Number(last.slice(4))) : `reply ${this.received.length} to: ${last}` }, finish_reason: 'stop' }],
               usage: { prompt_tokens: 1, completion_tokens: 1, total_tokens: 2 },
             }),
           );

@@ -20,6 +20,12 @@ export const DEFAULT_IDLE_TIMEOUT_MS = 3_600_000;
 export const MAX_ECHO_DELAY_MS = 900_000;
 /** What a synchronous message may take: it runs inside the API request (API Gateway allows 30 s). */
 export const MAX_SYNC_WORK_MS = 25_000;
+/**
+ * The largest reply a message keeps: its record (text and metadata up to the request body's
+ * 128 KiB, the reply, the ids) must stay under DynamoDB's 400 KB item size. A larger one fails the
+ * message, saying so.
+ */
+export const MAX_REPLY_BYTES = 256 * 1024;
 
 /**
  * Builds a schema, telling the bundler the call has no side effects: a function's bundle keeps

@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { AgentConditionFailed, runtimeFor, type Deps, type MessageJob } from './ports.js';
 import { sleep } from './retry.js';
 import { AgentConflict, RuntimeFailed, Unavailable, DomainError } from './errors.js';
-import { type AgentConfig, type MessageRecord, type SendMessageInput, MAX_SYNC_WORK_MS, newId } from './model.js';
+import { type AgentConfig, type MessageRecord, type SendMessageInput, MAX_REPLY_BYTES, MAX_SYNC_WORK_MS, newId } from './model.js';
 import { admit, duplicateOutcome } from './admission.js';
 import { complete, messageInterrupted } from './completion.js';
 
@@ -104,7 +104,7 @@ export async function runLeased(d: Deps, agent: AgentConfig, token: string, reco
       signal,
     );
     d.metrics.add('RuntimeLatency', performance.now() - started, 'Milliseconds', runtime);
-    return { status: 'completed', reply };
+    return keepable(d, agentId, messageId, reply, runtime);
   } catch (err) {
     if (timeUp.aborted && !lease.lost.aborted && !d.shutdown.aborted) {
       d.metrics.add('RuntimeFailures', 1, 'Count', runtime, { cause: 'time_limit' });
@@ -123,6 +123,15 @@ export async function runLeased(d: Deps, agent: AgentConfig, token: string, reco
   } finally {
     lease.release();
   }
+}
+
+/** A reply the record can keep is the outcome; a larger one fails the message, saying so (never a store error, never retried). */
+function keepable(d: Deps, agentId: string, messageId: string, reply: string, runtime: Record<string, string>): RunResult {
+  const bytes = Buffer.byteLength(reply, 'utf8');
+  if (bytes <= MAX_REPLY_BYTES) return { status: 'completed', reply };
+  d.metrics.add('RuntimeFailures', 1, 'Count', runtime, { cause: 'reply_too_large' });
+  d.log.warn('reply too large to keep', { agentId, messageId, bytes });
+  return { status: 'failed', error: `the agent's reply is ${bytes} bytes, more than a message keeps (${MAX_REPLY_BYTES} bytes)` };
 }
 
 /**

@@ -138,6 +138,20 @@ describe('failures and secrets', () => {
     expect((await api('GET', `/agents/${agentId}/messages/m-down`)).body.data).toMatchObject({ status: 'failed', error: expect.stringMatching(/^the model endpoint cannot be reached/) });
   });
 
+  it('a reply larger than a message keeps fails the message with that reason (502), its lease released at once, never run twice', async () => {
+    const agentId = await llmAgent();
+    const before = standIn.received.length;
+    const res = await api('POST', `/agents/${agentId}/messages`, { text: 'pad:600000', messageId: 'm-huge' });
+    expect(res).toMatchObject({ status: 502, body: { success: false, error: expect.stringContaining('600000 bytes, more than a message keeps') } });
+    expect((await api('GET', `/agents/${agentId}`)).body.data.inFlight).toBe(0);
+    expect((await api('GET', `/agents/${agentId}/messages/m-huge`)).body.data).toMatchObject({ status: 'failed', error: expect.stringContaining('more than a message keeps') });
+    // Asynchronously too: failed once, not redelivered for a second model call.
+    const queued = await api('POST', `/agents/${agentId}/messages`, { text: 'pad:300000', messageId: 'm-huge-async' }, { prefer: 'respond-async' });
+    expect(queued.status).toBe(202);
+    await eventually(async () => (await api('GET', `/agents/${agentId}/messages/m-huge-async`)).body.data.status === 'failed');
+    expect(standIn.received.length - before).toBe(2);
+  });
+
   it('refuses an API key variable outside LLM_API_KEY*: the service\'s own credentials cannot be named', async () => {
     const res = await api('POST', '/agents', { name: 'thief', runtime: runtime({ apiKey: { env: 'AWS_SECRET_ACCESS_KEY' } }) });
     expect(res.status).toBe(400);
