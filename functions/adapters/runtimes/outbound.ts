@@ -74,8 +74,9 @@ const PLAIN_HTTP_REFUSED = 'refused to call an http:// URL: only https:// is all
 function publicLookup(hostname: string, options: LookupOptions, callback: (err: Error | null, address: string | LookupAddress[], family?: number) => void): void {
   dnsLookup(hostname, { ...options, all: true }, (err, addresses) => {
     if (err) return callback(err, '');
-    const refused = addresses.map((a) => refusalOf(a.address)).find(Boolean);
-    if (refused) return callback(new Refused(`refused to call ${hostname}: ${refused} (RUNTIME_URLS=public)`), '');
+    // Named without the address it resolved to: the sentence reaches the caller, and must not
+    // tell them what a name resolves to inside the network (a DNS oracle).
+    if (addresses.some((a) => refusalOf(a.address))) return callback(new Refused(`refused to call ${hostname}: it resolves to an address that is not public (RUNTIME_URLS=public)`), '');
     if (options.all) return callback(null, addresses);
     callback(null, addresses[0]!.address, addresses[0]!.family);
   });
