@@ -148,7 +148,7 @@ export function createLocalServer(opts: LocalServerOptions): Server {
       if (result.statusCode === 413) res.setHeader('Connection', 'close');
     }
     write(res, result);
-    log(`${method} ${req.url} ${result.statusCode} ${(performance.now() - started).toFixed(1)}ms`);
+    log(`${method} ${loggedTarget(req.url)} ${result.statusCode} ${(performance.now() - started).toFixed(1)}ms`);
   });
   // What Node's parser refuses never reaches a handler: answer it in the envelope too, then close
   // (the connection's framing can no longer be trusted).
@@ -171,3 +171,33 @@ export function createLocalServer(opts: LocalServerOptions): Server {
   server.headersTimeout = 66_000;
   return server;
 }
+
+/** Query parameters whose values are credentials by name. */
+const CREDENTIAL_PARAMETER = /^(api[_-]?key|key|token|access[_-]?token|auth|authorization|secret|password)$/i;
+
+/**
+ * The request target as the access log writes it: a credential sent in the query string (by its
+ * parameter's name, or an API key's `agk_` form wherever it is) is written `[redacted]`. Such a
+ * request is refused, but its line would otherwise keep the key.
+ */
+export function loggedTarget(target = ''): string {
+  const at = target.indexOf('?');
+  if (at < 0) return target.replace(/agk_[^/?#]*/gi, 'agk_[redacted]');
+  const pairs = target
+    .slice(at + 1)
+    .split('&')
+    .map((pair) => {
+      const [name = '', value] = pair.split(/=(.*)/s);
+      const secret = CREDENTIAL_PARAMETER.test(safeDecode(name)) || /agk_/i.test(safeDecode(value ?? ''));
+      return secret ? `${name}=[redacted]` : pair;
+    });
+  return `${target.slice(0, at).replace(/agk_[^/?#]*/gi, 'agk_[redacted]')}?${pairs.join('&')}`;
+}
+
+const safeDecode = (text: string) => {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return text;
+  }
+};

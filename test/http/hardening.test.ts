@@ -4,8 +4,9 @@ import { createAgent, eventually, startTestApp, type TestApp } from '../support/
 
 /** Contract details found by probing: crafted cursors, UUID case, idle timeout changes. */
 let app: TestApp;
+const logLines: string[] = [];
 beforeAll(async () => {
-  app = await startTestApp();
+  app = await startTestApp({ log: (line) => logLines.push(line) });
 });
 afterAll(async () => {
   await app.close();
@@ -80,5 +81,16 @@ describe('idle timeout changes', () => {
       const states = await Promise.all([disabled, hourly].map(async (id) => (await app.api('GET', `/agents/${id}`)).body.data));
       return states.every((a) => a.status === 'inactive' && a.lastStop.reason === 'idle');
     }, 10_000, 250);
+  });
+});
+
+describe('the access log', () => {
+  it('never writes out a credential sent in the query string, by its parameter or by its form', async () => {
+    const secret = 'agk_k1_thisIsTheSecretPartOfTheKey';
+    const paths = [`/agents?status=active&api_key=${secret}`, `/agents?token=t0ps3cr3t&limit=5`, `/agents?q=${encodeURIComponent(secret)}`, `/agents/${secret}`];
+    for (const path of paths) await app.api('GET', path);
+    const lines = logLines.filter((l) => l.startsWith('GET /agents'));
+    expect(lines.join('\n')).not.toMatch(/thisIsTheSecretPartOfTheKey|t0ps3cr3t/);
+    expect(lines).toEqual(expect.arrayContaining([expect.stringContaining('GET /agents?status=active&api_key=[redacted] '), expect.stringContaining('GET /agents?token=[redacted]&limit=5 ')]));
   });
 });
