@@ -20,7 +20,9 @@ export interface LocalEndpoints {
  * - `GET /metrics`: the functions' metrics in Prometheus' text format;
  * - `GET /events?agentId=`: the lifecycle events as server-sent events (`event:` the type,
  *   `data:` the EventBridge envelope), of one agent or of all, from the moment of connecting.
- * Both need an API key once keys are on, as every route does.
+ * Both need an API key once keys are on, as every route does; an open event stream checks its
+ * key again before each event and at each keep-alive, and ends (an `error` event saying why) once
+ * the key is revoked or no longer valid.
  */
 export function localEndpoints(opts: { metrics: LocalMetrics; bus: LocalEventBus; authenticate: (authorization: string | undefined) => Promise<unknown> }): LocalEndpoints {
   const streams = new Set<ServerResponse>();
@@ -36,11 +38,24 @@ export function localEndpoints(opts: { metrics: LocalMetrics; bus: LocalEventBus
     if (agentId && !agentId.success) throw new ValidationError(`Query parameter "agentId" must be a UUID, got ${JSON.stringify(given!.slice(0, 64))}`);
     res.writeHead(200, { 'Content-Type': 'text/event-stream; charset=utf-8', 'Cache-Control': 'no-store', Connection: 'keep-alive', 'X-Accel-Buffering': 'no' });
     res.write(': lifecycle events\n\n');
+    // One check at a time, in the order of the events: an event is written only once the key that
+    // opened the stream still holds.
+    let checked: Promise<unknown> = Promise.resolve();
+    const whileAuthorized = (write: () => void) => {
+      checked = checked.then(() => opts.authenticate(req.headers.authorization)).then(
+        () => res.writableEnded || write(),
+        (err: unknown) => {
+          if (res.writableEnded) return;
+          const { body } = errorResponse(err);
+          res.end(`event: error\ndata: ${body}\n\n`);
+        },
+      );
+    };
     const unsubscribe = opts.bus.subscribe((event) => {
       if (agentId && event.detail.agentId !== agentId.data) return;
-      res.write(`id: ${event.id}\nevent: ${event['detail-type']}\ndata: ${JSON.stringify(event)}\n\n`);
+      whileAuthorized(() => res.write(`id: ${event.id}\nevent: ${event['detail-type']}\ndata: ${JSON.stringify(event)}\n\n`));
     });
-    const keepAlive = setInterval(() => res.write(': keep-alive\n\n'), KEEP_ALIVE_MS).unref();
+    const keepAlive = setInterval(() => whileAuthorized(() => res.write(': keep-alive\n\n')), KEEP_ALIVE_MS).unref();
     streams.add(res);
     const end = () => {
       clearInterval(keepAlive);

@@ -106,3 +106,24 @@ describe('key storage', () => {
     for (const k of list) expect(k).not.toHaveProperty('hash');
   });
 });
+
+describe('an open event stream', () => {
+  it('ends, saying why, once its key is revoked: no event after it', async () => {
+    const { key, info } = await app.keys!.create('watcher');
+    const res = await fetch(`${app.url}/events`, { headers: { authorization: `Bearer ${key}` } });
+    expect(res.status).toBe(200);
+    const received = (async () => {
+      let text = '';
+      for await (const chunk of res.body!.pipeThrough(new TextDecoderStream())) text += chunk;
+      return text;
+    })();
+    const auth = { authorization: `Bearer ${valid}` };
+    const watched = (await app.api('POST', '/agents', { name: 'watched' }, auth)).body.data.agentId as string;
+    await app.keys!.revoke(info.keyId);
+    expect((await app.api('POST', `/agents/${watched}/start`, undefined, auth)).status).toBe(200);
+    const text = await received;
+    expect(text).not.toContain('Agent Started');
+    const error = /event: error\ndata: (.*)\n\n$/.exec(text)?.[1];
+    expect(JSON.parse(error ?? 'null')).toMatchObject({ success: false, code: 'UNAUTHORIZED' });
+  });
+});
