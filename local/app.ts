@@ -45,6 +45,8 @@ export interface LocalAppOptions {
   reaperIntervalMs?: number;
   /** API keys: required once a key was ever created (`auto`), or `always` (AGENTS_REQUIRE_AUTH=1). */
   auth?: { keysTable: string; require: 'auto' | 'always'; recheckMs?: number };
+  /** Host names answered while auth is off, besides loopback and `host` (ALLOWED_HOSTS). */
+  allowedHosts?: string[];
   /** This instance's clock, ahead (+) or behind (-) the machine's: each Lambda function has its own. */
   clockOffsetMs?: number;
   /** Or the clock itself (a test that needs two events in one millisecond stops it). */
@@ -156,6 +158,7 @@ export async function startLocalApp(opts: LocalAppOptions): Promise<LocalApp> {
     authRequired: async () => (await auth?.requiredNow()) ?? false,
     depsFor: functionDeps,
     endpoints,
+    hostNames: [...(opts.host && !['0.0.0.0', '::'].includes(opts.host) ? [opts.host.toLowerCase()] : []), ...(opts.allowedHosts ?? [])],
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

@@ -65,6 +65,7 @@ async function main(): Promise<void> {
       log: print,
       reaperIntervalMs,
       auth: { keysTable, require: requireAuth ? 'always' : 'auto' },
+      allowedHosts: (env.ALLOWED_HOSTS ?? '').split(',').map((h) => h.trim().toLowerCase()).filter(Boolean),
       ...(env.EVENTS_WEBHOOK_URL && { eventsWebhook: { url: env.EVENTS_WEBHOOK_URL, secret: env.EVENTS_WEBHOOK_SECRET } }),
     });
   } catch (err) {

@@ -108,12 +108,44 @@ export interface LocalServerOptions {
   depsFor?: (handler: string) => Deps;
   /** The local-only endpoints (metrics, event stream). */
   endpoints?: LocalEndpoints;
+  /** Host names answered while auth is off, besides the loopback ones (HOST, ALLOWED_HOSTS). */
+  hostNames?: string[];
+}
+
+const LOOPBACK_NAMES = ['localhost', '127.0.0.1', '[::1]'];
+
+/** The host name a request was sent to (its Host header, without the port). */
+const hostNameOf = (host: string | undefined) => (host ?? '').toLowerCase().replace(/:\d+$/, '');
+
+/**
+ * While auth is off anyone who can reach the server may use it, so it answers only the names it is
+ * reached by on this machine: a page elsewhere whose name is made to resolve to this machine (DNS
+ * rebinding) is refused. Once a key exists every request carries one, whatever its Host.
+ */
+async function misdirected(req: IncomingMessage, opts: LocalServerOptions): Promise<Result | undefined> {
+  const name = hostNameOf(req.headers.host);
+  if ([...LOOPBACK_NAMES, ...(opts.hostNames ?? [])].includes(name)) return undefined;
+  if (await (opts.authRequired?.() ?? Promise.resolve(false)).catch(() => false)) return undefined;
+  return {
+    statusCode: 421,
+    headers: { 'Content-Type': 'application/json; charset=utf-8' },
+    body: JSON.stringify({
+      success: false,
+      code: 'MISDIRECTED_REQUEST',
+      error: `This server answers ${JSON.stringify(name)} only once an API key exists (auth is off): reach it as localhost, list the name in ALLOWED_HOSTS, or create a key with npm run keys`,
+    }),
+  };
 }
 
 /** The local API Gateway: route table -> v2 event -> the same handler Lambda runs -> response. */
 export function createLocalServer(opts: LocalServerOptions): Server {
   const log = opts.log ?? (() => {});
   const server = createServer(async (req, res) => {
+    const refused = await misdirected(req, opts);
+    if (refused) {
+      log(`${req.method ?? 'GET'} ${loggedTarget(req.url)} 421 (Host ${JSON.stringify(hostNameOf(req.headers.host))} while auth is off)`);
+      return write(res, refused);
+    }
     if (serveDocs(req, res, () => opts.authRequired?.() ?? Promise.resolve(false))) return;
     if (opts.endpoints?.serve(req, res)) return;
     const started = performance.now();

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
 import { createConfig, lintFromString } from '@redocly/openapi-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { routes } from '../../functions/http/routes.js';
@@ -75,7 +76,11 @@ describe('the local server', () => {
     expect(await json.json()).toEqual({ ...doc, security: [], servers: [{ url: app.url, description: 'this server' }] });
     const page = await fetch(`${app.url}/docs`);
     expect(page.headers.get('content-type')).toMatch(/text\/html/);
-    expect(await page.text()).toContain("url: '/openapi.json'");
+    // Only its own scripts (none inline), never framed.
+    expect(page.headers.get('content-security-policy')).toMatch(/script-src 'self';.*frame-ancestors 'none'/);
+    expect(page.headers.get('x-frame-options')).toBe('DENY');
+    expect(await page.text()).not.toMatch(/<script>/);
+    expect(await (await fetch(`${app.url}/docs/init.js`)).text()).toContain("url: '/openapi.json'");
     const root = await fetch(`${app.url}/`, { redirect: 'manual' });
     expect([root.status, root.headers.get('location')]).toEqual([302, '/console']);
     expect(await root.json()).toMatchObject({ success: true, data: { console: '/console' } });
@@ -129,5 +134,36 @@ describe('the local server', () => {
     expect(unmatched.body.code).toBe(fallback[unmatched.status].content['application/json'].example.code);
     expect(wrongMethod.body.code).toBe(fallback[wrongMethod.status].content['application/json'].example.code);
     expect([unmatched.status, wrongMethod.status]).toEqual([404, 405]);
+  });
+});
+
+describe('the local server while no API key exists (auth off)', () => {
+  let app: TestApp;
+  beforeAll(async () => {
+    app = await startTestApp();
+  });
+  afterAll(async () => {
+    await app.close();
+  });
+  /** A request as a page on another name that resolves to this machine would send it (DNS rebinding). */
+  const withHost = (host: string, path = '/agents') =>
+    new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const url = new URL(app.url);
+      const req = httpRequest({ host: url.hostname, port: url.port, path, headers: { host } }, (res) => {
+        let body = '';
+        res.on('data', (c: Buffer) => (body += c.toString()));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      });
+      req.on('error', reject);
+      req.end();
+    });
+
+  it('answers only the names it is reached by on this machine: another Host is a 421 that says what to do', async () => {
+    for (const host of ['localhost:3000', '127.0.0.1', '[::1]:3000']) expect((await withHost(host)).status, host).toBe(200);
+    for (const path of ['/agents', '/openapi.json', '/events']) {
+      const refused = await withHost('rebound.attacker.example', path);
+      expect(refused.status, path).toBe(421);
+      expect(JSON.parse(refused.body)).toMatchObject({ success: false, code: 'MISDIRECTED_REQUEST', error: expect.stringContaining('ALLOWED_HOSTS') });
+    }
   });
 });
