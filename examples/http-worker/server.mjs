@@ -16,7 +16,7 @@
  * "badJson", "slow" (never answers).
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { join } from 'node:path';
 
@@ -29,8 +29,13 @@ const STOP_REMEMBERED_MS = 86_400_000;
 
 /** Every call received, verified or not, for the demo's `GET /calls` (never the secret). */
 const calls = [];
-/** Signatures seen inside the tolerance window -> when they expire: a second use is a replay. */
-const seen = new Map();
+/**
+ * Signatures seen inside the tolerance window -> when they expire: a second use is a replay. Kept
+ * in a file under STATE_DIR as well (one line per signature, appended before the call is acted
+ * on), so a request captured before a restart is still refused after it.
+ */
+const seenFile = join(stateDir, 'seen-signatures');
+const seen = loadSeen(Date.now());
 /** agentId/Idempotency-Key -> the answer given (status, body), kept as long as a signature lives. */
 const answered = new Map();
 /** messageId -> stop its work. */
@@ -59,6 +64,20 @@ function verify(req, rawBody, secret) {
   const expected = Buffer.from(hmac(secret, `${t}.${parts.n}.${req.method}.${req.url}.${req.headers['idempotency-key'] ?? ''}.${rawBody}`), 'hex');
   const given = Buffer.from(parts.v1, 'hex');
   return given.length === expected.length && timingSafeEqual(given, expected) ? parts.v1 : undefined;
+}
+
+function loadSeen(now) {
+  mkdirSync(stateDir, { recursive: true });
+  const kept = new Map();
+  if (existsSync(seenFile)) {
+    for (const line of readFileSync(seenFile, 'utf8').split('\n')) {
+      const [v1, until] = line.split(' ');
+      if (v1 && Number(until) >= now) kept.set(v1, Number(until));
+    }
+  }
+  // Rewritten with only what is still inside the window.
+  writeFileSync(seenFile, [...kept].map(([v1, until]) => `${v1} ${until}\n`).join(''));
+  return kept;
 }
 
 /** Forget what is older than the tolerance window: no signature that old is accepted anyway. */
@@ -148,6 +167,7 @@ createServer((req, res) => {
     if (replayed) return send(res, 409, { error: 'replayed request: this signature was already used' });
     if (!verified) return send(res, 401, { error: 'bad signature' });
     seen.set(v1, now + 2 * TOLERANCE_S * 1000);
+    appendFileSync(seenFile, `${v1} ${now + 2 * TOLERANCE_S * 1000}\n`);
     const signed = { secret, v1 };
     if (call.type === 'message') return void onMessage(call, res, signed, `${call.agentId}/${req.headers['idempotency-key'] ?? call.messageId}`);
     if (call.type === 'cancel') return onCancel(call, res, signed);
