@@ -1,6 +1,6 @@
 /**
- * `npm run demo`: the service's stops, shown against a running server (AGENTS_URL, default
- * http://localhost:3000; AGENTS_API_KEY when auth is on), or against one it starts itself over an
+ * `npm run demo`: the service's stops, shown against a running server (AGENTS_API_URL, default
+ * http://localhost:3000; AGENTS_API_KEY when auth is on, as the client and agentctl read them), or against one it starts itself over an
  * in-memory DynamoDB Local when none answers. Each state change is printed as it happens:
  *   1. a message in flight, and a graceful stop that drains it (200, drained)
  *   2. a graceful stop whose timeout cuts the message (408, interrupted)
@@ -10,7 +10,7 @@
  */
 import { ensureTables, startDynamoDbLocal, type LocalDynamo } from './dynamodb.js';
 
-let base = process.env.AGENTS_URL ?? 'http://localhost:3000';
+let base = process.env.AGENTS_API_URL ?? 'http://localhost:3000';
 const key = process.env.AGENTS_API_KEY;
 const created: string[] = [];
 const t0 = Date.now();
@@ -122,7 +122,10 @@ async function fleet(): Promise<void> {
   let last = '';
   for (;;) {
     const op = (await api('GET', `/fleet-stops/${operationId}`)).body.data;
-    const line = `${op.status}: ${op.counts.stopped} of ${op.counts.selected} stopped (drained ${op.counts.drained}), ${op.counts.inProgress} in progress, ${op.counts.failed} failed`;
+    const line =
+      op.counts.selected === 0 && !op.done
+        ? `${op.status}: selecting agents`
+        : `${op.status}: ${op.counts.stopped} of ${op.counts.selected} stopped (drained ${op.counts.drained}), ${op.counts.inProgress} in progress, ${op.counts.failed} failed`;
     if (line !== last) say(`fleet: ${line}`);
     last = line;
     if (op.done) {
@@ -142,11 +145,17 @@ async function cleanUp(): Promise<void> {
   if (created.length) say(`deleted the ${created.length} agents this demo made`);
 }
 
-/** The server to show: the one at AGENTS_URL, or one started here over an in-memory DynamoDB Local. */
+/** The server to show: the one at AGENTS_API_URL, or one started here over an in-memory DynamoDB Local. */
 async function server(): Promise<{ close(): Promise<void> } | undefined> {
   const up = await fetch(`${base}/health`).then((r) => r.ok, () => false);
   if (up) {
     say(`using the server at ${base}`);
+    const probe = await api('GET', '/agents?limit=1');
+    if (probe.status === 401) {
+      throw new Error(
+        `the server at ${base} needs an API key: ${key ? 'AGENTS_API_KEY is not a valid key there' : 'set AGENTS_API_KEY'} (create one with \`npm run keys -- create --name demo\`)`,
+      );
+    }
     return undefined;
   }
   say(`no server answers at ${base}: starting one for the demo (in memory, gone when it ends)`);
@@ -165,7 +174,10 @@ async function server(): Promise<{ close(): Promise<void> } | undefined> {
   };
 }
 
-const own = await server();
+const own = await server().catch((err: unknown) => {
+  process.stderr.write(`demo failed: ${(err as Error).message}\n`);
+  process.exit(1);
+});
 let failed: unknown;
 try {
   say('1. a graceful stop drains the message in flight');

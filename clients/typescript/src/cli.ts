@@ -136,9 +136,14 @@ export async function run(argv: string[], io: Io): Promise<number> {
     };
   };
   const bar = (done: number, total: number, width = 30) => {
-    const filled = total === 0 ? width : Math.round((done / total) * width);
+    const filled = total === 0 ? 0 : Math.round((done / total) * width);
     return `[${'#'.repeat(filled)}${'-'.repeat(width - filled)}]`;
   };
+  /** A fleet stop's progress line: its bar and counts once agents are selected. */
+  const fleetProgress = ({ counts: k, done }: FleetStop) =>
+    k.selected === 0 && !done
+      ? 'selecting agents...'
+      : `${bar(k.stopped + k.failed + k.skipped, k.selected)} ${k.stopped}/${k.selected} stopped, ${k.inProgress} in progress, ${k.failed} failed`;
 
   program
     .command('list')
@@ -220,7 +225,7 @@ export async function run(argv: string[], io: Io): Promise<number> {
             idempotencyKey: key,
             onStart: (f, { replayed }) =>
               say(replayed ? `following fleet stop ${f.operationId}, which this key started` : `fleet stop ${f.operationId} started (to follow it again: --idempotency-key ${key})`),
-            onProgress: (f) => o.watch && line.show(`${bar(f.counts.stopped + f.counts.failed + f.counts.skipped, f.counts.selected)} ${f.counts.stopped}/${f.counts.selected} stopped, ${f.counts.inProgress} in progress, ${f.counts.failed} failed`),
+            onProgress: (f) => o.watch && line.show(fleetProgress(f)),
           },
         );
         line.end();
@@ -241,6 +246,7 @@ export async function run(argv: string[], io: Io): Promise<number> {
   const showFleet = (op: FleetStop) => {
     if (globals().json) return json(op);
     const k = op.counts;
+    if (k.selected === 0 && op.status === 'completed') return print(`${op.operationId}: ${statusColor(op.status)}: no agent matched, nothing to stop`);
     print(`${op.operationId}: ${statusColor(op.status)}: ${k.stopped} of ${k.selected} stopped (${k.drained} drained, ${k.timed_out} timed out, ${k.forced} forced), ${k.failed} failed, ${k.skipped} skipped`);
     for (const f of op.failures) print(`  ${paint('red', 'failed')} ${f.agentId}: ${f.error}`);
   };
