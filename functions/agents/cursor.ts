@@ -13,7 +13,7 @@ import { AGENT_STATUSES, NEVER, messageIdSchema, type AgentStatus } from './mode
 export const encodeCursor = (key: Key | undefined): string | undefined =>
   key ? Buffer.from(JSON.stringify(key)).toString('base64url') : undefined;
 
-const agentId = z.uuid();
+const agentId = z.guid();
 /** Stop ids are ULIDs (Crockford base32, 26 characters). */
 const ulid = /^[0-9A-HJKMNP-TV-Z]{26}$/;
 

@@ -36,18 +36,15 @@ export function schema<T>(build: () => T): T {
   return build();
 }
 
-/** UUIDs are case-insensitive (RFC 9562): stored and compared in lower case, whatever the input. */
-export const uuidSchema = schema(() => z.uuid({ message: 'must be a UUID' }).check(z.overwrite((id) => id.toLowerCase())));
-
 /**
- * What is wrong with a string that is not a UUID, after "must be a UUID": one in the 8-4-4-4-12
- * hex shape fails only on its version or variant digit, which a person holding it cannot guess.
+ * Agent ids are UUIDs in their 8-4-4-4-12 hexadecimal form, whatever their version and variant
+ * digits (the document's `format: uuid`): one that names no agent is a 404, never a 400 over a
+ * digit its holder cannot change. Case-insensitive: stored and compared in lower case.
  */
-export function uuidProblem(value: string): string {
-  const shaped = /^[0-9a-f]{8}-[0-9a-f]{4}-([0-9a-f])[0-9a-f]{3}-([0-9a-f])[0-9a-f]{3}-[0-9a-f]{12}$/i.exec(value);
-  if (!shaped) return 'must be a UUID (8-4-4-4-12 hexadecimal digits)';
-  return `must be a UUID: this one has the shape, but RFC 9562 needs its version digit (the first of the third group) to be 1 to 8 and its variant digit (the first of the fourth group) to be 8, 9, a or b; it has "${shaped[1]}" and "${shaped[2]}"`;
-}
+export const uuidSchema = schema(() => z.guid({ message: 'must be a UUID' }).check(z.overwrite((id) => id.toLowerCase())));
+
+/** What is wrong with a string that is not a UUID. */
+export const UUID_PROBLEM = 'must be a UUID (8-4-4-4-12 hexadecimal digits)';
 
 export const echoRuntimeSchema = schema(() =>
   z.strictObject({

@@ -10,7 +10,7 @@ import { traceInvocation, traced } from '../adapters/tracing.js';
 import { authenticator } from '../auth/authenticate.js';
 import { ValidationError } from '../agents/errors.js';
 import { describeError, payloadTooLarge, unsupportedMediaType } from './errors.js';
-import { messageIdSchema, uuidProblem, uuidSchema } from '../agents/model.js';
+import { messageIdSchema, UUID_PROBLEM, uuidSchema } from '../agents/model.js';
 import { operationIdSchema } from '../agents/fleet-model.js';
 import { describeIssue } from './validation.js';
 import { unstorable } from '../agents/storable.js';
@@ -204,7 +204,7 @@ function validatePathParams(params: Record<string, string | undefined>): Record<
     if (value === undefined) continue;
     if (name === 'agentId') {
       const id = uuidSchema.safeParse(value);
-      if (!id.success) throw new ValidationError(`Path parameter "agentId" ${uuidProblem(value)}, got ${JSON.stringify(value.slice(0, 64))}`);
+      if (!id.success) throw new ValidationError(`Path parameter "agentId" ${UUID_PROBLEM}, got ${JSON.stringify(value.slice(0, 64))}`);
       out[name] = id.data;
       continue;
     }

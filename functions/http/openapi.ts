@@ -41,7 +41,7 @@ const operationId = z.string().optional().describe('The fleet stop this stop was
 
 const agentSchema = z
   .object({
-    agentId: z.uuid(),
+    agentId: z.guid(),
     name: z.string(),
     description: z.string().optional(),
     status: z.enum(AGENT_STATUSES),
@@ -97,7 +97,7 @@ const agentSchema = z
 
 const messageSchema = z
   .object({
-    agentId: z.uuid(),
+    agentId: z.guid(),
     messageId: z.string(),
     status: z.enum(['processing', 'completed', 'failed', 'interrupted']),
     text: z.string(),
@@ -120,7 +120,7 @@ const messageSchema = z
 
 const stopRecordSchema = z
   .object({
-    agentId: z.uuid(),
+    agentId: z.guid(),
     stopId: z.string(),
     outcome,
     reason,
@@ -151,7 +151,7 @@ const fleetStopViewSchema = z
     graceful: z.boolean(),
     timeout: z.number().int(),
     concurrency: z.number().int(),
-    selector: z.object({ status: z.enum(['active', 'stopping']).optional(), agentIds: z.array(z.uuid()).optional() }),
+    selector: z.object({ status: z.enum(['active', 'stopping']).optional(), agentIds: z.array(z.guid()).optional() }),
     counts: z.object({
       selected: count('Agents the selector matched'),
       inProgress: count('Selected agents whose stop has not ended yet'),
@@ -162,7 +162,7 @@ const fleetStopViewSchema = z
       failed: count('Agents whose stop failed (see failures)'),
       skipped: count('Agents not running when the operation reached them, or deleted'),
     }),
-    failures: z.array(z.object({ agentId: z.uuid(), error: z.string() })).describe('The first 100 failures, with reasons'),
+    failures: z.array(z.object({ agentId: z.guid(), error: z.string() })).describe('The first 100 failures, with reasons'),
     failure: z.object({ error: z.string(), cause: z.string() }).optional().describe('Why the operation itself failed (status failed)'),
     createdAt: z.number().int(),
     updatedAt: z.number().int(),
@@ -177,9 +177,9 @@ const _stopShape: z.input<typeof stopRecordSchema> = {} as StopRecord;
 const _fleetShape: z.input<typeof fleetStopViewSchema> = {} as ReturnType<typeof toFleetView>;
 void [_agentShape, _messageShape, _stopShape, _fleetShape];
 
-const stoppedSchema = z.object({ agentId: z.uuid(), status: z.literal('inactive'), stoppedAt: z.number().int() }).register(named, { id: 'AgentStopped' });
+const stoppedSchema = z.object({ agentId: z.guid(), status: z.literal('inactive'), stoppedAt: z.number().int() }).register(named, { id: 'AgentStopped' });
 const stoppingSchema = z
-  .object({ agentId: z.uuid(), status: z.literal('stopping'), stopId: z.string(), deadline: z.number().int() })
+  .object({ agentId: z.guid(), status: z.literal('stopping'), stopId: z.string(), deadline: z.number().int() })
   .register(named, { id: 'AgentStopping' });
 const errorSchema = z
   .object({
@@ -362,7 +362,7 @@ const docs: Record<string, RouteDoc> = {
   },
   'delete-agent': {
     summary: 'Delete an inactive agent and its records',
-    responses: { 200: { description: 'Deleted', schema: success(z.object({ agentId: z.uuid() })) }, 400: common[400], 404: common[404], 409: err('The agent is running', 'AGENT_NOT_INACTIVE', 'Agent is active: stop it before deleting it') },
+    responses: { 200: { description: 'Deleted', schema: success(z.object({ agentId: z.guid() })) }, 400: common[400], 404: common[404], 409: err('The agent is running', 'AGENT_NOT_INACTIVE', 'Agent is active: stop it before deleting it') },
   },
   'start-agent': {
     summary: 'Start an agent (inactive -> active)',
@@ -434,7 +434,7 @@ const docs: Record<string, RouteDoc> = {
     responses: {
       200: {
         description: 'The new secret',
-        schema: success(z.object({ agentId: z.uuid(), signingSecret: z.string() })),
+        schema: success(z.object({ agentId: z.guid(), signingSecret: z.string() })),
         example: { success: true, message: 'Signing secret rotated: store it now, it is not shown again', data: { agentId: AGENT_ID, signingSecret: 'whsec_Qk3...' } },
       },
       400: common[400],

@@ -1,5 +1,5 @@
 import type * as z from 'zod';
-import { uuidProblem } from '../agents/model.js';
+import { UUID_PROBLEM } from '../agents/model.js';
 
 type Issue = z.core.$ZodIssue;
 
@@ -31,7 +31,7 @@ export function describeIssue(issue: Issue | undefined, where: 'body' | 'query')
       return `${field} is not valid: ${issue.message}`;
     }
     case 'invalid_format':
-      if (issue.format === 'uuid') return `${field} ${typeof issue.input === 'string' ? uuidProblem(issue.input) : 'must be a UUID'}`;
+      if (issue.format === 'uuid' || issue.format === 'guid') return `${field} ${UUID_PROBLEM}`;
       // A schema's own sentence ("must name an environment variable ...") over zod's generic one.
       if (!/^Invalid/.test(issue.message)) return `${field} ${issue.message}`;
       return `${field} must be a valid ${issue.format}`;
