@@ -62,6 +62,8 @@ export async function buildConsole(): Promise<ConsoleAssets> {
       'index.html': file('text/html; charset=utf-8', page, false),
       [script]: file('text/javascript; charset=utf-8', js, true),
       [styles]: file('text/css; charset=utf-8', css, true),
+      // Also answered at /favicon.ico, where browsers look when a page names none.
+      'favicon.svg': file('image/svg+xml', readFileSync(join(root, 'src', 'favicon.svg'), 'utf8'), false),
     },
   };
   mkdirSync(dirname(assetsFile), { recursive: true });

@@ -1,6 +1,7 @@
 /**
  * The operator console (console/): `GET /` leads to it, `GET /console` is its page and
- * `GET /console/{file}` its script and stylesheet, built into one JSON module by console/build.ts.
+ * `GET /console/{file}` its script, stylesheet and icon (also at `GET /favicon.ico`), built into
+ * one JSON module by console/build.ts.
  * Public, like /health: it serves the same static files to everyone and reads no data; every call
  * the page makes goes to the API and needs a key when auth is on.
  */
@@ -29,7 +30,7 @@ export function consoleHandler(assets: ConsoleAssets) {
       const body = { success: true, message: 'The console is at /console', data: { console: '/console', health: '/health' } };
       return { statusCode: 302, headers: { Location: '/console', ...JSON_HEADERS }, body: `${JSON.stringify(body)}\n` };
     }
-    const name = path === '/console' ? 'index.html' : path.slice('/console/'.length);
+    const name = path === '/console' ? 'index.html' : path === '/favicon.ico' ? 'favicon.svg' : path.slice('/console/'.length);
     const file = Object.hasOwn(assets.files, name) ? assets.files[name] : undefined;
     if (!file) {
       const missing = routeNotFound(event.requestContext.http.method, path);

@@ -86,7 +86,7 @@ export const routes: readonly Route[] = [
  * The operator console (console/, served by functions/http/console.ts): public static files on the
  * API's own origin, outside the OpenAPI document (they are a page, not the API).
  */
-export const consoleRoutes: readonly Route[] = ['/', '/console', '/console/{file}'].map((path) => ({
+export const consoleRoutes: readonly Route[] = ['/', '/console', '/console/{file}', '/favicon.ico'].map((path) => ({
   method: 'GET',
   path,
   handler: 'console',

@@ -61,3 +61,14 @@ it('leads from / to the console', async () => {
   const root = await fetch(`${app.url}/`, { redirect: 'manual' });
   expect([root.status, root.headers.get('location')]).toEqual([302, '/console']);
 });
+
+it('has an icon, named by the page and answered at /favicon.ico where browsers look for one', async () => {
+  const { html } = await page();
+  expect(html).toContain('<link rel="icon" href="/console/favicon.svg" type="image/svg+xml">');
+  for (const path of ['/console/favicon.svg', '/favicon.ico']) {
+    const res = await fetch(`${app.url}${path}`);
+    expect(res.status, path).toBe(200);
+    expect(res.headers.get('content-type')).toBe('image/svg+xml');
+    expect(await res.text()).toMatch(/^<svg /);
+  }
+});
