@@ -9,7 +9,8 @@ import { correlation, correlationIdOf, currentCorrelationId } from '../adapters/
 import { traceInvocation, traced } from '../adapters/tracing.js';
 import { authenticator } from '../auth/authenticate.js';
 import { ValidationError } from '../agents/errors.js';
-import { describeError, payloadTooLarge, unsupportedMediaType } from './errors.js';
+import { describeError, methodNotAllowed, payloadTooLarge, unsupportedMediaType } from './errors.js';
+import { allowedAt } from './routes.js';
 import { messageIdSchema, UUID_PROBLEM, uuidSchema } from '../agents/model.js';
 import { operationIdSchema } from '../agents/fleet-model.js';
 import { describeIssue } from './validation.js';
@@ -234,6 +235,10 @@ export function httpRoute<B extends z.ZodMiniType | undefined = undefined, Q ext
   // Registered last, as middy documents for error handlers: its onError runs first.
   handler.use(errorEnvelope());
   return handler.handler(async (event) => {
+    // A literal path taken for a parameter (`PATCH /agents/stop` routed to `PATCH /agents/{agentId}`): 405, not a 400 about the id.
+    const { method, path } = event.requestContext?.http ?? {};
+    const allowed = path ? allowedAt(path) : [];
+    if (method && path && allowed.length > 0 && !allowed.includes(method)) throw methodNotAllowed(method, path, allowed);
     const params = validatePathParams(event.pathParameters ?? {});
     const body = (spec.body ? validate(spec.body, (event.body as unknown) ?? {}, 'body') : undefined) as Parsed<B>;
     const query = (spec.query ? validate(spec.query, event.queryStringParameters ?? {}, 'query') : undefined) as Parsed<Q>;

@@ -103,10 +103,23 @@ const patterns = [...routes, ...consoleRoutes].map((route) => ({
   regex: new RegExp(`^${route.path.replace(/\{(\w+)\}/g, (_, name: string) => `(?<${name}>[^/]+)`)}$`),
 }));
 
+/**
+ * The methods a path allows. A path that is a route's literal path (`/agents/stop`,
+ * `/agents/counts`) allows only the methods of its literal routes, never those of a route whose
+ * parameter it happens to fit (`/agents/{agentId}`): API Gateway sends `PATCH /agents/stop` to the
+ * PATCH route's function, which answers 405 with this list.
+ */
+export function allowedAt(path: string): string[] {
+  const literal = patterns.filter(({ route }) => !route.path.includes('{') && route.path === path).map(({ route }) => route.method);
+  return literal.length > 0 ? literal : patterns.filter(({ regex }) => regex.test(path)).map(({ route }) => route.method);
+}
+
 /** Match a raw path against the table: the route (if the method matches) and the methods the path allows. */
 export function matchRoute(method: string, path: string): { route?: Route; params: Record<string, string>; allowed: string[] } {
   const allowed: string[] = [];
-  for (const { route, regex } of patterns) {
+  // A literal path is matched by its literal routes only (see allowedAt).
+  const literal = patterns.some(({ route }) => route.path === path);
+  for (const { route, regex } of literal ? patterns.filter(({ route }) => route.path === path) : patterns) {
     const m = regex.exec(path);
     if (!m) continue;
     allowed.push(route.method);

@@ -252,6 +252,10 @@ describe('HTTP functions, given API Gateway v2 events', { timeout: 60_000 }, () 
     const wrong = await call('NotFound', { method: 'PUT', path: '/agents', routeKey: '$default' });
     expect(wrong.status).toBe(405);
     expect(wrong.headers.Allow).toBe('POST, GET');
+    // API Gateway gives PATCH /agents/stop to the PATCH /agents/{agentId} route: its function answers 405, not a 400 about the id.
+    const literal = await call('UpdateAgent', { method: 'PATCH', path: '/agents/stop', routeKey: 'PATCH /agents/{agentId}', pathParameters: { agentId: 'stop' }, headers: json, body: '{"name":"x"}' });
+    expect(literal).toMatchObject({ status: 405, body: { success: false, code: 'METHOD_NOT_ALLOWED', error: 'PATCH is not allowed on /agents/stop; use POST' } });
+    expect(literal.headers.Allow).toBe('POST');
   });
 
   it('a message the queue cannot take is a 503 and recorded failed (the SQS client loads and fails cleanly)', async () => {

@@ -220,6 +220,11 @@ describe('bad input', () => {
     ['a non-JSON content type', 'POST', '/agents', 'name=x', { 'content-type': 'application/x-www-form-urlencoded' }, 415, /application\/json/],
     ['an unknown route', 'GET', '/nothing/here', undefined, {}, 404, /No route for GET \/nothing\/here/],
     ['a wrong method', 'PUT', '/agents', undefined, {}, 405, /PUT is not allowed on \/agents; use POST, GET/],
+    // A literal path is not an id: the routes of /agents/{agentId} do not answer for it.
+    ['PATCH of the fleet stop path', 'PATCH', '/agents/stop', { name: 'x' }, {}, 405, /^PATCH is not allowed on \/agents\/stop; use POST$/],
+    ['GET of the fleet stop path', 'GET', '/agents/stop', undefined, {}, 405, /^GET is not allowed on \/agents\/stop; use POST$/],
+    ['DELETE of the counts', 'DELETE', '/agents/counts', undefined, {}, 405, /^DELETE is not allowed on \/agents\/counts; use GET$/],
+    ['PUT of the fleet stop path', 'PUT', '/agents/stop', undefined, {}, 405, /^PUT is not allowed on \/agents\/stop; use POST$/],
     ['a bad status filter', 'GET', '/agents?status=sleeping', undefined, {}, 400, /"status" must be one of/],
     ['a limit out of range', 'GET', '/agents?limit=1000', undefined, {}, 400, /"limit" must be at most 100/],
     ['an empty PATCH', 'PATCH', `/agents/${randomUUID()}`, {}, {}, 400, /must name at least one field/],
