@@ -140,14 +140,17 @@ export async function startLocalApp(opts: LocalAppOptions): Promise<LocalApp> {
   const resumedFleetStops = await resumeFleetStops(deps);
   // The same check every deployed function makes; locally it turns on with the first key ever
   // created (or at once with `always`), and checks the store on every request (no cache).
+  // Turning on while the server runs is told here; found on at start, the start-up banner says it.
+  let running = false;
   const auth = opts.auth
     ? await new KeyAuthenticator(new ApiKeysStore(db, opts.auth.keysTable), {
         require: opts.auth.require,
         cacheMs: 0,
         ...(opts.auth.recheckMs !== undefined && { recheckMs: opts.auth.recheckMs }),
-        onTurnedOn: () => log('auth: ON from now on: an API key exists; every request needs "Authorization: Bearer <key>"'),
+        onTurnedOn: () => running && log('auth: ON from now on: an API key exists; every request needs "Authorization: Bearer <key>"'),
       }).init()
     : undefined;
+  running = true;
   useAuthenticator(auth);
   const keys = auth?.keys;
   const endpoints = localEndpoints({ metrics, bus, authenticate: async (authorization) => auth?.authenticate(authorization) });

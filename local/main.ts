@@ -16,7 +16,8 @@ if (!Number.isInteger(port) || port < 0 || port > 65535) {
   process.exit(1);
 }
 const dataDir = env.AGENTS_DATA_DIR ?? '.data';
-if (env.LOG_FORMAT === 'pretty') prettyStdout();
+// A terminal gets readable lines; a pipe or a file (a log collector) the JSON ones.
+if (env.LOG_FORMAT === 'pretty' || (env.LOG_FORMAT === undefined && process.stdout.isTTY)) prettyStdout();
 else if (env.LOG_FORMAT !== undefined && env.LOG_FORMAT !== 'json') {
   process.stderr.write(`LOG_FORMAT must be json or pretty, got ${JSON.stringify(env.LOG_FORMAT)}\n`);
   process.exit(1);
@@ -75,6 +76,9 @@ async function main(): Promise<void> {
     throw err;
   }
   const activeKeys = (await app.keys!.list()).filter((k) => k.revokedAt === undefined).length;
+  // Where to go first, then what the server found.
+  print(`agents API on http://localhost:${port} (stop window ${config.stopWaitWindowMs} ms); console on http://localhost:${port}/console, docs on /docs`);
+  print(`lifecycle events on http://localhost:${port}/events${env.EVENTS_WEBHOOK_URL ? ` and to ${env.EVENTS_WEBHOOK_URL}` : ''}; metrics on http://localhost:${port}/metrics`);
   print(
     app.authRequired()
       ? `auth: ON, every request needs "Authorization: Bearer <key>" (${activeKeys} active key(s); npm run keys -- list)`
@@ -82,8 +86,6 @@ async function main(): Promise<void> {
   );
   if (app.resumed > 0) print(`resumed the stop workflow of ${app.resumed} agent(s) left stopping`);
   if (app.resumedFleetStops > 0) print(`resumed ${app.resumedFleetStops} fleet stop(s) left running`);
-  print(`agents API on http://localhost:${port} (stop window ${config.stopWaitWindowMs} ms); console on http://localhost:${port}/console, docs on /docs`);
-  print(`lifecycle events on http://localhost:${port}/events${env.EVENTS_WEBHOOK_URL ? ` and to ${env.EVENTS_WEBHOOK_URL}` : ''}; metrics on http://localhost:${port}/metrics`);
 
   let closing = false;
   const shutdown = async (signal: string) => {

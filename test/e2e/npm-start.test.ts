@@ -48,7 +48,7 @@ it('locks its data folder, checks the port before Java, and takes Java down with
   const first = server({ PORT: String(port), AGENTS_DATA_DIR: dataDir });
   await eventually(async () => first.output().includes('agents API on'), 60_000, 100);
   expect(first.output()).toContain(`console on http://localhost:${port}/console, docs on /docs`);
-  // The server's own lines are JSON log items, as the functions' are.
+  // Not a terminal (a pipe here): the server's own lines are JSON log items, as the functions' are.
   const lines = first.output().trim().split('\n');
   expect(lines.map((l) => JSON.parse(l) as Record<string, unknown>)).toEqual(lines.map(() => expect.objectContaining({ level: 'INFO', service: 'agents-local', message: expect.any(String) })));
   const owner = lock();
@@ -90,7 +90,10 @@ it('locks its data folder, checks the port before Java, and takes Java down with
   await first.exited;
   await eventually(async () => !alive(owner.javaPid), 10_000, 100);
   const again = server({ PORT: String(await freePort()), AGENTS_DATA_DIR: dataDir });
-  await eventually(async () => again.output().includes('agents API on'), 60_000, 100);
+  // The banner: where to go first, then that auth is on, said once (its keys were there at start).
+  await eventually(async () => again.output().includes('auth: ON'), 60_000, 100);
+  expect(again.output().indexOf('agents API on')).toBeLessThan(again.output().indexOf('auth: ON'));
+  expect(again.output().match(/auth: ON/g)).toHaveLength(1);
   expect(lock().pid).toBe(again.proc.pid);
   again.proc.kill('SIGTERM');
   expect(await again.exited).toBe(0);
@@ -101,8 +104,8 @@ it('locks its data folder, checks the port before Java, and takes Java down with
   expect(await reset.exited, reset.output()).toBe(0);
   expect(existsSync(dataDir)).toBe(false);
   const fresh = server({ PORT: String(port), AGENTS_DATA_DIR: dataDir });
-  await eventually(async () => fresh.output().includes('agents API on'), 60_000, 100);
-  expect(fresh.output()).toContain('auth: OFF');
+  await eventually(async () => fresh.output().includes('auth: OFF'), 60_000, 100);
+  expect(fresh.output()).toContain('agents API on');
   expect((await fetch(`http://127.0.0.1:${port}/agents`)).status).toBe(200);
   fresh.proc.kill('SIGTERM');
   expect(await fresh.exited).toBe(0);
