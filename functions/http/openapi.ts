@@ -461,6 +461,10 @@ const bodies: Partial<Record<string, z.core.$ZodType>> = {
   'stop-fleet': fleetStopSchema,
   'send-message': sendMessageSchema,
 };
+/** What a body's refinement requires that its JSON Schema cannot say by itself. */
+const bodyRules: Partial<Record<string, Record<string, unknown>>> = {
+  'stop-fleet': { anyOf: [{ required: ['status'] }, { required: ['agentIds'] }] },
+};
 const queries: Partial<Record<string, z.core.$ZodType>> = {
   'list-agents': listQuerySchema,
   'list-messages': pageQuerySchema,
@@ -533,7 +537,7 @@ function operation(route: Route): Record<string, unknown> {
     ...(body && {
       requestBody: {
         required: route.handler !== 'stop-agent',
-        content: { 'application/json': { schema: jsonSchema(body, 'input'), ...(requestExamples[route.handler] !== undefined && { example: requestExamples[route.handler] }) } },
+        content: { 'application/json': { schema: { ...jsonSchema(body, 'input'), ...bodyRules[route.handler] }, ...(requestExamples[route.handler] !== undefined && { example: requestExamples[route.handler] }) } },
       },
     }),
     responses,

@@ -4,6 +4,7 @@ import { createConfig, lintFromString } from '@redocly/openapi-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { routes } from '../../functions/http/routes.js';
 import { CLIENT_TYPES_FILE, OPENAPI_FILE, renderClientTypes, renderOpenApi } from '../../local/generate-docs.js';
+import { requestBodyValid } from '../support/contract.js';
 import { startTestApp, type TestApp } from '../support/stack.js';
 
 const committed = readFileSync(OPENAPI_FILE, 'utf8');
@@ -57,6 +58,15 @@ describe('the OpenAPI document', () => {
     expect(example(409).error).toBe('Agent is not running');
     expect(example(404).error).toBe('Agent not found');
     expect(example(500).error).toBe('Failed to stop agent runtime');
+  });
+});
+
+describe('request bodies the document describes', () => {
+  it('a fleet stop must select agents: {} breaks the document, as the server refuses it', () => {
+    expect(requestBodyValid('POST', '/agents/stop', {})).toBe(false);
+    expect(requestBodyValid('POST', '/agents/stop', { graceful: true, timeout: 1000 })).toBe(false);
+    expect(requestBodyValid('POST', '/agents/stop', { status: 'active' })).toBe(true);
+    expect(requestBodyValid('POST', '/agents/stop', { agentIds: ['4b9c3c49-4c5a-4e7b-9d2f-2f1b7f0e7c11'] })).toBe(true);
   });
 });
 

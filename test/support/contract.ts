@@ -49,3 +49,8 @@ export function contractViolation(method: string, target: string, status: number
   if (validate(body)) return undefined;
   return `${where} ${status}: ${ajv.errorsText(validate.errors, { dataVar: 'body' })} in ${JSON.stringify(body).slice(0, 600)}`;
 }
+
+/** Whether a request body keeps to the document's schema for that operation. */
+export function requestBodyValid(method: string, path: string, body: unknown): boolean {
+  return validatorFor(`openapi#/${pointer('paths', path, method.toLowerCase(), 'requestBody', 'content', 'application/json', 'schema')}`)(body) as boolean;
+}
