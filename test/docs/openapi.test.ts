@@ -79,6 +79,28 @@ describe('the local server', () => {
     await app.close();
   });
 
+  /** A request as a page on another name that resolves to this machine would send it (DNS rebinding). */
+  const withHost = (host: string, path = '/agents') =>
+    new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const url = new URL(app.url);
+      const req = httpRequest({ host: url.hostname, port: url.port, path, headers: { host } }, (res) => {
+        let body = '';
+        res.on('data', (c: Buffer) => (body += c.toString()));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      });
+      req.on('error', reject);
+      req.end();
+    });
+
+  it('while no API key exists, answers only the names it is reached by on this machine: another Host is a 421 that says what to do', async () => {
+    for (const host of ['localhost:3000', '127.0.0.1', '[::1]:3000']) expect((await withHost(host)).status, host).toBe(200);
+    for (const path of ['/agents', '/openapi.json', '/events']) {
+      const refused = await withHost('rebound.attacker.example', path);
+      expect(refused.status, path).toBe(421);
+      expect(JSON.parse(refused.body)).toMatchObject({ success: false, code: 'MISDIRECTED_REQUEST', error: expect.stringContaining('ALLOWED_HOSTS') });
+    }
+  });
+
   it('serves the document at /openapi.json, listing its own origin as the server, and the reference page at /docs', async () => {
     const json = await fetch(`${app.url}/openapi.json`);
     expect(json.status).toBe(200);
@@ -144,36 +166,5 @@ describe('the local server', () => {
     expect(unmatched.body.code).toBe(fallback[unmatched.status].content['application/json'].example.code);
     expect(wrongMethod.body.code).toBe(fallback[wrongMethod.status].content['application/json'].example.code);
     expect([unmatched.status, wrongMethod.status]).toEqual([404, 405]);
-  });
-});
-
-describe('the local server while no API key exists (auth off)', () => {
-  let app: TestApp;
-  beforeAll(async () => {
-    app = await startTestApp();
-  });
-  afterAll(async () => {
-    await app.close();
-  });
-  /** A request as a page on another name that resolves to this machine would send it (DNS rebinding). */
-  const withHost = (host: string, path = '/agents') =>
-    new Promise<{ status: number; body: string }>((resolve, reject) => {
-      const url = new URL(app.url);
-      const req = httpRequest({ host: url.hostname, port: url.port, path, headers: { host } }, (res) => {
-        let body = '';
-        res.on('data', (c: Buffer) => (body += c.toString()));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-      });
-      req.on('error', reject);
-      req.end();
-    });
-
-  it('answers only the names it is reached by on this machine: another Host is a 421 that says what to do', async () => {
-    for (const host of ['localhost:3000', '127.0.0.1', '[::1]:3000']) expect((await withHost(host)).status, host).toBe(200);
-    for (const path of ['/agents', '/openapi.json', '/events']) {
-      const refused = await withHost('rebound.attacker.example', path);
-      expect(refused.status, path).toBe(421);
-      expect(JSON.parse(refused.body)).toMatchObject({ success: false, code: 'MISDIRECTED_REQUEST', error: expect.stringContaining('ALLOWED_HOSTS') });
-    }
   });
 });

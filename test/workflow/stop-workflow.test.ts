@@ -56,6 +56,18 @@ async function drainingAgent(timeout: number): Promise<{ agentId: string; stopId
   return { agentId, stopId: res.body.data.stopId, messageId: messageId! };
 }
 
+/** A task that fails its first `n` calls (a store throttling), then runs as deployed. */
+function failingFirst(n: number, task: (input: never, context: Context) => Promise<unknown>) {
+  let failures = 0;
+  return async (input: unknown, context: Context) => {
+    if (failures < n) {
+      failures++;
+      throw new Error('transient: throttled');
+    }
+    return task(input as never, context);
+  };
+}
+
 /** Complete a lease behind the API's back (a worker in another process), so only the workflow can notice. */
 async function releaseLeaseDirectly(agentId: string, messageId: string) {
   await app.db.send(
@@ -113,14 +125,7 @@ describe('the stop workflow (real ASL, local interpreter)', () => {
   });
 
   it('retry path: a task that fails twice then succeeds still finalizes', async () => {
-    let failures = 0;
-    handlers.CheckDrain = async (input, context) => {
-      if (failures < 2) {
-        failures++;
-        throw new Error('transient: throttled');
-      }
-      return taskHandlers.CheckDrainFunctionArn(input as never, context);
-    };
+    handlers.CheckDrain = failingFirst(2, taskHandlers.CheckDrainFunctionArn);
     const { agentId, stopId } = await drainingAgent(1000);
     await app.workflow.settled(stopId);
     expect(retries.get(stopId)).toBe(2);
@@ -129,15 +134,8 @@ describe('the stop workflow (real ASL, local interpreter)', () => {
   });
 
   it('recovery path: a task failing past its retries (an overloaded store) is tried again after a wait, and the stop ends', async () => {
-    let failures = 0;
-    handlers.Finalize = async (input, context) => {
-      // The first try and its three retries fail; the try after the recovery wait lands.
-      if (failures < 4) {
-        failures++;
-        throw new Error('transient: throttled');
-      }
-      return taskHandlers.FinalizeStopFunctionArn(input as never, context);
-    };
+    // The first try and its three retries fail; the try after the recovery wait lands.
+    handlers.Finalize = failingFirst(4, taskHandlers.FinalizeStopFunctionArn);
     const { agentId, stopId } = await drainingAgent(1000);
     await app.workflow.settled(stopId);
     const path = paths.get(stopId)!;
