@@ -12,7 +12,7 @@ import { agentCardHandler, jsonRpcHandler, UserBuilder } from '@a2a-js/sdk/serve
  * - `stubborn:<ms>`: works that long and ignores a cancel;
  * - `ask:<question>`: waits on the user (INPUT_REQUIRED) with the question; the next message
  *   on that task completes it with "thanks for <text>";
- * - `fail:<reason>`: fails with the reason;
+ * - `fail:<reason>`: fails with the reason; `fail-at-length:<n>`: with a reason of n characters;
  * - `leak`: fails with a message that quotes the credential headers of the call (an endpoint
  *   that echoes its request in its errors; `quoting` does the same in a JSON-RPC error or an
  *   HTTP 401 body for every call);
@@ -137,6 +137,7 @@ export class A2AStandIn {
         if (ctx.task) return status(TaskState.TASK_STATE_COMPLETED, `thanks for ${said}`);
         if (verb === 'ask') return status(TaskState.TASK_STATE_INPUT_REQUIRED, arg);
         if (verb === 'fail') return status(TaskState.TASK_STATE_FAILED, arg);
+        if (verb === 'fail-at-length') return status(TaskState.TASK_STATE_FAILED, 'x'.repeat(Number(arg)));
         if (verb === 'leak') return status(TaskState.TASK_STATE_FAILED, `cannot go on with ${this.credentials()}`);
         if (verb === 'slow' || verb === 'stubborn') {
           const until = Date.now() + Number(arg);

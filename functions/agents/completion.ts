@@ -1,9 +1,9 @@
 /** Ending a message: its outcome and its lease's release (finalizing a stop it drained), and the settling of dead workers' leases. */
 import { endingEvent, publish } from './events.js';
 import { AgentConditionFailed, type Deps } from './ports.js';
-import { AgentConflict, Unavailable } from './errors.js';
+import { AgentConflict } from './errors.js';
 import { type AgentState, type MessageOutcome, deadHorizon, expiredLeases, leaseExpiredError, liveLeaseIds } from './model.js';
-import { finalizeStop } from './stop-commit.js';
+import { cutByStop, finalizeStop } from './stop-commit.js';
 
 export const messageInterrupted = (messageId: string) =>
   new AgentConflict('MESSAGE_INTERRUPTED', `Agent was stopped before message ${messageId} completed; the message is recorded as interrupted`);
@@ -41,9 +41,11 @@ export async function complete(
     });
   } catch (err) {
     if (!(err instanceof AgentConditionFailed)) throw err;
-    ({ agent, announced } = await afterRefusedRelease(d, agentId, messageId, outcome.status, err.current));
+    ({ agent, announced } = await afterRefusedRelease(d, agentId, messageId, { status: outcome.status, completedAt: now }, err.current));
   }
-  if (!announced) await publish(d, endingEvent(agentId, messageId, outcome));
+  // Announced by the stop that reached it: its commit (or this completion's, for it) settled it.
+  if (announced) return now;
+  await publish(d, endingEvent(agentId, messageId, outcome));
   // The completion that drained a stopping agent ends its stop at once, on the agent its release returned.
   if (agent.status === 'stopping' && agent.stop && liveLeaseIds(agent, deadHorizon(d, d.now())).length === 0) {
     await finalizeStop(d, agentId, agent.stop.stopId, agent).catch((err: Error) =>
@@ -59,38 +61,45 @@ export async function complete(
  * outcome was recorded); otherwise a stop took the message. With the lease still held, a stop
  * reached the message (forced, or past its graceful deadline): how it ends is that stop's
  * commit's decision (interrupted, or drained when its lease had expired with the outcome recorded
- * in time), so this completion ends the stop (it is due) and answers what the commit recorded,
- * never a guess the store would contradict. Returns the agent, and whether the stop announced the
- * ending.
+ * in time). The caller is told that decision, never a guess the store then contradicts, and the
+ * stop announces the ending. Returns the agent, and whether the stop announced the ending.
  */
 async function afterRefusedRelease(
   d: Deps,
   agentId: string,
   messageId: string,
-  status: 'completed' | 'failed',
+  ended: { status: 'completed' | 'failed'; completedAt: number },
   current: AgentState | null,
 ): Promise<{ agent: AgentState; announced: boolean }> {
   if (!current) throw messageInterrupted(messageId);
-  const held = current.leases?.[messageId] !== undefined;
-  if (held) await endStopThatReached(d, current, messageId);
-  if ((await d.records.getMessage(agentId, messageId))?.status === status) return { agent: current, announced: held };
+  if (current.leases?.[messageId] !== undefined) {
+    if ((await stopThatReached(d, current, messageId, ended)) === 'cut') throw messageInterrupted(messageId);
+    return { agent: current, announced: true };
+  }
+  if ((await d.records.getMessage(agentId, messageId))?.status === ended.status) return { agent: current, announced: false };
   throw messageInterrupted(messageId);
 }
 
-/** The stop that refused a release while the lease was held, ended here; a 503 if it cannot be (its outcome is not known yet). */
-async function endStopThatReached(d: Deps, agent: AgentState, messageId: string): Promise<void> {
+/**
+ * The stop that refused a release while the lease was held: ended here (it is due), and what its
+ * commit recorded for the message. Should it not end here (the store failing, a runtime that
+ * cannot be told yet), the commit to come judges the message as it stands now (`cutByStop`), and
+ * that is the answer; the record, which says the outcome until then, takes it at that commit.
+ */
+async function stopThatReached(d: Deps, agent: AgentState, messageId: string, ended: { status: 'completed' | 'failed'; completedAt: number }): Promise<'cut' | 'stands'> {
   const stopId = agent.status === 'stopping' ? agent.stop?.stopId : undefined;
-  if (!stopId) throw messageInterrupted(messageId);
-  const ended = await finalizeStop(d, agent.agentId, stopId, agent).catch((err: Error) => {
-    d.log.warn('could not end the stop that reached a completion; its outcome is not known yet', { agentId: agent.agentId, stopId, messageId, error: err });
+  if (!stopId) return 'cut';
+  // Read afresh (not the refused write's item): another finalizer may have ended it meanwhile, and the runtime is told once per end.
+  const committed = await finalizeStop(d, agent.agentId, stopId).catch((err: Error) => {
+    d.log.warn('could not end the stop that reached a completion; answering as its commit will judge', { agentId: agent.agentId, stopId, messageId, error: err });
     return undefined;
   });
-  if (ended) return;
-  // Not ended here: ended by another finalizer already, or not yet.
-  const now = await d.agents.get(agent.agentId).catch(() => undefined);
-  if (now === undefined || (now?.status === 'stopping' && now.stop?.stopId === stopId)) {
-    throw new Unavailable(`Message ${messageId} was reached by a stop that is still ending; get the message in a moment for its outcome`);
+  const now = committed ? undefined : await d.agents.get(agent.agentId).catch(() => agent);
+  if (committed || !(now?.status === 'stopping' && now.stop?.stopId === stopId)) {
+    // Committed (here or by another finalizer): the record says how.
+    return (await d.records.getMessage(agent.agentId, messageId))?.status === ended.status ? 'stands' : 'cut';
   }
+  return cutByStop(d, now, messageId, d.now(), ended) ? 'cut' : 'stands';
 }
 
 /**

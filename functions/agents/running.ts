@@ -119,11 +119,15 @@ export async function runLeased(d: Deps, agent: AgentConfig, token: string, reco
     d.log.warn('runtime failed to process a message', { agentId, messageId, error: err as Error });
     d.metrics.add('RuntimeLatency', performance.now() - started, 'Milliseconds', runtime);
     d.metrics.add('RuntimeFailures', 1, 'Count', runtime, { cause: 'error' });
-    return { status: 'failed', error: err instanceof Error ? err.message : String(err) };
+    return { status: 'failed', error: keepableError(err instanceof Error ? err.message : String(err)) };
   } finally {
     lease.release();
   }
 }
+
+/** How much of a failure's reason a message keeps (the runtime's words may be a whole answer): its record and its event stay small. */
+const MAX_ERROR_CHARS = 2_000;
+const keepableError = (error: string) => (error.length > MAX_ERROR_CHARS ? `${error.slice(0, MAX_ERROR_CHARS)}… (${error.length} characters in all)` : error);
 
 /** A reply the record can keep is the outcome; a larger one fails the message, saying so (never a store error, never retried). */
 function keepable(d: Deps, agentId: string, messageId: string, reply: string, runtime: Record<string, string>): RunResult {

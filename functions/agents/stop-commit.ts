@@ -29,6 +29,19 @@ export function judgeStop(d: Pick<Deps, 'config'>, agent: AgentState | undefined
 const judgedAt = (stop: StopInfo, now: number) => (stop.forced ? now : Math.min(now, stop.deadline));
 
 /**
+ * Whether this stop's commit cuts a message whose outcome was recorded (`ended`) while its lease
+ * still held it: as `commitOutcome` decides, a lease live at the moment the stop is judged at is
+ * interrupted, and so is a reply recorded at or after a graceful deadline; otherwise the message
+ * ended on its own and is drained.
+ */
+export function cutByStop(d: Pick<Deps, 'config'>, agent: AgentState, messageId: string, now: number, ended: { status: 'completed' | 'failed'; completedAt: number }): boolean {
+  const stop = agent.stop;
+  if (!stop) return true;
+  if (liveLeaseIds(agent, deadHorizon(d, judgedAt(stop, now))).includes(messageId)) return true;
+  return ended.status === 'completed' && !stop.forced && ended.completedAt >= stop.deadline;
+}
+
+/**
  * The one place a stop ends. Judged on the agent (read, or as the caller's conditional write just
  * returned it), then ended, conditioned on the stopId: a stop superseded or already ended is left
  * alone, and concurrent callers converge on one commit (the store's condition picks it).
@@ -273,17 +286,23 @@ export const RECOVERY_WAIT_SECONDS = 5;
  * check (an overloaded store recovers; a stop is not left `stopping` for the reaper's grace).
  * Past that, the failure is recorded on the agent, which stays recoverable (force stop, reaper).
  */
-export async function afterStopWorkflowFailure(d: Deps, agentId: string, stopId: string, error: string, cause: string): Promise<{ recover: boolean; waitSeconds: number }> {
+export async function afterStopWorkflowFailure(
+  d: Deps,
+  agentId: string,
+  stopId: string,
+  error: string,
+  cause: string,
+): Promise<{ recover: boolean; ended: boolean; waitSeconds: number }> {
   const agent = await d.agents.get(agentId);
-  // Ended or superseded meanwhile: nothing to recover or record.
-  if (!agent || agent.status !== 'stopping' || agent.stop?.stopId !== stopId) return { recover: false, waitSeconds: 0 };
+  // Ended or superseded meanwhile: nothing to recover or record, and the workflow ends as superseded.
+  if (!agent || agent.status !== 'stopping' || agent.stop?.stopId !== stopId) return { recover: false, ended: true, waitSeconds: 0 };
   const now = d.now();
   const due = agent.stop.forced ? agent.dueAt : agent.stop.deadline;
   if (now < due + d.config.stopRecoveryMs) {
     d.log.warn('stop workflow failed past its retries; looking again', { agentId, stopId, error, cause: cause.slice(0, 1000) });
     // Before the deadline, no sooner than the drain check would have looked.
     const waitSeconds = now < due ? nextPollSeconds(agent.stop.timeoutMs, due - now) : RECOVERY_WAIT_SECONDS;
-    return { recover: true, waitSeconds: Math.max(waitSeconds, RECOVERY_WAIT_SECONDS) };
+    return { recover: true, ended: false, waitSeconds: Math.max(waitSeconds, RECOVERY_WAIT_SECONDS) };
   }
   d.log.error('stop workflow failed', { agentId, stopId, error, cause: cause.slice(0, 1000) });
   try {
@@ -292,5 +311,5 @@ export async function afterStopWorkflowFailure(d: Deps, agentId: string, stopId:
     // Already finalized, forced or superseded: nothing to record.
     if (!(err instanceof AgentConditionFailed)) throw err;
   }
-  return { recover: false, waitSeconds: 0 };
+  return { recover: false, ended: false, waitSeconds: 0 };
 }

@@ -463,7 +463,7 @@ const bodies: Partial<Record<string, z.core.$ZodType>> = {
 };
 /** What a body's refinement requires that its JSON Schema cannot say by itself. */
 const bodyRules: Partial<Record<string, Record<string, unknown>>> = {
-  'stop-fleet': { anyOf: [{ required: ['status'] }, { required: ['agentIds'] }] },
+  'stop-fleet': { allOf: [{ anyOf: [{ required: ['status'] }, { required: ['agentIds'] }] }] },
 };
 const queries: Partial<Record<string, z.core.$ZodType>> = {
   'list-agents': listQuerySchema,

@@ -320,6 +320,50 @@ describe('crashed workers', () => {
     const [record] = (await crashApp.api('GET', `/agents/${agentId}/stops`)).body.data;
     expect(record).toMatchObject({ outcome: 'drained', drainedMessageIds: ['in-time'], interrupted: 0 });
     expect(crashApp.bus.published.filter((e) => e.type === 'Message Completed' && e.detail.messageId === 'in-time' && e.detail.agentId === agentId)).toHaveLength(1);
+    // One finalizer (this completion; no workflow ran): the runtime told of the stop once.
+    expect(crashGated.closeCalls.filter((c) => c.agentId === agentId)).toEqual([expect.objectContaining({ stopId: record.stopId, outcome: 'drained' })]);
+  });
+
+  it('a refused completion that cannot end the stop (the store failing) answers as the commit then records it', async () => {
+    const agentId = await createAgent(crashApp.api, { settings: { gated: true }, idleTimeoutMs: null }, true);
+    stallHeartbeats(crashApp, agentId);
+    let letRelease!: () => void;
+    const releaseHeld = new Promise<void>((resolve) => (letRelease = resolve));
+    const undoRelease = patchAgentsStore(crashApp, 'releaseLease', (release) => async (a) => {
+      if (a.agentId !== agentId) return release(a);
+      await releaseHeld;
+      return release({ ...a, now: Date.now() });
+    });
+    // Every commit of this agent's stop fails until the test lets it: the completion cannot end it.
+    let failCommits = true;
+    const undoCommit = patchAgentsStore(crashApp, 'commitStop', (commit) => async (c) => {
+      if (c.agent.agentId === agentId && failCommits) throw new Error('store unavailable');
+      return commit(c);
+    });
+    const start = crashApp.workflow.start;
+    crashApp.workflow.start = async () => {};
+    const sent = crashApp.api('POST', `/agents/${agentId}/messages`, { messageId: 'judged', text: 'answered in time' });
+    try {
+      await crashGated.waitForHeld(1, agentId);
+      expect((await crashApp.api('POST', `/agents/${agentId}/stop`, { timeout: 1000 }, { prefer: 'respond-async' })).status).toBe(202);
+      const { stopId, deadline } = (await crashApp.deps.agents.get(agentId))!.stop!;
+      crashGated.release('judged');
+      await eventually(async () => (await crashApp.deps.records.getMessage(agentId, 'judged'))?.status === 'completed');
+      // Its lease expired (no heartbeat landed) before the deadline; the release comes after both.
+      await eventually(async () => Date.now() > deadline);
+      letRelease();
+      // The commit to come drains it (its reply recorded in time, its lease dead at the deadline): the caller hears the reply.
+      expect(await sent).toMatchObject({ status: 200, body: { data: { reply: 'echo: answered in time' } } });
+      failCommits = false;
+      expect(await finalizeStop(crashApp.deps, agentId, stopId)).toMatchObject({ outcome: 'drained', interrupted: 0 });
+    } finally {
+      crashApp.workflow.start = start;
+      undoRelease();
+      undoCommit();
+    }
+    expect(await message(agentId, 'judged')).toMatchObject({ status: 'completed', reply: 'echo: answered in time' });
+    // Announced once, by the commit that settled it.
+    expect(crashApp.bus.published.filter((e) => e.type === 'Message Completed' && e.detail.messageId === 'judged' && e.detail.agentId === agentId)).toHaveLength(1);
   });
 
   it('an admission that dies between writing the message and taking its lease: the message ends failed, never processing for good', async () => {

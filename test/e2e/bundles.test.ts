@@ -285,14 +285,14 @@ describe('workflow tasks, the reaper and the worker, given their events', { time
     // Cold starts first (a new process each), so the stop's deadline is not spent on them.
     const unknown = { agentId: '4b9c3c49-4c5a-4e7b-9d2f-2f1b7f0e7c11', stopId: 'none' };
     expect(await fn('CheckDrainTask').invoke(unknown)).toMatchObject({ state: 'gone' });
-    expect(await fn('RecordFailureTask').invoke(unknown)).toEqual({ ...unknown, recover: false, waitSeconds: 0 });
+    expect(await fn('RecordFailureTask').invoke(unknown)).toEqual({ ...unknown, recover: false, ended: true, waitSeconds: 0 });
     expect(await fn('FinalizeTask').invoke(unknown)).toEqual({ ...unknown, outcome: 'superseded' });
     const { stop } = await beginGracefulStop(d, agentId, { timeoutMs: 3000, reason: 'api' });
     const input = { agentId, stopId: stop.stopId };
 
     expect(await fn('CheckDrainTask').invoke(input)).toMatchObject({ ...input, state: 'draining', inFlight: 1, waitSeconds: expect.any(Number) });
     // Within its deadline plus the recovery window: the workflow is sent back to its drain check.
-    expect(await fn('RecordFailureTask').invoke({ ...input, error: 'States.TaskFailed', cause: 'test' })).toEqual({ ...input, recover: true, waitSeconds: 5 });
+    expect(await fn('RecordFailureTask').invoke({ ...input, error: 'States.TaskFailed', cause: 'test' })).toEqual({ ...input, recover: true, ended: false, waitSeconds: 5 });
     await new Promise((r) => setTimeout(r, Math.max(0, stop.deadline - Date.now() + 100)));
     expect(await fn('CheckDrainTask').invoke(input)).toMatchObject({ state: 'ready' });
     expect(await fn('FinalizeTask').invoke(input)).toEqual({ ...input, outcome: 'timed_out' });

@@ -224,6 +224,19 @@ describe("a cut task's cancel", () => {
   });
 });
 
+describe('a failure', () => {
+  it("keeps 2,000 characters of the agent's reason, however long it is: the message fails (502), not the store", async () => {
+    const agentId = await startedAgent();
+    const res = await send(agentId, 'long-fail', 'fail-at-length:450000');
+    expect(res.status).toBe(502);
+    const failed = await message(agentId, 'long-fail');
+    expect(failed.status).toBe('failed');
+    expect(failed.error.length).toBeLessThan(2_100);
+    expect(failed.error).toMatch(/… \(\d+ characters in all\)$/);
+    expect((await app.api('GET', `/agents/${agentId}`)).body.data.inFlight).toBe(0);
+  });
+});
+
 describe('the token', () => {
   it('never comes back from an endpoint that quotes it: not in an answer, a record, an event or a log line', async () => {
     const logLines: string[] = [];

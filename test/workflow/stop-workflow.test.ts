@@ -145,6 +145,23 @@ describe('the stop workflow (real ASL, local interpreter)', () => {
     expect((await agent(agentId))).toMatchObject({ status: 'inactive', lastStop: { stopId, outcome: 'timed_out', interrupted: 1 } });
   });
 
+  it('a failure past the retries of a stop that ended meanwhile (forced) ends the workflow as superseded, not failed', async () => {
+    let forcedAgent: string | undefined;
+    let agentId = '';
+    handlers.Finalize = async () => {
+      if (!forcedAgent) {
+        forcedAgent = agentId;
+        expect((await app.api('POST', `/agents/${agentId}/stop`, { graceful: false })).status).toBe(200);
+      }
+      throw new Error('runtime unreachable');
+    };
+    const stop = await drainingAgent(1000);
+    agentId = stop.agentId;
+    await app.workflow.settled(stop.stopId);
+    expect(paths.get(stop.stopId)!.slice(-3)).toEqual(['RecordFailure', 'Recovers', 'Superseded']);
+    expect((await agent(agentId))).toMatchObject({ status: 'inactive', lastStop: { outcome: 'forced' } });
+  });
+
   it('failure path: past its retries and its recovery window the failure is recorded, the API answers 500, and a force stop recovers', async () => {
     handlers.Finalize = async () => {
       throw new Error('runtime unreachable');

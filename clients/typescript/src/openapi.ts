@@ -1092,7 +1092,7 @@ export interface operations {
                     agentIds?: string[];
                     /** @default 10 */
                     concurrency?: number;
-                } | unknown | unknown;
+                } & (unknown | unknown);
             };
         };
         responses: {

@@ -118,7 +118,7 @@ export class A2ARuntime implements AgentRuntime {
       }
       // Without the SDK's error as its cause: it may quote the request, headers included.
       // eslint-disable-next-line preserve-caught-error -- the cause would carry the credential into the logs
-      throw new Error(clean(describe(err)));
+      throw new Error(clean(describe(err)).slice(0, 500));
     }
     const ended: number = task.status?.state ?? TaskState.TASK_STATE_UNSPECIFIED;
     await records.recordTask(agent.agentId, message.messageId, { state: stateName(ended) });
@@ -167,7 +167,7 @@ export class A2ARuntime implements AgentRuntime {
         cancel = task ? stateName(task.status?.state) : 'gone';
       } else {
         cancel = 'not honoured';
-        logger.warn('a2a task not cancelled within its bound', { agentId: agent.agentId, messageId, taskId, error: redactor(serviceParameters)(describe(err)) });
+        logger.warn('a2a task not cancelled within its bound', { agentId: agent.agentId, messageId, taskId, error: redactor(serviceParameters)(describe(err)).slice(0, 500) });
       }
     }
     await records.recordTask(agent.agentId, messageId, { cancel });
@@ -306,14 +306,14 @@ export function redactor(headers: Record<string, string>): (text: string) => str
   return (text) => secrets.reduce((out, secret) => out.split(secret).join('[redacted]'), text);
 }
 
-/** An A2A call's failure in a sentence (the agent's own words only as its error's message). */
+/** An A2A call's failure in a sentence (the agent's own words only as its error's message), whole: cut it only after redacting it. */
 function describe(err: unknown): string {
   if (err instanceof Refused) return err.message;
   const cause = (err as { cause?: unknown }).cause;
   if (cause instanceof Refused) return cause.message;
   const code = (cause as NodeJS.ErrnoException | undefined)?.code ?? (err as NodeJS.ErrnoException).code;
   if (code) return `the agent cannot be reached (${code})`;
-  return `the agent's call failed: ${(err as Error).message ?? String(err)}`.slice(0, 500);
+  return `the agent's call failed: ${(err as Error).message ?? String(err)}`;
 }
 
 /** One A2A `SendMessage` in the agent's one conversation; continuing the task waiting on the user, if one is. */
