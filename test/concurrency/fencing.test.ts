@@ -285,36 +285,49 @@ describe('crashed workers', () => {
     expect(crashApp.bus.published.filter((e) => e.type === 'Message Completed' && e.detail.messageId === id)).toHaveLength(1);
   });
 
-  it('a reply recorded in time whose release is refused after the deadline: the caller is told what the stop recorded, not a guess', async () => {
+  /**
+   * A message answered in time by a worker slow between its two writes, while a graceful stop of
+   * 60 s runs: no heartbeat lands (its lease dies long before the deadline), its reply is recorded,
+   * and its lease release waits for `release()`, then goes out stamped past the stop's deadline. No
+   * workflow runs (it would end the stop first). Nothing here waits on the deadline itself.
+   */
+  async function slowCompletion(messageId: string) {
     const agentId = await createAgent(crashApp.api, { settings: { gated: true }, idleTimeoutMs: null }, true);
     stallHeartbeats(crashApp, agentId);
-    // The completion is slow between its writes: its release is stamped past the stop's deadline.
-    // No workflow runs (it would end the stop first).
-    let letRelease!: () => void;
-    const releaseHeld = new Promise<void>((resolve) => (letRelease = resolve));
-    const undo = patchAgentsStore(crashApp, 'releaseLease', (release) => async (a) => {
-      if (a.agentId !== agentId) return release(a);
+    let deadline = 0;
+    let release!: () => void;
+    const releaseHeld = new Promise<void>((resolve) => (release = resolve));
+    const undo = patchAgentsStore(crashApp, 'releaseLease', (releaseLease) => async (a) => {
+      if (a.agentId !== agentId) return releaseLease(a);
       await releaseHeld;
-      return release({ ...a, now: Date.now() });
+      return releaseLease({ ...a, now: deadline + 1 });
     });
     const start = crashApp.workflow.start;
     crashApp.workflow.start = async () => {};
-    const sent = crashApp.api('POST', `/agents/${agentId}/messages`, { messageId: 'in-time', text: 'answered in time' });
-    try {
-      await crashGated.waitForHeld(1, agentId);
-      expect((await crashApp.api('POST', `/agents/${agentId}/stop`, { timeout: 1000 }, { prefer: 'respond-async' })).status).toBe(202);
-      const { deadline } = (await crashApp.deps.agents.get(agentId))!.stop!;
-      crashGated.release('in-time');
-      await eventually(async () => (await crashApp.deps.records.getMessage(agentId, 'in-time'))?.status === 'completed');
-      // Its lease expired (no heartbeat landed) before the deadline; the release comes after both.
-      await eventually(async () => Date.now() > deadline);
-      letRelease();
-      const answer = await sent;
-      // The stop's commit, made by this completion, counts it drained: the caller hears the reply the store keeps.
-      expect(answer).toMatchObject({ status: 200, body: { data: { messageId: 'in-time', reply: 'echo: answered in time' } } });
-    } finally {
+    const restore = () => {
       crashApp.workflow.start = start;
       undo();
+    };
+    const sent = crashApp.api('POST', `/agents/${agentId}/messages`, { messageId, text: 'answered in time' });
+    await crashGated.waitForHeld(1, agentId);
+    expect((await crashApp.api('POST', `/agents/${agentId}/stop`, { timeout: 60_000 }, { prefer: 'respond-async' })).status).toBe(202);
+    const stop = (await crashApp.deps.agents.get(agentId))!.stop!;
+    deadline = stop.deadline;
+    crashGated.release(messageId);
+    await eventually(async () => (await crashApp.deps.records.getMessage(agentId, messageId))?.status === 'completed');
+    // Its lease is dead (no heartbeat landed): nothing is in flight any more.
+    await eventually(async () => (await get(agentId)).inFlight === 0);
+    return { agentId, sent, stopId: stop.stopId, release, restore };
+  }
+
+  it('a reply recorded in time whose release is refused after the deadline: the caller is told what the stop recorded, not a guess', async () => {
+    const { agentId, sent, release, restore } = await slowCompletion('in-time');
+    try {
+      release();
+      // The stop's commit, made by this completion, counts it drained: the caller hears the reply the store keeps.
+      expect(await sent).toMatchObject({ status: 200, body: { data: { messageId: 'in-time', reply: 'echo: answered in time' } } });
+    } finally {
+      restore();
     }
     expect(await message(agentId, 'in-time')).toMatchObject({ status: 'completed', reply: 'echo: answered in time' });
     const [record] = (await crashApp.api('GET', `/agents/${agentId}/stops`)).body.data;
@@ -325,40 +338,21 @@ describe('crashed workers', () => {
   });
 
   it('a refused completion that cannot end the stop (the store failing) answers as the commit then records it', async () => {
-    const agentId = await createAgent(crashApp.api, { settings: { gated: true }, idleTimeoutMs: null }, true);
-    stallHeartbeats(crashApp, agentId);
-    let letRelease!: () => void;
-    const releaseHeld = new Promise<void>((resolve) => (letRelease = resolve));
-    const undoRelease = patchAgentsStore(crashApp, 'releaseLease', (release) => async (a) => {
-      if (a.agentId !== agentId) return release(a);
-      await releaseHeld;
-      return release({ ...a, now: Date.now() });
-    });
+    const { agentId, sent, stopId, release, restore } = await slowCompletion('judged');
     // Every commit of this agent's stop fails until the test lets it: the completion cannot end it.
     let failCommits = true;
     const undoCommit = patchAgentsStore(crashApp, 'commitStop', (commit) => async (c) => {
-      if (c.agent.agentId === agentId && failCommits) throw new Error('store unavailable');
+      if (failCommits && c.agent.agentId === agentId) throw new Error('store unavailable');
       return commit(c);
     });
-    const start = crashApp.workflow.start;
-    crashApp.workflow.start = async () => {};
-    const sent = crashApp.api('POST', `/agents/${agentId}/messages`, { messageId: 'judged', text: 'answered in time' });
     try {
-      await crashGated.waitForHeld(1, agentId);
-      expect((await crashApp.api('POST', `/agents/${agentId}/stop`, { timeout: 1000 }, { prefer: 'respond-async' })).status).toBe(202);
-      const { stopId, deadline } = (await crashApp.deps.agents.get(agentId))!.stop!;
-      crashGated.release('judged');
-      await eventually(async () => (await crashApp.deps.records.getMessage(agentId, 'judged'))?.status === 'completed');
-      // Its lease expired (no heartbeat landed) before the deadline; the release comes after both.
-      await eventually(async () => Date.now() > deadline);
-      letRelease();
-      // The commit to come drains it (its reply recorded in time, its lease dead at the deadline): the caller hears the reply.
+      release();
+      // The commit to come drains it (its reply recorded in time, its lease dead): the caller hears the reply.
       expect(await sent).toMatchObject({ status: 200, body: { data: { reply: 'echo: answered in time' } } });
       failCommits = false;
       expect(await finalizeStop(crashApp.deps, agentId, stopId)).toMatchObject({ outcome: 'drained', interrupted: 0 });
     } finally {
-      crashApp.workflow.start = start;
-      undoRelease();
+      restore();
       undoCommit();
     }
     expect(await message(agentId, 'judged')).toMatchObject({ status: 'completed', reply: 'echo: answered in time' });
