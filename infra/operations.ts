@@ -203,12 +203,13 @@ export class Operations extends Construct {
             width,
           }),
           new GraphWidget({
-            title: 'Admissions refused, heartbeats lost, reaper heals',
+            title: 'Admissions refused, heartbeats lost, reaper heals, stop recoveries',
             left: [
               ...['AGENT_STOPPING', 'AGENT_NOT_RUNNING', 'TOO_MANY_IN_FLIGHT'].map((reason) => product('AdmissionsRefused', { reason }, 'Sum', reason)),
               product('HeartbeatsLost', {}, 'Sum', 'heartbeats lost'),
               stuckStops,
               product('ReaperHeals', { kind: 'fleet_stop' }, 'Sum', 'fleet stops resumed'),
+              product('StopRecoveries', {}, 'Sum', 'stop workflows looking again after a failure'),
             ],
             width,
           }),

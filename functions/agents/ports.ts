@@ -367,6 +367,7 @@ export type MetricName =
   | 'FleetStopsEnded'
   | 'FleetStopAgents'
   | 'ReaperHeals'
+  | 'StopRecoveries'
   | 'EventPublishFailures';
 
 export type MetricUnit = 'Count' | 'Milliseconds';

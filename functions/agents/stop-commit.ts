@@ -300,6 +300,7 @@ export async function afterStopWorkflowFailure(
   const due = agent.stop.forced ? agent.dueAt : agent.stop.deadline;
   if (now < due + d.config.stopRecoveryMs) {
     d.log.warn('stop workflow failed past its retries; looking again', { agentId, stopId, error, cause: cause.slice(0, 1000) });
+    d.metrics.add('StopRecoveries', 1, 'Count');
     // Before the deadline, no sooner than the drain check would have looked.
     const waitSeconds = now < due ? nextPollSeconds(agent.stop.timeoutMs, due - now) : RECOVERY_WAIT_SECONDS;
     return { recover: true, ended: false, waitSeconds: Math.max(waitSeconds, RECOVERY_WAIT_SECONDS) };

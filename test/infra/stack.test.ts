@@ -341,7 +341,7 @@ describe('tables and schedule', () => {
     const dashboards = resources('AWS::CloudWatch::Dashboard').map(([, d]) => d);
     expect(dashboards).toHaveLength(1);
     const body = JSON.stringify(dashboards[0]!.Properties.DashboardBody);
-    for (const metric of ['StopsEnded', 'DrainDuration', 'DeadlineToCommit', 'MessagesEnded', 'RuntimeLatency', 'RuntimeFailures', 'AdmissionsRefused', 'HeartbeatsLost', 'ReaperHeals', 'FleetStopsEnded', 'FleetStopAgents']) {
+    for (const metric of ['StopsEnded', 'DrainDuration', 'DeadlineToCommit', 'MessagesEnded', 'RuntimeLatency', 'RuntimeFailures', 'AdmissionsRefused', 'HeartbeatsLost', 'ReaperHeals', 'StopRecoveries', 'FleetStopsEnded', 'FleetStopAgents']) {
       expect(body, metric).toContain(`\\"AgentsLifecycle\\",\\"${metric}\\"`);
     }
     for (const aws of ['ReadThrottleEvents', 'WriteThrottleEvents', 'SystemErrors', 'ExecutionsFailed', 'ApproximateNumberOfMessagesVisible', '5xx', 'Latency']) expect(body, aws).toContain(aws);

@@ -140,6 +140,8 @@ describe('the stop workflow (real ASL, local interpreter)', () => {
     await app.workflow.settled(stopId);
     const path = paths.get(stopId)!;
     expect(path).toEqual(expect.arrayContaining(['RecordFailure', 'Recovers', 'WaitToRecover']));
+    // Counted, for the dashboard: the workflow looked again once.
+    expect(await (await fetch(`${app.url}/metrics`)).text()).toMatch(/^agents_stop_recoveries_total\S* [1-9]/m);
     expect(path.slice(-3)).toEqual(['Finalize', 'IsFinalized', 'Finalized']);
     // Ended, with no failure ever recorded (a waiting request was never answered 500).
     expect((await agent(agentId))).toMatchObject({ status: 'inactive', lastStop: { stopId, outcome: 'timed_out', interrupted: 1 } });
